@@ -1,0 +1,54 @@
+# strata: build, run, test.  The README names the two commands users need:
+# `make run` and `make test`.
+
+PKGS      := lua5.4 libevent libpq
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+WARN      := -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread
+SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRCS := $(wildcard core/*.c)
+REL_OBJS  := $(SRCS:core/%.c=build/release/%.o)
+ASAN_OBJS := $(SRCS:core/%.c=build/asan/%.o)
+
+.PHONY: all asan deps run test clean
+all: bin/strata
+
+deps:
+	@scripts/install-deps.sh
+
+bin/strata: $(REL_OBJS)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+asan: bin/strata-asan
+bin/strata-asan: $(ASAN_OBJS)
+	@mkdir -p bin
+	$(CC) -O1 -g $(SAN) -o $@ $^ $(PKG_LIBS)
+
+build/release/%.o: core/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/asan/%.o: core/%.c
+	@mkdir -p $(@D)
+	$(CC) -O1 -g $(SAN) $(WARN) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+
+# Foreground server on the embedded database (or DATABASE_URL when set).
+run: deps
+	@$(MAKE) --no-print-directory all
+	@if [ -z "$$DATABASE_URL" ]; then scripts/db start; fi
+	@scripts/db migrate
+	@DATABASE_URL="$$(scripts/db url)" exec bin/strata
+
+# The whole suite on a fresh database; the last line is "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory all asan
+	@scripts/test
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,52 @@
+/* main.c: strata's entry point: reads the configuration, starts the
+ * readiness probe and serves HTTP until SIGTERM/SIGINT. */
+#include "conf.h"
+#include "readiness.h"
+#include "server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: strata [-c conf/strata.lua]\n"
+                    "  environment: STRATA_CONF, STRATA_LISTEN, DATABASE_URL, STRATA_SQL_DIR\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf_path = getenv("STRATA_CONF");
+    if (!conf_path || !*conf_path)
+        conf_path = "conf/strata.lua";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            conf_path = argv[++i];
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    /* A client that goes away mid-write must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+
+    strata_conf conf;
+    char err[512];
+    if (conf_load(&conf, conf_path, err, sizeof err) < 0) {
+        fprintf(stderr, "strata: configuration: %s\n", err);
+        conf_free(&conf);
+        return 1;
+    }
+    readiness *ready =
+        readiness_start(conf.database_url, conf.sql_dir, conf.ready_interval_ms, err, sizeof err);
+    if (!ready) {
+        fprintf(stderr, "strata: %s\n", err);
+        conf_free(&conf);
+        return 1;
+    }
+    int rc = server_run(&conf, ready);
+    readiness_stop(ready);
+    conf_free(&conf);
+    return rc == 0 ? 0 : 1;
+}

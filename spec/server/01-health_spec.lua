@@ -1,0 +1,96 @@
+-- The foundation's server: /health, /ready, configuration errors, shutdown.
+local cjson = require("cjson")
+local srv = require("server_helpers")
+
+describe("bin/strata #server", function()
+  local server
+
+  after_each(function()
+    if server then server.cleanup() end
+    server = nil
+  end)
+
+  it("answers /health with 200 while the process lives", function()
+    server = srv.start()
+    local code, body, headers = srv.await(server.port, "/health", 200, 10)
+    assert.equal(200, code, server.log())
+    assert.same({ status = "ok" }, cjson.decode(body))
+    assert.matches("application/json", headers["content-type"])
+  end)
+
+  it("answers /ready with 200 once the database answers and migrations are applied", function()
+    server = srv.start()
+    local code, body = srv.await(server.port, "/ready", 200, 10)
+    assert.equal(200, code, body .. server.log())
+    assert.same({ status = "ready" }, cjson.decode(body))
+  end)
+
+  it("answers /ready with 503 and the reason while the database is unreachable", function()
+    server = srv.start({ DATABASE_URL = "postgresql:///strata?host=/nonexistent-dir&connect_timeout=1" })
+    local code, body = srv.await(server.port, "/health", 200, 10)
+    assert.equal(200, code, server.log())
+    code, body = srv.http(server.port, "GET", "/ready")
+    assert.equal(503, code)
+    local doc = cjson.decode(body)
+    assert.equal("unavailable", doc.status)
+    assert.matches("database unreachable", doc.reason)
+  end)
+
+  it("answers /ready with 503 naming the migration not yet applied", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute(("mkdir -p %s && cp sql/*.sql %s/ && touch %s/999_not_applied.sql")
+      :format(srv.quote(dir), srv.quote(dir), srv.quote(dir))))
+    server = srv.start({ STRATA_SQL_DIR = dir })
+    srv.await(server.port, "/health", 200, 10)
+    local code, body = srv.await(server.port, "/ready", 503, 10)
+    os.execute("rm -rf " .. srv.quote(dir))
+    assert.equal(503, code, body)
+    assert.matches("1 migration%(s%) not applied: 999_not_applied.sql", cjson.decode(body).reason)
+  end)
+
+  it("answers an unknown path with a 404 JSON error and a wrong method with 405", function()
+    server = srv.start()
+    srv.await(server.port, "/health", 200, 10)
+    local code, body = srv.http(server.port, "GET", "/nope")
+    assert.equal(404, code)
+    assert.equal("error", cjson.decode(body).status)
+    code = srv.http(server.port, "POST", "/health", "{}")
+    assert.equal(405, code)
+  end)
+
+  it("exits 0 on SIGTERM and on SIGINT, without leaks under the sanitizer", function()
+    for _, sig in ipairs({ "TERM", "INT" }) do
+      server = srv.start()
+      assert.equal(200, (srv.await(server.port, "/health", 200, 10)))
+      srv.http(server.port, "GET", "/ready")
+      assert.equal(0, server.stop(sig), server.log())
+      assert.matches("shutting down", server.log())
+      server.cleanup()
+    end
+    server = nil
+  end)
+
+  it("refuses a configuration error with a message naming it and exit status 1", function()
+    server = srv.start({ STRATA_LISTEN = "localhost" })
+    assert.equal(1, server.wait(10))
+    assert.matches("listen: expected host:port", server.log())
+  end)
+
+  it("refuses a configuration file that does not exist", function()
+    server = srv.start({}, "-c /nonexistent/strata.lua")
+    assert.equal(1, server.wait(10))
+    assert.matches("cannot open /nonexistent/strata.lua", server.log())
+  end)
+
+  it("refuses a listen address already in use", function()
+    server = srv.start()
+    assert.equal(200, (srv.await(server.port, "/health", 200, 10)))
+    local second = srv.start({ port = server.port })
+    local st = second.wait(10)
+    local log = second.log()
+    second.cleanup()
+    assert.equal(1, st)
+    assert.matches("cannot listen on 127.0.0.1:" .. server.port, log)
+  end)
+end)

@@ -1,0 +1,112 @@
+-- Starting bin/strata (or bin/strata-asan: scripts/test sets STRATA_BIN) for
+-- the #server specs, and talking HTTP to it with curl.
+
+local M = {}
+
+M.bin = os.getenv("STRATA_BIN") or "bin/strata"
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.quote = q
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function sleep(seconds)
+  os.execute("sleep " .. seconds)
+end
+M.sleep = sleep
+
+--- Starts the server in the background with `env` (a table of variables)
+-- and `args` (a string).  Returns a handle with port, log() and stop().
+-- DATABASE_URL defaults to the test database; STRATA_LISTEN to a free port.
+function M.start(env, args)
+  env = env or {}
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. q(dir)))
+  local port = env.port or math.random(20000, 45000)
+  local vars = {
+    DATABASE_URL = os.getenv("STRATA_TEST_DATABASE_URL"),
+    STRATA_LISTEN = "127.0.0.1:" .. port,
+    STRATA_READY_INTERVAL_MS = "100",
+    ASAN_OPTIONS = "detect_leaks=1",
+  }
+  for k, v in pairs(env) do
+    if k ~= "port" then vars[k] = v end
+  end
+  local assigns = {}
+  for k, v in pairs(vars) do assigns[#assigns + 1] = k .. "=" .. q(v) end
+  -- The wrapper shell records the exit status, which Lua could not wait for.
+  local script = ("%s %s %s >%s 2>&1; echo $? >%s"):format(
+    table.concat(assigns, " "), q(M.bin), args or "",
+    q(dir .. "/log"), q(dir .. "/status"))
+  local p = assert(io.popen(("sh -c %s >/dev/null 2>&1 & echo $!"):format(q(script))))
+  local pid = assert(tonumber(p:read("l")))
+  p:close()
+  local h = { port = port, dir = dir, shell_pid = pid }
+  function h.log() return read_file(dir .. "/log") or "" end
+  function h.status() local s = read_file(dir .. "/status"); return s and tonumber(s) end
+  --- Waits up to `seconds` for the process to exit; its exit status or nil.
+  function h.wait(seconds)
+    for _ = 1, seconds * 20 do
+      local st = h.status()
+      if st then return st end
+      sleep(0.05)
+    end
+    return nil
+  end
+  --- Sends `sig` (default TERM) to the server and waits for its exit status.
+  function h.stop(sig)
+    os.execute(("pkill -%s -P %d >/dev/null 2>&1"):format(sig or "TERM", pid))
+    local st = h.wait(10)
+    if not st then os.execute(("pkill -KILL -P %d >/dev/null 2>&1"):format(pid)) end
+    return st
+  end
+  function h.cleanup()
+    if not h.status() then h.stop("KILL") end
+    os.execute("rm -rf " .. q(dir))
+  end
+  return h
+end
+
+--- One HTTP request with curl.  Returns status (number, 0 when no answer),
+-- body (string) and headers (table, lower-case names).
+function M.http(port, method, path, body)
+  local bodyfile, hdrfile = os.tmpname(), os.tmpname()
+  local cmd = ("curl -s -m 5 -X %s -o %s -D %s -w '%%{http_code}' %s %s"):format(
+    q(method), q(bodyfile), q(hdrfile),
+    body and ("--data-binary " .. q(body)) or "",
+    q("http://127.0.0.1:" .. port .. path))
+  local p = assert(io.popen(cmd))
+  local code = tonumber(p:read("a")) or 0
+  p:close()
+  local headers = {}
+  for line in (read_file(hdrfile) or ""):gmatch("[^\r\n]+") do
+    local k, v = line:match("^([^:]+):%s*(.*)$")
+    if k then headers[k:lower()] = v end
+  end
+  local out = read_file(bodyfile) or ""
+  os.remove(bodyfile)
+  os.remove(hdrfile)
+  return code, out, headers
+end
+
+--- Polls `path` until it answers `want` or `seconds` pass; the last answer.
+function M.await(port, path, want, seconds)
+  local code, body, headers
+  for _ = 1, (seconds or 10) * 10 do
+    code, body, headers = M.http(port, "GET", path)
+    if code == want then break end
+    sleep(0.1)
+  end
+  return code, body, headers
+end
+
+return M

@@ -13,7 +13,7 @@ SRCS := $(wildcard core/*.c)
 REL_OBJS  := $(SRCS:core/%.c=build/release/%.o)
 ASAN_OBJS := $(SRCS:core/%.c=build/asan/%.o)
 
-.PHONY: all asan deps run test clean
+.PHONY: all asan deps run test manifest clean
 all: bin/strata
 
 deps:
@@ -49,6 +49,11 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory all asan
 	@scripts/test
+
+# Rewrite scripts/schema-manifest.txt (what `scripts/db verify` expects)
+# from a fresh database, after adding a migration.
+manifest: deps
+	@STRATA_WRITE_MANIFEST=1 scripts/test
 
 clean:
 	rm -rf build bin

@@ -1,17 +1,35 @@
--- strata configuration: a Lua chunk returning a table.
--- Environment variables override it: STRATA_LISTEN, DATABASE_URL,
--- STRATA_SQL_DIR, STRATA_READY_INTERVAL_MS.
+-- strata configuration: a Lua chunk returning a table.  Every key can be
+-- overridden by the environment variable STRATA_<KEY> (for example
+-- STRATA_LISTEN, STRATA_WORKERS); database_url also by DATABASE_URL.
+-- An unknown key or a value out of range stops the server at start.
 return {
-  -- host:port to serve HTTP on.
-  listen = "127.0.0.1:8080",
+  listen = "127.0.0.1:8080",      -- host:port to serve HTTP on
+  workers = 0,                    -- worker threads; 0 = one per core
+  database_url = nil,             -- nil: DATABASE_URL (`make run` sets it to the embedded cluster)
+  sql_dir = "sql",                -- migrations /ready waits for
+  lua_dir = "lua",                -- routes/, policies/, validators/, strata/
+  ready_interval_ms = 1000,       -- database readiness probe period
 
-  -- PostgreSQL connection URL. nil: taken from DATABASE_URL, which
-  -- `make run` sets to the embedded cluster (scripts/db url) when unset.
-  database_url = nil,
+  -- Limits: each answered with its status code and a JSON error.
+  max_body_bytes = 1048576,       -- 413
+  max_header_bytes = 16384,       -- 431 (request line + headers)
+  max_headers = 100,              -- 431
+  max_uri_bytes = 8192,           -- 414
+  read_timeout_ms = 10000,        -- 408: a started request must arrive whole within this
+  idle_timeout_ms = 60000,        -- an idle keep-alive connection is closed after this
+  max_connections = 10000,        -- past it new connections get 503 and are closed
+  shutdown_timeout_ms = 10000,    -- SIGTERM: how long in-flight requests may take to finish
 
-  -- Where the migrations live: /ready answers 503 while any is unapplied.
-  sql_dir = "sql",
+  lua_instruction_limit = 100000000, -- per request: past it the handler is stopped (500)
+  access_log = "stderr",          -- "stderr", "off", or a file path
+  reload_watch = true,            -- reload when a file under lua_dir changes
+  reload_debounce_ms = 200,       -- quiet time after the last change before reloading
 
-  -- How often the readiness probe checks the database, in milliseconds.
-  ready_interval_ms = 1000,
+  -- CORS, so browser clients (supabase-js) can call the API.
+  cors_origins = { "*" },
+  cors_methods = "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+  cors_headers = "authorization, apikey, content-type, prefer, range, range-unit, accept-profile, "
+    .. "content-profile, x-client-info, x-request-id",
+  cors_expose = "content-range, content-location, preference-applied, x-request-id",
+  cors_max_age = 86400,
 }

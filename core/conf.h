@@ -1,21 +1,50 @@
 /* conf.h: the server configuration, read once at start from conf/strata.lua
- * (a Lua chunk returning a table) and overridden by STRATA_* environment
- * variables and DATABASE_URL.  Immutable after conf_load(). */
+ * (a Lua chunk returning a table).  Every scalar key can be overridden by
+ * the environment variable STRATA_<KEY> (upper case), and database_url by
+ * DATABASE_URL.  Immutable after conf_load(): workers read it without a lock. */
 #ifndef STRATA_CONF_H
 #define STRATA_CONF_H
 
 #include <stddef.h>
 
+#define CONF_MAX_ORIGINS 32
+
 typedef struct strata_conf {
-    char *listen_host;        /* owned; address to bind, e.g. "127.0.0.1" */
-    int listen_port;          /* 1..65535 */
-    char *database_url;       /* owned; libpq connection string or URL */
-    char *sql_dir;            /* owned; directory of the NNN_*.sql migrations */
-    int ready_interval_ms;    /* readiness probe period, >= 10 */
+    char *listen;               /* owned; "host:port" as configured */
+    char *listen_host;          /* owned; host part, brackets removed */
+    int listen_port;            /* 1..65535 */
+    int workers;                /* worker threads; 0 in the file = number of cores */
+    char *database_url;         /* owned; libpq connection string or URL */
+    char *sql_dir;              /* owned; the NNN_*.sql migrations /ready waits for */
+    char *lua_dir;              /* owned; root of the Lua scripts */
+    int ready_interval_ms;      /* readiness probe period */
+
+    /* HTTP limits: each answered with its status and a JSON error. */
+    int max_body_bytes;         /* 413 past it */
+    int max_header_bytes;       /* 431: request line + headers */
+    int max_headers;            /* 431: header fields */
+    int max_uri_bytes;          /* 414 */
+    int read_timeout_ms;        /* 408: a started request must arrive whole in this time */
+    int idle_timeout_ms;        /* keep-alive connection with no request: closed */
+    int max_connections;        /* per process; past it new connections get 503 and close */
+    int shutdown_timeout_ms;    /* SIGTERM: how long in-flight requests may finish */
+
+    long lua_instruction_limit; /* per request; past it the handler fails with 500 */
+    char *access_log;           /* owned; "stderr", "off" or a file path */
+    int reload_watch;           /* 1: reload when files under lua_dir change */
+    int reload_debounce_ms;     /* quiet time after a change before reloading */
+
+    /* CORS: a request whose Origin is listed (or "*" is) gets the headers. */
+    char *cors_origins[CONF_MAX_ORIGINS]; /* owned strings */
+    int cors_origin_count;
+    char *cors_methods;         /* owned; Access-Control-Allow-Methods */
+    char *cors_headers;         /* owned; Access-Control-Allow-Headers */
+    char *cors_expose;          /* owned; Access-Control-Expose-Headers */
+    int cors_max_age;           /* seconds, preflight cache */
 } strata_conf;
 
 /* Loads `path` and applies the environment.  On failure returns -1 and
- * writes a message naming the file and the key into err. */
+ * writes a message naming the file or variable and the key into err. */
 int conf_load(strata_conf *conf, const char *path, char *err, size_t errlen);
 
 /* Frees what conf owns; safe on a zeroed or partly loaded conf. */

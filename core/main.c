@@ -1,6 +1,8 @@
 /* main.c: strata's entry point: reads the configuration, starts the
- * readiness probe and serves HTTP until SIGTERM/SIGINT. */
+ * database sidecar (readiness probe) and runs the server until
+ * SIGTERM/SIGINT. */
 #include "conf.h"
+#include "log.h"
 #include "readiness.h"
 #include "server.h"
 
@@ -12,7 +14,7 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: strata [-c conf/strata.lua]\n"
-                    "  environment: STRATA_CONF, STRATA_LISTEN, DATABASE_URL, STRATA_SQL_DIR\n");
+                    "  every key of the file can be overridden by STRATA_<KEY>; DATABASE_URL too\n");
 }
 
 int main(int argc, char **argv)
@@ -28,20 +30,21 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    /* A client that goes away mid-write must not kill the process. */
+    /* A client that goes away mid-write must not kill the process; the
+     * signals the server handles are taken by its event loop. */
     signal(SIGPIPE, SIG_IGN);
 
     strata_conf conf;
     char err[512];
     if (conf_load(&conf, conf_path, err, sizeof err) < 0) {
-        fprintf(stderr, "strata: configuration: %s\n", err);
+        log_eventf("error", "configuration: %s", err);
         conf_free(&conf);
         return 1;
     }
     readiness *ready =
         readiness_start(conf.database_url, conf.sql_dir, conf.ready_interval_ms, err, sizeof err);
     if (!ready) {
-        fprintf(stderr, "strata: %s\n", err);
+        log_event("error", err, NULL);
         conf_free(&conf);
         return 1;
     }

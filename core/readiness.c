@@ -2,6 +2,8 @@
  * (blocking, on this unit's own thread) and pthreads; knows nothing of HTTP. */
 #include "readiness.h"
 
+#include "log.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <libpq-fe.h>
@@ -12,6 +14,11 @@
 #include <time.h>
 
 #define REASON_MAX 512
+
+typedef struct job {
+    struct job *next;
+    char json[];               /* the record, NUL-terminated */
+} job;
 
 struct readiness {
     pthread_t thread;
@@ -24,6 +31,7 @@ struct readiness {
     char *sql_dir;             /* owned */
     int interval_ms;
     PGconn *conn;              /* owned by the probe thread; NULL when closed */
+    job *jobs, *last;          /* queued records, guarded by lock; owned */
 };
 
 static void publish(readiness *r, int ready, const char *reason)
@@ -150,11 +158,63 @@ static void probe(readiness *r)
     publish(r, reason[0] == '\0', reason);
 }
 
+static const char RELOAD_SQL[] =
+    "insert into strata_reloads (at, trigger, result, generation, files, error) "
+    "select (r->>'time')::timestamptz, r->>'trigger', r->>'result', (r->>'generation')::bigint, "
+    "r->'files', r->>'error' from (select $1::jsonb as r) as x";
+
+/* Writes the queued records; a failure drops them with a log line (they
+ * are in the log and /admin/reloads already). */
+static void drain(readiness *r)
+{
+    pthread_mutex_lock(&r->lock);
+    job *list = r->jobs;
+    r->jobs = r->last = NULL;
+    pthread_mutex_unlock(&r->lock);
+    char reason[REASON_MAX];
+    while (list) {
+        job *j = list;
+        list = j->next;
+        if (ensure_connected(r, reason, sizeof reason) == 0) {
+            const char *params[] = {j->json};
+            PGresult *res = PQexecParams(r->conn, RELOAD_SQL, 1, NULL, params, NULL, NULL, 0);
+            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                snprintf(reason, sizeof reason, "%s", PQresultErrorMessage(res));
+                one_line(reason);
+                log_eventf("warn", "reload record not stored in strata_reloads: %s", reason);
+            }
+            PQclear(res);
+        } else {
+            log_eventf("warn", "reload record not stored in strata_reloads: %s", reason);
+        }
+        free(j);
+    }
+}
+
+void readiness_submit(readiness *r, const char *json)
+{
+    size_t n = strlen(json);
+    job *j = malloc(sizeof *j + n + 1);
+    if (!j)
+        return;
+    memcpy(j->json, json, n + 1);
+    j->next = NULL;
+    pthread_mutex_lock(&r->lock);
+    if (r->last)
+        r->last->next = j;
+    else
+        r->jobs = j;
+    r->last = j;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+}
+
 static void *probe_loop(void *arg)
 {
     readiness *r = arg;
     for (;;) {
         probe(r);
+        drain(r);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += r->interval_ms / 1000;
@@ -164,13 +224,14 @@ static void *probe_loop(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&r->lock);
-        while (!r->stopping && pthread_cond_timedwait(&r->wake, &r->lock, &until) == 0)
+        while (!r->stopping && !r->jobs && pthread_cond_timedwait(&r->wake, &r->lock, &until) == 0)
             ;
         int stop = r->stopping;
         pthread_mutex_unlock(&r->lock);
         if (stop)
             break;
     }
+    drain(r);
     PQfinish(r->conn);
     r->conn = NULL;
     return NULL;

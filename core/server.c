@@ -1,131 +1,181 @@
-/* server.c: the foundation's HTTP skeleton (see server.h).  Uses libevent's
- * evhttp, conf and readiness; nothing else. */
+/* server.c: the process (see server.h).  Uses worker for the threads that
+ * serve, reload and watch for the Lua scripts, readiness to record reloads
+ * in the database, libevent for the main thread's signals and timers. */
 #include "server.h"
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
+#include "accesslog.h"
+#include "log.h"
+#include "metrics.h"
+#include "reload.h"
+#include "watch.h"
+#include "worker.h"
 
-/* Appends s to buf as the body of a JSON string (RFC 8259 escapes). */
-static int json_escape(struct evbuffer *buf, const char *s)
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct server {
+    const strata_conf *conf;
+    struct event_base *base;   /* main thread's loop: signals and the watch */
+    worker_shared shared;
+    worker **workers;
+    int nworkers;
+    reloader *reload;
+    readiness *ready;
+} server;
+
+static void publish_to_workers(void *arg, scripts *s)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        int rc;
-        if (c == '"' || c == '\\')
-            rc = evbuffer_add_printf(buf, "\\%c", c);
-        else if (c < 0x20)
-            rc = evbuffer_add_printf(buf, "\\u%04x", c);
-        else
-            rc = evbuffer_add(buf, s, 1);
-        if (rc < 0)
-            return -1;
+    server *sv = arg;
+    for (int i = 0; i < sv->nworkers; i++)
+        worker_publish(sv->workers[i], s);
+}
+
+static void record_in_db(void *arg, const char *json)
+{
+    server *sv = arg;
+    readiness_submit(sv->ready, json);
+}
+
+static void on_files_changed(void *arg)
+{
+    server *sv = arg;
+    reloader_run(sv->reload, "watch", NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    server *sv = arg;
+    if (sig == SIGHUP) {
+        reloader_run(sv->reload, "signal", NULL);
+        return;
     }
+    log_eventf("info", "%s: stopping; in-flight requests get up to %d ms", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               sv->conf->shutdown_timeout_ms);
+    for (int i = 0; i < sv->nworkers; i++)
+        worker_shutdown(sv->workers[i]);
+    if (event_base_loopexit(sv->base, NULL) < 0)
+        log_eventf("error", "event_base_loopexit failed");
+}
+
+/* Fails early and clearly when the port is taken: SO_REUSEPORT alone would
+ * let a second strata share it silently. */
+static int port_is_free(const strata_conf *conf)
+{
+    char err[256];
+    int fd = worker_listen_socket(conf->listen_host, conf->listen_port, 0, err, sizeof err);
+    if (fd < 0) {
+        log_event("error", err, NULL);
+        return 0;
+    }
+    close(fd);
+    return 1;
+}
+
+static int start_workers(server *sv)
+{
+    char err[512];
+    sv->workers = calloc((size_t)sv->nworkers, sizeof *sv->workers);
+    sv->shared.metrics = calloc((size_t)sv->nworkers, sizeof *sv->shared.metrics);
+    if (!sv->workers || !sv->shared.metrics)
+        return -1;
+    scripts *s = reloader_current(sv->reload);
+    for (int i = 0; i < sv->nworkers; i++) {
+        if (!(sv->workers[i] = worker_new(i, &sv->shared, err, sizeof err))) {
+            log_event("error", err, NULL);
+            sv->nworkers = i;
+            scripts_unref(s);
+            return -1;
+        }
+        sv->shared.metrics[i] = sv->workers[i]->metrics;
+        /* Built here, before the thread starts: no request ever finds a
+         * worker without scripts when they loaded. */
+        if (s && !(sv->workers[i]->gen = lua_gen_new(s, sv->conf->lua_instruction_limit, err, sizeof err)))
+            log_event("error", err, NULL);
+    }
+    scripts_unref(s);
+    sv->shared.nworkers = sv->nworkers;
+    reloader_on_publish(sv->reload, publish_to_workers, sv);
+    for (int i = 0; i < sv->nworkers; i++)
+        if (worker_start(sv->workers[i], err, sizeof err) < 0) {
+            log_event("error", err, NULL);
+            for (int j = 0; j < i; j++) {
+                worker_shutdown(sv->workers[j]);
+                worker_join(sv->workers[j]);
+            }
+            return -1;
+        }
     return 0;
 }
 
-static void reply_json(struct evhttp_request *req, int status, const char *reason_phrase,
-                       const char *state, const char *reason)
+static void stop_workers(server *sv, int started)
 {
-    struct evbuffer *body = evbuffer_new();
-    if (!body) {
-        evhttp_send_error(req, 500, NULL);
-        return;
+    for (int i = 0; i < sv->nworkers; i++) {
+        if (started)
+            worker_join(sv->workers[i]);
+        worker_free(sv->workers[i]);
     }
-    int rc = evbuffer_add_printf(body, "{\"status\":\"%s\"", state);
-    if (rc >= 0 && reason && *reason) {
-        rc = evbuffer_add_printf(body, ",\"reason\":\"");
-        if (rc >= 0)
-            rc = json_escape(body, reason);
-        if (rc >= 0)
-            rc = evbuffer_add_printf(body, "\"");
-    }
-    if (rc >= 0)
-        rc = evbuffer_add_printf(body, "}\n");
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    if (rc < 0 || evhttp_add_header(out, "Content-Type", "application/json") < 0) {
-        evhttp_send_error(req, 500, NULL);
-    } else {
-        evhttp_send_reply(req, status, reason_phrase, body);
-    }
-    evbuffer_free(body);
-}
-
-static void on_request(struct evhttp_request *req, void *arg)
-{
-    readiness *ready = arg;
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
-    int known = path && (strcmp(path, "/health") == 0 || strcmp(path, "/ready") == 0);
-    if (!known) {
-        reply_json(req, 404, "Not Found", "error", "no such route");
-        return;
-    }
-    if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
-        reply_json(req, 405, "Method Not Allowed", "error", "only GET and HEAD are allowed here");
-        return;
-    }
-    if (strcmp(path, "/health") == 0) {
-        reply_json(req, 200, "OK", "ok", NULL);
-        return;
-    }
-    char reason[512];
-    if (readiness_get(ready, reason, sizeof reason))
-        reply_json(req, 200, "OK", "ready", NULL);
-    else
-        reply_json(req, 503, "Service Unavailable", "unavailable", reason);
-}
-
-static void on_signal(evutil_socket_t sig, short events, void *arg)
-{
-    (void)events;
-    fprintf(stderr, "strata: %s, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    if (event_base_loopexit(arg, NULL) < 0)
-        fprintf(stderr, "strata: event_base_loopexit failed\n");
+    free(sv->workers);
+    free(sv->shared.metrics);
 }
 
 int server_run(const strata_conf *conf, readiness *ready)
 {
-    int rc = -1;
-    struct evhttp *http = NULL;
-    struct event *sigterm = NULL, *sigint = NULL;
-    struct event_base *base = event_base_new();
-    if (!base) {
-        fprintf(stderr, "strata: cannot create the event loop\n");
+    server sv = {.conf = conf, .nworkers = conf->workers, .ready = ready};
+    char err[512];
+    struct event *sig[3] = {NULL, NULL, NULL};
+    watch *wt = NULL;
+    int rc = -1, started = 0;
+    metrics_init();
+    if (!port_is_free(conf))
+        return -1;
+    sv.shared.conf = conf;
+    sv.shared.ready = ready;
+    if (!(sv.shared.log = accesslog_open(conf->access_log, err, sizeof err))) {
+        log_event("error", err, NULL);
         return -1;
     }
-    if (!(http = evhttp_new(base)) ||
-        !(sigterm = evsignal_new(base, SIGTERM, on_signal, base)) ||
-        !(sigint = evsignal_new(base, SIGINT, on_signal, base)) ||
-        event_add(sigterm, NULL) < 0 || event_add(sigint, NULL) < 0) {
-        fprintf(stderr, "strata: cannot set up the event loop\n");
-        goto err;
+    if (!(sv.reload = reloader_new(conf->lua_dir, conf->lua_instruction_limit)) ||
+        !(sv.base = event_base_new())) {
+        log_eventf("error", "out of memory at start");
+        goto out;
     }
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                         EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-    evhttp_set_gencb(http, on_request, ready);
-    if (!evhttp_bind_socket_with_handle(http, conf->listen_host, (ev_uint16_t)conf->listen_port)) {
-        fprintf(stderr, "strata: cannot listen on %s:%d\n", conf->listen_host, conf->listen_port);
-        goto err;
-    }
-    fprintf(stderr, "strata: listening on %s:%d\n", conf->listen_host, conf->listen_port);
-    if (event_base_dispatch(base) < 0) {
-        fprintf(stderr, "strata: event loop failed\n");
-        goto err;
-    }
+    sv.shared.reload = sv.reload;
+    reloader_on_record(sv.reload, record_in_db, &sv);
+    /* A failure here is not fatal: fixing the file recovers (see /ready). */
+    reloader_run(sv.reload, "start", NULL);
+    if (start_workers(&sv) < 0)
+        goto out;
+    started = 1;
+    const int signals[3] = {SIGTERM, SIGINT, SIGHUP};
+    for (int i = 0; i < 3; i++)
+        if (!(sig[i] = evsignal_new(sv.base, signals[i], on_signal, &sv)) || event_add(sig[i], NULL) < 0) {
+            log_eventf("error", "cannot handle signal %d", signals[i]);
+            goto out;
+        }
+    if (conf->reload_watch &&
+        !(wt = watch_new(sv.base, conf->lua_dir, conf->reload_debounce_ms, on_files_changed, &sv, err, sizeof err)))
+        log_eventf("warn", "%s; reload with SIGHUP or POST /admin/reload instead", err);
+    log_eventf("info", "listening on %s:%d with %d worker(s)", conf->listen_host, conf->listen_port,
+               conf->workers);
+    if (event_base_dispatch(sv.base) < 0)
+        log_eventf("error", "main event loop failed");
     rc = 0;
-err:
-    if (sigterm)
-        event_free(sigterm);
-    if (sigint)
-        event_free(sigint);
-    if (http)
-        evhttp_free(http);
-    event_base_free(base);
+out:
+    if (rc < 0 && started)
+        for (int i = 0; i < sv.nworkers; i++)
+            worker_shutdown(sv.workers[i]);
+    watch_free(wt);
+    for (int i = 0; i < 3; i++)
+        if (sig[i])
+            event_free(sig[i]);
+    if (sv.workers)
+        stop_workers(&sv, started);
+    reloader_free(sv.reload);
+    if (sv.base)
+        event_base_free(sv.base);
+    accesslog_close(sv.shared.log);
     return rc;
 }

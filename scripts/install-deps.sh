@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential pkg-config
-  lua5.4 liblua5.4-dev lua-cjson lua-busted
+  lua5.4 liblua5.4-dev lua-cjson lua-busted lua-socket
   libevent-dev libpq-dev libssl-dev
   postgresql-15 postgresql-client-15
   curl

@@ -1,6 +1,8 @@
 -- Starting bin/strata (or bin/strata-asan: scripts/test sets STRATA_BIN) for
 -- the #server specs, and talking HTTP to it with curl.
 
+local socket = require("socket")
+
 local M = {}
 
 M.bin = os.getenv("STRATA_BIN") or "bin/strata"
@@ -19,7 +21,7 @@ local function read_file(path)
 end
 
 local function sleep(seconds)
-  os.execute("sleep " .. seconds)
+  socket.sleep(seconds)
 end
 M.sleep = sleep
 
@@ -31,11 +33,13 @@ function M.start(env, args)
   local dir = os.tmpname()
   os.remove(dir)
   assert(os.execute("mkdir -p " .. q(dir)))
-  local port = env.port or math.random(20000, 45000)
+  -- Below the kernel's ephemeral range (32768+), where client sockets could hold it.
+  local port = env.port or math.random(10240, 32000)
   local vars = {
     DATABASE_URL = os.getenv("STRATA_TEST_DATABASE_URL"),
     STRATA_LISTEN = "127.0.0.1:" .. port,
     STRATA_READY_INTERVAL_MS = "100",
+    STRATA_WORKERS = "2",
     ASAN_OPTIONS = "detect_leaks=1",
   }
   for k, v in pairs(env) do
@@ -78,10 +82,12 @@ end
 
 --- One HTTP request with curl.  Returns status (number, 0 when no answer),
 -- body (string) and headers (table, lower-case names).
-function M.http(port, method, path, body)
+function M.http(port, method, path, body, headers)
   local bodyfile, hdrfile = os.tmpname(), os.tmpname()
-  local cmd = ("curl -s -m 5 -X %s -o %s -D %s -w '%%{http_code}' %s %s"):format(
-    q(method), q(bodyfile), q(hdrfile),
+  local hs = {}
+  for k, v in pairs(headers or {}) do hs[#hs + 1] = "-H " .. q(k .. ": " .. v) end
+  local cmd = ("curl -s -m 10 -X %s -o %s -D %s -w '%%{http_code}' %s %s %s"):format(
+    q(method), q(bodyfile), q(hdrfile), table.concat(hs, " "),
     body and ("--data-binary " .. q(body)) or "",
     q("http://127.0.0.1:" .. port .. path))
   local p = assert(io.popen(cmd))
@@ -96,6 +102,87 @@ function M.http(port, method, path, body)
   os.remove(bodyfile)
   os.remove(hdrfile)
   return code, out, headers
+end
+
+--- A configuration file holding `values` (strings, numbers, booleans and
+-- lists of strings); returns its path.
+function M.conf_file(values)
+  local lines = { "return {" }
+  for k, v in pairs(values) do
+    local text
+    if type(v) == "table" then
+      local items = {}
+      for i, s in ipairs(v) do items[i] = ("%q"):format(s) end
+      text = "{" .. table.concat(items, ", ") .. "}"
+    elseif type(v) == "string" then
+      text = ("%q"):format(v)
+    else
+      text = tostring(v)
+    end
+    lines[#lines + 1] = ("  %s = %s,"):format(k, text)
+  end
+  lines[#lines + 1] = "}"
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(table.concat(lines, "\n"))
+  f:close()
+  return path
+end
+
+--- A copy of lua/ in a temporary directory, for specs that rewrite scripts.
+-- Returns its path; `files` (path -> text) are written into it.
+function M.lua_dir(files)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute(("mkdir -p %s && cp -r lua/. %s/"):format(q(dir), q(dir))))
+  for path, text in pairs(files or {}) do M.write(dir .. "/" .. path, text) end
+  return dir
+end
+
+--- Writes a file atomically (write then rename), creating directories.
+function M.write(path, text)
+  assert(os.execute("mkdir -p " .. q(path:match("^(.*)/[^/]*$"))))
+  local tmp = path .. ".tmp~"
+  local f = assert(io.open(tmp, "w"))
+  f:write(text)
+  f:close()
+  assert(os.rename(tmp, path))
+end
+
+--- A raw TCP connection to the server, for what curl cannot send
+-- (pipelining, malformed requests, slow clients).
+function M.connect(port)
+  local c = assert(socket.tcp())
+  c:settimeout(5)
+  assert(c:connect("127.0.0.1", port))
+  return c
+end
+
+--- Reads one HTTP response from a raw connection: status, headers (lower-
+-- case names), body; nil and the error when the connection closes first.
+function M.read_response(c)
+  local line, err = c:receive("*l")
+  if not line then return nil, err end
+  local status = tonumber(line:match("^HTTP/1%.%d (%d%d%d)"))
+  local headers = {}
+  while true do
+    local h = assert(c:receive("*l"))
+    if h == "" then break end
+    local k, v = h:match("^([^:]+):%s*(.*)$")
+    headers[k:lower()] = v
+  end
+  local n = tonumber(headers["content-length"] or "0")
+  local body = n > 0 and assert(c:receive(n)) or ""
+  return status, headers, body
+end
+
+--- Sends `bytes` on a new connection and reads one response.
+function M.raw(port, bytes)
+  local c = M.connect(port)
+  assert(c:send(bytes))
+  local status, headers, body = M.read_response(c)
+  c:close()
+  return status, headers, body
 end
 
 --- Polls `path` until it answers `want` or `seconds` pass; the last answer.

@@ -1,0 +1,38 @@
+/* accesslog.h: one JSON line per request (time, id, method, path, status,
+ * bytes, duration, user id, remote address).  Each worker appends to its own
+ * buffer; the buffer goes to the sink (stderr or a file) in one write when
+ * it is large or on the worker's periodic tick, so the request path makes
+ * no system call for logging. */
+#ifndef STRATA_ACCESSLOG_H
+#define STRATA_ACCESSLOG_H
+
+#include "buf.h"
+#include "http.h"
+
+#include <stdint.h>
+
+typedef struct accesslog accesslog;
+
+/* where: "stderr", "off", or a file path (opened for appending).  NULL with
+ * a message in err when the file cannot be opened. */
+accesslog *accesslog_open(const char *where, char *err, size_t errlen);
+void accesslog_close(accesslog *log);
+
+typedef struct access_entry {
+    const char *time;      /* ISO 8601 UTC, NUL-terminated */
+    const char *id;        /* request id */
+    http_str method, path;
+    int status;
+    uint64_t bytes;        /* response body bytes */
+    uint64_t duration_us;
+    const char *uid;       /* NULL when unknown */
+    const char *remote;
+} access_entry;
+
+/* Appends e's line to wbuf (a worker's buffer); flushes when it is large. */
+void accesslog_add(accesslog *log, buf *wbuf, const access_entry *e);
+
+/* Writes wbuf to the sink and empties it. */
+void accesslog_flush(accesslog *log, buf *wbuf);
+
+#endif

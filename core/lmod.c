@@ -1,0 +1,21 @@
+/* lmod.c: registers the strata.* C modules in package.preload, the recipe
+ * of Lua's linit.c, so scripts load them with require("strata.log"). */
+#include "lmod.h"
+
+#include <lauxlib.h>
+
+static const luaL_Reg MODULES[] = {
+    {"strata.http", luaopen_strata_http},
+    {"strata.log", luaopen_strata_log},
+    {NULL, NULL},
+};
+
+void lmod_preload(lua_State *L)
+{
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE); /* stack: preload */
+    for (const luaL_Reg *m = MODULES; m->name; m++) {
+        lua_pushcfunction(L, m->func);
+        lua_setfield(L, -2, m->name);
+    }
+    lua_pop(L, 1);
+}

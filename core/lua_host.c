@@ -1,0 +1,437 @@
+/* lua_host.c: Lua generations and request runs (see lua_host.h).  Uses the
+ * Lua 5.4 C API, the scripts snapshot, http.h for the request, and the
+ * strata.* bindings (lmod_*.c) it preloads. */
+#include "lua_host.h"
+
+#include "lmod.h"
+#include "metrics.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOOK_EVERY 1000 /* instructions between two budget checks */
+#define POOL_MAX 64     /* idle coroutines kept for reuse */
+
+struct lua_gen {
+    lua_State *L;          /* owned */
+    scripts *scripts;      /* one reference held */
+    long instruction_limit;
+    int dispatch_ref;      /* registry: the function strata.runtime.boot returned */
+    int route_ids_ref;     /* registry: route pattern -> metrics id, filled as routes are hit */
+    int inflight;          /* runs not yet finished; only the owning thread touches it */
+    int retired;           /* replaced: close when inflight reaches 0 */
+    lua_State *running;    /* the coroutine of the run in progress, or NULL */
+    int running_ref;       /* its registry reference */
+    int running_ok;        /* it finished without error: reusable as it is */
+    lua_State *pool[POOL_MAX]; /* idle coroutines, anchored by pool_ref[] */
+    int pool_ref[POOL_MAX];
+    int npool;
+};
+
+/* The budget lives in the coroutine's extra space, so each run has its own. */
+static long *budget(lua_State *co)
+{
+    return (long *)lua_getextraspace(co);
+}
+
+static void count_hook(lua_State *co, lua_Debug *ar)
+{
+    (void)ar;
+    if (--*budget(co) <= 0) {
+        *budget(co) = 0;
+        luaL_error(co, "instruction limit exceeded");
+    }
+}
+
+/* Message handler for protected calls: appends the traceback.  [-1, +1, m] */
+static int traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg)
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* loadscript(path) -> function | nil, err: compiles a snapshot file with
+ * the chunk name "@<root>/<path>", so messages say lua/routes/x.lua:12.
+ * Upvalue 1: the snapshot (light userdata).  [-1, +1|+2, m] */
+static int l_loadscript(lua_State *L)
+{
+    const scripts *s = lua_touserdata(L, lua_upvalueindex(1));
+    const char *path = luaL_checkstring(L, 1);
+    const script_file *f = scripts_find(s, path);
+    if (!f) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s/%s: no such script", s->root, path);
+        return 2;
+    }
+    char name[1024];
+    snprintf(name, sizeof name, "@%s/%s", s->root, path);
+    if (luaL_loadbufferx(L, f->text, f->len, name, "t") != LUA_OK) {
+        luaL_pushfail(L); /* stack: path, err, fail */
+        lua_insert(L, -2);
+        return 2;
+    }
+    return 1;
+}
+
+/* package.searchers entry: "a.b" -> the snapshot's a/b.lua or a/b/init.lua.
+ * Upvalue 1: loadscript.  [-1, +1|+2, m] */
+static int l_searcher(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const char *path = luaL_gsub(L, name, ".", "/"); /* stack: name, path */
+    const char *tries[] = {"%s.lua", "%s/init.lua"};
+    for (int i = 0; i < 2; i++) {
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_pushfstring(L, tries[i], path); /* stack: name, path, loadscript, file */
+        lua_pushvalue(L, -1);
+        lua_insert(L, -3); /* stack: name, path, file, loadscript, file */
+        lua_call(L, 1, 2); /* stack: name, path, file, chunk|fail, err */
+        if (!lua_isnil(L, -2)) {
+            lua_pop(L, 1); /* stack: name, path, file, chunk */
+            lua_insert(L, -2); /* stack: name, path, chunk, file */
+            return 2;
+        }
+        if (!strstr(lua_tostring(L, -1), "no such script")) {
+            return lua_error(L); /* a syntax error: report it, do not go on searching */
+        }
+        lua_pop(L, 3);
+    }
+    lua_pushfstring(L, "no script '%s.lua' in the Lua directory", path);
+    return 1;
+}
+
+/* Puts the snapshot searcher second in package.searchers (after preload),
+ * and leaves loadscript on the stack.  [-0, +1, m] */
+static void install_loader(lua_State *L, scripts *s)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "searchers"); /* stack: package, searchers */
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, l_loadscript, 1); /* stack: package, searchers, loadscript */
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, l_searcher, 1);
+    lua_Integer n = luaL_len(L, -3);
+    for (lua_Integer i = n; i >= 2; i--) {
+        lua_geti(L, -3, i);
+        lua_seti(L, -4, i + 1);
+    }
+    lua_seti(L, -3, 2); /* stack: package, searchers, loadscript */
+    lua_insert(L, -3);
+    lua_pop(L, 2); /* stack: loadscript */
+}
+
+/* boot(files, loadscript) under the message handler.  [-0, +0, m] */
+static int boot(lua_gen *g, char *err, size_t errlen)
+{
+    lua_State *L = g->L;
+    lua_pushcfunction(L, traceback);
+    int base = lua_gettop(L);
+    install_loader(L, g->scripts); /* stack: traceback, loadscript */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "strata.runtime");
+    if (lua_pcall(L, 1, 1, base) != LUA_OK)
+        goto fail;
+    lua_getfield(L, -1, "boot"); /* stack: traceback, loadscript, runtime, boot */
+    lua_createtable(L, (int)g->scripts->count, 0);
+    for (size_t i = 0; i < g->scripts->count; i++) {
+        lua_pushstring(L, g->scripts->files[i].path);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_pushvalue(L, base + 1); /* stack: ..., boot, files, loadscript */
+    if (lua_pcall(L, 2, 2, base) != LUA_OK)
+        goto fail;
+    if (lua_isnil(L, -2)) { /* stack: ..., nil, message */
+        snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "boot failed");
+        lua_settop(L, base - 1);
+        return -1;
+    }
+    lua_pop(L, 1);
+    g->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    g->route_ids_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, base - 1);
+    return 0;
+fail:
+    snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+    lua_settop(L, base - 1);
+    return -1;
+}
+
+static void gen_close(lua_gen *g)
+{
+    lua_close(g->L);
+    scripts_unref(g->scripts);
+    free(g);
+}
+
+lua_gen *lua_gen_new(scripts *s, long instruction_limit, char *err, size_t errlen)
+{
+    lua_gen *g = calloc(1, sizeof *g);
+    if (!g || !(g->L = luaL_newstate())) {
+        snprintf(err, errlen, "cannot create a Lua state: out of memory");
+        free(g);
+        return NULL;
+    }
+    g->scripts = scripts_ref(s);
+    g->instruction_limit = instruction_limit;
+    g->dispatch_ref = LUA_NOREF;
+    luaL_openlibs(g->L);
+    lmod_preload(g->L);
+    /* The boot runs top-level code of every script: bound it too. */
+    *budget(g->L) = instruction_limit / HOOK_EVERY + 1;
+    lua_sethook(g->L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    int rc = boot(g, err, errlen);
+    lua_sethook(g->L, NULL, 0, 0);
+    if (rc < 0) {
+        gen_close(g);
+        return NULL;
+    }
+    return g;
+}
+
+long lua_gen_generation(const lua_gen *g)
+{
+    return g->scripts->generation;
+}
+
+void lua_gen_retire(lua_gen *g)
+{
+    g->retired = 1;
+    if (g->inflight == 0)
+        gen_close(g);
+}
+
+/* A coroutine to run on: an idle one, or a new one anchored in the registry. */
+static lua_State *take_thread(lua_gen *g)
+{
+    if (g->npool > 0) {
+        g->npool--;
+        g->running_ref = g->pool_ref[g->npool];
+        return g->pool[g->npool];
+    }
+    lua_State *co = lua_newthread(g->L); /* stack(L): thread */
+    g->running_ref = luaL_ref(g->L, LUA_REGISTRYINDEX);
+    return co;
+}
+
+/* Lower-cases a header name into dst (at most cap bytes). */
+static size_t lower(char *dst, size_t cap, const char *src, size_t n)
+{
+    if (n > cap)
+        n = cap;
+    for (size_t i = 0; i < n; i++) {
+        char c = src[i];
+        dst[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    return n;
+}
+
+/* Adds value under key in the table at the top of co; a repeated key makes
+ * a list (query) or joins with ", " (headers).  [-2, +0, m] */
+static void add_repeated(lua_State *co, int join)
+{
+    /* stack: t, key, value */
+    lua_pushvalue(co, -2);
+    int t = lua_rawget(co, -4); /* stack: t, key, value, old */
+    if (t == LUA_TNIL) {
+        lua_pop(co, 1);
+        lua_rawset(co, -3);
+        return;
+    }
+    if (join && t == LUA_TSTRING) {
+        lua_pushliteral(co, ", ");
+        lua_pushvalue(co, -3);
+        lua_concat(co, 3); /* stack: t, key, value, old..", "..value */
+        lua_replace(co, -2);
+        lua_rawset(co, -3);
+        return;
+    }
+    if (t == LUA_TSTRING) {
+        lua_createtable(co, 2, 0); /* stack: t, key, value, old, list */
+        lua_insert(co, -3);        /* stack: t, key, list, value, old */
+        lua_rawseti(co, -3, 1);    /* stack: t, key, list, value */
+        lua_rawseti(co, -2, 2);    /* stack: t, key, list */
+        lua_rawset(co, -3);
+        return;
+    }
+    /* stack: t, key, value, list */
+    lua_insert(co, -2);
+    lua_rawseti(co, -2, (lua_Integer)lua_rawlen(co, -2) + 1);
+    lua_pop(co, 2);
+}
+
+/* Pushes the decoded query string as a table.  [-0, +1, m] */
+static void push_query(lua_State *co, const http_str *q)
+{
+    lua_createtable(co, 0, 4);
+    const char *p = q->p, *end = q->p + q->n;
+    char tmp[2048];
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *kend = eq ? eq : stop;
+        if (kend > p && (size_t)(stop - p) <= sizeof tmp) {
+            int64_t kn = http_url_decode(tmp, p, (size_t)(kend - p), 1);
+            if (kn >= 0) {
+                lua_pushlstring(co, tmp, (size_t)kn);
+                int64_t vn = eq ? http_url_decode(tmp, eq + 1, (size_t)(stop - eq - 1), 1) : 0;
+                if (vn >= 0) {
+                    lua_pushlstring(co, tmp, (size_t)vn);
+                    add_repeated(co, 0);
+                } else {
+                    lua_pop(co, 1); /* a bad escape: the pair is dropped */
+                }
+            }
+        }
+        p = stop + 1;
+    }
+}
+
+static void set_str(lua_State *co, const char *k, const char *v, size_t n)
+{
+    lua_pushlstring(co, v, n);
+    lua_setfield(co, -2, k);
+}
+
+/* Pushes the request table handlers see.  [-0, +1, m] */
+static void push_request(lua_State *co, const lua_request *rq)
+{
+    const http_request *h = rq->http;
+    lua_createtable(co, 0, 10);
+    set_str(co, "method", h->method.p, h->method.n);
+    set_str(co, "path", h->path.p, h->path.n);
+    set_str(co, "body", rq->body ? rq->body : "", rq->body_len);
+    set_str(co, "id", rq->id, strlen(rq->id));
+    set_str(co, "remote_addr", rq->remote_addr, strlen(rq->remote_addr));
+    push_query(co, &h->query);
+    lua_setfield(co, -2, "query");
+    lua_createtable(co, 0, (int)h->header_count);
+    for (size_t i = 0; i < h->header_count; i++) {
+        char name[256];
+        size_t n = lower(name, sizeof name, h->headers[i].name.p, h->headers[i].name.n);
+        lua_pushlstring(co, name, n);
+        lua_pushlstring(co, h->headers[i].value.p, h->headers[i].value.n);
+        add_repeated(co, 1);
+    }
+    lua_setfield(co, -2, "headers");
+    /* The auth context stays anonymous until JWT verification exists. */
+    lua_createtable(co, 0, 4);
+    lua_pushliteral(co, "anon");
+    lua_setfield(co, -2, "role");
+    lua_newtable(co);
+    lua_setfield(co, -2, "claims");
+    lua_pushboolean(co, 0);
+    lua_setfield(co, -2, "is_admin");
+    lua_setfield(co, -2, "auth");
+}
+
+/* Passes each entry of the headers table at idx to on_header.  [-0, +0, -] */
+static int each_header(lua_State *co, int idx, lua_header_fn on_header, void *arg)
+{
+    if (lua_isnoneornil(co, idx))
+        return 0;
+    lua_pushnil(co);
+    while (lua_next(co, idx)) { /* stack: ..., key, value */
+        size_t kn, vn;
+        if (lua_type(co, -2) != LUA_TSTRING || !lua_isstring(co, -1)) {
+            lua_pop(co, 2);
+            return -1;
+        }
+        const char *k = lua_tolstring(co, -2, &kn);
+        const char *v = lua_tolstring(co, -1, &vn); /* a number becomes a string in place: fine, it is the value */
+        int bad = on_header(arg, k, kn, v, vn);
+        lua_pop(co, 1);
+        if (bad) {
+            lua_pop(co, 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The metrics id of the route pattern at index 5 of co; cached per
+ * generation so the global label table is consulted once per route. */
+static int route_id(lua_gen *g, lua_State *co)
+{
+    if (lua_type(co, 5) != LUA_TSTRING)
+        return METRICS_ROUTE_NONE;
+    lua_rawgeti(co, LUA_REGISTRYINDEX, g->route_ids_ref); /* stack(co): ..., ids */
+    lua_pushvalue(co, 5);
+    int id;
+    if (lua_rawget(co, -2) == LUA_TNUMBER) { /* stack(co): ..., ids, id */
+        id = (int)lua_tointeger(co, -1);
+    } else {
+        id = metrics_route_id(lua_tostring(co, 5));
+        lua_pushvalue(co, 5);
+        lua_pushinteger(co, id);
+        lua_rawset(co, -4);
+    }
+    lua_pop(co, 2);
+    return id;
+}
+
+static int run_failed(lua_gen *g, lua_State *co, lua_response *rs, const char *msg)
+{
+    rs->budget_exceeded = *budget(co) == 0;
+    luaL_traceback(co, co, msg, 0);
+    rs->error = lua_tostring(co, -1);
+    g->running_ok = 0;
+    return LUA_RUN_ERROR;
+}
+
+int lua_gen_run(lua_gen *g, const lua_request *rq, lua_response *rs, lua_header_fn on_header,
+                void *arg)
+{
+    memset(rs, 0, sizeof *rs);
+    g->inflight++;
+    lua_State *co = take_thread(g);
+    g->running = co;
+    g->running_ok = 1;
+    lua_rawgeti(co, LUA_REGISTRYINDEX, g->dispatch_ref); /* stack(co): dispatch */
+    push_request(co, rq);                                 /* stack(co): dispatch, req */
+    *budget(co) = g->instruction_limit / HOOK_EVERY + 1;
+    lua_sethook(co, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    int nres = 0;
+    int st = lua_resume(co, g->L, 1, &nres);
+    if (st == LUA_YIELD)
+        return run_failed(g, co, rs, "handler yielded outside of an asynchronous strata call");
+    if (st != LUA_OK)
+        return run_failed(g, co, rs, lua_tostring(co, -1) ? lua_tostring(co, -1) : "error object is not a string");
+    /* stack(co): status, body, content_type, headers, route */
+    lua_settop(co, 5);
+    rs->status = (int)lua_tointeger(co, 1);
+    rs->body = lua_tolstring(co, 2, &rs->body_len);
+    rs->content_type = lua_tostring(co, 3);
+    rs->route_id = route_id(g, co);
+    if (each_header(co, 4, on_header, arg) < 0)
+        return run_failed(g, co, rs, "handler returned an invalid header (names and values must be strings without CR or LF)");
+    return LUA_RUN_OK;
+}
+
+void lua_gen_finish(lua_gen *g)
+{
+    lua_State *co = g->running;
+    if (co) {
+        lua_sethook(co, NULL, 0, 0);
+        if (!g->running_ok)
+            lua_resetthread(co);
+        lua_settop(co, 0);
+        if (g->npool < POOL_MAX) {
+            g->pool[g->npool] = co;
+            g->pool_ref[g->npool++] = g->running_ref;
+        } else {
+            luaL_unref(g->L, LUA_REGISTRYINDEX, g->running_ref);
+        }
+        g->running = NULL;
+    }
+    if (--g->inflight == 0 && g->retired)
+        gen_close(g);
+}

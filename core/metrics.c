@@ -1,0 +1,186 @@
+/* metrics.c: per-worker counters and their Prometheus rendering (see
+ * metrics.h).  Uses buf. */
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Atomic int64_t metrics_open_connections;
+_Atomic uint64_t metrics_refused_connections;
+_Atomic uint64_t metrics_reloads_ok;
+_Atomic uint64_t metrics_reloads_error;
+_Atomic int64_t metrics_lua_generation;
+
+static const double BOUNDS[METRICS_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                               0.1,    0.25,  0.5,    1,     2.5,   5,    10};
+
+static pthread_mutex_t routes_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *routes[METRICS_MAX_ROUTES]; /* owned, never freed: labels live as long as the process */
+static _Atomic int nroutes;
+
+int metrics_route_id(const char *route)
+{
+    int id = -1;
+    pthread_mutex_lock(&routes_lock);
+    int n = atomic_load(&nroutes);
+    for (int i = 0; i < n; i++)
+        if (strcmp(routes[i], route) == 0) {
+            id = i;
+            break;
+        }
+    if (id < 0 && n < METRICS_MAX_ROUTES && (routes[n] = strdup(route))) {
+        id = n;
+        atomic_store(&nroutes, n + 1);
+    }
+    pthread_mutex_unlock(&routes_lock);
+    return id;
+}
+
+void metrics_init(void)
+{
+    static const char *const fixed[] = {"(none)", "/health", "/ready", "/metrics", "/admin", "(preflight)"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        metrics_route_id(fixed[i]);
+}
+
+void metrics_request(metrics_worker *m, int route_id, int status, uint64_t duration_us)
+{
+    if (route_id < 0 || status < 100 || status > 999)
+        route_id = METRICS_ROUTE_NONE;
+    uint32_t key = ((uint32_t)(route_id + 1) << 10) | (uint32_t)status;
+    uint32_t h = (key * 2654435761u) & (METRICS_SLOTS - 1);
+    for (int probe = 0; probe < 16; probe++) {
+        metrics_slot *s = &m->slots[(h + (uint32_t)probe) & (METRICS_SLOTS - 1)];
+        uint32_t k = atomic_load_explicit(&s->key, memory_order_relaxed);
+        if (k == 0) {
+            atomic_store_explicit(&s->key, key, memory_order_release);
+            k = key;
+        }
+        if (k == key) {
+            metrics_add(&s->count, 1);
+            goto timed;
+        }
+    }
+    metrics_add(&m->overflow, 1);
+timed:;
+    double secs = (double)duration_us / 1e6;
+    int b = 0;
+    while (b < METRICS_BUCKETS && secs > BOUNDS[b])
+        b++;
+    metrics_add(&m->bucket[b], 1);
+    metrics_add(&m->duration_us, duration_us);
+}
+
+static uint64_t sum(metrics_worker *const *w, int n, size_t offset)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += atomic_load_explicit((_Atomic uint64_t *)((char *)w[i] + offset), memory_order_relaxed);
+    return total;
+}
+
+static int render_requests(buf *out, metrics_worker *const *w, int n)
+{
+    int rc = buf_add_str(out, "# HELP strata_http_requests_total Requests answered, by route and status.\n"
+                              "# TYPE strata_http_requests_total counter\n");
+    /* Sum each (route, status) over the workers: small, so quadratic is fine. */
+    uint32_t *keys = calloc((size_t)n * METRICS_SLOTS, sizeof *keys);
+    uint64_t *counts = calloc((size_t)n * METRICS_SLOTS, sizeof *counts);
+    size_t nk = 0;
+    if (!keys || !counts)
+        rc = -1;
+    for (int i = 0; rc == 0 && i < n; i++)
+        for (int s = 0; s < METRICS_SLOTS; s++) {
+            uint32_t k = atomic_load_explicit(&w[i]->slots[s].key, memory_order_acquire);
+            if (!k)
+                continue;
+            uint64_t c = atomic_load_explicit(&w[i]->slots[s].count, memory_order_relaxed);
+            size_t j = 0;
+            while (j < nk && keys[j] != k)
+                j++;
+            if (j == nk)
+                keys[nk++] = k;
+            counts[j] += c;
+        }
+    int nr = atomic_load(&nroutes);
+    pthread_mutex_lock(&routes_lock);
+    for (size_t j = 0; rc == 0 && j < nk; j++) {
+        int route = (int)(keys[j] >> 10) - 1;
+        rc |= buf_add_str(out, "strata_http_requests_total{route=\"");
+        const char *label = route >= 0 && route < nr ? routes[route] : "(none)";
+        rc |= buf_add_json_escaped(out, label, strlen(label));
+        rc |= buf_add_str(out, "\",status=\"");
+        rc |= buf_add_u64(out, keys[j] & 1023);
+        rc |= buf_add_str(out, "\"} ");
+        rc |= buf_add_u64(out, counts[j]);
+        rc |= buf_add_str(out, "\n");
+    }
+    pthread_mutex_unlock(&routes_lock);
+    free(keys);
+    free(counts);
+    return rc;
+}
+
+static int render_histogram(buf *out, metrics_worker *const *w, int n)
+{
+    int rc = buf_add_str(out, "# HELP strata_http_request_duration_seconds Time from a request's "
+                              "first byte to its response.\n"
+                              "# TYPE strata_http_request_duration_seconds histogram\n");
+    uint64_t cumulative = 0;
+    char line[128];
+    for (int b = 0; b <= METRICS_BUCKETS; b++) {
+        cumulative += sum(w, n, offsetof(metrics_worker, bucket) + (size_t)b * sizeof(_Atomic uint64_t));
+        if (b < METRICS_BUCKETS)
+            snprintf(line, sizeof line, "strata_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                     BOUNDS[b], (unsigned long long)cumulative);
+        else
+            snprintf(line, sizeof line, "strata_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                     (unsigned long long)cumulative);
+        rc |= buf_add_str(out, line);
+    }
+    snprintf(line, sizeof line,
+             "strata_http_request_duration_seconds_sum %.6f\nstrata_http_request_duration_seconds_count %llu\n",
+             (double)sum(w, n, offsetof(metrics_worker, duration_us)) / 1e6, (unsigned long long)cumulative);
+    return rc | buf_add_str(out, line);
+}
+
+int metrics_render(buf *out, metrics_worker *const *w, int n)
+{
+    int rc = render_requests(out, w, n);
+    rc |= render_histogram(out, w, n);
+    char text[1536];
+    snprintf(text, sizeof text,
+             "# HELP strata_http_requests_overflow_total Requests counted without a label (label table full).\n"
+             "# TYPE strata_http_requests_overflow_total counter\n"
+             "strata_http_requests_overflow_total %llu\n"
+             "# HELP strata_open_connections Client connections open now.\n"
+             "# TYPE strata_open_connections gauge\n"
+             "strata_open_connections %lld\n"
+             "# HELP strata_refused_connections_total Connections refused past max_connections.\n"
+             "# TYPE strata_refused_connections_total counter\n"
+             "strata_refused_connections_total %llu\n"
+             "# HELP strata_lua_reloads_total Lua reload attempts, by result.\n"
+             "# TYPE strata_lua_reloads_total counter\n"
+             "strata_lua_reloads_total{result=\"ok\"} %llu\n"
+             "strata_lua_reloads_total{result=\"error\"} %llu\n"
+             "# HELP strata_lua_generation Generation of the Lua scripts serving now.\n"
+             "# TYPE strata_lua_generation gauge\n"
+             "strata_lua_generation %lld\n"
+             "# HELP strata_lua_errors_total Requests whose Lua handler raised an error.\n"
+             "# TYPE strata_lua_errors_total counter\n"
+             "strata_lua_errors_total %llu\n"
+             "# HELP strata_lua_budget_exceeded_total Requests stopped by the Lua instruction limit.\n"
+             "# TYPE strata_lua_budget_exceeded_total counter\n"
+             "strata_lua_budget_exceeded_total %llu\n",
+             (unsigned long long)sum(w, n, offsetof(metrics_worker, overflow)),
+             (long long)atomic_load(&metrics_open_connections),
+             (unsigned long long)atomic_load(&metrics_refused_connections),
+             (unsigned long long)atomic_load(&metrics_reloads_ok),
+             (unsigned long long)atomic_load(&metrics_reloads_error),
+             (long long)atomic_load(&metrics_lua_generation),
+             (unsigned long long)sum(w, n, offsetof(metrics_worker, lua_errors)),
+             (unsigned long long)sum(w, n, offsetof(metrics_worker, lua_budget_exceeded)));
+    return rc | buf_add_str(out, text);
+}

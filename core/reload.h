@@ -1,0 +1,44 @@
+/* reload.h: the reload coordinator.  Reads the Lua directory into a
+ * snapshot, validates it by building a complete Lua generation (every file
+ * compiles, routes load, policies and validators have their shape and pass
+ * their examples), and only then publishes it to every worker, which swaps
+ * it in between requests.  A failed attempt publishes nothing: the
+ * previous scripts keep serving.  Thread-safe: reloads are serialised. */
+#ifndef STRATA_RELOAD_H
+#define STRATA_RELOAD_H
+
+#include "buf.h"
+#include "scripts.h"
+
+typedef struct reloader reloader;
+
+/* Called with each new snapshot (one reference lent for the call). */
+typedef void (*reload_publish_fn)(void *arg, scripts *s);
+/* Called after each attempt with its record as a JSON object. */
+typedef void (*reload_record_fn)(void *arg, const char *json);
+
+reloader *reloader_new(const char *lua_dir, long instruction_limit);
+void reloader_free(reloader *r);
+
+void reloader_on_publish(reloader *r, reload_publish_fn fn, void *arg);
+void reloader_on_record(reloader *r, reload_record_fn fn, void *arg);
+
+/* One attempt; trigger says why ("start", "watch", "signal", "admin").
+ * Returns 0 when published, -1 when not; the attempt's record (JSON) is
+ * appended to result when result is not NULL. */
+int reloader_run(reloader *r, const char *trigger, buf *result);
+
+/* Publishes the previous good snapshot again; -1 when there is none. */
+int reloader_rollback(reloader *r, buf *result);
+
+/* The last attempts, newest first, as a JSON array. */
+int reloader_history(reloader *r, buf *out);
+
+/* The generation serving now (0: none yet) and the last failed attempt's
+ * error ("" when the last attempt succeeded), copied into error. */
+long reloader_status(reloader *r, char *error, size_t len);
+
+/* The snapshot serving now, with a new reference; NULL when none. */
+scripts *reloader_current(reloader *r);
+
+#endif

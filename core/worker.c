@@ -1,0 +1,317 @@
+/* worker.c: a worker thread (see worker.h).  Uses libevent for its loop,
+ * conn for the connections it accepts, lua_host for its generations. */
+#include "worker.h"
+
+#include "conn.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ACCEPT_BATCH 64 /* accepts per readiness event, for fairness */
+
+int worker_listen_socket(const char *host, int port, int reuseport, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(*host ? host : NULL, portstr, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+void worker_clock(worker *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    w->now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (ts.tv_sec == w->date_sec)
+        return;
+    w->date_sec = ts.tv_sec;
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(w->date, sizeof w->date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    strftime(w->iso_sec, sizeof w->iso_sec, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)len);
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out, (socklen_t)len);
+    else
+        snprintf(out, len, "unknown");
+}
+
+/* Past max_connections, new connections get a short 503 and are closed;
+ * those already open keep being served. */
+static void refuse(int fd)
+{
+    static const char body[] = "{\"code\":\"too_many_connections\",\"message\":\"max_connections reached\","
+                               "\"details\":null,\"hint\":null}";
+    char resp[512];
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     "Connection: close\r\nContent-Length: %zu\r\n\r\n%s", sizeof body - 1, body);
+    ssize_t w = write(fd, resp, (size_t)n);
+    (void)w; /* best effort: the socket is closed either way */
+    close(fd);
+    atomic_fetch_add(&metrics_refused_connections, 1);
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    (void)what;
+    worker *w = arg;
+    worker_clock(w);
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                log_eventf("error", "worker %d: accept: %s", w->id, strerror(errno));
+            return;
+        }
+        if (atomic_load(&metrics_open_connections) >= w->sh->conf->max_connections) {
+            refuse(fd);
+            continue;
+        }
+        int one = 1;
+        if (ss.ss_family != AF_UNIX)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char remote[48];
+        format_addr(&ss, remote, sizeof remote);
+        conn_accept(w, fd, remote);
+    }
+}
+
+static void adopt(worker *w, scripts *s)
+{
+    char err[1024];
+    lua_gen *g = lua_gen_new(s, w->sh->conf->lua_instruction_limit, err, sizeof err);
+    if (!g) {
+        /* The coordinator validated this snapshot; failing here means
+         * memory ran out.  Keep serving the old generation. */
+        log_eventf("error", "worker %d: cannot build generation %ld: %s", w->id, s->generation, err);
+        return;
+    }
+    if (w->gen)
+        lua_gen_retire(w->gen); /* closed once its last request ends */
+    w->gen = g;
+}
+
+static void begin_shutdown(worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = 1;
+    if (w->accept_ev)
+        event_del(w->accept_ev);
+    if (w->listen_fd >= 0) {
+        close(w->listen_fd);
+        w->listen_fd = -1;
+    }
+    conn_drain(w);
+    if (w->nconns == 0) {
+        if (event_base_loopexit(w->base, NULL) < 0)
+            log_eventf("error", "worker %d: event_base_loopexit failed", w->id);
+        return;
+    }
+    int ms = w->sh->conf->shutdown_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (event_add(w->stop_ev, &tv) < 0)
+        log_eventf("error", "worker %d: cannot arm the shutdown timer", w->id);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    worker *w = arg;
+    uint64_t v;
+    ssize_t n = read(fd, &v, sizeof v);
+    (void)n; /* the counter's value does not matter, only the wake-up */
+    worker_clock(w);
+    pthread_mutex_lock(&w->lock);
+    scripts *s = w->pending;
+    w->pending = NULL;
+    int stop = w->stopping;
+    pthread_mutex_unlock(&w->lock);
+    if (s) {
+        adopt(w, s);
+        scripts_unref(s);
+    }
+    if (stop)
+        begin_shutdown(w);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker *w = arg;
+    worker_clock(w);
+    conn_sweep(w);
+    accesslog_flush(w->sh->log, &w->logbuf);
+}
+
+static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker *w = arg;
+    log_eventf("warn", "worker %d: shutdown_timeout reached with %d connection(s) busy", w->id, w->nconns);
+    if (event_base_loopbreak(w->base) < 0)
+        log_eventf("error", "worker %d: event_base_loopbreak failed", w->id);
+}
+
+worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
+{
+    worker *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "worker: out of memory");
+        return NULL;
+    }
+    w->id = id;
+    w->sh = sh;
+    w->listen_fd = -1;
+    w->wake_fd = -1;
+    pthread_mutex_init(&w->lock, NULL);
+    if (getrandom(&w->id_prefix, sizeof w->id_prefix, 0) != sizeof w->id_prefix)
+        w->id_prefix = (uint64_t)time(NULL) ^ ((uint64_t)id << 56);
+    if (!(w->metrics = calloc(1, sizeof *w->metrics)) || !(w->base = event_base_new())) {
+        snprintf(err, errlen, "worker %d: cannot create its event loop", id);
+        goto err;
+    }
+    w->listen_fd = worker_listen_socket(sh->conf->listen_host, sh->conf->listen_port, 1, err, errlen);
+    if (w->listen_fd < 0)
+        goto err;
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int tick_ms = sh->conf->read_timeout_ms < sh->conf->idle_timeout_ms ? sh->conf->read_timeout_ms
+                                                                          : sh->conf->idle_timeout_ms;
+    tick_ms = tick_ms / 10 < 10 ? 10 : tick_ms / 10 > 200 ? 200 : tick_ms / 10;
+    struct timeval tick = {0, tick_ms * 1000};
+    if (w->wake_fd < 0 ||
+        !(w->accept_ev = event_new(w->base, w->listen_fd, EV_READ | EV_PERSIST, on_accept, w)) ||
+        !(w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, on_wake, w)) ||
+        !(w->tick_ev = event_new(w->base, -1, EV_PERSIST, on_tick, w)) ||
+        !(w->stop_ev = evtimer_new(w->base, on_stop_deadline, w)) || event_add(w->accept_ev, NULL) < 0 ||
+        event_add(w->wake_ev, NULL) < 0 || event_add(w->tick_ev, &tick) < 0) {
+        snprintf(err, errlen, "worker %d: cannot set up its events", id);
+        goto err;
+    }
+    worker_clock(w);
+    return w;
+err:
+    worker_free(w);
+    return NULL;
+}
+
+static void *run(void *arg)
+{
+    worker *w = arg;
+    if (event_base_dispatch(w->base) < 0)
+        log_eventf("error", "worker %d: event loop failed", w->id);
+    /* Past the shutdown deadline: whatever is still open is cut. */
+    while (w->conns)
+        conn_close(w->conns);
+    accesslog_flush(w->sh->log, &w->logbuf);
+    return NULL;
+}
+
+int worker_start(worker *w, char *err, size_t errlen)
+{
+    int rc = pthread_create(&w->thread, NULL, run, w);
+    if (rc) {
+        snprintf(err, errlen, "worker %d: cannot start its thread: %s", w->id, strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static void wake(worker *w)
+{
+    uint64_t one = 1;
+    ssize_t n = write(w->wake_fd, &one, sizeof one);
+    (void)n; /* EAGAIN means a wake-up is already pending: enough */
+}
+
+void worker_publish(worker *w, scripts *s)
+{
+    pthread_mutex_lock(&w->lock);
+    scripts *old = w->pending;
+    w->pending = scripts_ref(s);
+    pthread_mutex_unlock(&w->lock);
+    scripts_unref(old); /* superseded before the worker got to it */
+    wake(w);
+}
+
+void worker_shutdown(worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_mutex_unlock(&w->lock);
+    wake(w);
+}
+
+void worker_join(worker *w)
+{
+    pthread_join(w->thread, NULL);
+}
+
+void worker_free(worker *w)
+{
+    if (!w)
+        return;
+    if (w->accept_ev)
+        event_free(w->accept_ev);
+    if (w->wake_ev)
+        event_free(w->wake_ev);
+    if (w->tick_ev)
+        event_free(w->tick_ev);
+    if (w->stop_ev)
+        event_free(w->stop_ev);
+    if (w->gen)
+        lua_gen_retire(w->gen);
+    if (w->base)
+        event_base_free(w->base);
+    if (w->listen_fd >= 0)
+        close(w->listen_fd);
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
+    scripts_unref(w->pending);
+    buf_free(&w->logbuf);
+    buf_free(&w->scratch);
+    buf_free(&w->extra);
+    free(w->metrics);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}

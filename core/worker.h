@@ -1,0 +1,89 @@
+/* worker.h: a worker thread: its own event_base, its own listening socket
+ * on the shared port (SO_REUSEPORT, so the kernel spreads connections), its
+ * own Lua generation and its own counters.  Other threads talk to it only
+ * through worker_publish() and worker_shutdown(), which wake it through an
+ * eventfd; nothing on the request path takes a lock.
+ *
+ * The struct is shared with conn.c and router.c, the worker's other files. */
+#ifndef STRATA_WORKER_H
+#define STRATA_WORKER_H
+
+#include "accesslog.h"
+#include "buf.h"
+#include "conf.h"
+#include "lua_host.h"
+#include "metrics.h"
+#include "readiness.h"
+#include "reload.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct conn conn;
+
+/* What every worker reads; owned by the server. */
+typedef struct worker_shared {
+    const strata_conf *conf;
+    readiness *ready;
+    reloader *reload;
+    accesslog *log;
+    metrics_worker **metrics; /* one per worker, for /metrics */
+    int nworkers;
+} worker_shared;
+
+typedef struct worker {
+    int id;
+    const worker_shared *sh;
+    pthread_t thread;
+    struct event_base *base;       /* owned */
+    int listen_fd;                 /* owned; -1 once closed for shutdown */
+    struct event *accept_ev;       /* owned */
+    int wake_fd;                   /* owned eventfd: other threads ring it */
+    struct event *wake_ev;         /* owned */
+    struct event *tick_ev;         /* owned; timeouts, log flush, date */
+    struct event *stop_ev;         /* owned; the shutdown deadline */
+
+    pthread_mutex_t lock;          /* guards pending and stopping */
+    scripts *pending;              /* a snapshot to adopt; reference owned */
+    int stopping;
+
+    lua_gen *gen;                  /* serving now; NULL until scripts load */
+    conn *conns;                   /* every open connection (doubly linked) */
+    int nconns;
+    int draining;                  /* shutting down: no new requests on old connections */
+
+    metrics_worker *metrics;       /* owned */
+    buf logbuf;                    /* access log lines not yet written */
+    buf scratch;                   /* bodies built by built-in endpoints */
+    buf extra;                     /* extra header lines of the response being built */
+    uint64_t now_ms;               /* coarse clock, set per event */
+    char date[40];                 /* "Date: ...\r\n" for the current second */
+    char iso_sec[24];              /* "YYYY-MM-DDTHH:MM:SS" for the current second */
+    int64_t date_sec;
+    uint64_t id_prefix;            /* random, per worker, for generated request ids */
+    uint64_t id_seq;
+} worker;
+
+worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen);
+int worker_start(worker *w, char *err, size_t errlen);
+
+/* Hands w a new snapshot to build its next Lua generation from (takes a
+ * reference).  Thread-safe. */
+void worker_publish(worker *w, scripts *s);
+
+/* Stops accepting, lets in-flight requests finish up to the conf's
+ * shutdown_timeout, then ends the thread.  Thread-safe. */
+void worker_shutdown(worker *w);
+
+void worker_join(worker *w);
+void worker_free(worker *w);
+
+/* Refreshes now_ms and, once a second, the cached dates. */
+void worker_clock(worker *w);
+
+/* The listening socket for host:port with SO_REUSEPORT; -1 and err. */
+int worker_listen_socket(const char *host, int port, int reuseport, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,130 @@
+-- strata.checks: what a script must look like before a reload may swap it
+-- in.  Policy and validator files may declare `examples` beside their
+-- rules; they are run here, on every reload, against the new code.
+
+local type, pairs, ipairs, pcall, tostring = type, pairs, ipairs, pcall, tostring
+
+local M = {}
+
+local ACTIONS = { select = true, insert = true, update = true, delete = true }
+
+local function deep_equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do
+    if not deep_equal(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+M.deep_equal = deep_equal
+
+local function show(v)
+  if type(v) ~= "table" then return tostring(v) end
+  local ok, cjson = pcall(require, "cjson")
+  local s = ok and select(2, pcall(cjson.encode, v))
+  return type(s) == "string" and s or tostring(v)
+end
+
+local function run_example(file, i, f, args, expect)
+  local ok, got = pcall(f, table.unpack(args, 1, args.n))
+  if not ok then
+    return nil, ("%s: example %d raised: %s"):format(file, i, tostring(got))
+  end
+  if not deep_equal(got, expect) then
+    return nil, ("%s: example %d: expected %s, got %s"):format(file, i, show(expect), show(got))
+  end
+  return true
+end
+
+--- A table policy: { select = f, insert = f, update = f, delete = f,
+-- examples = { { action =, ctx =, row =, expect = } } }.
+function M.policy(file, p)
+  if type(p) ~= "table" then
+    return nil, file .. ": a policy must return a table of select/insert/update/delete functions"
+  end
+  for k, v in pairs(p) do
+    if k ~= "examples" and (not ACTIONS[k] or type(v) ~= "function") then
+      return nil, ("%s: '%s' is not a policy action (select, insert, update, delete) with a function")
+        :format(file, tostring(k))
+    end
+  end
+  for i, ex in ipairs(p.examples or {}) do
+    local f = p[ex.action]
+    if not f then
+      return nil, ("%s: example %d names action '%s', which the policy lacks"):format(file, i, tostring(ex.action))
+    end
+    local ok, err = run_example(file, i, f, { n = 2, ex.ctx or {}, ex.row }, ex.expect)
+    if not ok then return nil, err end
+  end
+  return true
+end
+
+--- The RPC policy: { [function name or "*"] = f(ctx, args), examples = { { fn =, ctx =, args =, expect = } } }.
+function M.rpc_policy(file, p)
+  if type(p) ~= "table" then
+    return nil, file .. ": must return a table from function name to policy function"
+  end
+  for k, v in pairs(p) do
+    if k ~= "examples" and (type(k) ~= "string" or type(v) ~= "function") then
+      return nil, ("%s: entry '%s' must map a function name to a function"):format(file, tostring(k))
+    end
+  end
+  for i, ex in ipairs(p.examples or {}) do
+    local f = p[ex.fn] or p["*"]
+    if not f then
+      return nil, ("%s: example %d names function '%s', which has no policy"):format(file, i, tostring(ex.fn))
+    end
+    local ok, err = run_example(file, i, f, { n = 2, ex.ctx or {}, ex.args or {} }, ex.expect)
+    if not ok then return nil, err end
+  end
+  return true
+end
+
+--- A validator: { validate = f(value, ctx) -> true | nil, errors,
+-- examples = { { input =, valid = true } | { input =, errors = {...} } } }.
+function M.validator(file, v)
+  if type(v) ~= "table" or type(v.validate) ~= "function" then
+    return nil, file .. ": a validator must return a table with a validate function"
+  end
+  for i, ex in ipairs(v.examples or {}) do
+    local ok, res, errors = pcall(v.validate, ex.input, ex.ctx)
+    if not ok then
+      return nil, ("%s: example %d raised: %s"):format(file, i, tostring(res))
+    end
+    if ex.valid and res ~= true then
+      return nil, ("%s: example %d: expected valid, got errors %s"):format(file, i, show(errors))
+    end
+    if not ex.valid and res == true then
+      return nil, ("%s: example %d: expected errors, got valid"):format(file, i)
+    end
+    if ex.errors and not deep_equal(errors, ex.errors) then
+      return nil, ("%s: example %d: expected errors %s, got %s"):format(file, i, show(ex.errors), show(errors))
+    end
+  end
+  return true
+end
+
+local METHODS = { GET = true, HEAD = true, POST = true, PUT = true, PATCH = true, DELETE = true,
+  OPTIONS = true, ["*"] = true }
+
+--- A route file returns a list of { method, path, handler[, agent_type] }.
+function M.route(file, i, r)
+  local where = ("%s: route %d"):format(file, i)
+  if type(r) ~= "table" then return nil, where .. " must be a table" end
+  if type(r.method) ~= "string" or not METHODS[r.method:upper()] then
+    return nil, where .. ": method must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or *"
+  end
+  if type(r.path) ~= "string" or r.path:sub(1, 1) ~= "/" then
+    return nil, where .. ": path must be a string starting with /"
+  end
+  if type(r.handler) ~= "function" then return nil, where .. ": handler must be a function" end
+  if r.agent_type ~= nil and type(r.agent_type) ~= "string" then
+    return nil, where .. ": agent_type must be a string"
+  end
+  return true
+end
+
+return M

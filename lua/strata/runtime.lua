@@ -1,0 +1,109 @@
+-- strata.runtime: turns a snapshot of scripts into the request dispatcher.
+-- The C host (core/lua_host.c) calls boot() once per Lua state; if boot
+-- fails, the state is thrown away and the previous scripts keep serving.
+-- dispatch(req) then runs inside one coroutine per request.
+
+local cjson = require("cjson")
+local router = require("strata.router")
+local checks = require("strata.checks")
+
+local type, pcall, ipairs, tostring, math_type = type, pcall, ipairs, tostring, math.type
+local find = string.find
+
+local M = {}
+
+local function error_body(code, message)
+  return { code = code, message = message, details = cjson.null, hint = cjson.null }
+end
+
+-- Runs a chunk loaded from the snapshot; its value, or nil and the error.
+local function run_file(loadscript, path)
+  local chunk, err = loadscript(path)
+  if not chunk then return nil, err end
+  local ok, value = pcall(chunk)
+  if not ok then return nil, tostring(value) end
+  return value
+end
+
+local function load_routes(r, loadscript, path)
+  local list, err = run_file(loadscript, path)
+  if err then return nil, err end
+  if type(list) ~= "table" then return nil, path .. ": a route file must return a list of routes" end
+  for i, route in ipairs(list) do
+    local ok, why = checks.route(path, i, route)
+    if not ok then return nil, why end
+    route.method = route.method:upper()
+    ok, why = r:add(route, path)
+    if not ok then return nil, why end
+  end
+  return true
+end
+
+local function check_file(loadscript, path)
+  local value, err = run_file(loadscript, path)
+  if err then return nil, err end
+  if path == "policies/rpc.lua" then return checks.rpc_policy(path, value) end
+  if find(path, "^policies/") then return checks.policy(path, value) end
+  return checks.validator(path, value)
+end
+
+-- Normalises what a handler returned into status, body string, content
+-- type and headers for the C host.
+local function finish(status, body, headers)
+  if math_type(status) ~= "integer" or status < 100 or status > 599 then
+    error("handler returned an invalid status: " .. tostring(status), 0)
+  end
+  if headers ~= nil and type(headers) ~= "table" then
+    error("handler returned headers that are not a table", 0)
+  end
+  local t = type(body)
+  if t == "table" then return status, cjson.encode(body), "application/json", headers end
+  if t == "string" then return status, body, "text/plain; charset=utf-8", headers end
+  if body == nil then return status, "", nil, headers end
+  error("handler returned a body that is neither a table, a string nor nil: " .. t, 0)
+end
+
+local JSON_TYPE = "^application/[%w%.%-+]*json"
+
+--- Builds the dispatcher from `files` (the snapshot's paths, sorted) and
+-- `loadscript(path)` (compiles a snapshot file).  Returns dispatch, or nil
+-- and a message naming the file (and line when Lua gives one).
+function M.boot(files, loadscript)
+  local r = router.new()
+  for _, path in ipairs(files) do
+    -- Every file must compile, even those nothing requires yet.
+    local ok, err = loadscript(path)
+    if not ok then return nil, err end
+    if find(path, "^routes/.+%.lua$") then
+      ok, err = load_routes(r, loadscript, path)
+    elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") then
+      ok, err = check_file(loadscript, path)
+    end
+    if not ok then return nil, err end
+  end
+
+  return function(req)
+    local route, why = r:match(req.method, req.path)
+    if not route then
+      if why == "method_not_allowed" then
+        return 405, cjson.encode(error_body("method_not_allowed",
+          ("%s is not allowed on %s"):format(req.method, req.path))), "application/json"
+      end
+      return 404, cjson.encode(error_body("not_found", "no route for " .. req.path)), "application/json"
+    end
+    req.params = why
+    local body = req.body
+    if #body > 0 and find(req.headers["content-type"] or "", JSON_TYPE) then
+      local ok, value = pcall(cjson.decode, body)
+      if not ok then
+        return 400, cjson.encode(error_body("invalid_json", "request body is not valid JSON: " .. tostring(value))),
+          "application/json", nil, route.path
+      end
+      req.json = value
+    end
+    local status, rbody, ctype, headers = finish(route.handler(req))
+    return status, rbody, ctype, headers, route.path
+  end
+end
+
+return M

@@ -38,6 +38,9 @@ build/asan/%.o: core/%.c
 
 -include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
 
+# C unit tests and the fuzz target of the HTTP parser (make fuzz).
+include spec/c/Makefile.inc
+
 # Foreground server on the embedded database (or DATABASE_URL when set).
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -47,7 +50,7 @@ run: deps
 
 # The whole suite on a fresh database; the last line is "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory all asan
+	@$(MAKE) --no-print-directory all asan bin/test_http
 	@scripts/test
 
 # Rewrite scripts/schema-manifest.txt (what `scripts/db verify` expects)

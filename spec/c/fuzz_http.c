@@ -12,6 +12,7 @@
  * the header writer get the input too. */
 #include "http.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,21 @@ static void check_head(const char *buf, int64_t n, const http_limits *lim, const
     REQUIRE(r->content_length >= -1 && r->content_length <= (int64_t)lim->max_body);
     REQUIRE(!r->chunked || r->content_length == -1);
     REQUIRE(r->keep_alive == 0 || r->keep_alive == 1);
+    /* Lookup finds the first field of a name, whatever its case. */
+    for (size_t i = 0; i < r->header_count; i++) {
+        char name[64];
+        size_t n = r->headers[i].name.n;
+        if (n >= sizeof name)
+            continue;
+        for (size_t j = 0; j < n; j++) { /* flip the case of every other letter */
+            unsigned char c = (unsigned char)r->headers[i].name.p[j];
+            int letter = (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+            name[j] = (char)(letter && (j & 1) ? c ^ 0x20 : c);
+        }
+        name[n] = 0;
+        const http_header *f = http_find_header(r, name);
+        REQUIRE(f && f <= &r->headers[i]);
+    }
 }
 
 static int same_str(http_str a, http_str b)
@@ -153,6 +169,16 @@ static void check_url_decode(const char *buf, size_t size)
 
 static void check_writer(const char *buf, size_t size)
 {
+    char line[64];
+    int status = size >= 2 ? (unsigned char)buf[0] << 8 | (unsigned char)buf[1] : 0;
+    size_t n_status = http_write_status(line, sizeof line, status % 1100);
+    REQUIRE(n_status == 0 || (n_status >= 17 && memcmp(line, "HTTP/1.1 ", 9) == 0 &&
+                              memcmp(line + n_status - 2, "\r\n", 2) == 0));
+    uint64_t v = 0;
+    memcpy(&v, buf, size < 8 ? size : 8);
+    size_t n_u64 = http_write_header_u64(line, size % 40, "N", 1, v);
+    REQUIRE(n_u64 == 0 || (n_u64 >= 6 && n_u64 <= 25 && line[n_u64 - 3] - '0' == (int)(v % 10)));
+
     size_t half = size / 2, cap = size ? (unsigned char)buf[size - 1] : 0;
     char *out = malloc(cap ? cap : 1);
     REQUIRE(out);
@@ -175,6 +201,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     size_t n = size - start, cut = n ? (unsigned char)buf[size - 1] % n : 0;
     for (int i = 0; i < 2; i++)
         check_chunked(buf + start, n, limits[i].max_body, cut);
+    check_chunked(buf + start, n, SIZE_MAX, cut); /* reaches the 64-bit overflow check */
     check_url_decode(buf, size);
     check_writer(buf, size);
     return 0;

@@ -1,29 +1,9 @@
 -- Schema `agentflow`, organisation tables (seed 004, sql/041_agentflow_org.sql):
 -- users, workspaces, projects, agents, agent_credentials.
 local h = require("helpers")
+local af = require("fixtures.agentflow")
 
--- A well-formed bcrypt hash (the classic example from the bcrypt paper's
--- test vectors); the schema only checks the shape.
-local HASH = "$2a$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
-local OMIT = {}
-
--- An INSERT into agentflow.<tbl> from default column expressions, replaced
--- (or dropped, with OMIT) by `overrides`.
-local function insert_sql(tbl, defaults, overrides)
-  local merged, keys = {}, {}
-  for k, v in pairs(defaults) do merged[k] = v end
-  for k, v in pairs(overrides or {}) do merged[k] = v end
-  for k, v in pairs(merged) do if v ~= OMIT then keys[#keys + 1] = k end end
-  table.sort(keys)
-  local vals = {}
-  for i, k in ipairs(keys) do vals[i] = merged[k] end
-  return ("insert into agentflow.%s(%s) values (%s)"):format(tbl, table.concat(keys, ", "), table.concat(vals, ", "))
-end
-
-local function made(sql, id)
-  h.accepts(sql)
-  return id
-end
+local HASH, OMIT, insert_sql, made = af.HASH, af.OMIT, af.insert_sql, af.made
 
 local function user_sql(o)
   local id = h.uuid()

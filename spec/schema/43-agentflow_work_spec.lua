@@ -2,27 +2,9 @@
 -- GitHub-linked tasks (with the probation rule) and wiki entries (approval,
 -- organisation-level proposers, frozen approved versions).
 local h = require("helpers")
+local af = require("fixtures.agentflow")
 
-local HASH = "$2a$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"
-local OMIT = {}
-
--- An INSERT into agentflow.<tbl> from default column expressions, replaced
--- (or dropped, with OMIT) by `overrides`.
-local function insert_sql(tbl, defaults, overrides)
-  local merged, keys = {}, {}
-  for k, v in pairs(defaults) do merged[k] = v end
-  for k, v in pairs(overrides or {}) do merged[k] = v end
-  for k, v in pairs(merged) do if v ~= OMIT then keys[#keys + 1] = k end end
-  table.sort(keys)
-  local vals = {}
-  for i, k in ipairs(keys) do vals[i] = merged[k] end
-  return ("insert into agentflow.%s(%s) values (%s)"):format(tbl, table.concat(keys, ", "), table.concat(vals, ", "))
-end
-
-local function made(sql, id)
-  h.accepts(sql)
-  return id
-end
+local HASH, OMIT, insert_sql, made = af.HASH, af.OMIT, af.insert_sql, af.made
 
 local function ceo()
   local id = h.uuid()

@@ -20,6 +20,13 @@ return {
   max_connections = 10000,        -- past it new connections get 503 and are closed
   shutdown_timeout_ms = 10000,    -- SIGTERM: how long in-flight requests may take to finish
 
+  -- PostgreSQL pool, per worker (strata.db).
+  db_pool_min = 1,                -- connections kept open
+  db_pool_max = 4,                -- connections at most
+  db_queue_max = 1024,            -- requests that may wait for a connection
+  db_wait_timeout_ms = 5000,      -- then 503 with Retry-After
+  db_statement_timeout_ms = 30000, -- PostgreSQL statement_timeout of pool connections
+
   lua_instruction_limit = 100000000, -- per request: past it the handler is stopped (500)
   access_log = "stderr",          -- "stderr", "off", or a file path
   reload_watch = true,            -- reload when a file under lua_dir changes

@@ -40,6 +40,11 @@ static const field FIELDS[] = {
     F(idle_timeout_ms, K_INT, 10, 3600000, "60000"),
     F(max_connections, K_INT, 1, 1000000, "10000"),
     F(shutdown_timeout_ms, K_INT, 0, 3600000, "10000"),
+    F(db_pool_min, K_INT, 0, 1000, "1"),
+    F(db_pool_max, K_INT, 1, 1000, "4"),
+    F(db_queue_max, K_INT, 0, 1000000, "1024"),
+    F(db_wait_timeout_ms, K_INT, 1, 3600000, "5000"),
+    F(db_statement_timeout_ms, K_INT, 0, 86400000, "30000"),
     F(lua_instruction_limit, K_LONG, 1000, 1000000000000L, "100000000"),
     F(access_log, K_STRING, 0, 0, "stderr"),
     F(reload_watch, K_BOOL, 0, 0, "true"),
@@ -262,6 +267,8 @@ int conf_load(strata_conf *c, const char *path, char *err, size_t errlen)
         return -1;
     if (!c->database_url)
         return fail(err, errlen, "no database: set DATABASE_URL or database_url in %s%s", path, "");
+    if (c->db_pool_min > c->db_pool_max)
+        return fail(err, errlen, "%s: db_pool_min must not exceed db_pool_max%s", path, "");
     if (c->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->workers = n > 0 ? (int)(n > 256 ? 256 : n) : 1;

@@ -29,6 +29,12 @@ typedef struct strata_conf {
     int max_connections;        /* per process; past it new connections get 503 and close */
     int shutdown_timeout_ms;    /* SIGTERM: how long in-flight requests may finish */
 
+    int db_pool_min;            /* connections each worker keeps open */
+    int db_pool_max;            /* connections each worker may open */
+    int db_queue_max;           /* requests that may wait for a connection, per worker */
+    int db_wait_timeout_ms;     /* then 503 with Retry-After */
+    int db_statement_timeout_ms; /* PostgreSQL's statement_timeout on pool connections */
+
     long lua_instruction_limit; /* per request; past it the handler fails with 500 */
     char *access_log;           /* owned; "stderr", "off" or a file path */
     int reload_watch;           /* 1: reload when files under lua_dir change */

@@ -57,12 +57,22 @@ void conn_accept(worker *w, int fd, const char *remote)
     atomic_fetch_add(&metrics_open_connections, 1);
 }
 
-void conn_close(conn *c)
+static void close_socket(conn *c)
 {
-    worker *w = c->w;
+    if (c->closed)
+        return;
+    c->closed = 1;
     event_free(c->rev);
     event_free(c->wev);
     close(c->fd);
+}
+
+void conn_close(conn *c)
+{
+    worker *w = c->w;
+    close_socket(c);
+    if (c->waiting)
+        return; /* the handler still runs; conn_resume frees */
     buf_free(&c->in);
     buf_free(&c->out);
     if (c->prev)
@@ -157,6 +167,11 @@ void conn_reply(conn *c, const reply *r)
 
 void conn_reply_error(conn *c, int status, const char *code, const char *message)
 {
+    conn_reply_error_with(c, status, code, message, NULL);
+}
+
+void conn_reply_error_with(conn *c, int status, const char *code, const char *message, const buf *extra)
+{
     buf *b = &c->w->scratch;
     b->len = 0;
     int rc = buf_add_str(b, "{\"code\":\"");
@@ -166,7 +181,7 @@ void conn_reply_error(conn *c, int status, const char *code, const char *message
     rc |= buf_add_str(b, "\",\"details\":null,\"hint\":null,\"request_id\":\"");
     rc |= buf_add_str(b, c->request_id);
     rc |= buf_add_str(b, "\"}");
-    reply r = {status, "application/json", rc ? "" : b->p, rc ? 0 : b->len, NULL,
+    reply r = {status, "application/json", rc ? "" : b->p, rc ? 0 : b->len, extra,
                METRICS_ROUTE_NONE, NULL};
     conn_reply(c, &r);
 }
@@ -208,7 +223,7 @@ static void process(conn *c)
     const strata_conf *cf = c->w->sh->conf;
     http_limits lim = {(size_t)cf->max_uri_bytes, (size_t)cf->max_header_bytes,
                        (size_t)cf->max_headers, (size_t)cf->max_body_bytes};
-    while (!c->closing && c->pos < c->in.len && c->out.len - c->out_sent < OUT_HIGH_WATER) {
+    while (!c->closing && !c->waiting && c->pos < c->in.len && c->out.len - c->out_sent < OUT_HIGH_WATER) {
         char *start = c->in.p + c->pos;
         size_t avail = c->in.len - c->pos;
         if (!c->started_us)
@@ -254,7 +269,17 @@ static void process(conn *c)
         }
         if (!c->req.keep_alive || c->w->draining)
             c->closing = 1;
+        c->in_handler = 1;
         router_handle(c, body, body_len);
+        c->in_handler = 0;
+        if (c->waiting) {
+            /* The handler waits for the database.  `req` points into `in`:
+             * neither read more nor move it until the answer is sent. */
+            c->pending_total = total;
+            if (event_del(c->rev) < 0)
+                c->closing = 1;
+            return;
+        }
         c->pos += total;
         c->head_len = 0;
         c->started_us = 0;
@@ -297,6 +322,26 @@ static int flush(conn *c)
         return -1;
     }
     return 0;
+}
+
+void conn_resume(conn *c)
+{
+    c->waiting = 0;
+    if (c->closed) {
+        conn_close(c); /* the socket went away meanwhile: now free it */
+        return;
+    }
+    c->pos += c->pending_total;
+    c->pending_total = 0;
+    c->head_len = 0;
+    c->started_us = 0;
+    if (event_add(c->rev, NULL) < 0)
+        c->closing = 1;
+    process(c);
+    if (c->out.len > c->out_sent)
+        flush(c);
+    else if (c->closing)
+        conn_close(c);
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -347,6 +392,8 @@ void conn_sweep(worker *w)
     conn *next;
     for (conn *c = w->conns; c; c = next) {
         next = c->next;
+        if (c->waiting || c->closed)
+            continue; /* a handler is at work: its request arrived whole */
         int writing = c->out.len > c->out_sent;
         if (c->started_us && !c->closing && !writing &&
             now - c->started_us > (uint64_t)cf->read_timeout_ms * 1000u) {
@@ -369,9 +416,11 @@ void conn_drain(worker *w)
     conn *next;
     for (conn *c = w->conns; c; c = next) {
         next = c->next;
-        if (!c->started_us && c->out.len == c->out_sent)
+        if (c->waiting)
+            c->closing = 1; /* answer, then close */
+        else if (!c->started_us && c->out.len == c->out_sent)
             conn_close(c);
         else
-            c->closing = c->started_us ? c->closing : 1;
+            c->closing = 1;
     }
 }

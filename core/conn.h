@@ -26,6 +26,11 @@ struct conn {
     uint64_t started_us;      /* first byte of the current request; 0 when idle */
     uint64_t idle_since_ms;
     int closing;              /* close once `out` is written */
+    int waiting;              /* a Lua handler is suspended on this request */
+    int in_handler;           /* inside router_handle: answers come synchronously */
+    int closed;               /* socket closed while waiting; freed when the handler ends */
+    size_t pending_total;     /* bytes of the request being waited on */
+    int lua_content_type;     /* the handler set its own Content-Type */
     char request_id[72];
     char remote[48];
     conn *prev, *next;        /* worker's list */
@@ -51,12 +56,20 @@ void conn_reply(conn *c, const reply *r);
 /* Queues {"code","message","details":null,"hint":null} with status. */
 void conn_reply_error(conn *c, int status, const char *code, const char *message);
 
+/* The same with extra header lines (Retry-After, say). */
+void conn_reply_error_with(conn *c, int status, const char *code, const char *message, const buf *extra);
+
+/* A suspended handler answered: go on with the connection. */
+void conn_resume(conn *c);
+
 /* Closes timed-out connections (called on the worker's tick). */
 void conn_sweep(worker *w);
 
 /* Shutdown: closes idle connections; busy ones close after their answer. */
 void conn_drain(worker *w);
 
+/* Closes the socket; the memory goes too unless a handler is suspended
+ * on it (then conn_resume frees it). */
 void conn_close(conn *c);
 
 #endif

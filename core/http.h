@@ -62,7 +62,16 @@ typedef struct http_request {
  * one of the negative codes above.  A Content-Length over lim->max_body
  * answers HTTP_BODY_TOO_LARGE already here.  Both Content-Length and
  * Transfer-Encoding, or two differing Content-Length values, are
- * HTTP_BAD_REQUEST (request smuggling). */
+ * HTTP_BAD_REQUEST (request smuggling).
+ *
+ * Strict (RFC 9112): lines end in CRLF (a bare LF or lone CR is
+ * HTTP_BAD_REQUEST); empty lines before the request line are skipped and
+ * counted in the length; the target is origin-form ("/...") or "*" with
+ * OPTIONS; HTTP/1.1 needs exactly one Host field; Transfer-Encoding in
+ * HTTP/1.0 is HTTP_BAD_REQUEST.  It reads at most min(len,
+ * lim->max_header_bytes) bytes, and a lim->max_headers over
+ * HTTP_MAX_HEADERS counts as HTTP_MAX_HEADERS.  Any prefix of an input
+ * answers HTTP_PARTIAL or what the whole input answers. */
 int64_t http_parse_request(const char *buf, size_t len, const http_limits *lim,
                            http_request *req);
 
@@ -72,7 +81,7 @@ typedef struct http_chunked {
     size_t in;          /* input bytes consumed so far, from the body start */
     size_t out;         /* decoded bytes so far, at the body start */
     uint64_t left;      /* bytes left in the current chunk */
-    int state;          /* internal */
+    int state;          /* internal: step and bytes of the current line */
 } http_chunked;
 
 /* Decodes the chunked body that starts at body[0]; len is how many bytes
@@ -82,7 +91,12 @@ typedef struct http_chunked {
  * encoding at body[0..d->out).  Returns 1 when the last chunk and its
  * trailers are consumed (d->in is then the encoded length: what follows is
  * the next pipelined request), HTTP_PARTIAL, HTTP_BAD_REQUEST, or
- * HTTP_BODY_TOO_LARGE when the decoded size would pass max_body. */
+ * HTTP_BODY_TOO_LARGE when the decoded size would pass max_body (known from
+ * the chunk-size digits, before the data arrives).  Framing lines end in
+ * CRLF; chunk extensions are checked for control bytes and ignored;
+ * trailer fields are checked as field lines and skipped.  A chunk-size line
+ * over 4 KiB or a trailer section over 8 KiB is HTTP_BAD_REQUEST.  After an
+ * error, every further call answers the same error. */
 int http_chunked_decode(http_chunked *d, char *body, size_t len, size_t max_body);
 
 /* Finds header `name` (case-insensitive); NULL when absent. */
@@ -93,7 +107,8 @@ const http_header *http_find_header(const http_request *req, const char *name);
 const char *http_reason(int status);
 
 /* Writes "HTTP/1.1 <status> <reason>\r\n" at out; returns the bytes
- * written, or 0 when cap is too small.  No printf: this is on the hot path. */
+ * written, or 0 when cap is too small or status is not within 100..999.
+ * No printf: this is on the hot path. */
 size_t http_write_status(char *out, size_t cap, int status);
 
 /* Writes "<name>: <value>\r\n"; returns bytes written or 0 when cap is too
@@ -107,7 +122,8 @@ size_t http_write_header_u64(char *out, size_t cap, const char *name, size_t nam
 
 /* Percent-decodes src[0..n) into dst (which may equal src); '+' becomes a
  * space when plus_is_space.  Returns the decoded length, or -1 on a bad
- * escape ("%zz", truncated "%4"). */
+ * escape ("%zz", truncated "%4"; dst then holds a partial result).  "%00"
+ * decodes to a NUL byte: callers that need C strings must check. */
 int64_t http_url_decode(char *dst, const char *src, size_t n, int plus_is_space);
 
 #endif

@@ -7,6 +7,7 @@
 static const luaL_Reg MODULES[] = {
     {"strata.http", luaopen_strata_http},
     {"strata.log", luaopen_strata_log},
+    {"strata.pg", luaopen_strata_pg},
     {NULL, NULL},
 };
 

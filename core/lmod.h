@@ -6,6 +6,7 @@
 #include <lua.h>
 
 int luaopen_strata_log(lua_State *L);
+int luaopen_strata_pg(lua_State *L);
 int luaopen_strata_http(lua_State *L);
 
 /* Puts every strata.* module into package.preload.  [-0, +0, m] */

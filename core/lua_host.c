@@ -24,26 +24,44 @@ struct lua_gen {
     int route_ids_ref;     /* registry: route pattern -> metrics id, filled as routes are hit */
     int inflight;          /* runs not yet finished; only the owning thread touches it */
     int retired;           /* replaced: close when inflight reaches 0 */
-    lua_State *running;    /* the coroutine of the run in progress, or NULL */
-    int running_ref;       /* its registry reference */
-    int running_ok;        /* it finished without error: reusable as it is */
+    lua_run *current;      /* the run executing right now (one at a time per thread) */
     lua_State *pool[POOL_MAX]; /* idle coroutines, anchored by pool_ref[] */
     int pool_ref[POOL_MAX];
     int npool;
 };
 
-/* The budget lives in the coroutine's extra space, so each run has its own. */
-static long *budget(lua_State *co)
+struct lua_run {
+    lua_gen *g;
+    lua_State *co;         /* anchored by ref */
+    int ref;
+    long budget;           /* hook calls left before the instruction limit */
+    int waiting;           /* suspended by a strata binding, which will resume it */
+    lua_header_fn on_header;
+    lua_done_fn done;
+    void *arg;
+    void *resource;        /* see lua_run_set_resource */
+    void (*cleanup)(void *);
+};
+
+/* Every thread's extra space holds its generation: lua_newthread copies
+ * the main thread's, so coroutines that scripts create inherit it too, and
+ * the budget hook finds the run even there. */
+static lua_gen *gen_of(lua_State *L)
 {
-    return (long *)lua_getextraspace(co);
+    return *(lua_gen **)lua_getextraspace(L);
 }
 
-static void count_hook(lua_State *co, lua_Debug *ar)
+/* The budget of whatever runs now: the current run, or the boot. */
+static __thread long boot_budget;
+
+static void count_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    if (--*budget(co) <= 0) {
-        *budget(co) = 0;
-        luaL_error(co, "instruction limit exceeded");
+    lua_gen *g = gen_of(L);
+    long *left = g && g->current ? &g->current->budget : &boot_budget;
+    if (--*left <= 0) {
+        *left = 0;
+        luaL_error(L, "instruction limit exceeded");
     }
 }
 
@@ -182,13 +200,14 @@ lua_gen *lua_gen_new(scripts *s, long instruction_limit, char *err, size_t errle
     g->scripts = scripts_ref(s);
     g->instruction_limit = instruction_limit;
     g->dispatch_ref = LUA_NOREF;
+    *(lua_gen **)lua_getextraspace(g->L) = g;
     luaL_openlibs(g->L);
     lmod_preload(g->L);
-    /* The boot runs top-level code of every script: bound it too. */
-    *budget(g->L) = instruction_limit / HOOK_EVERY + 1;
+    /* The boot runs top-level code of every script: bound it too.  Boots
+     * happen one at a time per thread, hence a thread-local budget. */
+    boot_budget = instruction_limit / HOOK_EVERY + 1;
     lua_sethook(g->L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
     int rc = boot(g, err, errlen);
-    lua_sethook(g->L, NULL, 0, 0);
     if (rc < 0) {
         gen_close(g);
         return NULL;
@@ -206,19 +225,6 @@ void lua_gen_retire(lua_gen *g)
     g->retired = 1;
     if (g->inflight == 0)
         gen_close(g);
-}
-
-/* A coroutine to run on: an idle one, or a new one anchored in the registry. */
-static lua_State *take_thread(lua_gen *g)
-{
-    if (g->npool > 0) {
-        g->npool--;
-        g->running_ref = g->pool_ref[g->npool];
-        return g->pool[g->npool];
-    }
-    lua_State *co = lua_newthread(g->L); /* stack(L): thread */
-    g->running_ref = luaL_ref(g->L, LUA_REGISTRYINDEX);
-    return co;
 }
 
 /* Lower-cases a header name into dst (at most cap bytes). */
@@ -333,9 +339,81 @@ static void push_request(lua_State *co, const lua_request *rq)
     lua_setfield(co, -2, "auth");
 }
 
-/* Passes each entry of the headers table at idx to on_header.  [-0, +0, -] */
-static int each_header(lua_State *co, int idx, lua_header_fn on_header, void *arg)
+void lua_gen_set_context(lua_gen *g, const char *key, void *ptr)
 {
+    lua_pushlightuserdata(g->L, ptr);
+    lua_setfield(g->L, LUA_REGISTRYINDEX, key);
+}
+
+/* A coroutine to run on: an idle one, or a new one anchored in the registry. */
+static void take_thread(lua_gen *g, lua_run *run)
+{
+    if (g->npool > 0) {
+        g->npool--;
+        run->co = g->pool[g->npool];
+        run->ref = g->pool_ref[g->npool];
+        return;
+    }
+    run->co = lua_newthread(g->L); /* stack(L): thread */
+    run->ref = luaL_ref(g->L, LUA_REGISTRYINDEX);
+}
+
+/* Gives the coroutine back (reset when it failed) and frees the run. */
+static void end_run(lua_run *run, int failed)
+{
+    lua_gen *g = run->g;
+    lua_run_set_resource(run, NULL, NULL);
+    if (failed)
+        lua_resetthread(run->co);
+    lua_settop(run->co, 0);
+    if (g->npool < POOL_MAX) {
+        g->pool[g->npool] = run->co;
+        g->pool_ref[g->npool++] = run->ref;
+    } else {
+        luaL_unref(g->L, LUA_REGISTRYINDEX, run->ref);
+    }
+    free(run);
+    if (--g->inflight == 0 && g->retired)
+        gen_close(g);
+}
+
+/* Reads a status/code/message an error table asked for ({status = 503,
+ * code = "...", message = "..."}, as strata bindings raise them). */
+static void error_fields(lua_State *co, lua_response *rs)
+{
+    if (lua_type(co, -1) != LUA_TTABLE)
+        return;
+    if (lua_getfield(co, -1, "status") == LUA_TNUMBER && lua_isinteger(co, -1)) {
+        lua_Integer st = lua_tointeger(co, -1);
+        rs->error_status = st >= 400 && st <= 599 ? (int)st : 0;
+    }
+    lua_pop(co, 1);
+    lua_getfield(co, -1, "code");
+    rs->error_code = lua_tostring(co, -1);
+    lua_getfield(co, -2, "message");
+    rs->error_message = lua_tostring(co, -1);
+    lua_pop(co, 2); /* the strings stay alive: the table holds them */
+}
+
+static void fail(lua_run *run, lua_response *rs, const char *msg)
+{
+    lua_State *co = run->co;
+    rs->budget_exceeded = run->budget == 0;
+    error_fields(co, rs);
+    if (!msg)
+        msg = lua_tostring(co, -1);
+    if (!msg)
+        msg = lua_type(co, -1) == LUA_TTABLE && rs->error_message ? rs->error_message : "error object is not a string";
+    luaL_traceback(co, co, msg, 0);
+    rs->error = lua_tostring(co, -1);
+    run->done(run->arg, LUA_RUN_ERROR, rs);
+    end_run(run, 1);
+}
+
+/* Passes each entry of the headers table at idx to on_header.  [-0, +0, -] */
+static int each_header(lua_run *run, int idx)
+{
+    lua_State *co = run->co;
     if (lua_isnoneornil(co, idx))
         return 0;
     lua_pushnil(co);
@@ -346,8 +424,8 @@ static int each_header(lua_State *co, int idx, lua_header_fn on_header, void *ar
             return -1;
         }
         const char *k = lua_tolstring(co, -2, &kn);
-        const char *v = lua_tolstring(co, -1, &vn); /* a number becomes a string in place: fine, it is the value */
-        int bad = on_header(arg, k, kn, v, vn);
+        const char *v = lua_tolstring(co, -1, &vn); /* converting the value in place is safe */
+        int bad = run->on_header(run->arg, k, kn, v, vn);
         lua_pop(co, 1);
         if (bad) {
             lua_pop(co, 1);
@@ -378,60 +456,102 @@ static int route_id(lua_gen *g, lua_State *co)
     return id;
 }
 
-static int run_failed(lua_gen *g, lua_State *co, lua_response *rs, const char *msg)
+/* Resumes run's coroutine with nargs values and handles the outcome. */
+static void step(lua_run *run, int nargs)
 {
-    rs->budget_exceeded = *budget(co) == 0;
-    luaL_traceback(co, co, msg, 0);
-    rs->error = lua_tostring(co, -1);
-    g->running_ok = 0;
-    return LUA_RUN_ERROR;
-}
-
-int lua_gen_run(lua_gen *g, const lua_request *rq, lua_response *rs, lua_header_fn on_header,
-                void *arg)
-{
-    memset(rs, 0, sizeof *rs);
-    g->inflight++;
-    lua_State *co = take_thread(g);
-    g->running = co;
-    g->running_ok = 1;
-    lua_rawgeti(co, LUA_REGISTRYINDEX, g->dispatch_ref); /* stack(co): dispatch */
-    push_request(co, rq);                                 /* stack(co): dispatch, req */
-    *budget(co) = g->instruction_limit / HOOK_EVERY + 1;
-    lua_sethook(co, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    lua_gen *g = run->g;
+    lua_State *co = run->co;
+    lua_response rs;
+    memset(&rs, 0, sizeof rs);
     int nres = 0;
-    int st = lua_resume(co, g->L, 1, &nres);
-    if (st == LUA_YIELD)
-        return run_failed(g, co, rs, "handler yielded outside of an asynchronous strata call");
-    if (st != LUA_OK)
-        return run_failed(g, co, rs, lua_tostring(co, -1) ? lua_tostring(co, -1) : "error object is not a string");
+    run->waiting = 0;
+    g->current = run;
+    int st = lua_resume(co, g->L, nargs, &nres);
+    g->current = NULL;
+    if (st == LUA_YIELD) {
+        if (run->waiting)
+            return; /* a binding will resume it */
+        lua_pushliteral(co, "handler yielded outside of an asynchronous strata call");
+        fail(run, &rs, NULL);
+        return;
+    }
+    if (st != LUA_OK) {
+        fail(run, &rs, NULL);
+        return;
+    }
     /* stack(co): status, body, content_type, headers, route */
     lua_settop(co, 5);
-    rs->status = (int)lua_tointeger(co, 1);
-    rs->body = lua_tolstring(co, 2, &rs->body_len);
-    rs->content_type = lua_tostring(co, 3);
-    rs->route_id = route_id(g, co);
-    if (each_header(co, 4, on_header, arg) < 0)
-        return run_failed(g, co, rs, "handler returned an invalid header (names and values must be strings without CR or LF)");
-    return LUA_RUN_OK;
+    rs.status = (int)lua_tointeger(co, 1);
+    rs.body = lua_tolstring(co, 2, &rs.body_len);
+    rs.content_type = lua_tostring(co, 3);
+    rs.route_id = route_id(g, co);
+    if (each_header(run, 4) < 0) {
+        lua_pushliteral(co, "handler returned an invalid header (names and values must be strings "
+                            "without CR or LF)");
+        fail(run, &rs, NULL);
+        return;
+    }
+    run->done(run->arg, LUA_RUN_OK, &rs);
+    end_run(run, 0);
 }
 
-void lua_gen_finish(lua_gen *g)
+void lua_gen_start(lua_gen *g, const lua_request *rq, lua_header_fn on_header, lua_done_fn done,
+                   void *arg)
 {
-    lua_State *co = g->running;
-    if (co) {
-        lua_sethook(co, NULL, 0, 0);
-        if (!g->running_ok)
-            lua_resetthread(co);
-        lua_settop(co, 0);
-        if (g->npool < POOL_MAX) {
-            g->pool[g->npool] = co;
-            g->pool_ref[g->npool++] = g->running_ref;
-        } else {
-            luaL_unref(g->L, LUA_REGISTRYINDEX, g->running_ref);
-        }
-        g->running = NULL;
+    lua_run *run = calloc(1, sizeof *run);
+    if (!run) {
+        lua_response rs = {.error = "out of memory"};
+        done(arg, LUA_RUN_ERROR, &rs);
+        return;
     }
-    if (--g->inflight == 0 && g->retired)
-        gen_close(g);
+    run->g = g;
+    run->on_header = on_header;
+    run->done = done;
+    run->arg = arg;
+    run->budget = g->instruction_limit / HOOK_EVERY + 1;
+    g->inflight++;
+    take_thread(g, run);
+    lua_State *co = run->co;
+    lua_rawgeti(co, LUA_REGISTRYINDEX, g->dispatch_ref); /* stack(co): dispatch */
+    push_request(co, rq);                                 /* stack(co): dispatch, req */
+    lua_sethook(co, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    step(run, 1);
+}
+
+lua_run *lua_run_current(lua_State *L)
+{
+    lua_gen *g = gen_of(L);
+    lua_run *run = g ? g->current : NULL;
+    return run && run->co == L ? run : NULL;
+}
+
+int lua_run_yield(lua_State *L, lua_run *run, lua_KFunction k, lua_KContext ctx)
+{
+    run->waiting = 1;
+    return lua_yieldk(L, 0, ctx, k);
+}
+
+lua_State *lua_run_thread(lua_run *run)
+{
+    return run->co;
+}
+
+void lua_run_resume(lua_run *run, int nargs)
+{
+    step(run, nargs);
+}
+
+void lua_run_set_resource(lua_run *run, void *ptr, void (*cleanup)(void *))
+{
+    void *old = run->resource;
+    void (*old_cleanup)(void *) = run->cleanup;
+    run->resource = ptr;
+    run->cleanup = cleanup;
+    if (old && old != ptr && old_cleanup)
+        old_cleanup(old);
+}
+
+void *lua_run_resource(lua_run *run)
+{
+    return run->resource;
 }

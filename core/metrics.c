@@ -146,10 +146,70 @@ static int render_histogram(buf *out, metrics_worker *const *w, int n)
     return rc | buf_add_str(out, line);
 }
 
+static int64_t gauge(metrics_worker *const *w, int n, size_t offset)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += atomic_load_explicit((_Atomic int64_t *)((char *)w[i] + offset), memory_order_relaxed);
+    return total;
+}
+
+#define POOL(f) (offsetof(metrics_worker, pool) + offsetof(pool_stats, f))
+
+static int render_pool(buf *out, metrics_worker *const *w, int n)
+{
+    char text[3072];
+    int len = snprintf(text, sizeof text,
+        "# HELP strata_db_connections Database connections of the pools, by state.\n"
+        "# TYPE strata_db_connections gauge\n"
+        "strata_db_connections{state=\"open\"} %lld\n"
+        "strata_db_connections{state=\"busy\"} %lld\n"
+        "strata_db_connections{state=\"idle\"} %lld\n"
+        "strata_db_connections{state=\"connecting\"} %lld\n"
+        "# HELP strata_db_queue_length Requests waiting for a database connection.\n"
+        "# TYPE strata_db_queue_length gauge\n"
+        "strata_db_queue_length %lld\n"
+        "# HELP strata_db_waits_total Requests that had to wait for a connection.\n"
+        "# TYPE strata_db_waits_total counter\n"
+        "strata_db_waits_total %llu\n"
+        "# HELP strata_db_wait_timeouts_total Requests that gave up waiting (503).\n"
+        "# TYPE strata_db_wait_timeouts_total counter\n"
+        "strata_db_wait_timeouts_total %llu\n"
+        "# HELP strata_db_queue_rejected_total Requests refused because the wait queue was full.\n"
+        "# TYPE strata_db_queue_rejected_total counter\n"
+        "strata_db_queue_rejected_total %llu\n"
+        "# HELP strata_db_reconnects_total Connections lost and replaced.\n"
+        "# TYPE strata_db_reconnects_total counter\n"
+        "strata_db_reconnects_total %llu\n"
+        "# HELP strata_db_connect_failures_total Connection attempts that failed.\n"
+        "# TYPE strata_db_connect_failures_total counter\n"
+        "strata_db_connect_failures_total %llu\n"
+        "# HELP strata_db_query_duration_seconds Time from sending a query to its result.\n"
+        "# TYPE strata_db_query_duration_seconds histogram\n",
+        (long long)gauge(w, n, POOL(open)), (long long)gauge(w, n, POOL(busy)),
+        (long long)gauge(w, n, POOL(idle)), (long long)gauge(w, n, POOL(connecting)),
+        (long long)gauge(w, n, POOL(queued)), (unsigned long long)sum(w, n, POOL(waits)),
+        (unsigned long long)sum(w, n, POOL(timeouts)), (unsigned long long)sum(w, n, POOL(rejected)),
+        (unsigned long long)sum(w, n, POOL(reconnects)), (unsigned long long)sum(w, n, POOL(failures)));
+    static const char *const LE[8] = {"0.001", "0.005", "0.01", "0.05", "0.1", "0.5", "1", "+Inf"};
+    uint64_t cum = 0;
+    for (int b = 0; b < 8 && len > 0 && (size_t)len < sizeof text; b++) {
+        cum += sum(w, n, POOL(query_bucket) + (size_t)b * sizeof(_Atomic uint64_t));
+        len += snprintf(text + len, sizeof text - (size_t)len,
+                        "strata_db_query_duration_seconds_bucket{le=\"%s\"} %llu\n", LE[b], (unsigned long long)cum);
+    }
+    if (len > 0 && (size_t)len < sizeof text)
+        snprintf(text + len, sizeof text - (size_t)len,
+                 "strata_db_query_duration_seconds_sum %.6f\nstrata_db_query_duration_seconds_count %llu\n",
+                 (double)sum(w, n, POOL(query_us)) / 1e6, (unsigned long long)sum(w, n, POOL(queries)));
+    return buf_add_str(out, text);
+}
+
 int metrics_render(buf *out, metrics_worker *const *w, int n)
 {
     int rc = render_requests(out, w, n);
     rc |= render_histogram(out, w, n);
+    rc |= render_pool(out, w, n);
     char text[1536];
     snprintf(text, sizeof text,
              "# HELP strata_http_requests_overflow_total Requests counted without a label (label table full).\n"

@@ -7,6 +7,7 @@
 #define STRATA_METRICS_H
 
 #include "buf.h"
+#include "pool.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -27,6 +28,7 @@ typedef struct metrics_worker {
     _Atomic uint64_t duration_us;           /* sum, for _sum */
     _Atomic uint64_t lua_errors;
     _Atomic uint64_t lua_budget_exceeded;
+    pool_stats pool;                        /* the worker's database pool */
 } metrics_worker;
 
 /* Process-wide values. */

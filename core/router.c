@@ -166,16 +166,13 @@ static void admin(conn *c)
     reply_json(c, status, b, METRICS_ROUTE_ADMIN);
 }
 
-typedef struct header_sink {
-    buf *out;
-    int has_content_type;
-} header_sink;
-
-/* lua_header_fn: appends "Name: value\r\n" after checking it is safe. */
+/* lua_header_fn: appends "Name: value\r\n" to the worker's extra
+ * headers after checking it is safe. */
 static int add_lua_header(void *arg, const char *name, size_t name_len, const char *value,
                           size_t value_len)
 {
-    header_sink *sink = arg;
+    conn *c = arg;
+    buf *out = &c->w->extra;
     if (name_len == 0 || name_len > 256 || value_len > 8192)
         return -1;
     for (size_t i = 0; i < name_len; i++) {
@@ -187,12 +184,58 @@ static int add_lua_header(void *arg, const char *name, size_t name_len, const ch
         if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
             return -1;
     if (name_len == 12 && strncasecmp(name, "content-type", 12) == 0)
-        sink->has_content_type = 1;
-    if (buf_reserve(sink->out, name_len + value_len + 4) < 0)
+        c->lua_content_type = 1;
+    if (buf_reserve(out, name_len + value_len + 4) < 0)
         return -1;
-    sink->out->len += http_write_header(sink->out->p + sink->out->len, name_len + value_len + 4, name,
-                                        name_len, value, value_len);
+    out->len += http_write_header(out->p + out->len, name_len + value_len + 4, name, name_len, value,
+                                  value_len);
     return 0;
+}
+
+static void lua_failed(conn *c, const lua_response *rs)
+{
+    worker *w = c->w;
+    metrics_add(&w->metrics->lua_errors, 1);
+    if (rs->budget_exceeded)
+        metrics_add(&w->metrics->lua_budget_exceeded, 1);
+    buf f = {0};
+    if (buf_add_str(&f, "\"request_id\":\"") == 0 && buf_add_str(&f, c->request_id) == 0 &&
+        buf_add_str(&f, "\"") == 0 && buf_add(&f, "", 1) == 0)
+        log_event("error", rs->error ? rs->error : "Lua error", f.p);
+    buf_free(&f);
+    w->extra.len = 0;
+    if (rs->budget_exceeded) {
+        conn_reply_error(c, 500, "lua_budget_exceeded", "the handler ran past lua_instruction_limit and was stopped");
+    } else if (rs->error_status) {
+        /* A strata binding's error the handler let through ({status =
+         * 503, ...} when the database is out of reach): its status. */
+        if (rs->error_status == 503 && buf_add_str(&w->extra, "Retry-After: 1\r\n") < 0)
+            w->extra.len = 0;
+        conn_reply_error_with(c, rs->error_status, rs->error_code ? rs->error_code : "error",
+                              rs->error_message ? rs->error_message : "error", &w->extra);
+    } else {
+        conn_reply_error(c, 500, "internal_error", "the handler raised an error; see the log for this request id");
+    }
+}
+
+/* lua_done_fn: the handler finished (maybe after waiting for the database). */
+static void lua_done(void *arg, int rc, const lua_response *rs)
+{
+    conn *c = arg;
+    worker *w = c->w;
+    if (rc != LUA_RUN_OK) {
+        lua_failed(c, rs);
+    } else {
+        reply r = {rs->status, c->lua_content_type ? NULL : rs->content_type, rs->body, rs->body_len,
+                   &w->extra, rs->route_id, NULL};
+        conn_reply(c, &r);
+    }
+    w->extra.len = 0;
+    c->lua_content_type = 0;
+    if (!c->in_handler)
+        conn_resume(c); /* it had waited: the connection goes on from here */
+    else
+        c->waiting = 0;
 }
 
 static void lua_route(conn *c, const char *body, size_t body_len)
@@ -202,32 +245,11 @@ static void lua_route(conn *c, const char *body, size_t body_len)
         conn_reply_error(c, 503, "scripts_unavailable", "the Lua scripts failed to load; see /ready");
         return;
     }
-    lua_gen *g = w->gen;
     lua_request rq = {&c->req, body, body_len, c->request_id, c->remote};
-    lua_response rs;
     w->extra.len = 0;
-    header_sink sink = {&w->extra, 0};
-    if (lua_gen_run(g, &rq, &rs, add_lua_header, &sink) != LUA_RUN_OK) {
-        metrics_add(&w->metrics->lua_errors, 1);
-        if (rs.budget_exceeded)
-            metrics_add(&w->metrics->lua_budget_exceeded, 1);
-        buf f = {0};
-        if (buf_add_str(&f, "\"request_id\":\"") == 0 && buf_add_str(&f, c->request_id) == 0 &&
-            buf_add_str(&f, "\"") == 0 && buf_add(&f, "", 1) == 0)
-            log_event("error", rs.error ? rs.error : "Lua error", f.p);
-        buf_free(&f);
-        lua_gen_finish(g);
-        if (rs.budget_exceeded)
-            conn_reply_error(c, 500, "lua_budget_exceeded",
-                             "the handler ran past lua_instruction_limit and was stopped");
-        else
-            conn_reply_error(c, 500, "internal_error", "the handler raised an error; see the log for this request id");
-        return;
-    }
-    reply r = {rs.status, sink.has_content_type ? NULL : rs.content_type, rs.body, rs.body_len,
-               &w->extra, rs.route_id, NULL};
-    conn_reply(c, &r);
-    lua_gen_finish(g);
+    c->lua_content_type = 0;
+    c->waiting = 1;
+    lua_gen_start(w->gen, &rq, add_lua_header, lua_done, c);
 }
 
 void router_handle(conn *c, const char *body, size_t body_len)

@@ -92,7 +92,7 @@ static int start_workers(server *sv)
         sv->shared.metrics[i] = sv->workers[i]->metrics;
         /* Built here, before the thread starts: no request ever finds a
          * worker without scripts when they loaded. */
-        if (s && !(sv->workers[i]->gen = lua_gen_new(s, sv->conf->lua_instruction_limit, err, sizeof err)))
+        if (s && !(sv->workers[i]->gen = worker_build_gen(sv->workers[i], s, err, sizeof err)))
             log_event("error", err, NULL);
     }
     scripts_unref(s);

@@ -114,10 +114,18 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
     }
 }
 
+lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
+{
+    lua_gen *g = lua_gen_new(s, w->sh->conf->lua_instruction_limit, err, errlen);
+    if (g)
+        lua_gen_set_context(g, "strata.pool", w->pool);
+    return g;
+}
+
 static void adopt(worker *w, scripts *s)
 {
     char err[1024];
-    lua_gen *g = lua_gen_new(s, w->sh->conf->lua_instruction_limit, err, sizeof err);
+    lua_gen *g = worker_build_gen(w, s, err, sizeof err);
     if (!g) {
         /* The coordinator validated this snapshot; failing here means
          * memory ran out.  Keep serving the old generation. */
@@ -211,6 +219,13 @@ worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
         snprintf(err, errlen, "worker %d: cannot create its event loop", id);
         goto err;
     }
+    pool_conf pc = {sh->conf->database_url, sh->conf->db_pool_min, sh->conf->db_pool_max,
+                    sh->conf->db_queue_max, sh->conf->db_wait_timeout_ms,
+                    sh->conf->db_statement_timeout_ms};
+    if (!(w->pool = pool_new(w->base, &pc, &w->metrics->pool))) {
+        snprintf(err, errlen, "worker %d: cannot create its database pool", id);
+        goto err;
+    }
     w->listen_fd = worker_listen_socket(sh->conf->listen_host, sh->conf->listen_port, 1, err, errlen);
     if (w->listen_fd < 0)
         goto err;
@@ -240,7 +255,15 @@ static void *run(void *arg)
     worker *w = arg;
     if (event_base_dispatch(w->base) < 0)
         log_eventf("error", "worker %d: event loop failed", w->id);
-    /* Past the shutdown deadline: whatever is still open is cut. */
+    /* Past the shutdown deadline: whatever is still open is cut.  Handlers
+     * still waiting for the database end when the pool fails their queries;
+     * their connections are freed as they end. */
+    for (conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+    pool_free(w->pool);
+    w->pool = NULL;
     while (w->conns)
         conn_close(w->conns);
     accesslog_flush(w->sh->log, &w->logbuf);
@@ -301,6 +324,7 @@ void worker_free(worker *w)
         event_free(w->stop_ev);
     if (w->gen)
         lua_gen_retire(w->gen);
+    pool_free(w->pool); /* after the Lua states: nothing refers to it any more */
     if (w->base)
         event_base_free(w->base);
     if (w->listen_fd >= 0)

@@ -50,6 +50,7 @@ typedef struct worker {
     int stopping;
 
     lua_gen *gen;                  /* serving now; NULL until scripts load */
+    pool *pool;                    /* owned; this worker's database connections */
     conn *conns;                   /* every open connection (doubly linked) */
     int nconns;
     int draining;                  /* shutting down: no new requests on old connections */
@@ -79,6 +80,10 @@ void worker_shutdown(worker *w);
 
 void worker_join(worker *w);
 void worker_free(worker *w);
+
+/* Builds a generation from s for this worker (its pool made available to
+ * strata.pg); NULL with err. */
+lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen);
 
 /* Refreshes now_ms and, once a second, the cached dates. */
 void worker_clock(worker *w);

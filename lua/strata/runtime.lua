@@ -6,6 +6,7 @@
 local cjson = require("cjson")
 local router = require("strata.router")
 local checks = require("strata.checks")
+local requests = require("strata.requests")
 
 local type, pcall, ipairs, tostring, math_type = type, pcall, ipairs, tostring, math.type
 local find = string.find
@@ -101,7 +102,11 @@ function M.boot(files, loadscript)
       end
       req.json = value
     end
+    -- No pcall here: an error must reach the host with its traceback.  A
+    -- coroutine that failed keeps its entry until its next request enters.
+    requests.enter(req)
     local status, rbody, ctype, headers = finish(route.handler(req))
+    requests.leave()
     return status, rbody, ctype, headers, route.path
   end
 end

@@ -1,0 +1,468 @@
+/* lmod_pg.c: strata.pg, PostgreSQL for scripts, adapting pool.h.  Every
+ * call suspends the handler's coroutine until PostgreSQL answers (the
+ * worker goes on serving others) and reads as straight-line code:
+ *   pg.query(sql, ...) -> rows | nil, err
+ *   pg.begin() -> true | nil, err      pins a connection to the request
+ *   pg.commit() / pg.rollback() -> true | nil, err   and releases it
+ *   pg.in_transaction() -> boolean
+ * rows is an array of tables keyed by column name; err is a table
+ * {code = SQLSTATE, message, detail, hint} ({status = 503, ...} when the
+ * database cannot be reached).  A request's pinned connection is given back
+ * when the request ends, rolled back if still inside its transaction.
+ * strata.db (lua/strata/db.lua) builds db.transaction on these. */
+#include "lmod.h"
+
+#include "lua_host.h"
+#include "pool.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POOL_KEY "strata.pool"
+#define DECODE_KEY "strata.pg.decode"
+
+enum op_kind { OP_QUERY, OP_BEGIN, OP_COMMIT, OP_ROLLBACK };
+
+/* One call in flight.  A full userdata on the calling function's stack:
+ * it lives exactly as long as the call, and so do the parameter strings
+ * beside it. */
+typedef struct pg_op {
+    lua_run *run;
+    pool *pool;
+    pg_conn *conn;
+    enum op_kind kind;
+    const char *sql;
+    int nparams;
+    const char **values;
+    int yielded;          /* the coroutine is suspended: resume it */
+    int complete;         /* the answer is known */
+    PGresult *result;     /* the answer, owned */
+    const char *failure;  /* or why there is none (static string) */
+    int failure_status;
+} pg_op;
+
+/* What a request pinned: its transaction's connection. */
+typedef struct pinned {
+    pool *pool;
+    pg_conn *conn;
+} pinned;
+
+static pinned *pin_of(lua_run *run)
+{
+    return lua_run_resource(run);
+}
+
+static void unpin(void *ptr)
+{
+    pinned *p = ptr;
+    if (p->conn)
+        pool_release(p->pool, p->conn); /* rolls back an open transaction */
+    free(p);
+}
+
+/* Converts one text value of type oid.  [-0, +1, m] */
+static void push_value(lua_State *L, Oid oid, const char *v, int len);
+
+/* Parses a PostgreSQL array literal into a Lua array.  [-0, +1, m] */
+static const char *push_array(lua_State *L, Oid elem, const char *s)
+{
+    lua_newtable(L);
+    if (*s != '{')
+        return s;
+    s++;
+    lua_Integer i = 0;
+    luaL_Buffer b;
+    while (*s && *s != '}') {
+        if (*s == '{') {
+            s = push_array(L, elem, s);
+        } else {
+            int quoted = *s == '"';
+            luaL_buffinit(L, &b);
+            if (quoted)
+                s++;
+            while (*s && (quoted ? *s != '"' : (*s != ',' && *s != '}'))) {
+                if (*s == '\\' && s[1])
+                    s++;
+                luaL_addchar(&b, *s++);
+            }
+            if (quoted && *s == '"')
+                s++;
+            luaL_pushresult(&b); /* stack: array, text */
+            size_t n;
+            const char *t = lua_tolstring(L, -1, &n);
+            if (!quoted && n == 4 && memcmp(t, "NULL", 4) == 0) {
+                lua_pop(L, 1);
+                lua_pushlightuserdata(L, NULL); /* cjson.null */
+            } else {
+                push_value(L, elem, t, (int)n);
+                lua_remove(L, -2);
+            }
+        }
+        lua_rawseti(L, -2, ++i);
+        if (*s == ',')
+            s++;
+    }
+    return *s == '}' ? s + 1 : s;
+}
+
+static Oid array_elem(Oid oid)
+{
+    switch (oid) {
+    case 1000: return 16;   /* bool[] */
+    case 1005: return 21;   /* int2[] */
+    case 1007: return 23;   /* int4[] */
+    case 1016: return 20;   /* int8[] */
+    case 1021: return 700;  /* float4[] */
+    case 1022: return 701;  /* float8[] */
+    case 1231: return 1700; /* numeric[] */
+    case 199: return 114;   /* json[] */
+    case 3807: return 3802; /* jsonb[] */
+    case 1009: case 1015: case 2951: case 1115: case 1185: case 1182: case 1183: case 1014:
+        return 25;          /* text, varchar, uuid, timestamps, date, time, char: strings */
+    default: return 0;
+    }
+}
+
+static void push_value(lua_State *L, Oid oid, const char *v, int len)
+{
+    switch (oid) {
+    case 16: /* bool */
+        lua_pushboolean(L, v[0] == 't');
+        return;
+    case 20: case 21: case 23: /* int8, int2, int4 */
+        if (!lua_stringtonumber(L, v))
+            lua_pushlstring(L, v, (size_t)len);
+        return;
+    case 700: case 701: case 1700: { /* float4, float8, numeric: numbers (cast to text for exact) */
+        if (!lua_stringtonumber(L, v))
+            lua_pushlstring(L, v, (size_t)len); /* NaN, Infinity */
+        else if (lua_isinteger(L, -1)) {
+            lua_Number n = (lua_Number)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            lua_pushnumber(L, n);
+        }
+        return;
+    }
+    case 114: case 3802: /* json, jsonb */
+        lua_getfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
+        lua_pushlstring(L, v, (size_t)len);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK) { /* cannot happen for server JSON; keep the text */
+            lua_pop(L, 1);
+            lua_pushlstring(L, v, (size_t)len);
+        }
+        return;
+    default:
+        if (array_elem(oid)) {
+            push_array(L, array_elem(oid), v);
+            return;
+        }
+        lua_pushlstring(L, v, (size_t)len);
+    }
+}
+
+/* rows, or nil + err.  [-0, +1|2, m] */
+static int push_result(lua_State *L, PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        int nrows = PQntuples(res), ncols = PQnfields(res);
+        lua_createtable(L, nrows, 0);
+        for (int r = 0; r < nrows; r++) {
+            lua_createtable(L, 0, ncols);
+            for (int c = 0; c < ncols; c++) {
+                if (PQgetisnull(res, r, c))
+                    lua_pushlightuserdata(L, NULL); /* cjson.null: survives encoding */
+                else
+                    push_value(L, PQftype(res, c), PQgetvalue(res, r, c), PQgetlength(res, r, c));
+                lua_setfield(L, -2, PQfname(res, c));
+            }
+            lua_rawseti(L, -2, r + 1);
+        }
+        return 1;
+    }
+    luaL_pushfail(L);
+    lua_createtable(L, 0, 4);
+    const char *f;
+    if ((f = PQresultErrorField(res, PG_DIAG_SQLSTATE))) {
+        lua_pushstring(L, f);
+        lua_setfield(L, -2, "code");
+    }
+    f = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    lua_pushstring(L, f ? f : PQresultErrorMessage(res));
+    lua_setfield(L, -2, "message");
+    if ((f = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL))) {
+        lua_pushstring(L, f);
+        lua_setfield(L, -2, "detail");
+    }
+    if ((f = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT))) {
+        lua_pushstring(L, f);
+        lua_setfield(L, -2, "hint");
+    }
+    return 2;
+}
+
+/* nil + {code, message, status}.  [-0, +2, m] */
+static int push_failure(lua_State *L, const char *code, const char *message, int status)
+{
+    luaL_pushfail(L);
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, code);
+    lua_setfield(L, -2, "code");
+    lua_pushstring(L, message);
+    lua_setfield(L, -2, "message");
+    if (status) {
+        lua_pushinteger(L, status);
+        lua_setfield(L, -2, "status");
+    }
+    return 2;
+}
+
+/* Pushes the op's answer and forgets the result.  [-0, +1|2, m] */
+static int answer(lua_State *L, pg_op *op)
+{
+    if (op->result) {
+        PGresult *res = op->result;
+        op->result = NULL;
+        int n = push_result(L, res);
+        int ok = PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (ok && op->kind != OP_QUERY) {
+            lua_pop(L, 1);
+            lua_pushboolean(L, 1);
+        }
+        return n;
+    }
+    if (strcmp(op->failure, "timeout") == 0)
+        return push_failure(L, "pool_timeout", "no database connection became free within db_wait_timeout_ms", 503);
+    if (strcmp(op->failure, "queue full") == 0)
+        return push_failure(L, "pool_queue_full", "too many requests are waiting for a database connection", 503);
+    if (strcmp(op->failure, "unavailable") == 0)
+        return push_failure(L, "database_unavailable", "the database cannot be reached", 503);
+    if (strcmp(op->failure, "lost") == 0)
+        return push_failure(L, "08006", "the connection to the database was lost", 503);
+    return push_failure(L, "unavailable", op->failure, 503);
+}
+
+static void complete(pg_op *op)
+{
+    pinned *pin = pin_of(op->run);
+    if (op->kind == OP_BEGIN && pin && !pin->conn)
+        lua_run_set_resource(op->run, NULL, NULL); /* no transaction after all */
+    op->complete = 1;
+    if (op->yielded)
+        lua_run_resume(op->run, 0); /* the continuation pushes the answer */
+}
+
+static void on_result(void *arg, PGresult *res)
+{
+    pg_op *op = arg;
+    pinned *pin = pin_of(op->run);
+    int pinned_conn = pin && pin->conn == op->conn;
+    if (!res) {
+        op->failure = "lost";
+        if (pinned_conn)
+            pin->conn = NULL; /* gone with the connection */
+    } else {
+        op->result = res;
+        int failed = PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK;
+        int ends = op->kind == OP_COMMIT || op->kind == OP_ROLLBACK || (op->kind == OP_BEGIN && failed);
+        if (!pinned_conn) {
+            pool_release(op->pool, op->conn);
+        } else if (ends) {
+            pin->conn = NULL;
+            pool_release(op->pool, op->conn);
+            if (op->kind != OP_BEGIN)
+                lua_run_set_resource(op->run, NULL, NULL);
+        }
+    }
+    op->conn = NULL;
+    complete(op);
+}
+
+static void send_op(pg_op *op)
+{
+    if (pool_query(op->conn, op->sql, op->nparams, op->values, on_result, op) < 0) {
+        pinned *pin = pin_of(op->run);
+        if (pin && pin->conn == op->conn)
+            pin->conn = NULL;
+        pool_release(op->pool, op->conn); /* broken: the pool replaces it */
+        op->conn = NULL;
+        op->failure = "lost";
+        complete(op);
+    }
+}
+
+static void on_acquired(void *arg, pg_conn *c, const char *why)
+{
+    pg_op *op = arg;
+    if (!c) {
+        op->failure = why;
+        complete(op);
+        return;
+    }
+    op->conn = c;
+    if (op->kind == OP_BEGIN) {
+        pinned *pin = pin_of(op->run);
+        pin->conn = c;
+    }
+    send_op(op);
+}
+
+/* Continuation after a resume: the answer is in the op.  [-0, +1|2, m] */
+static int resumed(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    pg_op *op = lua_touserdata(L, (int)ctx);
+    return answer(L, op);
+}
+
+/* Starts op and suspends the caller until it completes.  [-0, +1|2, m] */
+static int run_op(lua_State *L, pg_op *op, int op_index)
+{
+    pinned *pin = pin_of(op->run);
+    if (pin && pin->conn) {
+        op->conn = pin->conn;
+        send_op(op);
+    } else {
+        pool_acquire(op->pool, on_acquired, op);
+    }
+    if (op->complete)
+        return answer(L, op); /* failed at once: no need to yield */
+    op->yielded = 1;
+    return lua_run_yield(L, op->run, resumed, (lua_KContext)op_index);
+}
+
+/* The op userdata for the running request, or an error answer.  [-0, +1, m] */
+static pg_op *new_op(lua_State *L, enum op_kind kind, int nparams)
+{
+    lua_run *run = lua_run_current(L);
+    if (!run)
+        luaL_error(L, "strata.pg can only be used by a request's handler (not at load time, nor from a coroutine of its own)");
+    lua_getfield(L, LUA_REGISTRYINDEX, POOL_KEY);
+    pool *p = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!p)
+        luaL_error(L, "strata.pg: no database in this Lua state");
+    pg_op *op = lua_newuserdatauv(L, sizeof *op + (size_t)nparams * sizeof(char *), 0);
+    memset(op, 0, sizeof *op);
+    op->run = run;
+    op->pool = p;
+    op->kind = kind;
+    op->nparams = nparams;
+    op->values = (const char **)(op + 1);
+    return op;
+}
+
+/* pg.query(sql, ...) -> rows | nil, err.  [-(1+n), +1|2, e] */
+static int l_query(lua_State *L)
+{
+    size_t sqllen;
+    const char *sql = luaL_checklstring(L, 1, &sqllen);
+    int n = lua_gettop(L) - 1;
+    if (n > 1000)
+        return luaL_error(L, "pg.query: too many parameters (%d)", n);
+    /* Parameters become text; tables become JSON.  The converted strings
+     * stay on this frame's stack, alive until the call returns. */
+    for (int i = 2; i <= n + 1; i++) {
+        int t = lua_type(L, i);
+        if (t == LUA_TTABLE) {
+            lua_getfield(L, LUA_REGISTRYINDEX, "strata.pg.encode");
+            lua_pushvalue(L, i);
+            lua_call(L, 1, 1);
+            lua_replace(L, i);
+        } else if (t == LUA_TBOOLEAN) {
+            lua_pushstring(L, lua_toboolean(L, i) ? "true" : "false");
+            lua_replace(L, i);
+        } else if (t == LUA_TNUMBER) {
+            char num[64];
+            if (lua_isinteger(L, i))
+                snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, i));
+            else
+                snprintf(num, sizeof num, "%.17g", (double)lua_tonumber(L, i));
+            lua_pushstring(L, num);
+            lua_replace(L, i);
+        } else if (t != LUA_TSTRING && t != LUA_TNIL && !(t == LUA_TLIGHTUSERDATA && !lua_touserdata(L, i))) {
+            return luaL_argerror(L, i, "parameters must be nil, booleans, numbers, strings or tables");
+        }
+        if (lua_type(L, i) == LUA_TSTRING) {
+            size_t len;
+            const char *s = lua_tolstring(L, i, &len);
+            if (strlen(s) != len)
+                return push_failure(L, "22021", lua_pushfstring(L, "parameter $%d contains a NUL byte", i - 1), 0);
+        }
+    }
+    pg_op *op = new_op(L, OP_QUERY, n);
+    for (int i = 0; i < n; i++)
+        op->values[i] = lua_type(L, i + 2) == LUA_TSTRING ? lua_tostring(L, i + 2) : NULL;
+    op->sql = sql;
+    return run_op(L, op, lua_gettop(L));
+}
+
+/* pg.begin() -> true | nil, err.  [-0, +1|2, e] */
+static int l_begin(lua_State *L)
+{
+    pg_op *op = new_op(L, OP_BEGIN, 0);
+    if (pin_of(op->run))
+        return luaL_error(L, "pg.begin: this request is already inside a transaction");
+    pinned *pin = calloc(1, sizeof *pin);
+    if (!pin)
+        return luaL_error(L, "pg.begin: out of memory");
+    pin->pool = op->pool;
+    lua_run_set_resource(op->run, pin, unpin);
+    op->sql = "BEGIN";
+    return run_op(L, op, lua_gettop(L));
+}
+
+/* Ends the request's transaction with sql.  [-0, +1|2, e] */
+static int finish_tx(lua_State *L, enum op_kind kind, const char *sql)
+{
+    pg_op *op = new_op(L, kind, 0);
+    pinned *pin = pin_of(op->run);
+    if (!pin)
+        return luaL_error(L, "pg.%s: no transaction to end", kind == OP_COMMIT ? "commit" : "rollback");
+    if (!pin->conn) {
+        lua_run_set_resource(op->run, NULL, NULL); /* frees pin */
+        return push_failure(L, "08006", "the connection to the database was lost", 503);
+    }
+    op->sql = sql;
+    int n = run_op(L, op, lua_gettop(L));
+    return n;
+}
+
+static int l_commit(lua_State *L) { return finish_tx(L, OP_COMMIT, "COMMIT"); }
+static int l_rollback(lua_State *L) { return finish_tx(L, OP_ROLLBACK, "ROLLBACK"); }
+
+/* pg.in_transaction() -> boolean.  [-0, +1, -] */
+static int l_in_transaction(lua_State *L)
+{
+    lua_run *run = lua_run_current(L);
+    pinned *pin = run ? pin_of(run) : NULL;
+    lua_pushboolean(L, pin && pin->conn);
+    return 1;
+}
+
+static const luaL_Reg FUNCS[] = {
+    {"begin", l_begin},
+    {"commit", l_commit},
+    {"in_transaction", l_in_transaction},
+    {"query", l_query},
+    {"rollback", l_rollback},
+    {NULL, NULL},
+};
+
+/* [-0, +1, m] */
+int luaopen_strata_pg(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson");
+    lua_call(L, 1, 1); /* stack: cjson */
+    lua_getfield(L, -1, "decode");
+    lua_setfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
+    lua_getfield(L, -1, "encode");
+    lua_setfield(L, LUA_REGISTRYINDEX, "strata.pg.encode");
+    lua_pop(L, 1);
+    luaL_newlib(L, FUNCS);
+    return 1;
+}

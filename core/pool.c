@@ -1,0 +1,654 @@
+/* pool.c: per-worker PostgreSQL connections (see pool.h).  Uses libpq's
+ * asynchronous API (PQconnectStartParams/PQconnectPoll, PQsendPrepare,
+ * PQsendQueryPrepared, PQconsumeInput/PQisBusy/PQgetResult) and libevent
+ * events on PQsocket. */
+#include "pool.h"
+
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STMT_CACHE 128      /* prepared statements kept per connection */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+typedef enum { PC_CONNECTING, PC_IDLE, PC_BUSY, PC_NSTATES } pc_state;
+
+/* What a connection is doing on the wire. */
+typedef enum { OP_NONE, OP_PREPARE, OP_EXECUTE, OP_ROLLBACK } pc_op;
+
+typedef struct stmt {
+    char *sql;              /* owned; NULL when the slot is free */
+    unsigned hash;
+} stmt;
+
+struct pg_conn {
+    pool *pool;
+    PGconn *pg;             /* owned */
+    pc_state state;
+    pc_op op;
+    struct event *ev;       /* owned; on `sock` for `want` */
+    int sock;
+    short want;             /* EV_READ and/or EV_WRITE armed */
+    int polling_connect;    /* still in PQconnectPoll */
+    pool_result_fn fn;      /* the current query's caller */
+    void *arg;
+    PGresult *result;       /* the result to hand over, owned until then */
+    /* A query waiting for its statement to be prepared: */
+    int pending_stmt;       /* slot index, -1 when none */
+    int nparams;
+    const char *const *values; /* the caller's; valid until fn is called */
+    uint64_t started_us;
+    stmt stmts[STMT_CACHE];
+    pg_conn *prev, *next;   /* list of its state */
+};
+
+struct pool_waiter {
+    pool *pool;
+    pool_acquire_fn fn;
+    void *arg;
+    struct event *timer;    /* owned */
+    pool_waiter *prev, *next;
+};
+
+struct pool {
+    struct event_base *base;
+    pool_conf conf;
+    char *url;              /* owned copy of conf.url */
+    char options[64];       /* "-c statement_timeout=N" */
+    pool_stats *stats;
+    pg_conn *lists[PC_NSTATES];
+    int counts[PC_NSTATES];
+    pool_waiter *qhead, *qtail;
+    int qlen;
+    struct event *refill;   /* owned; opens connections after a backoff */
+    int backoff_ms;
+    int closing;
+    int down;               /* the last connection attempt failed: do not queue */
+};
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void stat_set(_Atomic int64_t *g, int64_t v)
+{
+    atomic_store_explicit(g, v, memory_order_relaxed);
+}
+
+static void stat_add(_Atomic uint64_t *c, uint64_t v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
+static void publish_gauges(pool *p)
+{
+    stat_set(&p->stats->connecting, p->counts[PC_CONNECTING]);
+    stat_set(&p->stats->idle, p->counts[PC_IDLE]);
+    stat_set(&p->stats->busy, p->counts[PC_BUSY]);
+    stat_set(&p->stats->open, p->counts[PC_IDLE] + p->counts[PC_BUSY]);
+    stat_set(&p->stats->queued, p->qlen);
+}
+
+static void unlink_conn(pool *p, pg_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        p->lists[c->state] = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    p->counts[c->state]--;
+}
+
+/* The one place a connection changes state. */
+static void move(pool *p, pg_conn *c, pc_state to)
+{
+    unlink_conn(p, c);
+    c->state = to;
+    c->next = p->lists[to];
+    if (c->next)
+        c->next->prev = c;
+    p->lists[to] = c;
+    p->counts[to]++;
+    publish_gauges(p);
+}
+
+static int total(const pool *p)
+{
+    return p->counts[PC_CONNECTING] + p->counts[PC_IDLE] + p->counts[PC_BUSY];
+}
+
+static void on_socket(evutil_socket_t fd, short what, void *arg);
+static void start_connect(pool *p);
+static void serve_waiters(pool *p);
+
+/* (Re)arms the connection's event for `want` on its current socket. */
+static int watch(pg_conn *c, short want)
+{
+    int sock = PQsocket(c->pg);
+    if (sock < 0)
+        return -1;
+    if (c->ev && (sock != c->sock || want != c->want)) {
+        event_free(c->ev);
+        c->ev = NULL;
+    }
+    if (!c->ev) {
+        c->ev = event_new(c->pool->base, sock, want | EV_PERSIST, on_socket, c);
+        if (!c->ev || event_add(c->ev, NULL) < 0)
+            return -1;
+        c->sock = sock;
+        c->want = want;
+    }
+    return 0;
+}
+
+static void free_conn(pg_conn *c)
+{
+    if (c->ev)
+        event_free(c->ev);
+    PQclear(c->result);
+    PQfinish(c->pg);
+    for (int i = 0; i < STMT_CACHE; i++)
+        free(c->stmts[i].sql);
+    free(c);
+}
+
+static void schedule_refill(pool *p)
+{
+    if (p->closing || evtimer_pending(p->refill, NULL))
+        return;
+    struct timeval tv = {p->backoff_ms / 1000, (p->backoff_ms % 1000) * 1000};
+    if (evtimer_add(p->refill, &tv) < 0)
+        log_eventf("error", "pool: cannot arm the reconnect timer");
+    p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+}
+
+/* Closes a broken connection; its caller, if any, learns it by res NULL. */
+static void fail_waiters(pool *p, const char *why);
+
+static void drop(pool *p, pg_conn *c, const char *why)
+{
+    pool_result_fn fn = c->op != OP_NONE && c->op != OP_ROLLBACK ? c->fn : NULL;
+    void *arg = c->arg;
+    int connect_failed = c->polling_connect;
+    if (connect_failed)
+        stat_add(&p->stats->failures, 1);
+    else
+        stat_add(&p->stats->reconnects, 1);
+    log_eventf("warn", "pool: connection lost: %s", why);
+    unlink_conn(p, c);
+    publish_gauges(p);
+    free_conn(c);
+    if (fn)
+        fn(arg, NULL);
+    if (connect_failed && !p->closing) {
+        /* The database is out of reach: answer at once (503) rather than
+         * let requests queue until their wait timeout. */
+        p->down = 1;
+        fail_waiters(p, "unavailable");
+    }
+    if (!p->closing && total(p) < (p->conf.min ? p->conf.min : 1))
+        schedule_refill(p);
+    /* Waiters must not wait forever for a connection that will not come:
+     * try again after the backoff. */
+    if (p->qlen)
+        schedule_refill(p);
+}
+
+static const char *conn_error(pg_conn *c)
+{
+    static __thread char msg[256];
+    snprintf(msg, sizeof msg, "%s", PQerrorMessage(c->pg));
+    for (char *s = msg; *s; s++)
+        if (*s == '\n' || *s == '\t')
+            *s = ' ';
+    return msg;
+}
+
+const char *pool_conn_error(const pg_conn *c)
+{
+    return conn_error((pg_conn *)c);
+}
+
+static void connect_step(pool *p, pg_conn *c)
+{
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_READING:
+        if (watch(c, EV_READ) < 0)
+            drop(p, c, "cannot watch the socket");
+        return;
+    case PGRES_POLLING_WRITING:
+        if (watch(c, EV_WRITE) < 0)
+            drop(p, c, "cannot watch the socket");
+        return;
+    case PGRES_POLLING_OK:
+        c->polling_connect = 0;
+        if (PQsetnonblocking(c->pg, 1) != 0 || watch(c, EV_READ) < 0) {
+            drop(p, c, conn_error(c));
+            return;
+        }
+        p->backoff_ms = BACKOFF_MIN_MS;
+        p->down = 0;
+        move(p, c, PC_IDLE);
+        serve_waiters(p);
+        return;
+    default:
+        drop(p, c, conn_error(c));
+        return;
+    }
+}
+
+static void start_connect(pool *p)
+{
+    pg_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->pool = p;
+    c->pending_stmt = -1;
+    c->polling_connect = 1;
+    const char *keys[] = {"dbname", "application_name", "options", NULL};
+    const char *vals[] = {p->url, "strata", p->options, NULL};
+    c->pg = PQconnectStartParams(keys, vals, 1);
+    c->state = PC_CONNECTING;
+    c->next = p->lists[PC_CONNECTING];
+    if (c->next)
+        c->next->prev = c;
+    p->lists[PC_CONNECTING] = c;
+    p->counts[PC_CONNECTING]++;
+    publish_gauges(p);
+    if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+        drop(p, c, c->pg ? conn_error(c) : "out of memory");
+        return;
+    }
+    /* libpq: start as if PQconnectPoll had asked to write. */
+    if (watch(c, EV_WRITE) < 0)
+        drop(p, c, "cannot watch the socket");
+}
+
+static void on_refill(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pool *p = arg;
+    int want = p->conf.min;
+    int needed = p->qlen + p->counts[PC_BUSY];
+    if (needed > want)
+        want = needed > p->conf.max ? p->conf.max : needed;
+    for (int n = total(p); n < want; n++)
+        start_connect(p);
+}
+
+/* Hands the finished query's result to its caller. */
+static void finish_op(pool *p, pg_conn *c)
+{
+    PGresult *res = c->result;
+    pool_result_fn fn = c->fn;
+    void *arg = c->arg;
+    c->result = NULL;
+    c->fn = NULL;
+    pc_op op = c->op;
+    c->op = OP_NONE;
+    if (watch(c, EV_READ) < 0) {
+        PQclear(res);
+        drop(p, c, "cannot watch the socket");
+        return;
+    }
+    if (op == OP_ROLLBACK) {
+        PQclear(res);
+        move(p, c, PC_IDLE);
+        serve_waiters(p);
+        return;
+    }
+    uint64_t us = now_us() - c->started_us;
+    static const uint64_t bounds[7] = {1000, 5000, 10000, 50000, 100000, 500000, 1000000};
+    int b = 0;
+    while (b < 7 && us > bounds[b])
+        b++;
+    stat_add(&p->stats->query_bucket[b], 1);
+    stat_add(&p->stats->queries, 1);
+    stat_add(&p->stats->query_us, us);
+    fn(arg, res);
+}
+
+static int send_execute(pg_conn *c);
+
+/* Reads what arrived; returns when more is needed or the op completed. */
+static void read_results(pool *p, pg_conn *c)
+{
+    if (!PQconsumeInput(c->pg)) {
+        drop(p, c, conn_error(c));
+        return;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(c->pg)))
+        PQfreemem(n); /* nobody LISTENs on pool connections */
+    while (!PQisBusy(c->pg)) {
+        PGresult *r = PQgetResult(c->pg);
+        if (!r)
+            break;
+        /* Keep the first error, else the last result. */
+        if (c->result && PQresultStatus(c->result) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+        } else {
+            PQclear(c->result);
+            c->result = r;
+        }
+    }
+    if (PQisBusy(c->pg))
+        return;
+    if (c->op == OP_NONE)
+        return; /* stray input on an idle connection, e.g. a notice */
+    if (c->op == OP_PREPARE) {
+        int ok = c->result && PQresultStatus(c->result) == PGRES_COMMAND_OK;
+        if (!ok) {
+            /* A statement that does not prepare (a syntax error, say) is
+             * answered with the error and not cached. */
+            free(c->stmts[c->pending_stmt].sql);
+            c->stmts[c->pending_stmt].sql = NULL;
+            c->pending_stmt = -1;
+            c->op = OP_EXECUTE;
+            finish_op(p, c);
+            return;
+        }
+        PQclear(c->result);
+        c->result = NULL;
+        if (send_execute(c) < 0)
+            drop(p, c, conn_error(c));
+        return;
+    }
+    finish_op(p, c);
+}
+
+static void on_socket(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    pg_conn *c = arg;
+    pool *p = c->pool;
+    if (c->polling_connect) {
+        connect_step(p, c);
+        return;
+    }
+    if (what & EV_WRITE) {
+        int f = PQflush(c->pg);
+        if (f < 0) {
+            drop(p, c, conn_error(c));
+            return;
+        }
+        if (f == 0 && watch(c, EV_READ) < 0) {
+            drop(p, c, "cannot watch the socket");
+            return;
+        }
+        if (f == 1)
+            return;
+    }
+    if (what & EV_READ) {
+        if (c->op == OP_NONE && c->state == PC_IDLE) {
+            /* An idle connection became readable: the server closed it, or
+             * sent a notice. */
+            if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
+                drop(p, c, conn_error(c));
+                return;
+            }
+            PGnotify *n;
+            while ((n = PQnotifies(c->pg)))
+                PQfreemem(n);
+            return;
+        }
+        read_results(p, c);
+    }
+}
+
+/* After a send: wait to write the rest, or to read. */
+static int after_send(pg_conn *c)
+{
+    int f = PQflush(c->pg);
+    if (f < 0)
+        return -1;
+    return watch(c, f == 1 ? (EV_READ | EV_WRITE) : EV_READ);
+}
+
+static int send_execute(pg_conn *c)
+{
+    char name[16];
+    snprintf(name, sizeof name, "s%d", c->pending_stmt);
+    c->pending_stmt = -1;
+    c->op = OP_EXECUTE;
+    if (!PQsendQueryPrepared(c->pg, name, c->nparams, c->values, NULL, NULL, 0))
+        return -1;
+    return after_send(c);
+}
+
+static unsigned hash_sql(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+int pool_query(pg_conn *c, const char *sql, int nparams, const char *const *values, pool_result_fn fn,
+               void *arg)
+{
+    unsigned h = hash_sql(sql);
+    int slot = (int)(h % STMT_CACHE);
+    c->fn = fn;
+    c->arg = arg;
+    c->nparams = nparams;
+    c->values = values;
+    c->started_us = now_us();
+    stmt *s = &c->stmts[slot];
+    int rc;
+    if (s->sql && s->hash == h && strcmp(s->sql, sql) == 0) {
+        c->pending_stmt = slot;
+        rc = send_execute(c);
+    } else if (s->sql) {
+        /* The slot holds another statement: run this one unnamed rather
+         * than evict (no second round trip, no DEALLOCATE). */
+        c->op = OP_EXECUTE;
+        rc = PQsendQueryParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0) ? after_send(c) : -1;
+    } else {
+        char name[16];
+        snprintf(name, sizeof name, "s%d", slot);
+        if (!(s->sql = strdup(sql)))
+            return -1;
+        s->hash = h;
+        c->pending_stmt = slot;
+        c->op = OP_PREPARE;
+        rc = PQsendPrepare(c->pg, name, sql, 0, NULL) ? after_send(c) : -1;
+    }
+    if (rc < 0) {
+        c->op = OP_NONE;
+        c->fn = NULL;
+    }
+    return rc;
+}
+
+static void give(pool *p, pg_conn *c, pool_acquire_fn fn, void *arg)
+{
+    move(p, c, PC_BUSY);
+    fn(arg, c, NULL);
+}
+
+static void dequeue(pool *p, pool_waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        p->qhead = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        p->qtail = w->prev;
+    p->qlen--;
+    event_free(w->timer);
+    publish_gauges(p);
+}
+
+static void serve_waiters(pool *p)
+{
+    while (p->qhead && p->lists[PC_IDLE]) {
+        pool_waiter *w = p->qhead;
+        pool_acquire_fn fn = w->fn;
+        void *arg = w->arg;
+        dequeue(p, w);
+        free(w);
+        give(p, p->lists[PC_IDLE], fn, arg);
+    }
+}
+
+static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pool_waiter *w = arg;
+    pool *p = w->pool;
+    pool_acquire_fn fn = w->fn;
+    void *warg = w->arg;
+    dequeue(p, w);
+    free(w);
+    stat_add(&p->stats->timeouts, 1);
+    fn(warg, NULL, "timeout");
+}
+
+pool_waiter *pool_acquire(pool *p, pool_acquire_fn fn, void *arg)
+{
+    if (p->closing) {
+        fn(arg, NULL, "closing");
+        return NULL;
+    }
+    if (p->lists[PC_IDLE] && !p->qhead) {
+        give(p, p->lists[PC_IDLE], fn, arg);
+        return NULL;
+    }
+    if (p->down && !p->lists[PC_IDLE]) {
+        fn(arg, NULL, "unavailable");
+        return NULL;
+    }
+    if (p->qlen >= p->conf.queue_max) {
+        stat_add(&p->stats->rejected, 1);
+        fn(arg, NULL, "queue full");
+        return NULL;
+    }
+    pool_waiter *w = calloc(1, sizeof *w);
+    struct timeval tv = {p->conf.wait_timeout_ms / 1000, (p->conf.wait_timeout_ms % 1000) * 1000};
+    if (!w || !(w->timer = evtimer_new(p->base, on_wait_timeout, w)) || evtimer_add(w->timer, &tv) < 0) {
+        if (w && w->timer)
+            event_free(w->timer);
+        free(w);
+        fn(arg, NULL, "out of memory");
+        return NULL;
+    }
+    w->pool = p;
+    w->fn = fn;
+    w->arg = arg;
+    w->prev = p->qtail;
+    if (p->qtail)
+        p->qtail->next = w;
+    else
+        p->qhead = w;
+    p->qtail = w;
+    p->qlen++;
+    stat_add(&p->stats->waits, 1);
+    publish_gauges(p);
+    /* Open another connection when there is room for one. */
+    if (total(p) < p->conf.max && p->counts[PC_CONNECTING] < p->qlen)
+        start_connect(p);
+    return w;
+}
+
+static void fail_waiters(pool *p, const char *why)
+{
+    while (p->qhead) {
+        pool_waiter *w = p->qhead;
+        pool_acquire_fn fn = w->fn;
+        void *arg = w->arg;
+        dequeue(p, w);
+        free(w);
+        fn(arg, NULL, why);
+    }
+}
+
+void pool_cancel(pool *p, pool_waiter *w)
+{
+    if (!w)
+        return;
+    dequeue(p, w);
+    free(w);
+}
+
+void pool_release(pool *p, pg_conn *c)
+{
+    if (c->state != PC_BUSY)
+        return;
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        drop(p, c, conn_error(c));
+        return;
+    }
+    PGTransactionStatusType ts = PQtransactionStatus(c->pg);
+    if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+        /* Left inside a transaction: roll it back before anyone else gets
+         * the connection, so nothing leaks from one request to the next. */
+        c->op = OP_ROLLBACK;
+        c->started_us = now_us();
+        if (!PQsendQuery(c->pg, "ROLLBACK") || after_send(c) < 0)
+            drop(p, c, conn_error(c));
+        return;
+    }
+    if (ts != PQTRANS_IDLE) {
+        drop(p, c, "released while a query was still running");
+        return;
+    }
+    move(p, c, PC_IDLE);
+    serve_waiters(p);
+}
+
+pool *pool_new(struct event_base *base, const pool_conf *conf, pool_stats *stats)
+{
+    pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->base = base;
+    p->conf = *conf;
+    p->stats = stats;
+    p->backoff_ms = BACKOFF_MIN_MS;
+    snprintf(p->options, sizeof p->options, "-c statement_timeout=%d", conf->statement_timeout_ms);
+    if (!(p->url = strdup(conf->url)) || !(p->refill = evtimer_new(base, on_refill, p))) {
+        free(p->url);
+        free(p);
+        return NULL;
+    }
+    p->conf.url = p->url;
+    for (int i = 0; i < conf->min; i++)
+        start_connect(p);
+    return p;
+}
+
+void pool_free(pool *p)
+{
+    if (!p)
+        return;
+    p->closing = 1;
+    fail_waiters(p, "closing");
+    for (int s = 0; s < PC_NSTATES; s++)
+        while (p->lists[s]) {
+            pg_conn *c = p->lists[s];
+            pool_result_fn fn = c->op == OP_PREPARE || c->op == OP_EXECUTE ? c->fn : NULL;
+            void *arg = c->arg;
+            unlink_conn(p, c);
+            free_conn(c);
+            if (fn)
+                fn(arg, NULL);
+        }
+    publish_gauges(p);
+    event_free(p->refill);
+    free(p->url);
+    free(p);
+}

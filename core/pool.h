@@ -1,0 +1,73 @@
+/* pool.h: a worker's PostgreSQL connections, non-blocking, driven by the
+ * worker's event loop.  Knows libpq and libevent, nothing of HTTP or Lua.
+ *
+ * The pool is an explicit state machine: each connection is in exactly one
+ * list (connecting, idle, busy) and moves between them through one
+ * function.  Broken connections are closed and replaced with backoff;
+ * callers waiting for a connection queue in a bounded FIFO with a timeout.
+ * Nothing here ever calls a blocking libpq function. */
+#ifndef STRATA_POOL_H
+#define STRATA_POOL_H
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct pool pool;
+typedef struct pg_conn pg_conn;
+typedef struct pool_waiter pool_waiter;
+
+typedef struct pool_conf {
+    const char *url;          /* libpq connection string or URL */
+    int min;                  /* connections kept open */
+    int max;                  /* connections at most */
+    int queue_max;            /* callers that may wait for a connection */
+    int wait_timeout_ms;      /* how long one may wait */
+    int statement_timeout_ms; /* server-side statement_timeout of each connection */
+} pool_conf;
+
+/* Gauges and counters, written by the owning worker only and read by
+ * /metrics from any thread (relaxed atomics). */
+typedef struct pool_stats {
+    _Atomic int64_t open, busy, idle, connecting, queued;
+    _Atomic uint64_t waits, timeouts, rejected, reconnects, failures;
+    _Atomic uint64_t queries, query_us;
+    _Atomic uint64_t query_bucket[8]; /* <=1ms, 5, 10, 50, 100, 500, 1000, +Inf */
+} pool_stats;
+
+/* Called once a connection is acquired (c), or with c NULL and a short
+ * reason ("timeout", "queue full", "closing") when none can be. */
+typedef void (*pool_acquire_fn)(void *arg, pg_conn *c, const char *why);
+
+/* Called once per query with its final result (owned by the callee, who
+ * must PQclear it), or res NULL when the connection broke (the connection
+ * is then already gone: do not release it). */
+typedef void (*pool_result_fn)(void *arg, PGresult *res);
+
+pool *pool_new(struct event_base *base, const pool_conf *conf, pool_stats *stats);
+
+/* Closes every connection; pending callbacks are called with failures first. */
+void pool_free(pool *p);
+
+/* Asks for a connection.  May call fn before returning (an idle connection
+ * was there, or the queue is full); otherwise returns a waiter that
+ * pool_cancel() can withdraw. */
+pool_waiter *pool_acquire(pool *p, pool_acquire_fn fn, void *arg);
+void pool_cancel(pool *p, pool_waiter *w);
+
+/* Gives a connection back.  One left inside a transaction is rolled back
+ * first; one that is broken is replaced. */
+void pool_release(pool *p, pg_conn *c);
+
+/* Sends a query with text parameters (values[i] NULL = SQL NULL) and calls
+ * fn with its result.  Each distinct SQL text is prepared once per
+ * connection and executed by name afterwards.  Returns 0, or -1 when it
+ * could not be sent (fn is not called then; the connection is broken). */
+int pool_query(pg_conn *c, const char *sql, int nparams, const char *const *values, pool_result_fn fn,
+               void *arg);
+
+/* The libpq error of a connection that failed to send, for messages. */
+const char *pool_conn_error(const pg_conn *c);
+
+#endif

@@ -1,0 +1,254 @@
+-- strata.db: non-blocking queries from handlers, type mapping, errors with
+-- SQLSTATE, transactions, the pool's limits and its recovery.
+local cjson = require("cjson")
+local h = require("helpers")
+local srv = require("server_helpers")
+
+local ROUTES = [===[
+local db = require("strata.db")
+local cjson = require("cjson")
+return {
+  { method = "GET", path = "/v1/db/types", handler = function()
+      local rows = assert(db.query([==[select 1::int2 as i2, 7::int4 as i4, 9007199254740993::int8 as i8,
+        1.5::float4 as f4, 2.5::float8 as f8, 2.25::numeric as n, 2.25::numeric::text as n_text,
+        true as b, false as bf, '{"a":[1,2],"b":null}'::jsonb as jb, '[1,"x"]'::json as js,
+        array[1,2,3] as ai, array['a,b','c"d',null] as at, array[[1,2],[3,4]] as a2,
+        null::text as nul, '2026-01-01T00:00:00Z'::timestamptz as ts,
+        'b0f1a4c2-5d8e-4b7a-9c3d-2e1f0a9b8c7d'::uuid as u, 'héllo'::text as t]==]))
+      local r = rows[1]
+      return 200, { r = r, i8_is_integer = math.type(r.i8) == "integer", i8_exact = r.i8 == 9007199254740993,
+                    nul_is_null = r.nul == cjson.null, f4_type = math.type(r.f4), n_type = math.type(r.n) }
+    end },
+  { method = "POST", path = "/v1/db/echo", handler = function(req)
+      local rows, err = db.query("select $1::text as s, $2::int as i, $3::bool as b, $4::jsonb as j, $5::text as n, $6::float8 as f",
+        req.json.s, req.json.i, req.json.b, req.json.j, nil, req.json.f)
+      if not rows then return 400, err end
+      return 200, rows[1]
+    end },
+  { method = "POST", path = "/v1/db/raw", handler = function(req)
+      local rows, err = db.query(req.json.sql, table.unpack(req.json.params or {}))
+      if not rows then return 422, err end
+      return 200, rows
+    end },
+  { method = "POST", path = "/v1/db/tx", handler = function(req)
+      local mode = req.json.mode
+      local ok, res, err = pcall(db.transaction, function(tx)
+        assert(tx.query("insert into strata_spec_tx(tag) values ($1)", req.json.tag))
+        if mode == "raise" then error("boom") end
+        if mode == "nil_err" then return nil, { code = "custom", message = "refused by the rule" } end
+        local who = assert(tx.query("select current_setting('request.jwt.claims', true) as claims, auth.role() as role"))
+        return who[1]
+      end)
+      local after = assert(db.query("select coalesce(current_setting('request.jwt.claims', true), '') as claims"))
+      return 200, { ok = ok, res = res, err = err, leaked = after[1].claims }
+    end },
+  { method = "GET", path = "/v1/db/sleep", handler = function(req)
+      local rows = assert(db.query("select pg_sleep($1::float8) is null as slept", tonumber(req.query.s or "0.01")))
+      return 200, rows[1]
+    end },
+  { method = "POST", path = "/v1/db/write", handler = function(req)
+      assert(db.query("insert into strata_spec_writes(tag) values ($1)", req.query.tag))
+      return 201, { ok = true }
+    end },
+}
+]===]
+
+local function start(env)
+  local dir = srv.lua_dir({ ["routes/db.lua"] = ROUTES })
+  env = env or {}
+  env.STRATA_LUA_DIR = dir
+  local s = srv.start(env)
+  assert.equal(200, (srv.await(s.port, "/ready", 200, 10)), s.log())
+  local cleanup = s.cleanup
+  s.cleanup = function() cleanup(); os.execute("rm -rf " .. srv.quote(dir)) end
+  return s
+end
+
+local function post(s, path, doc)
+  local code, body, headers = srv.http(s.port, "POST", path, cjson.encode(doc), { ["Content-Type"] = "application/json" })
+  return code, body ~= "" and cjson.decode(body) or nil, headers
+end
+
+describe("strata.db #server", function()
+  local server
+
+  setup(function()
+    assert(h.exec("create table if not exists strata_spec_tx (id serial primary key, tag text not null)"))
+    server = start()
+  end)
+
+  teardown(function()
+    assert.equal(0, server.stop(), server.log())
+    server.cleanup()
+  end)
+
+  it("maps every type to Lua and back to JSON", function()
+    local code, body = srv.http(server.port, "GET", "/v1/db/types")
+    assert.equal(200, code, body)
+    local doc = cjson.decode(body)
+    local r = doc.r
+    assert.equal(1, r.i2)
+    assert.equal(7, r.i4)
+    assert.is_true(doc.i8_is_integer)
+    assert.is_true(doc.i8_exact, "int8 stays an exact Lua integer")
+    assert.equal("float", doc.f4_type)
+    assert.equal(2.5, r.f8)
+    assert.equal("float", doc.n_type)
+    assert.equal(2.25, r.n)
+    assert.equal("2.25", r.n_text)
+    assert.is_true(r.b)
+    assert.is_false(r.bf)
+    assert.same({ a = { 1, 2 }, b = cjson.null }, r.jb)
+    assert.same({ 1, "x" }, r.js)
+    assert.same({ 1, 2, 3 }, r.ai)
+    assert.same({ "a,b", 'c"d', cjson.null }, r.at)
+    assert.same({ { 1, 2 }, { 3, 4 } }, r.a2)
+    assert.is_true(doc.nul_is_null)
+    assert.equal(cjson.null, r.nul)
+    assert.equal("2026-01-01 00:00:00+00", r.ts)
+    assert.equal("b0f1a4c2-5d8e-4b7a-9c3d-2e1f0a9b8c7d", r.u)
+    assert.equal("héllo", r.t)
+  end)
+
+  it("passes parameters as values, never as SQL", function()
+    local code, doc = post(server, "/v1/db/echo", { s = "'); drop table strata_spec_tx; --", i = 42, b = true, j = { k = { 1, "two" } }, f = 0.125 })
+    assert.equal(200, code)
+    assert.same({ s = "'); drop table strata_spec_tx; --", i = 42, b = true, j = { k = { 1, "two" } }, n = cjson.null, f = 0.125 }, doc)
+    assert.equal("0", h.scalar("select count(*) from strata_spec_tx where false"), "the table is still there")
+  end)
+
+  it("refuses a string parameter holding a NUL byte", function()
+    local code, doc = post(server, "/v1/db/echo", { s = "a\0b", i = 1, b = false, j = {}, f = 1 })
+    assert.equal(400, code)
+    assert.equal("22021", doc.code)
+    assert.matches("NUL", doc.message)
+  end)
+
+  it("answers errors with their SQLSTATE, message, detail and hint", function()
+    local slug = "s-" .. h.uuid():sub(1, 8)
+    local code, doc = post(server, "/v1/db/raw", { sql = "insert into organizations(name, slug) values ('a', $1)", params = { slug } })
+    assert.equal(200, code)
+    code, doc = post(server, "/v1/db/raw", { sql = "insert into organizations(name, slug) values ('a', $1)", params = { slug } })
+    assert.equal(422, code)
+    assert.equal("23505", doc.code)
+    assert.matches("duplicate key", doc.message)
+    assert.matches("already exists", doc.detail)
+    code, doc = post(server, "/v1/db/raw", { sql = "insert into organizations(name, slug) values ('a', 'Not A Slug')" })
+    assert.equal("23514", doc.code)
+    code, doc = post(server, "/v1/db/raw", { sql = "insert into workspaces(organization_id, name) values ($1, 'w')", params = { h.uuid() } })
+    assert.equal("23503", doc.code)
+    code, doc = post(server, "/v1/db/raw", { sql = "selec 1" })
+    assert.equal("42601", doc.code)
+  end)
+
+  it("commits a transaction that returns, with the caller's identity set inside it only", function()
+    local tag = h.uuid()
+    local code, doc = post(server, "/v1/db/tx", { tag = tag, mode = "ok" })
+    assert.equal(200, code)
+    assert.is_true(doc.ok)
+    assert.equal("{}", doc.res.claims)
+    assert.equal("anon", doc.res.role)
+    assert.equal("", doc.leaked, "the settings do not outlive the transaction")
+    assert.equal("1", h.scalar("select count(*) from strata_spec_tx where tag = " .. h.lit(tag)))
+  end)
+
+  it("rolls back a transaction that raises, leaving no row behind", function()
+    local tag = h.uuid()
+    local code, doc = post(server, "/v1/db/tx", { tag = tag, mode = "raise" })
+    assert.equal(200, code)
+    assert.is_false(doc.ok)
+    assert.matches("boom", doc.res)
+    assert.equal("0", h.scalar("select count(*) from strata_spec_tx where tag = " .. h.lit(tag)))
+  end)
+
+  it("rolls back a transaction that returns nil, err and returns the error", function()
+    local tag = h.uuid()
+    local code, doc = post(server, "/v1/db/tx", { tag = tag, mode = "nil_err" })
+    assert.equal(200, code)
+    assert.is_true(doc.ok)
+    assert.equal(cjson.null, doc.res or cjson.null)
+    assert.same({ code = "custom", message = "refused by the rule" }, doc.err)
+    assert.equal("0", h.scalar("select count(*) from strata_spec_tx where tag = " .. h.lit(tag)))
+  end)
+
+  it("finishes 200 concurrent handlers on 4 connections", function()
+    local s = start({ STRATA_WORKERS = "2", STRATA_DB_POOL_MAX = "2", STRATA_DB_POOL_MIN = "2" })
+    local urls = {}
+    for i = 1, 200 do
+      urls[i] = srv.quote(("http://127.0.0.1:%d/v1/db/sleep?s=0.02&n=%d"):format(s.port, i)) .. " -o /dev/null"
+    end
+    local p = io.popen("curl -s --parallel --parallel-immediate --parallel-max 200 -m 30 -w '%{http_code}\\n' "
+      .. table.concat(urls, " "))
+    local codes = {}
+    for line in p:lines() do codes[line] = (codes[line] or 0) + 1 end
+    p:close()
+    local _, metrics = srv.http(s.port, "GET", "/metrics")
+    s.stop()
+    s.cleanup()
+    assert.same({ ["200"] = 200 }, codes)
+    assert.matches('strata_db_connections{state="open"} 4', metrics)
+    assert.matches("strata_db_waits_total [1-9]", metrics)
+  end)
+
+  it("answers 503 with Retry-After when no connection frees up within the wait timeout", function()
+    local s = start({ STRATA_WORKERS = "1", STRATA_DB_POOL_MAX = "1", STRATA_DB_WAIT_TIMEOUT_MS = "200" })
+    local slow = io.popen(("curl -s -m 10 -o /dev/null -w '%%{http_code}' 'http://127.0.0.1:%d/v1/db/sleep?s=1.5'"):format(s.port))
+    srv.sleep(0.3)
+    local code, body, headers = srv.http(s.port, "GET", "/v1/db/sleep?s=0")
+    local slow_code = slow:read("a")
+    slow:close()
+    local _, metrics = srv.http(s.port, "GET", "/metrics")
+    s.stop()
+    s.cleanup()
+    assert.equal("200", slow_code)
+    assert.equal(503, code, body)
+    assert.equal("pool_timeout", cjson.decode(body).code)
+    assert.equal("1", headers["retry-after"])
+    assert.matches("strata_db_wait_timeouts_total 1", metrics)
+  end)
+end)
+
+describe("strata.db across a database restart #server", function()
+  local var = os.getenv("STRATA_TEST_VAR_DIR")
+
+  it("answers 503 while the database is down, heals by itself, and loses no acknowledged write", function()
+    assert.is_not_nil(var, "needs the embedded test cluster (scripts/test without DATABASE_URL)")
+    assert(h.exec("create table if not exists strata_spec_writes (id serial primary key, tag text not null)"))
+    local s = start({ STRATA_WORKERS = "2", STRATA_DB_POOL_MIN = "1", STRATA_DB_POOL_MAX = "2" })
+    local tag = h.uuid()
+    -- Stop the database 0.5 s into the traffic, start it again 1.5 s later.
+    os.execute(("(sleep 0.5; STRATA_VAR_DIR=%s scripts/db stop >/dev/null 2>&1; sleep 1.5; "
+      .. "STRATA_VAR_DIR=%s scripts/db start >/dev/null 2>&1) &"):format(srv.quote(var), srv.quote(var)))
+    local ok2xx, unavailable, other = 0, 0, {}
+    local t0 = require("socket").gettime()
+    while require("socket").gettime() - t0 < 5 do
+      local code, body = srv.http(s.port, "POST", "/v1/db/write?tag=" .. tag, "")
+      if code >= 200 and code < 300 then
+        ok2xx = ok2xx + 1
+      elseif code == 503 and cjson.decode(body).code then
+        unavailable = unavailable + 1
+      else
+        other[#other + 1] = code .. " " .. body
+      end
+      srv.sleep(0.02)
+    end
+    -- Healed: ready again and writing, without a restart of strata.
+    local ready = srv.await(s.port, "/ready", 200, 15)
+    local code
+    for _ = 1, 100 do
+      code = srv.http(s.port, "POST", "/v1/db/write?tag=" .. tag, "")
+      if code == 201 then ok2xx = ok2xx + 1 break end
+      srv.sleep(0.1)
+    end
+    local rows = tonumber(h.scalar("select count(*) from strata_spec_writes where tag = " .. h.lit(tag)))
+    local _, metrics = srv.http(s.port, "GET", "/metrics")
+    assert.equal(0, s.stop(), s.log())
+    s.cleanup()
+    assert.same({}, other)
+    assert.is_true(unavailable > 0, "some requests met the database down")
+    assert.equal(200, ready)
+    assert.equal(201, code)
+    assert.equal(ok2xx, rows, "every 2xx write is in the table")
+    assert.matches("strata_db_reconnects_total [1-9]", metrics)
+  end)
+end)

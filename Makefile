@@ -38,8 +38,9 @@ build/asan/%.o: core/%.c
 
 -include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
 
-# C unit tests and the fuzz target of the HTTP parser (make fuzz).
-include spec/c/Makefile.inc
+# C unit tests (each spec/c/*.mk adds its programs to C_TESTS) and the
+# fuzz target of the HTTP parser (make fuzz).
+include $(sort $(wildcard spec/c/*.mk))
 
 # Foreground server on the embedded database (or DATABASE_URL when set).
 run: deps
@@ -50,7 +51,7 @@ run: deps
 
 # The whole suite on a fresh database; the last line is "N passed, N failed".
 test: deps
-	@$(MAKE) --no-print-directory all asan bin/test_http
+	@$(MAKE) --no-print-directory all asan $(C_TESTS)
 	@scripts/test
 
 # Rewrite scripts/schema-manifest.txt (what `scripts/db verify` expects)

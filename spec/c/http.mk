@@ -1,8 +1,8 @@
-# spec/c/Makefile.inc: the C unit tests and the fuzz target of core/http.c.
-# Included by the top-level Makefile (include it after its `all:` rule, so
-# that `all` stays the default goal), or used alone from the repository root:
-#   make -f spec/c/Makefile.inc bin/test_http && bin/test_http
-#   make -f spec/c/Makefile.inc fuzz FUZZ_SECONDS=300
+# spec/c/http.mk: the C unit tests and the fuzz target of core/http.c.
+# Included by the top-level Makefile (as every spec/c/*.mk, after its `all:`
+# rule), or used alone from the repository root:
+#   make -f spec/c/http.mk bin/test_http && bin/test_http
+#   make -f spec/c/http.mk fuzz FUZZ_SECONDS=300
 # Every variable is HTTP_-prefixed (or FUZZ_SECONDS) and nothing here reads
 # the top-level Makefile's variables.
 
@@ -22,11 +22,14 @@ HTTP_FUZZ_WORK ?= build/fuzz_http
 
 .PHONY: c-test fuzz
 
-bin/test_http: $(HTTP_SRCS) spec/c/test_http.c spec/c/Makefile.inc
+# Every unit test program; `make test` builds and scripts/test runs them.
+C_TESTS += bin/test_http
+
+bin/test_http: $(HTTP_SRCS) spec/c/test_http.c spec/c/http.mk
 	@mkdir -p bin
 	$(HTTP_CC) $(HTTP_TEST_FLAGS) -o $@ core/http.c spec/c/test_http.c
 
-bin/fuzz_http: $(HTTP_SRCS) spec/c/fuzz_http.c spec/c/Makefile.inc
+bin/fuzz_http: $(HTTP_SRCS) spec/c/fuzz_http.c spec/c/http.mk
 	@mkdir -p bin
 	$(HTTP_FUZZ_CC) $(HTTP_FUZZ_FLAGS) -o $@ core/http.c spec/c/fuzz_http.c
 

@@ -35,6 +35,11 @@ typedef struct strata_conf {
     int db_wait_timeout_ms;     /* then 503 with Retry-After */
     int db_statement_timeout_ms; /* PostgreSQL's statement_timeout on pool connections */
 
+    char *schemas;              /* owned; exposed schemas, comma-separated, first = default profile */
+    int max_rows;               /* most rows one REST read returns */
+    char *jwt_secret;           /* owned; HS256 secret (STRATA_JWT_SECRET); NULL: every token is refused */
+    int jwt_leeway_s;           /* tolerance on exp and nbf */
+
     long lua_instruction_limit; /* per request; past it the handler fails with 500 */
     char *access_log;           /* owned; "stderr", "off" or a file path */
     int reload_watch;           /* 1: reload when files under lua_dir change */

@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 
 static const luaL_Reg MODULES[] = {
+    {"strata.config", luaopen_strata_config},
     {"strata.http", luaopen_strata_http},
     {"strata.log", luaopen_strata_log},
     {"strata.pg", luaopen_strata_pg},

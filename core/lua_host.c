@@ -189,8 +189,9 @@ static void gen_close(lua_gen *g)
     free(g);
 }
 
-lua_gen *lua_gen_new(scripts *s, long instruction_limit, char *err, size_t errlen)
+lua_gen *lua_gen_new(scripts *s, const strata_conf *conf, char *err, size_t errlen)
 {
+    long instruction_limit = conf->lua_instruction_limit;
     lua_gen *g = calloc(1, sizeof *g);
     if (!g || !(g->L = luaL_newstate())) {
         snprintf(err, errlen, "cannot create a Lua state: out of memory");
@@ -202,6 +203,7 @@ lua_gen *lua_gen_new(scripts *s, long instruction_limit, char *err, size_t errle
     g->dispatch_ref = LUA_NOREF;
     *(lua_gen **)lua_getextraspace(g->L) = g;
     luaL_openlibs(g->L);
+    lua_gen_set_context(g, "strata.conf", (void *)conf);
     lmod_preload(g->L);
     /* The boot runs top-level code of every script: bound it too.  Boots
      * happen one at a time per thread, hence a thread-local budget. */

@@ -8,6 +8,7 @@
 #ifndef STRATA_LUA_HOST_H
 #define STRATA_LUA_HOST_H
 
+#include "conf.h"
 #include "http.h"
 #include "scripts.h"
 
@@ -19,9 +20,10 @@ typedef struct lua_gen lua_gen;
 /* Builds a Lua state from s (taking a reference to it), runs
  * strata.runtime's boot: every file compiles, routes load without
  * collisions, policies and validators have the right shape and their
- * examples pass.  instruction_limit bounds each request (and the boot).
+ * examples pass.  conf's lua_instruction_limit bounds each request (and the
+ * boot); conf is visible to strata.config and must outlive the state.
  * NULL with the failing file, line and message in err when anything fails. */
-lua_gen *lua_gen_new(scripts *s, long instruction_limit, char *err, size_t errlen);
+lua_gen *lua_gen_new(scripts *s, const strata_conf *conf, char *err, size_t errlen);
 
 /* The snapshot's generation number. */
 long lua_gen_generation(const lua_gen *g);

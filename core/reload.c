@@ -16,8 +16,7 @@
 
 struct reloader {
     pthread_mutex_t lock;      /* serialises attempts and guards all below */
-    char *lua_dir;             /* owned */
-    long instruction_limit;
+    const strata_conf *conf;   /* lua_dir and the limits */
     long next_generation;
     scripts *current;          /* serving; reference owned; NULL before the first success */
     scripts *previous;         /* the good one before it, for rollback; reference owned */
@@ -30,15 +29,13 @@ struct reloader {
     void *record_arg;
 };
 
-reloader *reloader_new(const char *lua_dir, long instruction_limit)
+reloader *reloader_new(const strata_conf *conf)
 {
     reloader *r = calloc(1, sizeof *r);
-    if (!r || !(r->lua_dir = strdup(lua_dir))) {
-        free(r);
+    if (!r)
         return NULL;
-    }
     pthread_mutex_init(&r->lock, NULL);
-    r->instruction_limit = instruction_limit;
+    r->conf = conf;
     r->next_generation = 1;
     return r;
 }
@@ -51,7 +48,6 @@ void reloader_free(reloader *r)
     scripts_unref(r->previous);
     for (int i = 0; i < HISTORY; i++)
         free(r->history[i]);
-    free(r->lua_dir);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -159,9 +155,9 @@ int reloader_run(reloader *r, const char *trigger, buf *result)
 {
     char err[1024] = "";
     pthread_mutex_lock(&r->lock);
-    scripts *s = scripts_read(r->lua_dir, err, sizeof err);
+    scripts *s = scripts_read(r->conf->lua_dir, err, sizeof err);
     if (s) {
-        lua_gen *g = lua_gen_new(s, r->instruction_limit, err, sizeof err);
+        lua_gen *g = lua_gen_new(s, r->conf, err, sizeof err);
         if (g) {
             lua_gen_retire(g); /* it only had to build: validation passed */
         } else {

@@ -8,6 +8,7 @@
 #define STRATA_RELOAD_H
 
 #include "buf.h"
+#include "conf.h"
 #include "scripts.h"
 
 typedef struct reloader reloader;
@@ -17,7 +18,8 @@ typedef void (*reload_publish_fn)(void *arg, scripts *s);
 /* Called after each attempt with its record as a JSON object. */
 typedef void (*reload_record_fn)(void *arg, const char *json);
 
-reloader *reloader_new(const char *lua_dir, long instruction_limit);
+/* conf must outlive the reloader. */
+reloader *reloader_new(const strata_conf *conf);
 void reloader_free(reloader *r);
 
 void reloader_on_publish(reloader *r, reload_publish_fn fn, void *arg);

@@ -137,7 +137,7 @@ int server_run(const strata_conf *conf, readiness *ready)
         log_event("error", err, NULL);
         return -1;
     }
-    if (!(sv.reload = reloader_new(conf->lua_dir, conf->lua_instruction_limit)) ||
+    if (!(sv.reload = reloader_new(conf)) ||
         !(sv.base = event_base_new())) {
         log_eventf("error", "out of memory at start");
         goto out;

@@ -116,7 +116,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 
 lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
 {
-    lua_gen *g = lua_gen_new(s, w->sh->conf->lua_instruction_limit, err, errlen);
+    lua_gen *g = lua_gen_new(s, w->sh->conf, err, errlen);
     if (g)
         lua_gen_set_context(g, "strata.pool", w->pool);
     return g;

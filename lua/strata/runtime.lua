@@ -71,6 +71,10 @@ local JSON_TYPE = "^application/[%w%.%-+]*json"
 -- and a message naming the file (and line when Lua gives one).
 function M.boot(files, loadscript)
   local r = router.new()
+  -- The PostgREST-compatible API is built in; a team route on the same
+  -- paths is a collision, reported like any other.
+  r:add({ method = "*", path = "/rest/v1/*rest", handler = function(req) return require("strata.rest").handle(req) end },
+    "strata/rest (built in)")
   for _, path in ipairs(files) do
     -- Every file must compile, even those nothing requires yet.
     local ok, err = loadscript(path)

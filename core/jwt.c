@@ -1,0 +1,387 @@
+/* jwt.c: HS256 JWT verification and the choice of a request's token (see
+ * jwt.h).  Uses json_scan (header and payload fields) and OpenSSL's
+ * libcrypto (HMAC-SHA256, CRYPTO_memcmp).  No allocation of its own; the
+ * decoded payload goes to the caller's jwt_claims.
+ *
+ * Untrusted bytes meet only the base64url decoder and the header scanner
+ * (both bounded) before the signature is checked; the payload's JSON is
+ * read only once the secret's holder is known to have written it. */
+#include "jwt.h"
+
+#include "json_scan.h"
+
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SIG_LEN 32       /* HMAC-SHA256 */
+#define B64_TOO_LONG (-2) /* b64url_decode: the output would not fit */
+
+/* ---- small helpers ---- */
+
+static int fail(char *err, size_t errlen, int rc, const char *msg)
+{
+    if (errlen)
+        snprintf(err, errlen, "%s", msg);
+    return rc;
+}
+
+/* key[0..klen) is exactly `want` (keys may hold NUL bytes: no strcmp). */
+static int key_is(const char *key, size_t klen, const char *want)
+{
+    return key && klen == strlen(want) && memcmp(key, want, klen) == 0;
+}
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+/* Decodes unpadded base64url src[0..n) into out[0..cap).  Returns the
+ * decoded length, -1 for a byte outside the alphabet, a length of 4k+1 or
+ * non-zero spare bits in the last character (a second spelling of the same
+ * bytes), or B64_TOO_LONG. */
+static long b64url_decode(const char *src, size_t n, unsigned char *out, size_t cap)
+{
+    if (n % 4 == 1)
+        return -1;
+    if (n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
+        return B64_TOO_LONG;
+    unsigned acc = 0, bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_value((unsigned char)src[i]);
+        if (v < 0)
+            return -1;
+        acc = acc << 6 | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    return acc ? -1 : (long)o;
+}
+
+/* ---- the header ---- */
+
+typedef struct header_ctx {
+    int alg_seen;    /* "alg" was present */
+    int alg_ok;      /* ... and was the string "HS256" */
+    int typ_seen;    /* "typ" was present */
+    const char *why; /* set by a member that made the header JWT_MALFORMED */
+} header_ctx;
+
+static int header_member(json_scan *s, int depth, const char *key, size_t klen, void *ctx)
+{
+    header_ctx *h = ctx;
+    char v[8];
+    size_t n;
+    if (key_is(key, klen, "alg")) {
+        int r = json_string(s, v, sizeof v, &n);
+        if (h->alg_seen++ || r < 0) {
+            h->why = r < 0 ? "header: alg is not a string" : "header: repeated alg";
+            return JSON_BAD;
+        }
+        h->alg_ok = r == 0 && n == 5 && memcmp(v, "HS256", 5) == 0;
+        return 0;
+    }
+    if (key_is(key, klen, "typ")) {
+        int r = json_string(s, v, sizeof v, &n);
+        if (h->typ_seen++ || r != 0 || n != 3 || strncasecmp(v, "JWT", 3) != 0) {
+            h->why = "header: typ is not JWT";
+            return JSON_BAD;
+        }
+        return 0;
+    }
+    if (key_is(key, klen, "crit")) { /* RFC 7515 4.1.11: extensions we cannot honour */
+        h->why = "header: crit is not supported";
+        return JSON_BAD;
+    }
+    return json_skip(s, depth);
+}
+
+static int check_header(const char *seg, size_t n, char *err, size_t errlen)
+{
+    char buf[JWT_MAX_HEADER];
+    header_ctx h = {0, 0, 0, NULL};
+    json_scan s;
+    long len = b64url_decode(seg, n, (unsigned char *)buf, sizeof buf);
+    if (len < 0)
+        return fail(err, errlen, JWT_MALFORMED,
+                    len == B64_TOO_LONG ? "header: too long" : "header: bad base64url");
+    json_scan_init(&s, buf, (size_t)len);
+    if (json_object(&s, JWT_MAX_DEPTH, header_member, &h) < 0 || json_end(&s) < 0)
+        return fail(err, errlen, JWT_MALFORMED, h.why ? h.why : "header: not a JSON object");
+    if (!h.alg_ok)
+        return fail(err, errlen, JWT_BAD_ALG,
+                    h.alg_seen ? "header: alg is not HS256" : "header: no alg");
+    return JWT_OK;
+}
+
+/* ---- the payload ---- */
+
+enum { SEEN_SUB = 1, SEEN_ROLE = 2, SEEN_EXP = 4, SEEN_NBF = 8, SEEN_META = 16, SEEN_META_ROLE = 32 };
+
+typedef struct payload_ctx {
+    jwt_claims *c;
+    unsigned seen; /* SEEN_ bits of the claims read so far */
+    char why[64];  /* set by a member that made the payload JWT_MALFORMED */
+} payload_ctx;
+
+/* Marks claim `bit` read; JSON_BAD (with a reason) when it was already. */
+static int first_time(payload_ctx *pc, unsigned bit, const char *name)
+{
+    if (pc->seen & bit) {
+        snprintf(pc->why, sizeof pc->why, "payload: repeated %s", name);
+        return JSON_BAD;
+    }
+    pc->seen |= bit;
+    return 0;
+}
+
+/* A string claim into out[0..max], NUL-terminated. */
+static int claim_string(json_scan *s, payload_ctx *pc, const char *name, char *out, size_t max)
+{
+    size_t n;
+    int r = json_string(s, out, max, &n);
+    const char *why = r < 0 ? "is not a string" : r > 0 ? "is too long" : NULL;
+    if (!why && memchr(out, '\0', n))
+        why = "holds a NUL byte";
+    if (why) {
+        snprintf(pc->why, sizeof pc->why, "payload: %s %s", name, why);
+        return JSON_BAD;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static int claim_time(json_scan *s, payload_ctx *pc, const char *name, int64_t *lo, int64_t *hi)
+{
+    if (json_number(s, lo, hi) < 0) {
+        snprintf(pc->why, sizeof pc->why, "payload: %s is not a number", name);
+        return JSON_BAD;
+    }
+    return 0;
+}
+
+static int metadata_member(json_scan *s, int depth, const char *key, size_t klen, void *ctx)
+{
+    payload_ctx *pc = ctx;
+    char v[8];
+    size_t n;
+    if (!key_is(key, klen, "role"))
+        return json_skip(s, depth);
+    if (first_time(pc, SEEN_META_ROLE, "user_metadata.role") < 0)
+        return JSON_BAD;
+    if (json_peek(s) != '"') /* like ->> in SQL: only the string "admin" is admin */
+        return json_skip(s, depth);
+    if (json_string(s, v, sizeof v, &n) < 0)
+        return JSON_BAD;
+    pc->c->is_admin = n == 5 && memcmp(v, "admin", 5) == 0;
+    return 0;
+}
+
+static int payload_member(json_scan *s, int depth, const char *key, size_t klen, void *ctx)
+{
+    payload_ctx *pc = ctx;
+    jwt_claims *c = pc->c;
+    int64_t unused;
+    if (key_is(key, klen, "sub"))
+        return first_time(pc, SEEN_SUB, "sub") < 0 ? JSON_BAD
+               : claim_string(s, pc, "sub", c->uid, JWT_MAX_SUB);
+    if (key_is(key, klen, "role"))
+        return first_time(pc, SEEN_ROLE, "role") < 0 ? JSON_BAD
+               : claim_string(s, pc, "role", c->role, JWT_MAX_ROLE);
+    if (key_is(key, klen, "exp")) {
+        c->has_exp = 1;
+        return first_time(pc, SEEN_EXP, "exp") < 0 ? JSON_BAD
+               : claim_time(s, pc, "exp", &c->exp, &unused);
+    }
+    if (key_is(key, klen, "nbf")) {
+        c->has_nbf = 1;
+        return first_time(pc, SEEN_NBF, "nbf") < 0 ? JSON_BAD
+               : claim_time(s, pc, "nbf", &unused, &c->nbf);
+    }
+    if (key_is(key, klen, "user_metadata")) {
+        if (first_time(pc, SEEN_META, "user_metadata") < 0)
+            return JSON_BAD;
+        if (json_peek(s) == '{')
+            return json_object(s, depth, metadata_member, pc);
+    }
+    return json_skip(s, depth);
+}
+
+static int read_payload(jwt_claims *c, char *err, size_t errlen)
+{
+    payload_ctx pc = {c, 0, ""};
+    json_scan s;
+    json_scan_init(&s, c->payload, c->payload_len);
+    if (json_peek(&s) != '{')
+        return fail(err, errlen, JWT_MALFORMED, "payload: not a JSON object");
+    if (json_object(&s, JWT_MAX_DEPTH, payload_member, &pc) < 0)
+        return fail(err, errlen, JWT_MALFORMED, pc.why[0] ? pc.why : "payload: malformed JSON");
+    if (json_end(&s) < 0)
+        return fail(err, errlen, JWT_MALFORMED, "payload: data after the object");
+    if (!c->role[0])
+        strcpy(c->role, c->uid[0] ? "authenticated" : "anon");
+    return JWT_OK;
+}
+
+/* ---- verification ---- */
+
+/* The signed part and the signature of a token, after checking that it has
+ * three non-empty segments. */
+static int split(const char *t, size_t len, size_t *signed_len, const char **sig, size_t *sig_len)
+{
+    const char *d1 = memchr(t, '.', len);
+    const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - t)) : NULL;
+    if (!d2 || d1 == t || d2 == d1 + 1 || d2 + 1 == t + len ||
+        memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - t)))
+        return -1;
+    *signed_len = (size_t)(d2 - t);
+    *sig = d2 + 1;
+    *sig_len = len - (size_t)(d2 + 1 - t);
+    return 0;
+}
+
+static int check_signature(const char *token, size_t signed_len, const unsigned char *sig,
+                           const unsigned char *secret, size_t secret_len)
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned mac_len = 0;
+    if (secret_len == 0 || secret_len > INT_MAX)
+        return -1;
+    if (!HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)token, signed_len,
+              mac, &mac_len) || mac_len != SIG_LEN)
+        return -1;
+    return CRYPTO_memcmp(mac, sig, SIG_LEN) == 0 ? 0 : -1;
+}
+
+static int check_time(const jwt_claims *c, int64_t now, int leeway_s, char *err, size_t errlen)
+{
+    const int64_t bound = 4 * JSON_NUM_LIMIT; /* exp, nbf are within 1e18: no overflow below */
+    int64_t leeway = leeway_s > 0 ? leeway_s : 0;
+    now = now > bound ? bound : now < -bound ? -bound : now;
+    if (c->has_exp && now > c->exp + leeway)
+        return fail(err, errlen, JWT_EXPIRED, "token expired");
+    if (c->has_nbf && now + leeway < c->nbf)
+        return fail(err, errlen, JWT_NOT_YET_VALID, "token not yet valid");
+    return JWT_OK;
+}
+
+static int verify(const char *token, size_t len, const unsigned char *secret, size_t secret_len,
+                  jwt_claims *out, char *err, size_t errlen)
+{
+    unsigned char sig[SIG_LEN];
+    const char *sig_seg;
+    size_t signed_len, sig_seg_len;
+    if (len > JWT_MAX_TOKEN)
+        return fail(err, errlen, JWT_MALFORMED, "token too long");
+    if (split(token, len, &signed_len, &sig_seg, &sig_seg_len) < 0)
+        return fail(err, errlen, JWT_MALFORMED, "not three non-empty segments");
+    const char *dot = memchr(token, '.', len);
+    int rc = check_header(token, (size_t)(dot - token), err, errlen);
+    if (rc != JWT_OK)
+        return rc;
+    long n = b64url_decode(sig_seg, sig_seg_len, sig, sizeof sig);
+    if (n == -1)
+        return fail(err, errlen, JWT_MALFORMED, "signature: bad base64url");
+    if (n != SIG_LEN)
+        return fail(err, errlen, JWT_BAD_SIGNATURE, "signature: not 32 bytes");
+    n = b64url_decode(dot + 1, signed_len - (size_t)(dot + 1 - token),
+                      (unsigned char *)out->payload, JWT_MAX_PAYLOAD);
+    if (n < 0)
+        return fail(err, errlen, JWT_MALFORMED, "payload: bad base64url");
+    if (check_signature(token, signed_len, sig, secret, secret_len) < 0)
+        return fail(err, errlen, JWT_BAD_SIGNATURE, "signature mismatch");
+    out->payload_len = (size_t)n;
+    out->payload[n] = '\0';
+    return read_payload(out, err, errlen);
+}
+
+int jwt_verify(const char *token, size_t len, const unsigned char *secret, size_t secret_len,
+               int64_t now, int leeway_s, jwt_claims *out, char *err, size_t errlen)
+{
+    jwt_claims_anon(out);
+    out->role[0] = '\0'; /* read_payload fills in the default */
+    int rc = verify(token, len, secret, secret_len, out, err, errlen);
+    if (rc == JWT_OK)
+        rc = check_time(out, now, leeway_s, err, errlen);
+    if (rc != JWT_OK) {
+        jwt_claims_anon(out);
+        return rc;
+    }
+    if (errlen)
+        err[0] = '\0';
+    return JWT_OK;
+}
+
+void jwt_claims_anon(jwt_claims *c)
+{
+    c->uid[0] = '\0';
+    strcpy(c->role, "anon");
+    c->is_admin = 0;
+    c->has_exp = c->has_nbf = 0;
+    c->exp = c->nbf = 0;
+    c->payload_len = 0;
+    c->payload[0] = '\0';
+}
+
+const char *jwt_strerror(int rc)
+{
+    switch (rc) {
+    case JWT_OK: return "ok";
+    case JWT_MALFORMED: return "invalid token";
+    case JWT_BAD_ALG: return "unsupported token algorithm";
+    case JWT_BAD_SIGNATURE: return "invalid token signature";
+    case JWT_EXPIRED: return "token expired";
+    case JWT_NOT_YET_VALID: return "token not yet valid";
+    default: return "unknown";
+    }
+}
+
+/* ---- picking the token ---- */
+
+static void trim(const char **p, size_t *n)
+{
+    while (*n && ((*p)[0] == ' ' || (*p)[0] == '\t'))
+        (*p)++, (*n)--;
+    while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t'))
+        (*n)--;
+}
+
+static int credential(const char *p, size_t n, const char **tok, size_t *tok_len)
+{
+    trim(&p, &n);
+    if (n == 0 || memchr(p, ' ', n) || memchr(p, '\t', n))
+        return -1;
+    *tok = p;
+    *tok_len = n;
+    return 1;
+}
+
+int jwt_pick_token(const char *authorization, size_t auth_len, const char *apikey,
+                   size_t apikey_len, const char **tok, size_t *tok_len)
+{
+    const char *a = authorization;
+    size_t n = auth_len;
+    if (a) {
+        trim(&a, &n);
+        if (n >= 6 && strncasecmp(a, "bearer", 6) == 0 && (n == 6 || a[6] == ' ' || a[6] == '\t'))
+            return credential(a + 6, n - 6, tok, tok_len);
+    }
+    if (apikey)
+        return credential(apikey, apikey_len, tok, tok_len);
+    return 0;
+}

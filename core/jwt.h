@@ -1,0 +1,94 @@
+/* jwt.h: verification of HS256 JSON Web Tokens (RFC 7519, compact JWS of
+ * RFC 7515) into the auth context of a request: uid, role, is_admin and
+ * the decoded payload for the Lua `claims` table.  No HTTP, no Lua, no
+ * allocation: bytes and a secret in, a filled struct out.
+ *
+ * What is accepted, and why:
+ * - exactly three non-empty base64url segments, no padding ('=' is
+ *   refused, as RFC 7515 section 2 omits it), no other byte, and the unused
+ *   low bits of the last character zero, so each token has one encoding;
+ * - a header that is a JSON object with "alg" exactly "HS256" ("none",
+ *   "HS512", "RS256" ... are JWT_BAD_ALG: the algorithm-confusion attack),
+ *   "typ", when present, "JWT" in any case, and no "crit";
+ * - an HMAC-SHA256 of "header.payload" equal, in constant time, to the
+ *   32-byte signature; only then is the payload read;
+ * - a payload that is a JSON object (at most JWT_MAX_DEPTH levels deep)
+ *   with "exp" and "nbf", when present, numbers (fractions allowed), and
+ *   "sub" and "role", when present, strings without NUL bytes.  A repeated
+ *   sub / role / exp / nbf / user_metadata key, or a repeated "role"
+ *   inside user_metadata, is JWT_MALFORMED: cjson (which builds the Lua
+ *   claims) keeps the last one, PostgreSQL's json operators may not, and
+ *   every reader must see the same token. */
+#ifndef STRATA_JWT_H
+#define STRATA_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JWT_MAX_TOKEN 8192   /* longest token accepted (bytes); longer is JWT_MALFORMED */
+#define JWT_MAX_HEADER 1024  /* longest decoded header */
+#define JWT_MAX_PAYLOAD (JWT_MAX_TOKEN / 4 * 3) /* longest decoded payload a token can carry */
+#define JWT_MAX_SUB 128      /* longest "sub" claim; longer is JWT_MALFORMED, never truncated */
+#define JWT_MAX_ROLE 64      /* longest "role" claim; same */
+#define JWT_MAX_DEPTH 32     /* nesting of objects/arrays in header or payload */
+
+/* Results of jwt_verify; jwt_strerror gives each a stable message. */
+enum {
+    JWT_OK = 0,
+    JWT_MALFORMED = -1,     /* not a well-formed JWT (framing, base64url, JSON, claim types, sizes) */
+    JWT_BAD_ALG = -2,       /* header "alg" missing or other than HS256 */
+    JWT_BAD_SIGNATURE = -3, /* signature does not match the secret (or no secret) */
+    JWT_EXPIRED = -4,       /* now > exp + leeway */
+    JWT_NOT_YET_VALID = -5  /* now + leeway < nbf */
+};
+
+/* The auth context.  About 6.5 KiB: keep one per worker or per request,
+ * not on a small stack. */
+typedef struct jwt_claims {
+    char uid[JWT_MAX_SUB + 1];   /* "sub", NUL-terminated; "" when absent or empty */
+    char role[JWT_MAX_ROLE + 1]; /* "role" as sent (unknown roles pass: the server decides);
+                                    when absent or empty: "authenticated" if uid is set,
+                                    else "anon" */
+    int is_admin;                /* user_metadata.role is the string "admin" (seed 003's
+                                    get_user_role()); 0 for any other value or type */
+    int has_exp;                 /* "exp" was present */
+    int64_t exp;                 /* floor of "exp", clamped to +-1e18; 0 when absent */
+    int has_nbf;                 /* "nbf" was present */
+    int64_t nbf;                 /* ceiling of "nbf", clamped likewise; 0 when absent */
+    size_t payload_len;          /* bytes in payload; 0 for the anonymous context */
+    char payload[JWT_MAX_PAYLOAD + 1]; /* the decoded payload JSON (NUL-terminated) to
+                                          give to cjson for `claims` */
+} jwt_claims;
+
+/* Sets the context of a request without a token: role "anon", no uid, not
+ * admin, empty payload (claims {}). */
+void jwt_claims_anon(jwt_claims *c);
+
+/* Verifies token[0..len) with the HS256 key secret[0..secret_len) at time
+ * `now` (Unix seconds), allowing leeway_s seconds of clock skew on exp and
+ * nbf (a negative leeway counts as 0).  Returns JWT_OK with *out filled,
+ * or a negative JWT_ code with *out reset to the anonymous context and a
+ * short reason in err ("payload: exp is not a number"; "" on success;
+ * truncated to errlen, which may be 0).  An empty secret verifies nothing
+ * (JWT_BAD_SIGNATURE).  The checks run in the order of the header comment:
+ * framing and base64url, header, signature, payload, then time. */
+int jwt_verify(const char *token, size_t len, const unsigned char *secret, size_t secret_len,
+               int64_t now, int leeway_s, jwt_claims *out, char *err, size_t errlen);
+
+/* A stable message per result, for the 401 body: "invalid token",
+ * "unsupported token algorithm", "invalid token signature", "token
+ * expired", "token not yet valid"; "ok" for JWT_OK, "unknown" otherwise. */
+const char *jwt_strerror(int rc);
+
+/* Picks the token of a request from its Authorization and apikey header
+ * values (either may be NULL when absent): the credentials of "Bearer
+ * <token>" (scheme in any case, spaces around trimmed), else the whole
+ * apikey value (trimmed), as Supabase clients send both.  An Authorization
+ * with another scheme is ignored.  Returns 1 with *tok, *tok_len pointing
+ * into the given value, 0 when there is no token (the request is anon), or
+ * -1 when a Bearer or apikey value is empty or holds a space or tab
+ * (answer 401 as for a malformed token). */
+int jwt_pick_token(const char *authorization, size_t auth_len, const char *apikey,
+                   size_t apikey_len, const char **tok, size_t *tok_len);
+
+#endif

@@ -1,0 +1,92 @@
+-- strata.rest.catalog: the exposed schemas as PostgreSQL describes them —
+-- tables, views, their columns, types and primary keys, and functions with
+-- their arguments.  Every identifier the REST layer puts in SQL comes from
+-- here.  Read once per Lua state on first use (a reload builds a new state,
+-- hence a fresh catalog); refresh() forgets it after DDL.
+
+local db = require("strata.db")
+local config = require("strata.config")
+
+local M = {}
+
+local TABLES_SQL = [[
+select n.nspname as schema, c.relname as name, c.relkind as kind,
+  coalesce((select json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+      'nullable', not a.attnotnull, 'default', a.atthasdef or a.attidentity <> '') order by a.attnum)
+    from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '[]') as columns,
+  coalesce((select json_agg(a.attname order by k.ord)
+    from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
+    join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+    where i.indrelid = c.oid and i.indisprimary), '[]') as pk
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = any($1::text[]) and c.relkind in ('r', 'v', 'm', 'p', 'f')]]
+
+local FUNCTIONS_SQL = [[
+select n.nspname as schema, p.proname as name, p.provolatile as volatility, p.proretset as returns_set,
+  t.typtype as return_kind, format_type(p.prorettype, null) as return_type, p.pronargdefaults as ndefaults,
+  coalesce(p.proargnames, '{}') as arg_names, coalesce(p.proargmodes::text[], '{}') as arg_modes,
+  coalesce(array(select format_type(x, null) from unnest(p.proargtypes) as x), '{}') as in_types,
+  p.pronargs as nargs
+from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
+where n.nspname = any($1::text[]) and p.prokind = 'f']]
+
+local cache
+
+local function pg_array(list)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = '"' .. v:gsub('[\\"]', "\\%0") .. '"' end
+  return "{" .. table.concat(out, ",") .. "}"
+end
+
+local function load()
+  local schemas = config.schemas
+  local tables, err = db.query(TABLES_SQL, pg_array(schemas))
+  if not tables then return nil, err end
+  local funcs
+  funcs, err = db.query(FUNCTIONS_SQL, pg_array(schemas))
+  if not funcs then return nil, err end
+  local cat = { schemas = {}, default_schema = schemas[1] }
+  for _, s in ipairs(schemas) do cat.schemas[s] = { tables = {}, functions = {} } end
+  for _, t in ipairs(tables) do
+    local cols = {}
+    for _, c in ipairs(t.columns) do cols[c.name] = c end
+    cat.schemas[t.schema].tables[t.name] = { schema = t.schema, name = t.name, kind = t.kind,
+      columns = cols, column_list = t.columns, pk = t.pk }
+  end
+  for _, f in ipairs(funcs) do
+    -- Only the input arguments (modes i, b, v; none listed = all in).
+    local args, idx = {}, 0
+    for i, name in ipairs(f.arg_names) do
+      local mode = f.arg_modes[i] or "i"
+      if mode == "i" or mode == "b" or mode == "v" then
+        idx = idx + 1
+        args[#args + 1] = { name = name, type = f.in_types[idx] }
+      end
+    end
+    if #f.arg_names == 0 then
+      for i, ty in ipairs(f.in_types) do args[i] = { name = "", type = ty } end
+    end
+    f.args = args
+    f.required = f.nargs - f.ndefaults
+    local list = cat.schemas[f.schema].functions[f.name] or {}
+    list[#list + 1] = f
+    cat.schemas[f.schema].functions[f.name] = list
+  end
+  return cat
+end
+
+--- The catalog, loading it on first use.
+function M.get()
+  if cache then return cache end
+  local cat, err = load()
+  if not cat then return nil, err end
+  cache = cat
+  return cat
+end
+
+--- Forgets the catalog: the next request reads it again.
+function M.refresh()
+  cache = nil
+end
+
+return M

@@ -1,0 +1,182 @@
+-- strata.rest.grammar: PostgREST's query-string grammar, parsed into plain
+-- tables (no SQL here): select lists, filters (op.value, not., in.(...),
+-- is.), or/and groups, order.  Every error names the part that was wrong.
+
+local byte, sub, find, gsub, lower = string.byte, string.sub, string.find, string.gsub, string.lower
+
+local M = {}
+
+local OPS = { eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", like = "like", ilike = "ilike",
+  ["in"] = "in", is = "is", fts = "fts", plfts = "fts", phfts = "fts", wfts = "fts", cs = "@>", cd = "<@" }
+M.OPS = OPS
+
+-- Splits s on `sep` at depth 0 (outside parentheses and double quotes).
+local function split_top(s, sep)
+  local parts, depth, quoted, start = {}, 0, false, 1
+  local i, n = 1, #s
+  while i <= n do
+    local c = sub(s, i, i)
+    if quoted then
+      if c == "\\" then i = i + 1 elseif c == '"' then quoted = false end
+    elseif c == '"' then quoted = true
+    elseif c == "(" then depth = depth + 1
+    elseif c == ")" then depth = depth - 1
+      if depth < 0 then return nil, "unbalanced parentheses" end
+    elseif c == sep and depth == 0 then
+      parts[#parts + 1] = sub(s, start, i - 1)
+      start = i + 1
+    end
+    i = i + 1
+  end
+  if quoted then return nil, "unterminated double quote" end
+  if depth ~= 0 then return nil, "unbalanced parentheses" end
+  parts[#parts + 1] = sub(s, start)
+  return parts
+end
+M.split_top = split_top
+
+local function unquote(v)
+  if byte(v) == 34 and byte(v, -1) == 34 and #v >= 2 then
+    return (gsub(sub(v, 2, -2), "\\(.)", "%1"))
+  end
+  return v
+end
+
+-- "col->a->>b" into name and json path steps.
+local function parse_field(s)
+  local name, rest = s:match("^([^%-]+)(.*)$")
+  if not name or name == "" then return nil end
+  local path = {}
+  while rest ~= "" do
+    local arrow, key, more = rest:match("^(%->>?)([^%-]+)(.*)$")
+    if not arrow then return nil end
+    path[#path + 1] = { op = arrow, key = key }
+    rest = more
+  end
+  return { name = name, path = path }
+end
+M.parse_field = parse_field
+
+local CASTS = { text = true, int = true, integer = true, bigint = true, numeric = true, bool = true,
+  boolean = true, json = true, jsonb = true, date = true, timestamptz = true, uuid = true, float8 = true }
+
+--- select=a,alias:b,c->d,e::text,*  ->  list of items, or nil, message.
+function M.select(s)
+  if s == nil or s == "" or s == "*" then return { { star = true } } end
+  local parts, err = split_top(s, ",")
+  if not parts then return nil, "select: " .. err end
+  local items = {}
+  for _, p in ipairs(parts) do
+    p = p:match("^%s*(.-)%s*$")
+    if p == "*" then
+      items[#items + 1] = { star = true }
+    elseif find(p, "(", 1, true) then
+      return nil, ("select: embedding related resources (%s) is not supported"):format(p)
+    else
+      local alias, rest = p:match("^([%w_]+):(.+)$")
+      rest = rest or p
+      local field, cast = rest:match("^(.-)::(%w+)$")
+      field = field or rest
+      if cast and not CASTS[cast] then return nil, ("select: cannot cast to %s"):format(cast) end
+      local f = parse_field(field)
+      if not f then return nil, ("select: cannot parse '%s'"):format(p) end
+      f.alias, f.cast = alias, cast
+      items[#items + 1] = f
+    end
+  end
+  return items
+end
+
+-- The values of in.(a,"b,c",d).
+local function parse_list(v)
+  local inner = v:match("^%((.*)%)$")
+  if not inner then return nil end
+  if inner == "" then return {} end
+  local parts, err = split_top(inner, ",")
+  if not parts then return nil, err end
+  for i, p in ipairs(parts) do parts[i] = unquote(p) end
+  return parts
+end
+
+--- One filter "op.value" (maybe "not.op.value") on field -> node, or nil, message.
+function M.filter(field_text, expr)
+  local field = parse_field(field_text)
+  if not field then return nil, ("cannot parse the column '%s'"):format(field_text) end
+  local negate = false
+  if sub(expr, 1, 4) == "not." then
+    negate = true
+    expr = sub(expr, 5)
+  end
+  local op, value = expr:match("^(%w+)%.(.*)$")
+  if not op then
+    -- fts with a language: fts(english).word
+    local fop, lang, v = expr:match("^(%w+)%((%w+)%)%.(.*)$")
+    if fop and OPS[fop] == "fts" then op, value = fop, v; field.lang = lang end
+  end
+  if not op or not OPS[op] then
+    return nil, ("unknown operator in '%s=%s'"):format(field_text, expr)
+  end
+  local node = { field = field, op = op, negate = negate }
+  if op == "in" then
+    local list, err = parse_list(value)
+    if not list then return nil, ("in. expects a list in parentheses: '%s'%s"):format(value, err and (": " .. err) or "") end
+    node.values = list
+  elseif op == "is" then
+    local v = lower(value)
+    if v ~= "null" and v ~= "true" and v ~= "false" and v ~= "unknown" then
+      return nil, ("is. accepts null, true, false or unknown, not '%s'"):format(value)
+    end
+    node.value = v
+  elseif op == "cs" or op == "cd" then
+    node.value = value -- a PostgreSQL array or JSON literal, passed as a parameter
+  else
+    node.value = unquote(value)
+  end
+  return node
+end
+
+--- The inside of or=(...) / and=(...): "a.eq.1,b.gt.2,and(c.eq.3,d.is.null)".
+function M.logic(kind, text, negate)
+  local inner = text:match("^%((.*)%)$")
+  if not inner then return nil, ("%s= expects a list in parentheses"):format(kind) end
+  local parts, err = split_top(inner, ",")
+  if not parts then return nil, kind .. ": " .. err end
+  local node = { logic = kind, negate = negate, children = {} }
+  for _, p in ipairs(parts) do
+    local neg, k, rest = p:match("^(n?o?t?%.?)(%a+)(%b())$")
+    if (k == "and" or k == "or") and (neg == "" or neg == "not.") then
+      local child, e = M.logic(k, rest, neg == "not.")
+      if not child then return nil, e end
+      node.children[#node.children + 1] = child
+    else
+      local field, expr = p:match("^([^%.]+)%.(.+)$")
+      if not field then return nil, ("%s: cannot parse '%s'"):format(kind, p) end
+      local child, e = M.filter(field, expr)
+      if not child then return nil, e end
+      node.children[#node.children + 1] = child
+    end
+  end
+  return node
+end
+
+--- order=a.desc.nullslast,b  ->  list of { field, dir, nulls }.
+function M.order(s)
+  local list = {}
+  for term in s:gmatch("[^,]+") do
+    local parts = {}
+    for piece in term:gmatch("[^%.]+") do parts[#parts + 1] = piece end
+    local field = parse_field(parts[1] or "")
+    if not field then return nil, ("order: cannot parse '%s'"):format(term) end
+    local o = { field = field }
+    for i = 2, #parts do
+      local m = parts[i]
+      if m == "asc" or m == "desc" then o.dir = m
+      elseif m == "nullsfirst" or m == "nullslast" then o.nulls = m
+      else return nil, ("order: unknown modifier '%s' in '%s'"):format(m, term) end
+    end
+    list[#list + 1] = o
+  end
+  return list
+end
+
+return M

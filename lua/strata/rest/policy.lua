@@ -1,0 +1,119 @@
+-- strata.rest.policy: the row policies teams write in Lua, applied.
+-- lua/policies/<schema>/<table>.lua returns { select = f, insert = f,
+-- update = f, delete = f }; each f(ctx[, row]) answers true (every row),
+-- false (none) or a filter table compiled into a SQL predicate ANDed with
+-- the client's filters.  A table without a policy file, or an action
+-- without an entry, is reached only by service_role (which bypasses all).
+-- A policy that raises denies (fail closed) and logs file:line.
+--
+-- Filter tables:
+--   { user_id = ctx.uid }                      column = value (nil -> IS NULL)
+--   { status = { "in", { "a", "b" } } }        { op, value }: eq neq gt gte lt lte in is like ilike
+--   { ["$or"] = { f1, f2 } }, { ["$and"] = {...} }, { ["$not"] = f }
+--   { org_id = { "in_select", "user_organizations", "org_id", { user_id = ctx.uid } } }
+--        org_id IN (SELECT org_id FROM user_organizations WHERE user_id = ...), same schema
+
+local log = require("strata.log")
+local cjson = require("cjson")
+local sqlmod = require("strata.rest.sql")
+
+local qi, fail = sqlmod.qi, sqlmod.fail
+local concat, format, type, pairs, pcall, sort = table.concat, string.format, type, pairs, pcall, table.sort
+
+local M = {}
+
+local NO_POLICY = {}
+
+-- The policy module of schema.table, or NO_POLICY.
+local function module_for(schema, table_name)
+  local ok, mod = pcall(require, "policies." .. schema .. "." .. table_name)
+  if ok and type(mod) == "table" then return mod end
+  if not ok and not tostring(mod):find("no script", 1, true) then
+    log.error("policy failed to load; denying", { schema = schema, table = table_name, error = tostring(mod) })
+    return { broken = true }
+  end
+  return NO_POLICY
+end
+
+--- What the policy answers for ctx: true, false or a filter table; and the
+-- file it came from.  service_role is always true.
+function M.decide(ctx, schema, table_name, action, row)
+  if ctx.role == "service_role" then return true, "service_role" end
+  local mod = module_for(schema, table_name)
+  local file = format("policies/%s/%s.lua", schema, table_name)
+  local f = mod[action]
+  if mod == NO_POLICY or type(f) ~= "function" then return nil, file end
+  local ok, res = pcall(f, ctx, row)
+  if not ok then
+    log.error("policy raised; denying", { file = file, action = action, error = tostring(res) })
+    return false, file
+  end
+  if res ~= true and res ~= false and type(res) ~= "table" then
+    log.error("policy answered neither true, false nor a filter; denying", { file = file, action = action })
+    return false, file
+  end
+  return res, file
+end
+
+local OPS = { eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", like = "LIKE", ilike = "ILIKE" }
+
+local compile
+
+local function column(b, t, name, alias)
+  if not t.columns[name] then
+    fail(500, "PGRST500", format("policy for %s names unknown column %s", t.name, name))
+  end
+  return (alias or "") .. qi(name)
+end
+
+local function one(b, t, name, spec, alias, catalog_schema)
+  local col = column(b, t, name, alias)
+  if spec == nil or spec == cjson.null then return col .. " IS NULL" end
+  if type(spec) ~= "table" then return col .. " = " .. b:param(spec) end
+  local op, value = spec[1], spec[2]
+  if OPS[op] then return col .. " " .. OPS[op] .. " " .. b:param(value) end
+  if op == "in" then
+    local strs = {}
+    for i, v in ipairs(value) do strs[i] = tostring(v) end
+    return col .. " = ANY(" .. b:param(sqlmod.array_literal(strs)) .. ")"
+  end
+  if op == "is" then
+    return col .. " IS " .. ({ [cjson.null] = "NULL", [true] = "TRUE", [false] = "FALSE" })[value == nil and cjson.null or value]
+  end
+  if op == "in_select" then
+    local other = catalog_schema.tables[spec[2]]
+    if not other then fail(500, "PGRST500", format("policy names unknown table %s", tostring(spec[2]))) end
+    local ob = setmetatable({ t = other, params = b.params }, getmetatable(b))
+    local inner = compile(ob, other, spec[4] or true, nil, catalog_schema)
+    return format("%s IN (SELECT %s FROM %s WHERE %s)", col, column(ob, other, spec[3]), sqlmod.qualified(other), inner)
+  end
+  fail(500, "PGRST500", format("policy for %s uses unknown operator %s", t.name, tostring(op)))
+end
+
+--- SQL for a policy answer (true / filter table) against table t.
+function compile(b, t, filter, alias, catalog_schema)
+  if filter == true then return "TRUE" end
+  if filter == false then return "FALSE" end
+  local parts = {}
+  local keys = {}
+  for k in pairs(filter) do keys[#keys + 1] = k end
+  sort(keys) -- stable SQL text, so the statement cache works
+  for _, k in ipairs(keys) do
+    local v = filter[k]
+    if k == "$or" or k == "$and" then
+      local sub = {}
+      for i, f in ipairs(v) do sub[i] = compile(b, t, f, alias, catalog_schema) end
+      parts[#parts + 1] = "(" .. concat(sub, k == "$or" and " OR " or " AND ") .. ")"
+    elseif k == "$not" then
+      parts[#parts + 1] = "NOT (" .. compile(b, t, v, alias, catalog_schema) .. ")"
+    else
+      parts[#parts + 1] = one(b, t, k, v, alias, catalog_schema)
+    end
+  end
+  if #parts == 0 then return "TRUE" end
+  return "(" .. concat(parts, " AND ") .. ")"
+end
+
+M.compile = compile
+
+return M

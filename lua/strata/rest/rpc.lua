@@ -1,0 +1,168 @@
+-- strata.rest.rpc: POST /rest/v1/rpc/<fn> with a JSON object of named
+-- arguments (GET with query arguments for stable functions, run read-only).
+-- Overloads are resolved by argument names as PostgREST does.  Table
+-- functions answer arrays of rows with select/filters/order applied;
+-- scalar ones the scalar.  lua/policies/rpc.lua decides who may call what.
+
+local cjson = require("cjson")
+local db = require("strata.db")
+local errors = require("strata.rest.errors")
+local grammar = require("strata.rest.grammar")
+local sqlmod = require("strata.rest.sql")
+
+local format, concat, type, pairs, ipairs, tostring = string.format, table.concat, type, pairs, ipairs, tostring
+
+local M = {}
+
+local JSON = "application/json; charset=utf-8"
+
+local function fail(status, code, message, details)
+  sqlmod.fail(status, code, message, details)
+end
+
+-- Who may call fn: lua/policies/rpc.lua maps names (or "*") to f(ctx, args).
+local function allowed(ctx, name, args)
+  if ctx.role == "service_role" then return true end
+  local ok, pol = pcall(require, "policies.rpc")
+  if not ok or type(pol) ~= "table" then return false end
+  local f = pol[name] or pol["*"]
+  if type(f) ~= "function" then return false end
+  local fine, res = pcall(f, ctx, args)
+  if not fine then
+    require("strata.log").error("rpc policy raised; denying", { ["function"] = name, error = tostring(res) })
+    return false
+  end
+  return res == true
+end
+
+local function pick(list, schema, name, keys)
+  local fits = {}
+  for _, f in ipairs(list or {}) do
+    local by_name, ok = {}, true
+    for i, a in ipairs(f.args) do by_name[a.name] = i end
+    for k in pairs(keys) do if not by_name[k] then ok = false end end
+    for i = 1, f.required do if not keys[f.args[i].name] then ok = false end end
+    if ok then fits[#fits + 1] = f end
+  end
+  local names = {}
+  for k in pairs(keys) do names[#names + 1] = k end
+  table.sort(names)
+  local sig = format("%s.%s(%s)", schema, name, concat(names, ", "))
+  if #fits == 0 then
+    fail(404, "PGRST202", "Could not find the function " .. sig .. " in the schema cache")
+  elseif #fits > 1 then
+    fail(300, "PGRST203", "Could not choose the best candidate function between several for " .. sig)
+  end
+  return fits[1]
+end
+
+-- A Lua value as the text of a parameter of SQL type ty.
+local function to_param(v, ty)
+  if v == nil or v == cjson.null then return nil end
+  if ty:match("%[%]$") then
+    if type(v) ~= "table" then return tostring(v) end
+    local out = {}
+    for i, e in ipairs(v) do
+      if e == cjson.null then out[i] = "NULL"
+      elseif type(e) == "table" then out[i] = '"' .. cjson.encode(e):gsub('[\\"]', "\\%0") .. '"'
+      else out[i] = '"' .. tostring(e):gsub('[\\"]', "\\%0") .. '"' end
+    end
+    return "{" .. concat(out, ",") .. "}"
+  end
+  if type(v) == "table" then return cjson.encode(v) end
+  if type(v) == "boolean" then return v and "true" or "false" end
+  return tostring(v)
+end
+
+-- The columns a table function returns (TABLE/OUT arguments, or the table
+-- type it returns a set of), as a pseudo-table for the SQL builder.
+local function result_table(cat, schema, f)
+  local cols, list = {}, {}
+  for i, mode in ipairs(f.arg_modes) do
+    if mode == "t" or mode == "o" then
+      local c = { name = f.arg_names[i] }
+      cols[c.name] = c
+      list[#list + 1] = c
+    end
+  end
+  if #list == 0 then
+    local tname = f.return_type:match("([^%.]+)$"):gsub('"', "")
+    local t = cat.schemas[schema].tables[tname]
+    if t then return t end
+  end
+  return { schema = schema, name = f.name, columns = cols, column_list = list }
+end
+
+function M.call(req, ctx, cat, schema, name)
+  local get = req.method == "GET" or req.method == "HEAD"
+  if not get and req.method ~= "POST" then
+    fail(405, "PGRST117", "Unsupported HTTP method: " .. req.method)
+  end
+  local args = {}
+  if get then
+    for k, v in pairs(req.query) do
+      if k ~= "select" and k ~= "order" and k ~= "limit" and k ~= "offset" and not k:find("^or$") then
+        args[k] = v
+      end
+    end
+  elseif req.body ~= "" then
+    if type(req.json) ~= "table" or req.json[1] ~= nil then
+      fail(400, "PGRST102", "Empty or invalid json", "rpc expects a JSON object of named arguments")
+    end
+    args = req.json
+  end
+  local f = pick(cat.schemas[schema].functions[name], schema, name, args)
+  if get and f.volatility == "v" then
+    fail(405, "PGRST101", "Cannot use the GET method on a volatile function; use POST")
+  end
+  if not allowed(ctx, name, args) then
+    return errors.new(ctx.role == "anon" and 401 or 403, "42501", format("permission denied for function %s", name))
+  end
+  local rt = f.returns_set and result_table(cat, schema, f) or nil
+  local b = sqlmod.builder(rt or { columns = {}, column_list = {} })
+  local call_args = {}
+  for _, a in ipairs(f.args) do
+    if args[a.name] ~= nil then
+      call_args[#call_args + 1] = sqlmod.qi(a.name) .. " := " .. b:param(to_param(args[a.name], a.type)) .. "::" .. a.type
+    end
+  end
+  local call = sqlmod.qi(schema) .. "." .. sqlmod.qi(name) .. "(" .. concat(call_args, ", ") .. ")"
+  local sql
+  if rt then
+    local items, err = grammar.select(req.query.select)
+    if not items then fail(400, "PGRST100", "failed to parse select parameter", err) end
+    local sel = b:select_list(items, "pgrst_call.")
+    local conds = {}
+    for k, v in pairs(req.query) do
+      if rt.columns[k] and type(v) == "string" and not args[k] then
+        local node, e = grammar.filter(k, v)
+        if not node then fail(400, "PGRST100", "failed to parse filter", e) end
+        conds[#conds + 1] = b:condition(node, "pgrst_call.")
+      end
+    end
+    local order = ""
+    if req.query.order then
+      local list, e = grammar.order(req.query.order)
+      if not list then fail(400, "PGRST100", "failed to parse order", e) end
+      order = " ORDER BY " .. b:order_by(list, "pgrst_call.")
+    end
+    sql = "SELECT count(*) AS page, coalesce(json_agg(s), '[]')::text AS body FROM (SELECT " .. sel .. " FROM "
+      .. call .. " AS pgrst_call" .. sqlmod.where(conds) .. order .. ") AS s"
+  else
+    sql = "SELECT 1 AS page, to_json(" .. call .. ")::text AS body"
+  end
+  local ok, res, err = pcall(db.transaction, function(tx)
+    if get then
+      local _, e = tx.query("SET TRANSACTION READ ONLY")
+      if e then return nil, e end
+    end
+    local rows, e = tx.query(sql, table.unpack(b.params, 1, #b.params))
+    if not rows then return nil, e end
+    return rows[1]
+  end)
+  if not ok then error(res, 0) end
+  if not res then return errors.from_db(err, ctx.role == "anon") end
+  return 200, res.body, { ["Content-Type"] = JSON }
+end
+
+return M

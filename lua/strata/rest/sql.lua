@@ -1,0 +1,129 @@
+-- strata.rest.sql: SQL text from parsed requests.  Identifiers come only
+-- from the catalog (quoted here); every value becomes a parameter ($n).
+-- Results are turned into JSON by PostgreSQL (json_agg), never row by row
+-- in Lua.
+
+local cjson = require("cjson")
+
+local concat, format, gsub, find = table.concat, string.format, string.gsub, string.find
+
+local M = {}
+
+local Builder = {}
+Builder.__index = Builder
+
+--- A builder for one statement against table t (from the catalog).
+function M.builder(t)
+  return setmetatable({ t = t, params = {} }, Builder)
+end
+
+--- Quotes an identifier taken from the catalog.
+local function qi(name)
+  return '"' .. gsub(name, '"', '""') .. '"'
+end
+M.qi = qi
+
+function M.qualified(t)
+  return qi(t.schema) .. "." .. qi(t.name)
+end
+
+--- Adds a parameter; returns its placeholder.
+function Builder:param(v)
+  local n = #self.params + 1
+  self.params[n] = v
+  return "$" .. n
+end
+
+local function fail(status, code, message, details)
+  error({ rest_error = true, status = status, code = code, message = message, details = details }, 0)
+end
+M.fail = fail
+
+--- SQL for a column with its JSON path, checked against the catalog.
+function Builder:field(f, alias)
+  local col = self.t.columns[f.name]
+  if not col then
+    fail(400, "42703", format("column %s.%s does not exist", self.t.name, f.name))
+  end
+  local s = (alias or "") .. qi(f.name)
+  for _, step in ipairs(f.path) do
+    local key = step.key
+    s = s .. step.op .. (find(key, "^%-?%d+$") and (self:param(key) .. "::int") or (self:param(key) .. "::text"))
+  end
+  return s, col
+end
+
+-- A PostgreSQL array literal from strings.
+local function array_literal(list)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = '"' .. gsub(v, '[\\"]', "\\%0") .. '"' end
+  return "{" .. concat(out, ",") .. "}"
+end
+M.array_literal = array_literal
+
+local FTS = { fts = "to_tsquery", plfts = "plainto_tsquery", phfts = "phraseto_tsquery", wfts = "websearch_to_tsquery" }
+local CMP = { eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", cs = "@>", cd = "<@" }
+
+--- SQL for one filter node or logic group.
+function Builder:condition(node, alias)
+  local sql
+  if node.logic then
+    local parts = {}
+    for i, child in ipairs(node.children) do parts[i] = self:condition(child, alias) end
+    sql = "(" .. concat(parts, node.logic == "or" and " OR " or " AND ") .. ")"
+  else
+    local f = self:field(node.field, alias)
+    local op = node.op
+    local texty = #node.field.path > 0 and node.field.path[#node.field.path].op == "->>"
+    if CMP[op] then
+      sql = f .. " " .. CMP[op] .. " " .. self:param(node.value)
+    elseif op == "like" or op == "ilike" then
+      sql = f .. "::text " .. op .. " " .. self:param((gsub(node.value, "%*", "%%")))
+    elseif op == "in" then
+      sql = f .. " = ANY(" .. self:param(array_literal(node.values)) .. (texty and "::text[])" or ")")
+    elseif op == "is" then
+      sql = f .. " IS " .. ({ null = "NULL", ["true"] = "TRUE", ["false"] = "FALSE", unknown = "UNKNOWN" })[node.value]
+    elseif FTS[op] then
+      local q = node.field.lang and (self:param(node.field.lang) .. "::regconfig, ") or ""
+      sql = f .. " @@ " .. FTS[op] .. "(" .. q .. self:param(node.value) .. ")"
+    end
+  end
+  if node.negate then sql = "NOT " .. sql end
+  return sql
+end
+
+--- The select list for items (from grammar.select).
+function Builder:select_list(items, alias)
+  local out = {}
+  for _, it in ipairs(items) do
+    if it.star then
+      for _, c in ipairs(self.t.column_list) do out[#out + 1] = (alias or "") .. qi(c.name) end
+    else
+      local s = self:field(it, alias)
+      if it.cast then s = s .. "::" .. it.cast end
+      local name = it.alias or (#it.path > 0 and it.path[#it.path].key) or it.name
+      out[#out + 1] = s .. " AS " .. qi(name)
+    end
+  end
+  return concat(out, ", ")
+end
+
+function Builder:order_by(list, alias)
+  local out = {}
+  for i, o in ipairs(list) do
+    out[i] = self:field(o.field, alias) .. (o.dir == "desc" and " DESC" or " ASC")
+      .. (o.nulls == "nullsfirst" and " NULLS FIRST" or o.nulls == "nullslast" and " NULLS LAST" or "")
+  end
+  return concat(out, ", ")
+end
+
+--- ANDs the non-empty conditions.
+function M.where(conds)
+  local list = {}
+  for _, c in ipairs(conds) do if c and c ~= "" then list[#list + 1] = c end end
+  return #list > 0 and (" WHERE " .. concat(list, " AND ")) or ""
+end
+
+M.null = cjson.null
+
+return M

@@ -161,7 +161,7 @@ void conn_reply(conn *c, const reply *r)
     char time[32];
     snprintf(time, sizeof time, "%s.%03dZ", w->iso_sec, (int)(w->now_ms % 1000));
     access_entry e = {time, c->request_id, c->req.method, c->req.path, r->status,
-                      head_only ? 0 : r->body_len, dur, r->uid, c->remote};
+                      head_only ? 0 : r->body_len, dur, c->uid[0] ? c->uid : NULL, c->remote};
     accesslog_add(w->sh->log, &w->logbuf, &e);
 }
 
@@ -242,6 +242,7 @@ static void process(conn *c)
             memset(&c->chunk, 0, sizeof c->chunk);
             c->sent_continue = 0;
             c->request_id[0] = '\0';
+            c->uid[0] = '\0';
             set_request_id(c);
         }
         char *body = start + head;

@@ -32,6 +32,7 @@ struct conn {
     size_t pending_total;     /* bytes of the request being waited on */
     int lua_content_type;     /* the handler set its own Content-Type */
     char request_id[72];
+    char uid[JWT_MAX_SUB + 1];    /* the caller's "sub", for the access log; "" when anonymous */
     char remote[48];
     conn *prev, *next;        /* worker's list */
 };

@@ -330,14 +330,19 @@ static void push_request(lua_State *co, const lua_request *rq)
         add_repeated(co, 1);
     }
     lua_setfield(co, -2, "headers");
-    /* The auth context stays anonymous until JWT verification exists. */
-    lua_createtable(co, 0, 4);
-    lua_pushliteral(co, "anon");
+    /* The auth context; strata.runtime decodes claims_json into claims. */
+    const jwt_claims *a = rq->auth;
+    lua_createtable(co, 0, 5);
+    lua_pushstring(co, a->role);
     lua_setfield(co, -2, "role");
-    lua_newtable(co);
-    lua_setfield(co, -2, "claims");
-    lua_pushboolean(co, 0);
+    if (a->uid[0]) {
+        lua_pushstring(co, a->uid);
+        lua_setfield(co, -2, "uid");
+    }
+    lua_pushboolean(co, a->is_admin);
     lua_setfield(co, -2, "is_admin");
+    lua_pushlstring(co, a->payload_len ? a->payload : "{}", a->payload_len ? a->payload_len : 2);
+    lua_setfield(co, -2, "claims_json");
     lua_setfield(co, -2, "auth");
 }
 

@@ -10,6 +10,7 @@
 
 #include "conf.h"
 #include "http.h"
+#include "jwt.h"
 #include "scripts.h"
 
 #include <lua.h>
@@ -44,6 +45,7 @@ typedef struct lua_request {
     size_t body_len;
     const char *id;           /* the request id, NUL-terminated */
     const char *remote_addr;  /* NUL-terminated */
+    const jwt_claims *auth;   /* the verified caller (role "anon" without a token) */
 } lua_request;
 
 /* Called once per response header the handler set. */

@@ -133,18 +133,54 @@ static void metrics(conn *c)
     conn_reply(c, &r);
 }
 
+/* Verifies the caller's token into w->claims; on failure answers 401 and
+ * returns -1 (nothing else runs). */
+static int authenticate(conn *c)
+{
+    worker *w = c->w;
+    const http_header *a = http_find_header(&c->req, "authorization");
+    const http_header *k = http_find_header(&c->req, "apikey");
+    const char *tok;
+    size_t len;
+    int has = jwt_pick_token(a ? a->value.p : NULL, a ? a->value.n : 0, k ? k->value.p : NULL,
+                             k ? k->value.n : 0, &tok, &len);
+    jwt_claims_anon(&w->claims);
+    if (has == 0)
+        return 0;
+    int rc = JWT_MALFORMED;
+    char why[128] = "empty token";
+    const char *secret = w->sh->conf->jwt_secret;
+    if (has > 0)
+        rc = jwt_verify(tok, len, (const unsigned char *)(secret ? secret : ""), secret ? strlen(secret) : 0,
+                        (int64_t)(w->now_ms / 1000), w->sh->conf->jwt_leeway_s, &w->claims, why, sizeof why);
+    if (rc == JWT_OK) {
+        snprintf(c->uid, sizeof c->uid, "%s", w->claims.uid);
+        return 0;
+    }
+    buf *e = &w->extra;
+    e->len = 0;
+    if (buf_add_str(e, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n") < 0)
+        e->len = 0;
+    conn_reply_error_with(c, 401, rc == JWT_EXPIRED ? "PGRST303" : "PGRST301", jwt_strerror(rc), e);
+    e->len = 0;
+    return -1;
+}
+
 static int is_loopback(const char *addr)
 {
     return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
            strncmp(addr, "::ffff:127.", 11) == 0;
 }
 
-/* The /admin/ endpoints: until JWT auth exists, only from the loopback interface. */
+/* The /admin/ endpoints: for the service role, or from the loopback
+ * interface (the operator's own machine). */
 static void admin(conn *c)
 {
     http_str p = c->req.path;
-    if (!is_loopback(c->remote)) {
-        conn_reply_error(c, 403, "forbidden", "admin endpoints answer only on the loopback interface");
+    if (authenticate(c) < 0)
+        return;
+    if (strcmp(c->w->claims.role, "service_role") != 0 && !is_loopback(c->remote)) {
+        conn_reply_error(c, 403, "forbidden", "admin endpoints need the service_role (or the loopback interface)");
         return;
     }
     buf *b = &c->w->scratch;
@@ -245,7 +281,9 @@ static void lua_route(conn *c, const char *body, size_t body_len)
         conn_reply_error(c, 503, "scripts_unavailable", "the Lua scripts failed to load; see /ready");
         return;
     }
-    lua_request rq = {&c->req, body, body_len, c->request_id, c->remote};
+    if (authenticate(c) < 0)
+        return;
+    lua_request rq = {&c->req, body, body_len, c->request_id, c->remote, &w->claims};
     w->extra.len = 0;
     c->lua_content_type = 0;
     c->waiting = 1;

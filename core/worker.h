@@ -11,6 +11,7 @@
 #include "accesslog.h"
 #include "buf.h"
 #include "conf.h"
+#include "jwt.h"
 #include "lua_host.h"
 #include "metrics.h"
 #include "readiness.h"
@@ -59,6 +60,7 @@ typedef struct worker {
     buf logbuf;                    /* access log lines not yet written */
     buf scratch;                   /* bodies built by built-in endpoints */
     buf extra;                     /* extra header lines of the response being built */
+    jwt_claims claims;             /* the auth context of the request being started */
     uint64_t now_ms;               /* coarse clock, set per event */
     char date[40];                 /* "Date: ...\r\n" for the current second */
     char iso_sec[24];              /* "YYYY-MM-DDTHH:MM:SS" for the current second */

@@ -97,6 +97,9 @@ function M.boot(files, loadscript)
       return 404, cjson.encode(error_body("not_found", "no route for " .. req.path)), "application/json"
     end
     req.params = why
+    local auth = req.auth
+    auth.claims = cjson.decode(auth.claims_json)
+    auth.claims_json = nil
     local body = req.body
     if #body > 0 and find(req.headers["content-type"] or "", JSON_TYPE) then
       local ok, value = pcall(cjson.decode, body)

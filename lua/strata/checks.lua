@@ -40,13 +40,16 @@ local function run_example(file, i, f, args, expect)
 end
 
 --- A table policy: { select = f, insert = f, update = f, delete = f,
+-- unfiltered = { update = true, delete = true },   (optional)
 -- examples = { { action =, ctx =, row =, expect = } } }.
 function M.policy(file, p)
   if type(p) ~= "table" then
     return nil, file .. ": a policy must return a table of select/insert/update/delete functions"
   end
   for k, v in pairs(p) do
-    if k ~= "examples" and (not ACTIONS[k] or type(v) ~= "function") then
+    if k == "unfiltered" then
+      if type(v) ~= "table" then return nil, file .. ": 'unfiltered' must be a table such as { delete = true }" end
+    elseif k ~= "examples" and (not ACTIONS[k] or type(v) ~= "function") then
       return nil, ("%s: '%s' is not a policy action (select, insert, update, delete) with a function")
         :format(file, tostring(k))
     end

@@ -5,6 +5,13 @@
 -- the client's filters.  A table without a policy file, or an action
 -- without an entry, is reached only by service_role (which bypasses all).
 -- A policy that raises denies (fail closed) and logs file:line.
+-- A PATCH or DELETE without any filter is refused unless the policy file
+-- says `unfiltered = { update = true, delete = true }`.
+-- `examples = { { action = "select", ctx = {...}, row = {...}, expect = ... } }`
+-- run on every reload (strata.checks): a failing example refuses the reload.
+--
+-- ctx is req.auth: { role = "anon" | "authenticated" | "service_role",
+-- uid = <sub claim or nil>, is_admin = <boolean>, claims = {...} }.
 --
 -- Filter tables:
 --   { user_id = ctx.uid }                      column = value (nil -> IS NULL)

@@ -27,6 +27,12 @@ return {
   db_wait_timeout_ms = 5000,      -- then 503 with Retry-After
   db_statement_timeout_ms = 30000, -- PostgreSQL statement_timeout of pool connections
 
+  -- REST API and auth.
+  schemas = "public,orchestrator,agentflow", -- exposed schemas; the first is the default profile
+  max_rows = 1000,                -- most rows one REST read returns
+  jwt_secret = nil,               -- HS256 secret: set STRATA_JWT_SECRET rather than writing it here
+  jwt_leeway_s = 30,              -- tolerance on exp and nbf
+
   lua_instruction_limit = 100000000, -- per request: past it the handler is stopped (500)
   access_log = "stderr",          -- "stderr", "off", or a file path
   reload_watch = true,            -- reload when a file under lua_dir changes

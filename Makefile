@@ -43,11 +43,17 @@ build/asan/%.o: core/%.c
 include $(sort $(wildcard spec/c/*.mk))
 
 # Foreground server on the embedded database (or DATABASE_URL when set).
+# Without STRATA_JWT_SECRET, a development secret is made once in
+# var/jwt-secret (tokens: STRATA_JWT_SECRET=$$(cat var/jwt-secret) scripts/token ...).
 run: deps
 	@$(MAKE) --no-print-directory all
 	@if [ -z "$$DATABASE_URL" ]; then scripts/db start; fi
 	@scripts/db migrate
-	@DATABASE_URL="$$(scripts/db url)" exec bin/strata
+	@if [ -z "$$STRATA_JWT_SECRET" ] && [ ! -s var/jwt-secret ]; then \
+		mkdir -p var && umask 077 && openssl rand -hex 32 > var/jwt-secret; fi
+	@if [ -z "$$STRATA_JWT_SECRET" ]; then \
+		echo "strata: development JWT secret in var/jwt-secret (mint tokens: STRATA_JWT_SECRET=\$$(cat var/jwt-secret) scripts/token --help)"; fi
+	@DATABASE_URL="$$(scripts/db url)" STRATA_JWT_SECRET="$${STRATA_JWT_SECRET:-$$(cat var/jwt-secret 2>/dev/null)}" exec bin/strata
 
 # The whole suite on a fresh database; the last line is "N passed, N failed".
 test: deps

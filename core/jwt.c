@@ -1,7 +1,7 @@
 /* jwt.c: HS256 JWT verification and the choice of a request's token (see
  * jwt.h).  Uses json_scan (header and payload fields) and OpenSSL's
- * libcrypto (HMAC-SHA256, CRYPTO_memcmp).  No allocation of its own; the
- * decoded payload goes to the caller's jwt_claims.
+ * libcrypto (EVP_MAC HMAC-SHA256, CRYPTO_memcmp).  Allocates only in
+ * jwt_key_new; the decoded payload goes to the caller's jwt_claims.
  *
  * Untrusted bytes meet only the base64url decoder and the header scanner
  * (both bounded) before the signature is checked; the payload's JSON is
@@ -10,12 +10,14 @@
 
 #include "json_scan.h"
 
-#include <limits.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SIG_LEN 32       /* HMAC-SHA256 */
 #define B64_TOO_LONG (-2) /* b64url_decode: the output would not fit */
@@ -35,42 +37,62 @@ static int key_is(const char *key, size_t klen, const char *want)
     return key && klen == strlen(want) && memcmp(key, want, klen) == 0;
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
+/* The base64url value of each byte; 64 (bit 6) marks one outside the
+ * alphabet ("-" is 62, "_" 63; no "=", "+" or "/"). */
+static const unsigned char b64[256] = {
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 62, 64, 64,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 64, 64, 64, 64, 64, 64,
+    64,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 64, 64, 64, 64, 63,
+    64, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 64, 64, 64, 64, 64,
+    /* 0x80-0xff: none */
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+};
 
 /* Decodes unpadded base64url src[0..n) into out[0..cap).  Returns the
  * decoded length, -1 for a byte outside the alphabet, a length of 4k+1 or
  * non-zero spare bits in the last character (a second spelling of the same
- * bytes), or B64_TOO_LONG. */
+ * bytes), or B64_TOO_LONG for valid input that decodes past cap. */
 static long b64url_decode(const char *src, size_t n, unsigned char *out, size_t cap)
 {
-    if (n % 4 == 1)
+    const unsigned char *s = (const unsigned char *)src;
+    size_t rest = n % 4, o = 0;
+    unsigned seen = 0;
+    if (rest == 1)
         return -1;
-    if (n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
+    for (size_t i = 0; i < n; i++)
+        seen |= b64[s[i]];
+    if (seen & 64)
+        return -1;
+    if (n / 4 * 3 + (rest ? rest - 1 : 0) > cap)
         return B64_TOO_LONG;
-    unsigned acc = 0, bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_value((unsigned char)src[i]);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
+    for (const unsigned char *end = s + (n - rest); s < end; s += 4) {
+        unsigned v = (unsigned)b64[s[0]] << 18 | (unsigned)b64[s[1]] << 12 |
+                     (unsigned)b64[s[2]] << 6 | b64[s[3]];
+        out[o++] = (unsigned char)(v >> 16);
+        out[o++] = (unsigned char)(v >> 8);
+        out[o++] = (unsigned char)v;
     }
-    return acc ? -1 : (long)o;
+    if (rest) { /* 2 characters carry 1 byte + 4 spare bits, 3 carry 2 bytes + 2 */
+        unsigned v = (unsigned)b64[s[0]] << 18 | (unsigned)b64[s[1]] << 12 |
+                     (rest == 3 ? (unsigned)b64[s[2]] << 6 : 0);
+        out[o++] = (unsigned char)(v >> 16);
+        if (rest == 3)
+            out[o++] = (unsigned char)(v >> 8);
+        if (v & (rest == 3 ? 0xFFu : 0xFFFFu))
+            return -1;
+    }
+    return (long)o;
 }
 
 /* ---- the header ---- */
@@ -255,15 +277,51 @@ static int split(const char *t, size_t len, size_t *signed_len, const char **sig
     return 0;
 }
 
-static int check_signature(const char *token, size_t signed_len, const unsigned char *sig,
-                           const unsigned char *secret, size_t secret_len)
+struct jwt_key {
+    EVP_MAC_CTX *ctx; /* owned; HMAC-SHA256 keyed with the secret */
+};
+
+jwt_key *jwt_key_new(const unsigned char *secret, size_t len)
+{
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    EVP_MAC *mac = NULL;
+    jwt_key *key = NULL;
+    if (len == 0)
+        goto err;
+    key = calloc(1, sizeof *key);
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!key || !mac)
+        goto err;
+    key->ctx = EVP_MAC_CTX_new(mac); /* takes its own reference to mac */
+    if (!key->ctx || !EVP_MAC_init(key->ctx, secret, len, params))
+        goto err;
+    EVP_MAC_free(mac);
+    return key;
+err:
+    EVP_MAC_free(mac);
+    jwt_key_free(key);
+    return NULL;
+}
+
+void jwt_key_free(jwt_key *key)
+{
+    if (!key)
+        return;
+    EVP_MAC_CTX_free(key->ctx);
+    free(key);
+}
+
+/* Re-initialising with a NULL key keeps the one given to jwt_key_new. */
+static int check_signature(jwt_key *key, const char *token, size_t signed_len,
+                           const unsigned char *sig)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned mac_len = 0;
-    if (secret_len == 0 || secret_len > INT_MAX)
-        return -1;
-    if (!HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)token, signed_len,
-              mac, &mac_len) || mac_len != SIG_LEN)
+    size_t mac_len = 0;
+    if (!key || !EVP_MAC_init(key->ctx, NULL, 0, NULL) ||
+        !EVP_MAC_update(key->ctx, (const unsigned char *)token, signed_len) ||
+        !EVP_MAC_final(key->ctx, mac, &mac_len, sizeof mac) || mac_len != SIG_LEN)
         return -1;
     return CRYPTO_memcmp(mac, sig, SIG_LEN) == 0 ? 0 : -1;
 }
@@ -280,8 +338,8 @@ static int check_time(const jwt_claims *c, int64_t now, int leeway_s, char *err,
     return JWT_OK;
 }
 
-static int verify(const char *token, size_t len, const unsigned char *secret, size_t secret_len,
-                  jwt_claims *out, char *err, size_t errlen)
+static int verify(const char *token, size_t len, jwt_key *key, jwt_claims *out, char *err,
+                  size_t errlen)
 {
     unsigned char sig[SIG_LEN];
     const char *sig_seg;
@@ -303,19 +361,19 @@ static int verify(const char *token, size_t len, const unsigned char *secret, si
                       (unsigned char *)out->payload, JWT_MAX_PAYLOAD);
     if (n < 0)
         return fail(err, errlen, JWT_MALFORMED, "payload: bad base64url");
-    if (check_signature(token, signed_len, sig, secret, secret_len) < 0)
+    if (check_signature(key, token, signed_len, sig) < 0)
         return fail(err, errlen, JWT_BAD_SIGNATURE, "signature mismatch");
     out->payload_len = (size_t)n;
     out->payload[n] = '\0';
     return read_payload(out, err, errlen);
 }
 
-int jwt_verify(const char *token, size_t len, const unsigned char *secret, size_t secret_len,
-               int64_t now, int leeway_s, jwt_claims *out, char *err, size_t errlen)
+int jwt_verify(const char *token, size_t len, jwt_key *key, int64_t now, int leeway_s,
+               jwt_claims *out, char *err, size_t errlen)
 {
     jwt_claims_anon(out);
     out->role[0] = '\0'; /* read_payload fills in the default */
-    int rc = verify(token, len, secret, secret_len, out, err, errlen);
+    int rc = verify(token, len, key, out, err, errlen);
     if (rc == JWT_OK)
         rc = check_time(out, now, leeway_s, err, errlen);
     if (rc != JWT_OK) {

@@ -123,14 +123,26 @@ static inline uint32_t reduce(uint32_t x, uint32_t n)
 
 /* ---- GCRA ---- */
 
+/* Checks the rule and derives T (*t) and W (*w) from it: 0, or -1 with
+ * errno EINVAL. */
+static int rule_params(const limit_rule *r, uint64_t *t, uint64_t *w)
+{
+    if (!r || r->rate == 0 || r->burst == 0 || r->period_ns < r->rate)
+        goto err;
+    *t = r->period_ns / r->rate;
+    if (r->burst > LIMITER_MAX_NS / *t)
+        goto err;
+    *w = r->burst * *t;
+    return 0;
+err:
+    errno = EINVAL;
+    return -1;
+}
+
 int limiter_rule_check(const limit_rule *r)
 {
-    if (!r || r->rate == 0 || r->burst == 0 || r->period_ns < r->rate ||
-        r->burst > LIMITER_MAX_NS / (r->period_ns / r->rate)) {
-        errno = EINVAL;
-        return -1;
-    }
-    return 0;
+    uint64_t t, w;
+    return rule_params(r, &t, &w);
 }
 
 /* Fills *out for a key whose stored TAT is tat (0 when absent) and answers
@@ -171,8 +183,8 @@ static inline void counter_add(_Atomic uint64_t *c, uint64_t v)
 
 static inline void count_add(stripe *s, int v)
 {
-    atomic_store_explicit(&s->count, atomic_load_explicit(&s->count, memory_order_relaxed) + (uint32_t)v,
-                          memory_order_relaxed);
+    uint32_t n = atomic_load_explicit(&s->count, memory_order_relaxed);
+    atomic_store_explicit(&s->count, n + (uint32_t)v, memory_order_relaxed);
 }
 
 /* Walks the key's probe path from its home slot.  Answers the slot holding
@@ -195,7 +207,7 @@ static uint32_t probe(const stripe *s, uint32_t h, const char *key, size_t len, 
     }
 }
 
-/* Frees slot i's heap copy, if any. */
+/* Frees e's heap copy, if any, and marks e free. */
 static void slot_release(stripe *s, lslot *e)
 {
     if (e->len > LIMITER_INLINE_KEY) {
@@ -241,8 +253,9 @@ static uint32_t victim(const stripe *s, uint32_t home)
     return best;
 }
 
-/* Stores a new key whose probe found no match (empty, idle as probe()
- * answered them).  Answers 0, or -1 (ENOMEM) with the stripe unchanged. */
+/* Stores a new key whose probe found no match (empty and idle as probe()
+ * answered them): in the idle slot, else in the empty one after evicting
+ * when the stripe is full.  Answers 0, or -1 (ENOMEM) with the stripe unchanged. */
 static int slot_insert(stripe *s, uint32_t h, const char *key, size_t len, uint64_t tat,
                        uint64_t now, uint32_t empty, uint32_t idle)
 {
@@ -288,12 +301,13 @@ static int slot_insert(stripe *s, uint32_t h, const char *key, size_t len, uint6
 int limiter_take(limiter *l, const char *key, size_t key_len, const limit_rule *rule,
                  uint64_t now_ns, int consume, limit_result *out)
 {
-    if (limiter_rule_check(rule) != 0 || key_len == 0 || key_len > LIMITER_MAX_KEY ||
-        now_ns > LIMITER_MAX_NS) {
+    uint64_t t, w;
+    if (rule_params(rule, &t, &w) != 0)
+        return -1;
+    if (key_len == 0 || key_len > LIMITER_MAX_KEY || now_ns > LIMITER_MAX_NS) {
         errno = EINVAL;
         return -1;
     }
-    uint64_t t = rule->period_ns / rule->rate, w = rule->burst * t;
     uint64_t h = siphash13(l->k0, l->k1, key, key_len);
     stripe *s = &l->stripes[reduce((uint32_t)(h >> 32), (uint32_t)l->nstripes)];
     uint32_t h32 = (uint32_t)h, empty = NONE, idle = NONE;

@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 
 static const luaL_Reg MODULES[] = {
+    {"strata.broker", luaopen_strata_broker},
     {"strata.config", luaopen_strata_config},
     {"strata.http", luaopen_strata_http},
     {"strata.log", luaopen_strata_log},

@@ -96,12 +96,13 @@ static void ready(conn *c)
     char db_reason[512], lua_error[1024];
     int db_ok = readiness_get(c->w->sh->ready, db_reason, sizeof db_reason);
     long gen = reloader_status(c->w->sh->reload, lua_error, sizeof lua_error);
-    int ok = db_ok && gen > 0;
+    int engine_ok = !c->w->sh->feed || broker_feed_ready(c->w->sh->feed);
+    int ok = db_ok && gen > 0 && engine_ok;
     buf *b = &c->w->scratch;
     b->len = 0;
     int rc = buf_add_str(b, ok ? "{\"status\":\"ready\"" : "{\"status\":\"unavailable\"");
     if (!ok) {
-        const char *why = !db_ok ? db_reason : "Lua scripts not loaded";
+        const char *why = !db_ok ? db_reason : gen <= 0 ? "Lua scripts not loaded" : "broker engine loading";
         rc |= buf_add_str(b, ",\"reason\":\"");
         rc |= buf_add_json_escaped(b, why, strlen(why));
         rc |= buf_add_str(b, "\"");
@@ -125,7 +126,8 @@ static void metrics(conn *c)
 {
     buf *b = &c->w->scratch;
     b->len = 0;
-    if (metrics_render(b, c->w->sh->metrics, c->w->sh->nworkers) < 0) {
+    if (metrics_render(b, c->w->sh->metrics, c->w->sh->nworkers) < 0 ||
+        (c->w->sh->feed && broker_feed_metrics(c->w->sh->feed, b) < 0)) {
         conn_reply_error(c, 500, "internal_error", "out of memory");
         return;
     }
@@ -149,10 +151,9 @@ static int authenticate(conn *c)
         return 0;
     int rc = JWT_MALFORMED;
     char why[128] = "empty token";
-    const char *secret = w->sh->conf->jwt_secret;
     if (has > 0)
-        rc = jwt_verify(tok, len, (const unsigned char *)(secret ? secret : ""), secret ? strlen(secret) : 0,
-                        (int64_t)(w->now_ms / 1000), w->sh->conf->jwt_leeway_s, &w->claims, why, sizeof why);
+        rc = jwt_verify(tok, len, w->jwt_key, (int64_t)(w->now_ms / 1000), w->sh->conf->jwt_leeway_s,
+                        &w->claims, why, sizeof why);
     if (rc == JWT_OK) {
         snprintf(c->uid, sizeof c->uid, "%s", w->claims.uid);
         return 0;

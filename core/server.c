@@ -38,6 +38,14 @@ static void record_in_db(void *arg, const char *json)
     readiness_submit(sv->ready, json);
 }
 
+/* The feed served sync requests: the workers look at their waiters. */
+static void on_broker_synced(void *arg)
+{
+    server *sv = arg;
+    for (int i = 0; i < sv->nworkers; i++)
+        worker_broker_synced(sv->workers[i]);
+}
+
 static void on_files_changed(void *arg)
 {
     server *sv = arg;
@@ -143,9 +151,20 @@ int server_run(const strata_conf *conf, readiness *ready)
         goto out;
     }
     sv.shared.reload = sv.reload;
+    if (!(sv.shared.engine = rs_engine_new())) {
+        log_eventf("error", "out of memory at start");
+        goto out;
+    }
     reloader_on_record(sv.reload, record_in_db, &sv);
     /* A failure here is not fatal: fixing the file recovers (see /ready). */
     reloader_run(sv.reload, "start", NULL);
+    /* Before the workers, whose Lua states refer to it; its sync callback
+     * only runs for a worker's request, so after they exist. */
+    if (!(sv.shared.feed = broker_feed_start(conf->database_url, sv.shared.engine, on_broker_synced, &sv, err,
+                                             sizeof err))) {
+        log_event("error", err, NULL);
+        goto out;
+    }
     if (start_workers(&sv) < 0)
         goto out;
     started = 1;
@@ -171,8 +190,11 @@ out:
     for (int i = 0; i < 3; i++)
         if (sig[i])
             event_free(sig[i]);
+    broker_feed_stop(sv.shared.feed); /* first: its callback reaches the workers */
     if (sv.workers)
         stop_workers(&sv, started);
+    if (sv.shared.engine)
+        rs_engine_free(sv.shared.engine);
     reloader_free(sv.reload);
     if (sv.base)
         event_base_free(sv.base);

@@ -117,8 +117,12 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
 {
     lua_gen *g = lua_gen_new(s, w->sh->conf, err, errlen);
-    if (g)
+    if (g) {
         lua_gen_set_context(g, "strata.pool", w->pool);
+        lua_gen_set_context(g, "strata.broker_reader", w->broker_reader);
+        lua_gen_set_context(g, "strata.broker_feed", w->sh->feed);
+        lua_gen_set_context(g, "strata.worker", w);
+    }
     return g;
 }
 
@@ -135,6 +139,42 @@ static void adopt(worker *w, scripts *s)
     if (w->gen)
         lua_gen_retire(w->gen); /* closed once its last request ends */
     w->gen = g;
+}
+
+struct sync_wait {
+    lua_run *run;
+    uint64_t ticket;
+};
+
+int worker_await_broker_sync(worker *w, lua_run *run, uint64_t ticket)
+{
+    if (w->nsyncs == w->capsyncs) {
+        size_t cap = w->capsyncs ? w->capsyncs * 2 : 16;
+        struct sync_wait *p = realloc(w->syncs, cap * sizeof *p);
+        if (!p)
+            return -1;
+        w->syncs = p;
+        w->capsyncs = cap;
+    }
+    w->syncs[w->nsyncs++] = (struct sync_wait){run, ticket};
+    return 0;
+}
+
+/* Resumes the broker.sync waiters the feed has served (all when `all`). */
+static void resume_syncs(worker *w, int all)
+{
+    uint64_t done = w->sh->feed ? broker_feed_synced(w->sh->feed) : UINT64_MAX;
+    size_t i = 0;
+    while (i < w->nsyncs) {
+        if (all || w->syncs[i].ticket <= done) {
+            lua_run *run = w->syncs[i].run;
+            w->syncs[i] = w->syncs[--w->nsyncs]; /* order does not matter */
+            lua_run_resume(run, 0);
+            i = 0; /* resuming may have added or removed waiters */
+        } else {
+            i++;
+        }
+    }
 }
 
 static void begin_shutdown(worker *w)
@@ -177,6 +217,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         adopt(w, s);
         scripts_unref(s);
     }
+    resume_syncs(w, 0);
     if (stop)
         begin_shutdown(w);
 }
@@ -226,6 +267,16 @@ worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
         snprintf(err, errlen, "worker %d: cannot create its database pool", id);
         goto err;
     }
+    /* Each worker keys its own HMAC context: it holds hashing state. */
+    const char *secret = sh->conf->jwt_secret;
+    if (secret && *secret && !(w->jwt_key = jwt_key_new((const unsigned char *)secret, strlen(secret)))) {
+        snprintf(err, errlen, "worker %d: cannot key the JWT verifier", id);
+        goto err;
+    }
+    if (sh->engine && !(w->broker_reader = rs_reader_new(sh->engine))) {
+        snprintf(err, errlen, "worker %d: no reader slot left in the broker engine", id);
+        goto err;
+    }
     w->listen_fd = worker_listen_socket(sh->conf->listen_host, sh->conf->listen_port, 1, err, errlen);
     if (w->listen_fd < 0)
         goto err;
@@ -262,6 +313,7 @@ static void *run(void *arg)
         next = c->next;
         conn_close(c);
     }
+    resume_syncs(w, 1);
     pool_free(w->pool);
     w->pool = NULL;
     while (w->conns)
@@ -297,6 +349,11 @@ void worker_publish(worker *w, scripts *s)
     wake(w);
 }
 
+void worker_broker_synced(worker *w)
+{
+    wake(w);
+}
+
 void worker_shutdown(worker *w)
 {
     pthread_mutex_lock(&w->lock);
@@ -325,6 +382,10 @@ void worker_free(worker *w)
     if (w->gen)
         lua_gen_retire(w->gen);
     pool_free(w->pool); /* after the Lua states: nothing refers to it any more */
+    if (w->broker_reader)
+        rs_reader_free(w->broker_reader);
+    free(w->syncs);
+    jwt_key_free(w->jwt_key);
     if (w->base)
         event_base_free(w->base);
     if (w->listen_fd >= 0)

@@ -9,6 +9,7 @@
 #define STRATA_WORKER_H
 
 #include "accesslog.h"
+#include "broker_feed.h"
 #include "buf.h"
 #include "conf.h"
 #include "jwt.h"
@@ -16,6 +17,7 @@
 #include "metrics.h"
 #include "readiness.h"
 #include "reload.h"
+#include "resolve.h"
 
 #include <event2/event.h>
 #include <pthread.h>
@@ -31,6 +33,8 @@ typedef struct worker_shared {
     reloader *reload;
     accesslog *log;
     metrics_worker **metrics; /* one per worker, for /metrics */
+    rs_engine *engine;        /* the native broker engine */
+    broker_feed *feed;        /* what keeps it current */
     int nworkers;
 } worker_shared;
 
@@ -52,6 +56,9 @@ typedef struct worker {
 
     lua_gen *gen;                  /* serving now; NULL until scripts load */
     pool *pool;                    /* owned; this worker's database connections */
+    rs_reader *broker_reader;      /* owned; this thread's reader slot of the engine */
+    struct sync_wait *syncs;       /* owned; runs waiting in broker.sync() */
+    size_t nsyncs, capsyncs;
     conn *conns;                   /* every open connection (doubly linked) */
     int nconns;
     int draining;                  /* shutting down: no new requests on old connections */
@@ -61,6 +68,7 @@ typedef struct worker {
     buf scratch;                   /* bodies built by built-in endpoints */
     buf extra;                     /* extra header lines of the response being built */
     jwt_claims claims;             /* the auth context of the request being started */
+    jwt_key *jwt_key;              /* owned; NULL without a secret (every token refused) */
     uint64_t now_ms;               /* coarse clock, set per event */
     char date[40];                 /* "Date: ...\r\n" for the current second */
     char iso_sec[24];              /* "YYYY-MM-DDTHH:MM:SS" for the current second */
@@ -86,6 +94,13 @@ void worker_free(worker *w);
 /* Builds a generation from s for this worker (its pool made available to
  * strata.pg); NULL with err. */
 lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen);
+
+/* Suspends run until the broker feed has served `ticket` (broker.sync).
+ * 0, or -1 when out of memory. */
+int worker_await_broker_sync(worker *w, lua_run *run, uint64_t ticket);
+
+/* Wakes the worker to look at its broker.sync waiters.  Thread-safe. */
+void worker_broker_synced(worker *w);
 
 /* Refreshes now_ms and, once a second, the cached dates. */
 void worker_clock(worker *w);

@@ -16,6 +16,20 @@ local M = {}
 
 local JSON = "application/json; charset=utf-8"
 
+-- Seed 000's reads, answered from the native engine (core/resolve.c) when it
+-- is ready and the request asks for the plain result; its writes go through
+-- PostgreSQL and then wait until the engine holds them (read-your-writes).
+local NATIVE = { get_broker_values_for_context = true, get_missing_broker_ids = true,
+  get_complete_broker_data_for_context = true }
+local BROKER_WRITES = { upsert_broker_value = true, bulk_upsert_broker_values = true }
+
+local function plain(query)
+  for k in pairs(query) do
+    if k == "select" or k == "order" or k == "limit" or k == "offset" or k == "or" or k == "and" then return false end
+  end
+  return true
+end
+
 local function fail(status, code, message, details)
   sqlmod.fail(status, code, message, details)
 end
@@ -118,6 +132,14 @@ function M.call(req, ctx, cat, schema, name)
   if not allowed(ctx, name, args) then
     return errors.new(ctx.role == "anon" and 401 or 403, "42501", format("permission denied for function %s", name))
   end
+  if NATIVE[name] and not get and schema == "public" and plain(req.query) then
+    local broker = require("strata.broker")
+    if broker.ready() then
+      local body, err = broker.rpc(name, args)
+      if not body then return errors.new(400, err.code, err.message) end
+      return 200, body, { ["Content-Type"] = JSON }
+    end
+  end
   local rt = f.returns_set and result_table(cat, schema, f) or nil
   local b = sqlmod.builder(rt or { columns = {}, column_list = {} })
   local call_args = {}
@@ -162,6 +184,7 @@ function M.call(req, ctx, cat, schema, name)
   end)
   if not ok then error(res, 0) end
   if not res then return errors.from_db(err, ctx.role == "anon") end
+  if BROKER_WRITES[name] and schema == "public" then require("strata.broker").sync() end
   return 200, res.body, { ["Content-Type"] = JSON }
 end
 

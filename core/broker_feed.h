@@ -1,0 +1,45 @@
+/* broker_feed.h: keeps the native resolution engine (resolve.h) equal to
+ * PostgreSQL.  One thread with one blocking libpq connection, off every
+ * event loop: it streams data_broker, workspaces and broker_values into
+ * the engine at start (single-row mode, one batch), then LISTENs on
+ * strata_broker (sql/060_broker_notify.sql) and re-reads the rows each
+ * notification names.  A lost connection is logged and counted, and after
+ * reconnecting the engine is resynchronised whole, never left stale.
+ *
+ * Read-your-writes: a worker that wrote through strata asks for a sync
+ * (broker_feed_sync_request) and is told when every change committed before
+ * it is in the engine (the on_synced callback, from the feed's thread). */
+#ifndef STRATA_BROKER_FEED_H
+#define STRATA_BROKER_FEED_H
+
+#include "buf.h"
+#include "resolve.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct broker_feed broker_feed;
+
+/* Called on the feed's thread after each pass that served sync requests. */
+typedef void (*broker_synced_fn)(void *arg);
+
+/* Starts the thread; the engine must outlive the feed.  NULL and err. */
+broker_feed *broker_feed_start(const char *database_url, rs_engine *e, broker_synced_fn fn, void *arg,
+                               char *err, size_t errlen);
+
+/* Stops and joins the thread; NULL is a no-op. */
+void broker_feed_stop(broker_feed *f);
+
+/* 1 once the engine holds the database's data and the feed listens. */
+int broker_feed_ready(const broker_feed *f);
+
+/* Asks for a sync; returns its ticket.  Thread-safe. */
+uint64_t broker_feed_sync_request(broker_feed *f);
+
+/* The highest ticket whose sync is done.  Thread-safe. */
+uint64_t broker_feed_synced(const broker_feed *f);
+
+/* Appends the feed's and the engine's Prometheus metrics to out. */
+int broker_feed_metrics(const broker_feed *f, buf *out);
+
+#endif

@@ -1,0 +1,286 @@
+/* resolve_query.c: the resolution engine's queries on an entered version:
+ * rs_resolve, rs_missing, rs_complete, rs_explain.  Uses resolve.h and
+ * resolve_index.h; never allocates, never writes the version.
+ *
+ * The levels are visited from the most specific down, each bucket probed
+ * only for the brokers still unanswered, so a lookup stops as soon as every
+ * broker has its value.  The workspace chain is walked with Brent's cycle
+ * detection: bad data with a loop in parent links ends the walk after at
+ * most a few turns, with no memory for a visited set.  Seeing a workspace
+ * again there is harmless for resolution (its bucket answered what it
+ * could the first time, at the smaller depth); explain, which lists every
+ * candidate, first measures the loop-free length of the chain. */
+#include "resolve.h"
+#include "resolve_index.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const rs_uuid zero_uuid; /* the scope key of global values */
+
+static const rs_tab *scope_bucket(const rs_snap *s, rs_level level, const rs_uuid *id)
+{
+    uint64_t h = rs_hash(id, level);
+    return rs_tab_get(s->scopes[rs_shard_of(h, RS_SCOPE_SHARD_BITS)], id, level, h);
+}
+
+static const rs_ws *ws_get(const rs_snap *s, const rs_uuid *id)
+{
+    uint64_t h = rs_hash(id, 0);
+    return rs_tab_get(s->workspaces[rs_shard_of(h, RS_WS_SHARD_BITS)], id, 0, h);
+}
+
+/* The parent of w in s, or NULL when it has none or it is not held. */
+static const rs_ws *ws_parent(const rs_snap *s, const rs_ws *w)
+{
+    return w->has_parent ? ws_get(s, &w->parent) : NULL;
+}
+
+const rs_broker *rs_get_broker(const rs_snap *s, const rs_uuid *id)
+{
+    uint64_t h = rs_hash(id, 0);
+    const rs_brec *b = rs_tab_get(s->brokers[rs_shard_of(h, RS_BROKER_SHARD_BITS)], id, 0, h);
+    return b ? &b->pub : NULL;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    return memcmp(((const rs_row *)a)->broker_id.b, ((const rs_row *)b)->broker_id.b, 16);
+}
+
+/* Writes the distinct non-NULL requested ids to out, sorted, every other
+ * field zero; *has_null tells whether a NULL entry was seen.  Returns the
+ * count. */
+static size_t prepare(const rs_ids *req, rs_row *out, int *has_null)
+{
+    size_t n = 0;
+    *has_null = 0;
+    for (size_t i = 0; i < req->n; i++) {
+        if (req->null && req->null[i]) {
+            *has_null = 1;
+            continue;
+        }
+        memset(&out[n], 0, sizeof out[n]);
+        out[n++].broker_id = req->id[i];
+    }
+    if (n <= 16) { /* the usual request: insertion sort beats qsort's calls */
+        for (size_t i = 1; i < n; i++) {
+            rs_row t = out[i];
+            size_t j = i;
+            for (; j > 0 && row_cmp(&out[j - 1], &t) > 0; j--)
+                out[j] = out[j - 1];
+            out[j] = t;
+        }
+    } else {
+        qsort(out, n, sizeof *out, row_cmp);
+    }
+    size_t d = 0;
+    for (size_t i = 0; i < n; i++)
+        if (d == 0 || row_cmp(&out[d - 1], &out[i]) != 0)
+            out[d++] = out[i];
+    return d;
+}
+
+static void set_row(rs_row *row, const rs_rec *r, uint32_t depth)
+{
+    row->value = r->json;
+    row->value_len = r->len;
+    row->level = (rs_level)r->level;
+    row->scope_id = r->level == RS_GLOBAL ? NULL : &r->scope;
+    row->value_id = &r->id;
+    row->depth = depth;
+}
+
+/* Answers, from one bucket, the rows that have no value yet; returns how
+ * many it answered. */
+static size_t fill(const rs_tab *bucket, rs_row *rows, size_t n, uint32_t depth)
+{
+    size_t filled = 0;
+    if (!bucket || bucket->count == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].value)
+            continue;
+        const rs_uuid *id = &rows[i].broker_id;
+        const rs_rec *r = rs_tab_get(bucket, id, 0, rs_hash(id, 0));
+        if (r) {
+            set_row(&rows[i], r, depth);
+            filled++;
+        }
+    }
+    return filled;
+}
+
+/* Answers what the workspace chain from `start` can; returns how many. */
+static size_t fill_workspaces(const rs_snap *s, const rs_uuid *start, rs_row *rows, size_t n,
+                              size_t left)
+{
+    size_t filled = 0;
+    const rs_ws *w = ws_get(s, start), *mark = w;
+    uint64_t power = 1, lam = 0;
+    /* depth can only pass the number of workspaces on a loop, and by then
+     * every workspace of the chain has been seen (a bound beside Brent's). */
+    for (uint32_t depth = 0; w && filled < left && depth <= s->stats.workspaces; depth++) {
+        filled += fill(scope_bucket(s, RS_WORKSPACE, &w->id), rows, n, depth);
+        const rs_ws *next = ws_parent(s, w);
+        if (next == mark) /* back at Brent's marker: a loop */
+            break;
+        if (++lam == power) {
+            mark = next;
+            power *= 2;
+            lam = 0;
+        }
+        w = next;
+    }
+    return filled;
+}
+
+/* Gives every row the value rs_resolve would pick, or leaves it empty. */
+static void lookup(const rs_snap *s, const rs_context *ctx, rs_row *rows, size_t n)
+{
+    const struct {
+        rs_level level;
+        const rs_uuid *id;
+    } before[] = {{RS_AI_TASK, ctx->ai_task},
+                  {RS_AI_RUN, ctx->ai_run},
+                  {RS_TASK, ctx->task},
+                  {RS_PROJECT, ctx->project}},
+      after[] = {{RS_ORGANIZATION, ctx->organization}, {RS_USER, ctx->user}, {RS_GLOBAL, &zero_uuid}};
+    size_t left = n;
+    for (size_t i = 0; i < 4 && left; i++)
+        if (before[i].id)
+            left -= fill(scope_bucket(s, before[i].level, before[i].id), rows, n, 0);
+    if (left && ctx->workspace)
+        left -= fill_workspaces(s, ctx->workspace, rows, n, left);
+    for (size_t i = 0; i < 3 && left; i++)
+        if (after[i].id)
+            left -= fill(scope_bucket(s, after[i].level, after[i].id), rows, n, 0);
+}
+
+size_t rs_resolve(const rs_snap *s, const rs_context *ctx, const rs_ids *req, rs_row *out)
+{
+    int has_null;
+    size_t n = prepare(req, out, &has_null), kept = 0;
+    lookup(s, ctx, out, n);
+    for (size_t i = 0; i < n; i++)
+        if (out[i].value)
+            out[kept++] = out[i];
+    return kept;
+}
+
+size_t rs_missing(const rs_snap *s, const rs_context *ctx, const rs_ids *req, rs_row *out,
+                  int *has_null)
+{
+    size_t n = prepare(req, out, has_null), kept = 0;
+    lookup(s, ctx, out, n);
+    for (size_t i = 0; i < n; i++) {
+        if (!out[i].value) {
+            out[kept] = out[i];
+            kept++;
+        }
+    }
+    return kept;
+}
+
+size_t rs_complete(const rs_snap *s, const rs_context *ctx, const rs_ids *req, rs_row *out)
+{
+    int has_null;
+    size_t n = prepare(req, out, &has_null), kept = 0;
+    lookup(s, ctx, out, n);
+    for (size_t i = 0; i < n; i++) {
+        out[i].broker = rs_get_broker(s, &out[i].broker_id);
+        if (out[i].broker)
+            out[kept++] = out[i];
+    }
+    return kept;
+}
+
+/* ---- explain ---- */
+
+/* How many distinct workspaces the chain from `start` has: up to its end,
+ * or up to the first one seen twice (Brent finds the loop length lam, then
+ * the tail length mu; the chain is mu + lam long). */
+static size_t chain_len(const rs_snap *s, const rs_uuid *start)
+{
+    const rs_ws *x0 = ws_get(s, start);
+    if (!x0)
+        return 0;
+    const rs_ws *tortoise = x0, *hare = ws_parent(s, x0);
+    size_t power = 1, lam = 1, steps = 1;
+    while (hare != tortoise) {
+        if (!hare)
+            return steps;
+        if (power == lam) {
+            tortoise = hare;
+            power *= 2;
+            lam = 0;
+        }
+        hare = ws_parent(s, hare);
+        lam++;
+        steps++;
+    }
+    const rs_ws *a = x0, *b = x0;
+    for (size_t i = 0; i < lam; i++)
+        b = ws_parent(s, b);
+    size_t mu = 0;
+    for (; a != b; mu++) {
+        a = ws_parent(s, a);
+        b = ws_parent(s, b);
+    }
+    return mu + lam;
+}
+
+/* Calls fn with the value of `row`'s broker in `bucket`, if any. */
+static int emit(const rs_tab *bucket, rs_row *row, uint32_t depth, rs_explain_fn fn, void *arg)
+{
+    const rs_rec *r = rs_tab_get(bucket, &row->broker_id, 0, rs_hash(&row->broker_id, 0));
+    if (!r)
+        return 0;
+    set_row(row, r, depth);
+    return fn(arg, row);
+}
+
+/* Every candidate of one broker, most specific first. */
+static int explain_one(const rs_snap *s, const rs_context *ctx, size_t chain, const rs_uuid *id,
+                       rs_explain_fn fn, void *arg)
+{
+    const rs_uuid *ids[] = {ctx->ai_task, ctx->ai_run, ctx->task, ctx->project,
+                            NULL,         ctx->organization, ctx->user, &zero_uuid};
+    rs_row row = {.broker_id = *id};
+    int rc = 0;
+    for (int level = RS_AI_TASK; level <= RS_GLOBAL && rc == 0; level++) {
+        if (level == RS_WORKSPACE) {
+            const rs_ws *w = chain ? ws_get(s, ctx->workspace) : NULL;
+            for (size_t d = 0; d < chain && rc == 0; d++, w = ws_parent(s, w))
+                rc = emit(scope_bucket(s, RS_WORKSPACE, &w->id), &row, (uint32_t)d, fn, arg);
+        } else if (ids[level - 1]) {
+            rc = emit(scope_bucket(s, (rs_level)level, ids[level - 1]), &row, 0, fn, arg);
+        }
+    }
+    return rc;
+}
+
+int rs_explain(const rs_snap *s, const rs_context *ctx, const rs_ids *req, rs_explain_fn fn,
+               void *arg)
+{
+    size_t chain = ctx->workspace ? chain_len(s, ctx->workspace) : 0;
+    const rs_uuid *prev = NULL;
+    /* Distinct ids in order without a buffer: the smallest id above the
+     * previous one, each time (requests to explain are short). */
+    for (;;) {
+        const rs_uuid *next = NULL;
+        for (size_t i = 0; i < req->n; i++) {
+            const rs_uuid *id = &req->id[i];
+            if ((req->null && req->null[i]) || (prev && rs_uuid_cmp(id, prev) <= 0))
+                continue;
+            if (!next || rs_uuid_cmp(id, next) < 0)
+                next = id;
+        }
+        if (!next)
+            return 0;
+        int rc = explain_one(s, ctx, chain, next, fn, arg);
+        if (rc != 0)
+            return rc;
+        prev = next;
+    }
+}

@@ -1,0 +1,20 @@
+# spec/c/jwt.mk: the C unit tests of core/jwt.c and core/json_scan.c.
+# Included by the top-level Makefile (as every spec/c/*.mk), or used alone
+# from the repository root:
+#   make -f spec/c/jwt.mk bin/test_jwt && bin/test_jwt
+# Every variable is JWT_-prefixed and nothing here reads the top-level
+# Makefile's variables.
+
+JWT_CC         ?= cc
+JWT_STRICT     := -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore
+JWT_TEST_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                  -fno-sanitize-recover=undefined $(JWT_STRICT)
+JWT_SRCS       := core/jwt.c core/jwt.h core/json_scan.c core/json_scan.h
+JWT_LIBS        = $(shell pkg-config --cflags --libs libcrypto)
+
+# Every unit test program; `make test` builds and scripts/test runs them.
+C_TESTS += bin/test_jwt
+
+bin/test_jwt: $(JWT_SRCS) spec/c/test_jwt.c spec/c/jwt.mk
+	@mkdir -p bin
+	$(JWT_CC) $(JWT_TEST_FLAGS) -o $@ core/jwt.c core/json_scan.c spec/c/test_jwt.c $(JWT_LIBS)

@@ -401,11 +401,17 @@ static void wake(broker_feed *f)
 
 void broker_feed_stop(broker_feed *f)
 {
-    if (!f)
+    if (!f || atomic_exchange(&f->stopping, 1))
         return;
-    atomic_store(&f->stopping, 1);
     wake(f);
     pthread_join(f->thread, NULL);
+}
+
+void broker_feed_free(broker_feed *f)
+{
+    if (!f)
+        return;
+    broker_feed_stop(f);
     for (int t = 0; t < NTABLES; t++) {
         uuid_set_free(&f->held[t]);
         uuid_set_free(&f->dirty[t]);

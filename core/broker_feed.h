@@ -27,8 +27,12 @@ typedef void (*broker_synced_fn)(void *arg);
 broker_feed *broker_feed_start(const char *database_url, rs_engine *e, broker_synced_fn fn, void *arg,
                                char *err, size_t errlen);
 
-/* Stops and joins the thread; NULL is a no-op. */
+/* Stops and joins the thread: no callback runs after it returns.  The
+ * queries still work (the engine stays as it was); NULL is a no-op. */
 void broker_feed_stop(broker_feed *f);
+
+/* Frees a stopped feed; NULL is a no-op. */
+void broker_feed_free(broker_feed *f);
 
 /* 1 once the engine holds the database's data and the feed listens. */
 int broker_feed_ready(const broker_feed *f);

@@ -206,7 +206,7 @@ static void number_value(const char *p, const char *e, int64_t *lo, int64_t *hi)
     int64_t ip = 0;
     if (nd > 0 && k > 18) {
         ip = JSON_NUM_LIMIT;
-    } else {
+    } else if (nd > 0) { /* so at most 18 + 64 steps, whatever the exponent */
         for (long i = 0; i < k; i++)
             ip = ip * 10 + (i < nd ? dig[i] - '0' : 0);
         for (long i = k > 0 ? k : 0; i < nd; i++)

@@ -1,7 +1,9 @@
 /* jwt.c: HS256 JWT verification and the choice of a request's token (see
  * jwt.h).  Uses json_scan (header and payload fields) and OpenSSL's
  * libcrypto (EVP_MAC HMAC-SHA256, CRYPTO_memcmp).  Allocates only in
- * jwt_key_new; the decoded payload goes to the caller's jwt_claims.
+ * jwt_key_new; the decoded payload goes to the caller's jwt_claims.  The
+ * base64url decoder is table-driven: it was half the time of a
+ * verification as a chain of comparisons.
  *
  * Untrusted bytes meet only the base64url decoder and the header scanner
  * (both bounded) before the signature is checked; the payload's JSON is
@@ -67,32 +69,31 @@ static long b64url_decode(const char *src, size_t n, unsigned char *out, size_t 
 {
     const unsigned char *s = (const unsigned char *)src;
     size_t rest = n % 4, o = 0;
-    unsigned seen = 0;
+    unsigned seen = 0; /* OR of every value: bit 6 says a byte was outside */
     if (rest == 1)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        seen |= b64[s[i]];
-    if (seen & 64)
-        return -1;
-    if (n / 4 * 3 + (rest ? rest - 1 : 0) > cap)
-        return B64_TOO_LONG;
+    if (n / 4 * 3 + (rest ? rest - 1 : 0) > cap) { /* a bad byte is still the first answer */
+        for (size_t i = 0; i < n; i++)
+            seen |= b64[s[i]];
+        return seen & 64 ? -1 : B64_TOO_LONG;
+    }
     for (const unsigned char *end = s + (n - rest); s < end; s += 4) {
-        unsigned v = (unsigned)b64[s[0]] << 18 | (unsigned)b64[s[1]] << 12 |
-                     (unsigned)b64[s[2]] << 6 | b64[s[3]];
+        unsigned a = b64[s[0]], b = b64[s[1]], c = b64[s[2]], d = b64[s[3]];
+        unsigned v = a << 18 | b << 12 | c << 6 | d;
+        seen |= a | b | c | d;
         out[o++] = (unsigned char)(v >> 16);
         out[o++] = (unsigned char)(v >> 8);
         out[o++] = (unsigned char)v;
     }
     if (rest) { /* 2 characters carry 1 byte + 4 spare bits, 3 carry 2 bytes + 2 */
-        unsigned v = (unsigned)b64[s[0]] << 18 | (unsigned)b64[s[1]] << 12 |
-                     (rest == 3 ? (unsigned)b64[s[2]] << 6 : 0);
+        unsigned a = b64[s[0]], b = b64[s[1]], c = rest == 3 ? b64[s[2]] : 0;
+        unsigned v = a << 18 | b << 12 | c << 6;
+        seen |= a | b | c | (v & (rest == 3 ? 0xFFu : 0xFFFFu) ? 64 : 0);
         out[o++] = (unsigned char)(v >> 16);
         if (rest == 3)
             out[o++] = (unsigned char)(v >> 8);
-        if (v & (rest == 3 ? 0xFFu : 0xFFFFu))
-            return -1;
     }
-    return (long)o;
+    return seen & 64 ? -1 : (long)o;
 }
 
 /* ---- the header ---- */
@@ -262,18 +263,26 @@ static int read_payload(jwt_claims *c, char *err, size_t errlen)
 
 /* ---- verification ---- */
 
-/* The signed part and the signature of a token, after checking that it has
- * three non-empty segments. */
-static int split(const char *t, size_t len, size_t *signed_len, const char **sig, size_t *sig_len)
+/* A token's three segments: header, payload, signature. */
+typedef struct segments {
+    const char *p[3];
+    size_t n[3];
+} segments;
+
+/* Finds exactly three non-empty segments. */
+static int split(const char *t, size_t len, segments *g)
 {
-    const char *d1 = memchr(t, '.', len);
-    const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - t)) : NULL;
-    if (!d2 || d1 == t || d2 == d1 + 1 || d2 + 1 == t + len ||
-        memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - t)))
-        return -1;
-    *signed_len = (size_t)(d2 - t);
-    *sig = d2 + 1;
-    *sig_len = len - (size_t)(d2 + 1 - t);
+    const char *end = t + len;
+    for (int i = 0; i < 3; i++) {
+        if (t == end)
+            return -1;
+        const char *dot = memchr(t, '.', (size_t)(end - t));
+        if ((i < 2) != (dot != NULL) || dot == t)
+            return -1;
+        g->p[i] = t;
+        g->n[i] = (size_t)((dot ? dot : end) - t);
+        t += g->n[i] + (dot != NULL);
+    }
     return 0;
 }
 
@@ -342,26 +351,23 @@ static int verify(const char *token, size_t len, jwt_key *key, jwt_claims *out, 
                   size_t errlen)
 {
     unsigned char sig[SIG_LEN];
-    const char *sig_seg;
-    size_t signed_len, sig_seg_len;
+    segments g;
     if (len > JWT_MAX_TOKEN)
         return fail(err, errlen, JWT_MALFORMED, "token too long");
-    if (split(token, len, &signed_len, &sig_seg, &sig_seg_len) < 0)
+    if (split(token, len, &g) < 0)
         return fail(err, errlen, JWT_MALFORMED, "not three non-empty segments");
-    const char *dot = memchr(token, '.', len);
-    int rc = check_header(token, (size_t)(dot - token), err, errlen);
+    int rc = check_header(g.p[0], g.n[0], err, errlen);
     if (rc != JWT_OK)
         return rc;
-    long n = b64url_decode(sig_seg, sig_seg_len, sig, sizeof sig);
+    long n = b64url_decode(g.p[2], g.n[2], sig, sizeof sig);
     if (n == -1)
         return fail(err, errlen, JWT_MALFORMED, "signature: bad base64url");
     if (n != SIG_LEN)
         return fail(err, errlen, JWT_BAD_SIGNATURE, "signature: not 32 bytes");
-    n = b64url_decode(dot + 1, signed_len - (size_t)(dot + 1 - token),
-                      (unsigned char *)out->payload, JWT_MAX_PAYLOAD);
+    n = b64url_decode(g.p[1], g.n[1], (unsigned char *)out->payload, JWT_MAX_PAYLOAD);
     if (n < 0)
         return fail(err, errlen, JWT_MALFORMED, "payload: bad base64url");
-    if (check_signature(key, token, signed_len, sig) < 0)
+    if (check_signature(key, token, g.n[0] + 1 + g.n[1], sig) < 0)
         return fail(err, errlen, JWT_BAD_SIGNATURE, "signature mismatch");
     out->payload_len = (size_t)n;
     out->payload[n] = '\0';

@@ -36,6 +36,7 @@
 
 #define LIMITER_WINDOW 16          /* slots examined for an eviction victim */
 #define LIMITER_DEFAULT_STRIPES 64 /* at most; fewer for small tables */
+#define LIMITER_STRIPE_KEYS 1024   /* fewest keys per default stripe */
 #define LIMITER_MAX_STRIPES 4096
 #define NONE UINT32_MAX            /* "no slot" */
 
@@ -387,8 +388,14 @@ limiter *limiter_new(size_t max_keys, size_t stripes)
         errno = EINVAL;
         goto err;
     }
-    if (stripes == 0)
-        stripes = max_keys / 16 > LIMITER_DEFAULT_STRIPES ? LIMITER_DEFAULT_STRIPES : max_keys / 16;
+    /* Stripes hold fixed shares, so the fullest one evicts first, near
+     * max_keys * (1 - 2.5 / sqrt(share)): large shares waste less, and a
+     * few stripes already make lock contention rare at request rates. */
+    if (stripes == 0) {
+        stripes = max_keys / LIMITER_STRIPE_KEYS;
+        if (stripes > LIMITER_DEFAULT_STRIPES)
+            stripes = LIMITER_DEFAULT_STRIPES;
+    }
     if (stripes > LIMITER_MAX_STRIPES)
         stripes = LIMITER_MAX_STRIPES;
     if (stripes > max_keys)
@@ -400,8 +407,12 @@ limiter *limiter_new(size_t max_keys, size_t stripes)
     l->max_keys = max_keys;
     l->nstripes = stripes;
     uint64_t seed[2];
-    if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed)
-        goto err; /* getrandom set errno; a short read is not expected for 16 bytes */
+    ssize_t got = getrandom(seed, sizeof seed, 0);
+    if (got != (ssize_t)sizeof seed) {
+        if (got >= 0)
+            errno = EIO; /* a short read: not expected for 16 bytes */
+        goto err;
+    }
     l->k0 = seed[0];
     l->k1 = seed[1];
     if (!(l->stripes = aligned_alloc(alignof(stripe), stripes * sizeof(stripe))))

@@ -76,11 +76,13 @@ typedef struct limiter_stats {
 } limiter_stats;
 
 /* Creates a limiter holding at most max_keys keys (1 .. 2^31) in `stripes`
- * independently locked parts (0: a default, up to 64; clamped to
- * 1 .. min(4096, max_keys)).  Each stripe holds max_keys / stripes keys
- * (the remainder spread over the first ones), so eviction can begin a
- * little before the total reaches max_keys when keys spread unevenly.
- * Allocates 64 bytes per slot at load 3/4: ~85 bytes per key of capacity,
+ * independently locked parts (0: the default, max_keys / 1024 and at most
+ * 64; any value is clamped to 1 .. min(4096, max_keys)).  Each stripe holds
+ * a fixed share, max_keys / stripes keys (the remainder spread over the
+ * first ones), so the first eviction comes before the total reaches
+ * max_keys, when the fullest stripe fills: roughly at max_keys * (1 - 2.5
+ * / sqrt(share)) live keys (measured with the default: 96% of 10,000 keys
+ * in 9 stripes, 97.5% of 1,000,000 in 64).  Allocates 64 bytes per slot at load 3/4: ~85 bytes per key of capacity,
  * all at once (the kernel backs pages as they are touched).  The hash is
  * keyed with random bytes from getrandom, so clients cannot choose keys
  * that collide.  NULL with errno set (EINVAL, ENOMEM, or getrandom's). */

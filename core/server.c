@@ -193,6 +193,7 @@ out:
     broker_feed_stop(sv.shared.feed); /* first: its callback reaches the workers */
     if (sv.workers)
         stop_workers(&sv, started);
+    broker_feed_free(sv.shared.feed); /* after: the workers read it until they end */
     if (sv.shared.engine)
         rs_engine_free(sv.shared.engine);
     reloader_free(sv.reload);

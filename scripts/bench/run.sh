@@ -180,9 +180,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
       line=$LINE
       rps=$(field rps "$line")
       p99=$(field p99_us "$line")
-      # Server CPU per request: insensitive to other load on the machine,
-      # unlike rps; and how busy the server's CPU was (under ~95%, the
-      # server was not what limited the rate).
+      # Server CPU time per request (much less sensitive than rps to other
+      # load on the machine) and how busy the server's CPU was (under ~90%,
+      # something other than the server limited the rate).
       read -r cpu busy < <(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$(field requests "$line")" \
         -v s="$(field seconds "$line")" 'BEGIN { printf "%.2f %.0f\n", d / hz * 1e6 / n, d / hz / s * 100 }')
       line="$line cpu_us_per_req=$cpu server_busy=$busy%"

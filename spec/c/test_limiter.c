@@ -536,7 +536,7 @@ static void *distinct_keys_worker(void *p)
     for (uint64_t i = 0; i < a->n; i++) {
         int len = snprintf(key, sizeof key, "t%d:%llu", a->id, (unsigned long long)(i % 5000));
         uint64_t now = atomic_fetch_add(a->clock, 1000);
-        if (limiter_take(a->l, key, (size_t)len, a->rule, now, (int)(i & 1), &res) != 0)
+        if (limiter_take(a->l, key, (size_t)len, a->rule, now, i % 3 != 0, &res) != 0)
             a->errors++;
         if (i % 1000 == 0)
             limiter_sweep(a->l, now);

@@ -177,7 +177,7 @@ describe("strata.db #server", function()
     for i = 1, 200 do
       urls[i] = srv.quote(("http://127.0.0.1:%d/v1/db/sleep?s=0.02&n=%d"):format(s.port, i)) .. " -o /dev/null"
     end
-    local p = io.popen("curl -s --parallel --parallel-immediate --parallel-max 200 -m 30 -w '%{http_code}\\n' "
+    local p = io.popen("curl -s --no-progress-meter --parallel --parallel-immediate --parallel-max 200 -m 30 -w '%{http_code}\\n' "
       .. table.concat(urls, " "))
     local codes = {}
     for line in p:lines() do codes[line] = (codes[line] or 0) + 1 end

@@ -38,6 +38,9 @@ build/asan/%.o: core/%.c
 
 -include $(REL_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
 
+# make bench: strata against nginx + lua-nginx-module (scripts/bench/).
+include scripts/bench/Makefile.inc
+
 # C unit tests (each spec/c/*.mk adds its programs to C_TESTS) and the
 # fuzz target of the HTTP parser (make fuzz).
 include $(sort $(wildcard spec/c/*.mk))

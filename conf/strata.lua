@@ -33,7 +33,7 @@ return {
   jwt_secret = nil,               -- HS256 secret: set STRATA_JWT_SECRET rather than writing it here
   jwt_leeway_s = 30,              -- tolerance on exp and nbf
 
-  lua_instruction_limit = 100000000, -- per request: past it the handler is stopped (500)
+  lua_time_limit_ms = 1000,       -- a handler running this long without waiting is stopped (500)
   access_log = "stderr",          -- "stderr", "off", or a file path
   reload_watch = true,            -- reload when a file under lua_dir changes
   reload_debounce_ms = 200,       -- quiet time after the last change before reloading

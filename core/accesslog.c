@@ -51,6 +51,11 @@ void accesslog_close(accesslog *log)
     free(log);
 }
 
+int accesslog_enabled(const accesslog *log)
+{
+    return log->fd >= 0;
+}
+
 void accesslog_add(accesslog *log, buf *b, const access_entry *e)
 {
     if (log->fd < 0)

@@ -29,6 +29,9 @@ typedef struct access_entry {
     const char *remote;
 } access_entry;
 
+/* 0 when the log is off: the caller need not build entries. */
+int accesslog_enabled(const accesslog *log);
+
 /* Appends e's line to wbuf (a worker's buffer); flushes when it is large. */
 void accesslog_add(accesslog *log, buf *wbuf, const access_entry *e);
 

@@ -14,13 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
-enum kind { K_STRING, K_INT, K_LONG, K_BOOL };
+enum kind { K_STRING, K_INT, K_BOOL };
 
 typedef struct field {
     const char *key;
     enum kind kind;
     size_t offset;
-    long min, max;       /* for K_INT and K_LONG */
+    long min, max;       /* for K_INT */
     const char *dflt;    /* default, as it would be written in the environment */
 } field;
 
@@ -49,7 +49,7 @@ static const field FIELDS[] = {
     F(max_rows, K_INT, 1, 100000000, "1000"),
     F(jwt_secret, K_STRING, 0, 0, NULL),
     F(jwt_leeway_s, K_INT, 0, 3600, "30"),
-    F(lua_instruction_limit, K_LONG, 1000, 1000000000000L, "100000000"),
+    F(lua_time_limit_ms, K_INT, 10, 3600000, "1000"),
     F(access_log, K_STRING, 0, 0, "stderr"),
     F(reload_watch, K_BOOL, 0, 0, "true"),
     F(reload_debounce_ms, K_INT, 0, 60000, "200"),
@@ -91,18 +91,14 @@ static int set_text(strata_conf *c, const field *f, const char *v, const char *w
         else
             return fail(err, errlen, "%s: '%s' must be true or false", where, f->key);
         return 0;
-    case K_INT:
-    case K_LONG: {
+    case K_INT: {
         long n = strtol(v, &end, 10);
         if (!*v || *end || n < f->min || n > f->max) {
             snprintf(err, errlen, "%s: '%s' must be an integer from %ld to %ld", where, f->key,
                      f->min, f->max);
             return -1;
         }
-        if (f->kind == K_INT)
-            *(int *)at = (int)n;
-        else
-            *(long *)at = n;
+        *(int *)at = (int)n;
         return 0;
     }
     }
@@ -120,7 +116,7 @@ static int set_lua(lua_State *L, strata_conf *c, const field *f, const char *pat
             break;
         return set_text(c, f, lua_tostring(L, -1), path, err, errlen);
     case LUA_TNUMBER:
-        if ((f->kind != K_INT && f->kind != K_LONG) || !lua_isinteger(L, -1))
+        if (f->kind != K_INT || !lua_isinteger(L, -1))
             break;
         snprintf(text, sizeof text, "%lld", (long long)lua_tointeger(L, -1));
         return set_text(c, f, text, path, err, errlen);
@@ -129,7 +125,7 @@ static int set_lua(lua_State *L, strata_conf *c, const field *f, const char *pat
             break;
         return set_text(c, f, lua_toboolean(L, -1) ? "true" : "false", path, err, errlen);
     }
-    static const char *const names[] = {"a string", "an integer", "an integer", "a boolean"};
+    static const char *const names[] = {"a string", "an integer", "a boolean"};
     snprintf(err, errlen, "%s: '%s' must be %s", path, f->key, names[f->kind]);
     return -1;
 }

@@ -40,7 +40,7 @@ typedef struct strata_conf {
     char *jwt_secret;           /* owned; HS256 secret (STRATA_JWT_SECRET); NULL: every token is refused */
     int jwt_leeway_s;           /* tolerance on exp and nbf */
 
-    long lua_instruction_limit; /* per request; past it the handler fails with 500 */
+    int lua_time_limit_ms;      /* per slice of a handler between two waits; past it: 500 */
     char *access_log;           /* owned; "stderr", "off" or a file path */
     int reload_watch;           /* 1: reload when files under lua_dir change */
     int reload_debounce_ms;     /* quiet time after a change before reloading */

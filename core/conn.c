@@ -158,6 +158,8 @@ void conn_reply(conn *c, const reply *r)
 
     uint64_t dur = c->started_us ? now_us() - c->started_us : 0;
     metrics_request(w->metrics, r->route_id, r->status, dur);
+    if (!accesslog_enabled(w->sh->log))
+        return;
     char time[32];
     snprintf(time, sizeof time, "%s.%03dZ", w->iso_sec, (int)(w->now_ms % 1000));
     access_entry e = {time, c->request_id, c->req.method, c->req.path, r->status,

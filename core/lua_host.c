@@ -9,17 +9,24 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define HOOK_EVERY 1000 /* instructions between two budget checks */
+#define HOOK_EVERY 1000             /* instructions between two checks of the boot's budget */
+#define BOOT_INSTRUCTIONS 200000000 /* what loading the scripts may take at most */
+#define WATCH_SLOTS 256             /* threads running handlers (workers) */
+#define WATCH_PERIOD_MS 10          /* how often the watchdog looks */
 #define POOL_MAX 64     /* idle coroutines kept for reuse */
 
 struct lua_gen {
     lua_State *L;          /* owned */
     scripts *scripts;      /* one reference held */
-    long instruction_limit;
+    long time_limit_ms;    /* per resumption of a handler */
     int dispatch_ref;      /* registry: the function strata.runtime.boot returned */
     int route_ids_ref;     /* registry: route pattern -> metrics id, filled as routes are hit */
     int inflight;          /* runs not yet finished; only the owning thread touches it */
@@ -34,7 +41,8 @@ struct lua_run {
     lua_gen *g;
     lua_State *co;         /* anchored by ref */
     int ref;
-    long budget;           /* hook calls left before the instruction limit */
+    int64_t deadline_ms;   /* the running slice must end by then (monotonic) */
+    int timed_out;         /* stopped by the time limit */
     int waiting;           /* suspended by a strata binding, which will resume it */
     lua_header_fn on_header;
     lua_done_fn done;
@@ -45,24 +53,118 @@ struct lua_run {
 
 /* Every thread's extra space holds its generation: lua_newthread copies
  * the main thread's, so coroutines that scripts create inherit it too, and
- * the budget hook finds the run even there. */
+ * the hooks find the run even there. */
 static lua_gen *gen_of(lua_State *L)
 {
     return *(lua_gen **)lua_getextraspace(L);
 }
 
-/* The budget of whatever runs now: the current run, or the boot. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The boot counts instructions (it runs once per reload, on one thread). */
 static __thread long boot_budget;
 
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    lua_gen *g = gen_of(L);
-    long *left = g && g->current ? &g->current->budget : &boot_budget;
-    if (--*left <= 0) {
-        *left = 0;
-        luaL_error(L, "instruction limit exceeded");
+    if (--boot_budget <= 0) {
+        boot_budget = 0;
+        luaL_error(L, "instruction limit exceeded while loading the scripts");
     }
+}
+
+/* Handlers get a time limit instead: a count hook, however rare, sends
+ * every VM instruction through the debug path (15-20% of a request).  A
+ * watchdog thread looks every WATCH_PERIOD_MS at what each worker runs and
+ * sets a hook on a coroutine past its deadline; the hook raises there.
+ * lua.c stops a script from a signal handler the same way. */
+typedef struct watch_slot {
+    pthread_mutex_t lock;  /* held while co is set or looked at: co cannot be freed meanwhile */
+    lua_State *co;         /* the coroutine running now on that thread, or NULL */
+    int64_t deadline_ms;
+} watch_slot;
+
+static watch_slot slots[WATCH_SLOTS];
+static atomic_int nslots;
+static __thread watch_slot *my_slot;
+static pthread_once_t watchdog_once = PTHREAD_ONCE_INIT;
+
+static void deadline_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    lua_gen *g = gen_of(L);
+    lua_run *run = g ? g->current : NULL;
+    lua_sethook(L, NULL, 0, 0);
+    if (run && mono_ms() >= run->deadline_ms) {
+        run->timed_out = 1;
+        luaL_error(L, "time limit exceeded");
+    }
+    /* Otherwise the coroutine finished and serves another request: stale. */
+}
+
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    struct timespec period = {0, WATCH_PERIOD_MS * 1000000L};
+    for (;;) {
+        nanosleep(&period, NULL);
+        int64_t now = mono_ms();
+        int n = atomic_load(&nslots);
+        for (int i = 0; i < n; i++) {
+            pthread_mutex_lock(&slots[i].lock);
+            if (slots[i].co && now >= slots[i].deadline_ms)
+                lua_sethook(slots[i].co, deadline_hook, LUA_MASKCOUNT, 1);
+            pthread_mutex_unlock(&slots[i].lock);
+        }
+    }
+    return NULL;
+}
+
+static void start_watchdog(void)
+{
+    for (int i = 0; i < WATCH_SLOTS; i++)
+        pthread_mutex_init(&slots[i].lock, NULL);
+    pthread_t t;
+    if (pthread_create(&t, NULL, watchdog, NULL) == 0)
+        pthread_detach(t);
+}
+
+/* The calling thread's slot (NULL past WATCH_SLOTS threads: no limit). */
+static watch_slot *thread_slot(void)
+{
+    if (!my_slot) {
+        pthread_once(&watchdog_once, start_watchdog);
+        int i = atomic_fetch_add(&nslots, 1);
+        my_slot = i < WATCH_SLOTS ? &slots[i] : NULL;
+    }
+    return my_slot;
+}
+
+static void watch_begin(lua_run *run)
+{
+    watch_slot *s = thread_slot();
+    run->deadline_ms = mono_ms() + run->g->time_limit_ms;
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->co = run->co;
+    s->deadline_ms = run->deadline_ms;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void watch_end(void)
+{
+    watch_slot *s = my_slot;
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->co = NULL;
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* Message handler for protected calls: appends the traceback.  [-1, +1, m] */
@@ -191,7 +293,7 @@ static void gen_close(lua_gen *g)
 
 lua_gen *lua_gen_new(scripts *s, const strata_conf *conf, char *err, size_t errlen)
 {
-    long instruction_limit = conf->lua_instruction_limit;
+    long time_limit_ms = conf->lua_time_limit_ms;
     lua_gen *g = calloc(1, sizeof *g);
     if (!g || !(g->L = luaL_newstate())) {
         snprintf(err, errlen, "cannot create a Lua state: out of memory");
@@ -199,7 +301,7 @@ lua_gen *lua_gen_new(scripts *s, const strata_conf *conf, char *err, size_t errl
         return NULL;
     }
     g->scripts = scripts_ref(s);
-    g->instruction_limit = instruction_limit;
+    g->time_limit_ms = time_limit_ms;
     g->dispatch_ref = LUA_NOREF;
     *(lua_gen **)lua_getextraspace(g->L) = g;
     luaL_openlibs(g->L);
@@ -207,9 +309,11 @@ lua_gen *lua_gen_new(scripts *s, const strata_conf *conf, char *err, size_t errl
     lmod_preload(g->L);
     /* The boot runs top-level code of every script: bound it too.  Boots
      * happen one at a time per thread, hence a thread-local budget. */
-    boot_budget = instruction_limit / HOOK_EVERY + 1;
+    lua_gc(g->L, LUA_GCGEN, 0, 0); /* requests make short-lived tables */
+    boot_budget = BOOT_INSTRUCTIONS / HOOK_EVERY;
     lua_sethook(g->L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
     int rc = boot(g, err, errlen);
+    lua_sethook(g->L, NULL, 0, 0); /* coroutines must not inherit it */
     if (rc < 0) {
         gen_close(g);
         return NULL;
@@ -405,7 +509,7 @@ static void error_fields(lua_State *co, lua_response *rs)
 static void fail(lua_run *run, lua_response *rs, const char *msg)
 {
     lua_State *co = run->co;
-    rs->budget_exceeded = run->budget == 0;
+    rs->budget_exceeded = run->timed_out;
     error_fields(co, rs);
     if (!msg)
         msg = lua_tostring(co, -1);
@@ -473,7 +577,10 @@ static void step(lua_run *run, int nargs)
     int nres = 0;
     run->waiting = 0;
     g->current = run;
+    watch_begin(run);
     int st = lua_resume(co, g->L, nargs, &nres);
+    watch_end();
+    lua_sethook(co, NULL, 0, 0); /* a watchdog hook set too late must not outlive the slice */
     g->current = NULL;
     if (st == LUA_YIELD) {
         if (run->waiting)
@@ -515,13 +622,12 @@ void lua_gen_start(lua_gen *g, const lua_request *rq, lua_header_fn on_header, l
     run->on_header = on_header;
     run->done = done;
     run->arg = arg;
-    run->budget = g->instruction_limit / HOOK_EVERY + 1;
+
     g->inflight++;
     take_thread(g, run);
     lua_State *co = run->co;
     lua_rawgeti(co, LUA_REGISTRYINDEX, g->dispatch_ref); /* stack(co): dispatch */
     push_request(co, rq);                                 /* stack(co): dispatch, req */
-    lua_sethook(co, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
     step(run, 1);
 }
 

@@ -21,8 +21,8 @@ typedef struct lua_gen lua_gen;
 /* Builds a Lua state from s (taking a reference to it), runs
  * strata.runtime's boot: every file compiles, routes load without
  * collisions, policies and validators have the right shape and their
- * examples pass.  conf's lua_instruction_limit bounds each request (and the
- * boot); conf is visible to strata.config and must outlive the state.
+ * examples pass.  conf's lua_time_limit_ms bounds each slice of a handler
+ * (the boot has an instruction budget); conf is visible to strata.config and must outlive the state.
  * NULL with the failing file, line and message in err when anything fails. */
 lua_gen *lua_gen_new(scripts *s, const strata_conf *conf, char *err, size_t errlen);
 

@@ -111,50 +111,108 @@ static size_t fill(const rs_tab *bucket, rs_row *rows, size_t n, uint32_t depth)
     return filled;
 }
 
-/* Answers what the workspace chain from `start` can; returns how many. */
+/* One scope of the context whose bucket is looked up. */
+typedef struct scope_ref {
+    rs_level level;
+    const rs_uuid *id;
+    uint32_t depth;       /* workspaces: distance from the given one */
+    uint64_t h;           /* rs_hash(id, level) */
+    const rs_tab *shard;  /* the shard holding it */
+    const rs_tab *bucket; /* its values, or NULL */
+} scope_ref;
+
+#define WS_CHUNK 32 /* workspaces whose buckets are fetched together */
+
+/* Finds the buckets of v[0..n).  Each step issues its memory loads for all
+ * scopes before using any, so the cache misses of independent lookups
+ * overlap instead of adding up (a lookup is three dependent misses: shard
+ * header, slot, bucket). */
+static void find_buckets(const rs_snap *s, scope_ref *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        v[i].h = rs_hash(v[i].id, v[i].level);
+        v[i].shard = s->scopes[rs_shard_of(v[i].h, RS_SCOPE_SHARD_BITS)];
+        if (v[i].shard)
+            __builtin_prefetch(v[i].shard);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (v[i].shard)
+            __builtin_prefetch(&v[i].shard->slot[(uint32_t)v[i].h & v[i].shard->mask]);
+    for (size_t i = 0; i < n; i++) {
+        v[i].bucket = rs_tab_get(v[i].shard, v[i].id, v[i].level, v[i].h);
+        if (v[i].bucket)
+            __builtin_prefetch(v[i].bucket);
+    }
+}
+
+/* Answers rows from the buckets of v[0..n) in that order; returns how many. */
+static size_t fill_refs(const scope_ref *v, size_t n, rs_row *rows, size_t count, size_t left)
+{
+    size_t filled = 0;
+    for (size_t i = 0; i < n && filled < left; i++)
+        filled += fill(v[i].bucket, rows, count, v[i].depth);
+    return filled;
+}
+
+/* Answers what the workspace chain from `start` can; returns how many.
+ * The chain is walked WS_CHUNK workspaces at a time, their buckets fetched
+ * together. */
 static size_t fill_workspaces(const rs_snap *s, const rs_uuid *start, rs_row *rows, size_t n,
                               size_t left)
 {
-    size_t filled = 0;
+    scope_ref chunk[WS_CHUNK];
+    size_t filled = 0, k = 0;
     const rs_ws *w = ws_get(s, start), *mark = w;
     uint64_t power = 1, lam = 0;
     /* depth can only pass the number of workspaces on a loop, and by then
      * every workspace of the chain has been seen (a bound beside Brent's). */
     for (uint32_t depth = 0; w && filled < left && depth <= s->stats.workspaces; depth++) {
-        filled += fill(scope_bucket(s, RS_WORKSPACE, &w->id), rows, n, depth);
+        chunk[k++] = (scope_ref){.level = RS_WORKSPACE, .id = &w->id, .depth = depth};
         const rs_ws *next = ws_parent(s, w);
         if (next == mark) /* back at Brent's marker: a loop */
-            break;
+            next = NULL;
         if (++lam == power) {
             mark = next;
             power *= 2;
             lam = 0;
         }
         w = next;
+        if (k == WS_CHUNK || !w) {
+            find_buckets(s, chunk, k);
+            filled += fill_refs(chunk, k, rows, n, left - filled);
+            k = 0;
+        }
+    }
+    if (k > 0) { /* stopped by the depth bound */
+        find_buckets(s, chunk, k);
+        filled += fill_refs(chunk, k, rows, n, left - filled);
     }
     return filled;
 }
 
-/* Gives every row the value rs_resolve would pick, or leaves it empty. */
+/* Gives every row the value rs_resolve would pick, or leaves it empty.
+ * The buckets of the levels around the workspaces are fetched first, all
+ * together, even those an early answer makes useless: overlapping their
+ * misses costs less than taking them one by one. */
 static void lookup(const rs_snap *s, const rs_context *ctx, rs_row *rows, size_t n)
 {
-    const struct {
-        rs_level level;
-        const rs_uuid *id;
-    } before[] = {{RS_AI_TASK, ctx->ai_task},
-                  {RS_AI_RUN, ctx->ai_run},
-                  {RS_TASK, ctx->task},
-                  {RS_PROJECT, ctx->project}},
-      after[] = {{RS_ORGANIZATION, ctx->organization}, {RS_USER, ctx->user}, {RS_GLOBAL, &zero_uuid}};
+    const rs_uuid *ids[] = {ctx->ai_task, ctx->ai_run, ctx->task, ctx->project,
+                            NULL, ctx->organization, ctx->user, &zero_uuid};
+    scope_ref v[8];
+    size_t nv = 0, before = 0;
+    for (int level = RS_AI_TASK; level <= RS_GLOBAL; level++) {
+        if (ids[level - 1])
+            v[nv++] = (scope_ref){.level = (rs_level)level, .id = ids[level - 1]};
+        if (level < RS_WORKSPACE)
+            before = nv;
+    }
+    find_buckets(s, v, nv);
     size_t left = n;
-    for (size_t i = 0; i < 4 && left; i++)
-        if (before[i].id)
-            left -= fill(scope_bucket(s, before[i].level, before[i].id), rows, n, 0);
+    left -= fill_refs(v, before, rows, n, left);
     if (left && ctx->workspace)
         left -= fill_workspaces(s, ctx->workspace, rows, n, left);
-    for (size_t i = 0; i < 3 && left; i++)
-        if (after[i].id)
-            left -= fill(scope_bucket(s, after[i].level, after[i].id), rows, n, 0);
+    if (left)
+        fill_refs(v + before, nv - before, rows, n, left);
 }
 
 size_t rs_resolve(const rs_snap *s, const rs_context *ctx, const rs_ids *req, rs_row *out)

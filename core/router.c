@@ -242,7 +242,7 @@ static void lua_failed(conn *c, const lua_response *rs)
     buf_free(&f);
     w->extra.len = 0;
     if (rs->budget_exceeded) {
-        conn_reply_error(c, 500, "lua_budget_exceeded", "the handler ran past lua_instruction_limit and was stopped");
+        conn_reply_error(c, 500, "lua_budget_exceeded", "the handler ran past lua_time_limit_ms and was stopped");
     } else if (rs->error_status) {
         /* A strata binding's error the handler let through ({status =
          * 503, ...} when the database is out of reach): its status. */

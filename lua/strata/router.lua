@@ -108,6 +108,10 @@ end
 -- HEAD falls back to the GET route; the server then sends no body.
 function M:match(method, path)
   if #path > 1 and byte(path, -1) == 47 then path = sub(path, 1, -2) end -- trailing '/'
+  -- Literal routes first: one lookup, no splitting.
+  local t = self.exact[method]
+  local hit = t and t[path]
+  if hit then return hit.route, {} end
   local segs, n = split(path)
   local e, params = find_in(self, method, path, segs, n)
   if not e and method == "HEAD" then e, params = find_in(self, "GET", path, segs, n) end

@@ -165,7 +165,8 @@ describe("shutdown #server", function()
         while os.clock() - t < 0.8 do end
         return 200, { done = true }
       end }}]] })
-    local s = srv.start({ STRATA_LUA_DIR = dir, STRATA_WORKERS = "1" })
+    -- The handler spins for 0.8 s of CPU: well inside a generous time limit.
+    local s = srv.start({ STRATA_LUA_DIR = dir, STRATA_WORKERS = "1", STRATA_LUA_TIME_LIMIT_MS = "20000" })
     srv.await(s.port, "/ready", 200, 10)
     local c = srv.connect(s.port)
     assert(c:send("GET /v1/slow HTTP/1.1\r\nHost: x\r\n\r\n"))

@@ -42,6 +42,22 @@ local function unquote(v)
   return v
 end
 
+M.unquote = unquote
+
+--- A list of column names, "a,b" or quoted as postgrest-js sends them
+-- ('"a","b"'): columns= and on_conflict=.  nil, message when it does not parse.
+function M.columns(s)
+  local parts, err = split_top(s, ",")
+  if not parts then return nil, err end
+  local out = {}
+  for _, p in ipairs(parts) do
+    p = unquote(p:match("^%s*(.-)%s*$"))
+    if p == "" then return nil, "empty column name" end
+    out[#out + 1] = p
+  end
+  return out
+end
+
 -- "col->a->>b" into name and json path steps.
 local function parse_field(s)
   local name, rest = s:match("^([^%-]+)(.*)$")
@@ -73,7 +89,7 @@ function M.select(s)
     elseif find(p, "(", 1, true) then
       return nil, ("select: embedding related resources (%s) is not supported"):format(p)
     else
-      local alias, rest = p:match("^([%w_]+):(.+)$")
+      local alias, rest = p:match("^([%w_]+):([^:].*)$")
       rest = rest or p
       local field, cast = rest:match("^(.-)::(%w+)$")
       field = field or rest
@@ -143,9 +159,10 @@ function M.logic(kind, text, negate)
   if not parts then return nil, kind .. ": " .. err end
   local node = { logic = kind, negate = negate, children = {} }
   for _, p in ipairs(parts) do
-    local neg, k, rest = p:match("^(n?o?t?%.?)(%a+)(%b())$")
-    if (k == "and" or k == "or") and (neg == "" or neg == "not.") then
-      local child, e = M.logic(k, rest, neg == "not.")
+    local neg = sub(p, 1, 4) == "not."
+    local k, rest = sub(p, neg and 5 or 1):match("^(%a+)(%b())$")
+    if k == "and" or k == "or" then
+      local child, e = M.logic(k, rest, neg)
       if not child then return nil, e end
       node.children[#node.children + 1] = child
     else

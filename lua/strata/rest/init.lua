@@ -166,12 +166,14 @@ local function read(req, ctx, cat, t, q)
   end
   local headers = { ["Content-Type"] = JSON, ["Content-Range"] = content_range(offset, r.page, total) }
   if count then headers["Preference-Applied"] = "count=" .. count end
-  if total and offset > 0 and offset >= total and total > 0 then
+  -- PostgREST's rule (RangeQuery.rangeStatus): past the end 416, a page
+  -- smaller than the total 206, else 200.
+  if total and offset > total then
     return 416, { code = "PGRST103", message = "Requested range not satisfiable",
       details = format("An offset of %d was requested, but there are only %d rows.", offset, total), hint = cjson.null },
       headers
   end
-  local status = (total and offset + r.page < total) and 206 or 200
+  local status = (total and r.page < total) and 206 or 200
   return status, r.body, headers
 end
 
@@ -185,7 +187,9 @@ local function payload_columns(t, q, payload)
     if not seen[name] then seen[name] = true; cols[#cols + 1] = name end
   end
   if q.columns then
-    for name in q.columns:gmatch("[^,%s]+") do add(name) end
+    local names, err = grammar.columns(q.columns)
+    if not names then fail(400, "PGRST100", "failed to parse columns parameter (" .. q.columns .. ")", err) end
+    for _, name in ipairs(names) do add(name) end
     return cols
   end
   local list = payload[1] ~= nil and payload or { payload }
@@ -263,7 +267,9 @@ local function insert(req, ctx, cat, t, q)
   if q.on_conflict or p.resolution then
     local target = {}
     if q.on_conflict then
-      for name in q.on_conflict:gmatch("[^,%s]+") do
+      local names, err = grammar.columns(q.on_conflict)
+      if not names then fail(400, "PGRST100", "failed to parse on_conflict parameter (" .. q.on_conflict .. ")", err) end
+      for _, name in ipairs(names) do
         if not t.columns[name] then fail(400, "42703", format("column %s.%s does not exist", t.name, name)) end
         target[#target + 1] = name
       end
@@ -290,7 +296,9 @@ local function insert(req, ctx, cat, t, q)
 end
 
 local function has_filter(q)
-  for k in pairs(q) do if not RESERVED[k] or k == "or" or k == "and" then return true end end
+  for k in pairs(q) do
+    if not RESERVED[k] or k == "or" or k == "and" or k == "not.or" or k == "not.and" then return true end
+  end
   return false
 end
 

@@ -23,11 +23,37 @@ local NATIVE = { get_broker_values_for_context = true, get_missing_broker_ids = 
   get_complete_broker_data_for_context = true }
 local BROKER_WRITES = { upsert_broker_value = true, bulk_upsert_broker_values = true }
 
-local function plain(query)
-  for k in pairs(query) do
-    if k == "select" or k == "order" or k == "limit" or k == "offset" or k == "or" or k == "and" then return false end
+local SINGLE = "application/vnd.pgrst.object+json"
+local RESERVED = { select = true, order = true, limit = true, offset = true, columns = true, on_conflict = true }
+local LOGIC = { ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = true }
+
+-- The engine answers only the plain call: no query parameter at all (any
+-- filter, select, order or limit needs SQL), no single-object Accept.
+local function plain(req)
+  return next(req.query) == nil and not (req.headers.accept or ""):find(SINGLE, 1, true)
+end
+
+local function values_of(v)
+  if type(v) == "table" then return v end
+  return { v }
+end
+
+-- Whether a query value reads as a filter (op.value, not.op.value).
+local function filter_like(v)
+  if type(v) ~= "string" then return false end
+  return grammar.filter("x", v) ~= nil
+end
+
+-- A non-negative integer query parameter, or nil.
+local function int_param(q, key)
+  local v = q[key]
+  if v == nil then return nil end
+  local n = tonumber(v)
+  n = n and math.tointeger(n)
+  if not n or n < 0 then
+    fail(400, "PGRST100", format("%s must be a non-negative integer, not '%s'", key, tostring(v)))
   end
-  return true
+  return n
 end
 
 local function fail(status, code, message, details)
@@ -112,14 +138,22 @@ function M.call(req, ctx, cat, schema, name)
   if not get and req.method ~= "POST" then
     fail(405, "PGRST117", "Unsupported HTTP method: " .. req.method)
   end
-  local args = {}
-  if get then
-    for k, v in pairs(req.query) do
-      if k ~= "select" and k ~= "order" and k ~= "limit" and k ~= "offset" and not k:find("^or$") then
-        args[k] = v
-      end
-    end
-  elseif req.body ~= "" then
+  -- The query: reserved words, filters on the result, and (GET) arguments:
+  -- a key naming an input argument of some overload, or whose value does not
+  -- read as a filter, is an argument; the rest are filters.
+  local args, filter_keys = {}, {}
+  local argnames = {}
+  for _, f in ipairs(cat.schemas[schema].functions[name] or {}) do
+    for _, a in ipairs(f.args) do argnames[a.name] = true end
+  end
+  for k, v in pairs(req.query) do
+    if RESERVED[k] then -- handled below
+    elseif LOGIC[k] then filter_keys[#filter_keys + 1] = k
+    elseif get and (argnames[k] or not filter_like(v)) then args[k] = v
+    else filter_keys[#filter_keys + 1] = k end
+  end
+  table.sort(filter_keys) -- stable SQL text for the statement cache
+  if not get and req.body ~= "" then
     if type(req.json) ~= "table" or req.json[1] ~= nil then
       fail(400, "PGRST102", "Empty or invalid json", "rpc expects a JSON object of named arguments")
     end
@@ -132,7 +166,7 @@ function M.call(req, ctx, cat, schema, name)
   if not allowed(ctx, name, args) then
     return errors.new(ctx.role == "anon" and 401 or 403, "42501", format("permission denied for function %s", name))
   end
-  if NATIVE[name] and not get and schema == "public" and plain(req.query) then
+  if NATIVE[name] and not get and schema == "public" and plain(req) then
     local broker = require("strata.broker")
     if broker.ready() then
       local body, err = broker.rpc(name, args)
@@ -155,10 +189,16 @@ function M.call(req, ctx, cat, schema, name)
     if not items then fail(400, "PGRST100", "failed to parse select parameter", err) end
     local sel = b:select_list(items, "pgrst_call.")
     local conds = {}
-    for k, v in pairs(req.query) do
-      if rt.columns[k] and type(v) == "string" and not args[k] then
-        local node, e = grammar.filter(k, v)
-        if not node then fail(400, "PGRST100", "failed to parse filter", e) end
+    for _, k in ipairs(filter_keys) do
+      for _, v in ipairs(values_of(req.query[k])) do
+        local node, e
+        if LOGIC[k] then
+          node, e = grammar.logic(k:gsub("^not%.", ""), v, k:sub(1, 4) == "not.")
+          if not node then fail(400, "PGRST100", "failed to parse logic tree (" .. v .. ")", e) end
+        else
+          node, e = grammar.filter(k, v)
+          if not node then fail(400, "PGRST100", "failed to parse filter (" .. k .. "=" .. tostring(v) .. ")", e) end
+        end
         conds[#conds + 1] = b:condition(node, "pgrst_call.")
       end
     end
@@ -168,8 +208,12 @@ function M.call(req, ctx, cat, schema, name)
       if not list then fail(400, "PGRST100", "failed to parse order", e) end
       order = " ORDER BY " .. b:order_by(list, "pgrst_call.")
     end
-    sql = "SELECT count(*) AS page, coalesce(json_agg(s), '[]')::text AS body FROM (SELECT " .. sel .. " FROM "
-      .. call .. " AS pgrst_call" .. sqlmod.where(conds) .. order .. ") AS s"
+    local max_rows = require("strata.config").max_rows
+    local limit = math.min(int_param(req.query, "limit") or max_rows, max_rows)
+    local offset = int_param(req.query, "offset") or 0
+    sql = "SELECT count(*) AS page, coalesce(json_agg(s), '[]')::text AS body, (json_agg(s) -> 0)::text AS single FROM (SELECT "
+      .. sel .. " FROM " .. call .. " AS pgrst_call" .. sqlmod.where(conds) .. order
+      .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset) .. ") AS s"
   else
     sql = "SELECT 1 AS page, to_json(" .. call .. ")::text AS body"
   end
@@ -185,6 +229,13 @@ function M.call(req, ctx, cat, schema, name)
   if not ok then error(res, 0) end
   if not res then return errors.from_db(err, ctx.role == "anon") end
   if BROKER_WRITES[name] and schema == "public" then require("strata.broker").sync() end
+  if rt and (req.headers.accept or ""):find(SINGLE, 1, true) then
+    if res.page ~= 1 then
+      return errors.new(406, "PGRST116", "Cannot coerce the result to a single JSON object",
+        format("The result contains %d rows", res.page))
+    end
+    return 200, res.single, { ["Content-Type"] = JSON }
+  end
   return 200, res.body, { ["Content-Type"] = JSON }
 end
 

@@ -1,0 +1,110 @@
+-- Drafts are visible only to their proposer (seed 004): an agent reads its own proposals and the approved live entries of its workspace or project, and proposes or edits only its own drafts or pending entries; a CEO reads every non-draft entry (and their own drafts) of workspaces they own, writes entries there and approves them in their own name.
+-- Callers: a CEO is an authenticated token whose sub is their agentflow.users.id
+-- and which carries no agent_id claim; an agent is an authenticated token whose
+-- claims.agent_id is its agentflow.agents.id (it acts only while that agent is
+-- neither soft-deleted nor terminated).  Anon and other roles get nothing.
+local NULL = require("cjson").null
+
+local function claimed_agent(ctx) return type(ctx.claims) == "table" and ctx.claims.agent_id or nil end
+
+local function agent_id(ctx)
+  local id = ctx.role == "authenticated" and claimed_agent(ctx)
+  if type(id) == "string" and id ~= "" then return id end
+  return nil
+end
+
+local function ceo(ctx)
+  if ctx.role ~= "authenticated" or claimed_agent(ctx) ~= nil then return nil end
+  return ctx.uid
+end
+
+local function sel(tbl, col, filter) return { "in_select", tbl, col, filter } end
+
+local function live(aid) return { id = aid, deleted_at = NULL, status = { "neq", "terminated" } } end
+
+local function own_proposal(aid) return sel("agents", "id", live(aid)) end
+
+-- The entries a CEO may see in their workspaces: everything but agents'
+-- drafts.  An entry with no proposing agent was written by the CEO.
+local function ceo_entries(uid)
+  return {
+    workspace_id = sel("workspaces", "id", { owner_id = uid }),
+    ["$or"] = { { status = { "neq", "draft" } }, { proposed_by_agent_id = NULL } },
+  }
+end
+
+local function ceo_writes(uid)
+  local f = ceo_entries(uid)
+  -- Approval is recorded in the CEO's own name only.
+  f["$and"] = { { ["$or"] = { { approved_by = NULL }, { approved_by = uid } } } }
+  return f
+end
+
+local function agent_proposal(aid)
+  return {
+    proposed_by_agent_id = own_proposal(aid),
+    status = { "in", { "draft", "pending_approval" } },
+    approved_by = NULL,
+    workspace_id = sel("agents", "workspace_id", live(aid)),
+  }
+end
+
+local function agent_reads(aid)
+  local org_agent = live(aid)
+  org_agent.agent_level = "organization"
+  return { ["$or"] = {
+    { proposed_by_agent_id = own_proposal(aid) },
+    { status = "approved", deleted_at = NULL, ["$or"] = {
+      { project_id = NULL, workspace_id = sel("agents", "workspace_id", live(aid)) },
+      { project_id = sel("agents", "project_id", live(aid)) },
+      { workspace_id = sel("agents", "workspace_id", org_agent) },
+    } },
+  } }
+end
+
+local C = "cccccccc-0000-4000-8000-000000000001"
+local G = "99999999-0000-4000-8000-000000000001"
+
+return {
+  select = function(ctx)
+    local aid = agent_id(ctx)
+    if aid then return agent_reads(aid) end
+    local uid = ceo(ctx)
+    if not uid then return false end
+    return ceo_entries(uid)
+  end,
+  insert = function(ctx)
+    local aid = agent_id(ctx)
+    if aid then return agent_proposal(aid) end
+    local uid = ceo(ctx)
+    if not uid then return false end
+    local f = ceo_writes(uid)
+    f.proposed_by_agent_id = NULL
+    return f
+  end,
+  update = function(ctx)
+    local aid = agent_id(ctx)
+    if aid then return agent_proposal(aid) end
+    local uid = ceo(ctx)
+    if not uid then return false end
+    return ceo_writes(uid)
+  end,
+  delete = function(ctx)
+    local aid = agent_id(ctx)
+    if aid then return { proposed_by_agent_id = own_proposal(aid), status = "draft" } end
+    local uid = ceo(ctx)
+    if not uid then return false end
+    return ceo_entries(uid)
+  end,
+  examples = {
+    { action = "select", ctx = { role = "authenticated", uid = C, claims = {} }, expect = {
+      workspace_id = { "in_select", "workspaces", "id", { owner_id = C } },
+      ["$or"] = { { status = { "neq", "draft" } }, { proposed_by_agent_id = NULL } } } },
+    { action = "delete", ctx = { role = "authenticated", uid = G, claims = { agent_id = G } }, expect = {
+      proposed_by_agent_id = { "in_select", "agents", "id", { id = G, deleted_at = NULL, status = { "neq", "terminated" } } },
+      status = "draft" } },
+    { action = "select", ctx = { role = "authenticated", uid = G, claims = { agent_id = G } }, expect = agent_reads(G) },
+    { action = "insert", ctx = { role = "anon", claims = {} }, expect = false },
+    { action = "update", ctx = { role = "authenticated", claims = { agent_id = 42 } }, expect = false },
+  },
+}

@@ -1,0 +1,23 @@
+-- Users read, create, change and delete only their own documents (every version with user_id = their uid), as seed 003's RLS says; admins get no more than anyone.
+
+local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+
+local function own(ctx)
+  local uid = me(ctx)
+  if not uid then return false end
+  return { user_id = uid }
+end
+
+local A = "aaaaaaaa-0000-4000-8000-000000000001"
+
+return {
+  select = own,
+  insert = own,
+  update = own,
+  delete = own,
+  examples = {
+    { action = "select", ctx = { role = "authenticated", uid = A }, expect = { user_id = A } },
+    { action = "select", ctx = { role = "authenticated", uid = A, is_admin = true }, expect = { user_id = A } },
+    { action = "update", ctx = { role = "anon" }, expect = false },
+  },
+}

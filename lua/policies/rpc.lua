@@ -1,0 +1,172 @@
+-- Who may call which SQL function through /rest/v1/rpc (service_role may call all; anything not listed here is service_role's only).
+--
+--   broker reads (get_broker_values_for_context, get_missing_broker_ids,
+--   get_complete_broker_data_for_context): signed-in users, for their own
+--     user id and for organizations, workspaces, projects, tasks, AI runs and
+--     AI tasks they may read broker values of (lua/policies/public/broker_values.lua),
+--     asking only about brokers they may read (data_broker.lua);
+--   broker writes (upsert_broker_value, bulk_upsert_broker_values): signed-in
+--     users, at one scope they own, never global, created_by none or themselves;
+--   get_current_user_usage_summary, is_current_user_admin, get_user_role:
+--     signed-in users (the functions read auth.uid() themselves);
+--   get_logging_config, is_user_activity_logging_enabled,
+--   is_agent_activity_logging_enabled: admins (they read admin_config);
+--   purge_old_activity_logs and everything else: service_role only.
+--
+-- The SQL broker functions see every row (strata's database role has no RLS),
+-- so membership is checked here, with one query when the call names scopes or
+-- brokers that only the database can vouch for.  A failing check denies.
+
+local cjson = require("cjson")
+
+local NULL = cjson.null
+local concat, type, tostring, ipairs = table.concat, type, tostring, ipairs
+
+local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local function admin(ctx) return me(ctx) ~= nil and ctx.is_admin == true end
+
+-- An argument that is absent or JSON null.
+local function absent(v) return v == nil or v == NULL end
+
+-- A list of ids as a PostgreSQL array literal (GET passes the literal itself).
+local function id_array(list)
+  if type(list) == "string" then return list end
+  if type(list) ~= "table" then return "{}" end
+  local out = {}
+  for i, v in ipairs(list) do
+    out[i] = v == NULL and "NULL" or ('"' .. (tostring(v):gsub('[\\"]', "\\%0")) .. '"')
+  end
+  return "{" .. concat(out, ",") .. "}"
+end
+
+local function empty_ids(list)
+  return absent(list) or (type(list) == "table" and #list == 0) or list == "{}"
+end
+
+-- The brokers a caller may not read among $8, as data_broker.lua says.
+local UNREADABLE_BROKERS = [[not exists (select 1 from public.data_broker d where d.id = any($8::uuid[])
+    and not coalesce(d.user_id = $1::uuid or d.public_read or d.is_public or d.authenticated_read, false))]]
+
+-- $1 caller, $2..$7 organization, workspace, project, task, AI run, AI task.
+local READ_SQL = [[select
+  ($2::uuid is null or exists (select 1 from public.organizations o where o.id = $2::uuid
+    and (o.created_by = $1::uuid or exists (select 1 from public.user_organizations m
+      where m.org_id = o.id and m.user_id = $1::uuid))))
+  and ($3::uuid is null or exists (select 1 from public.workspaces w where w.id = $3::uuid
+    and (exists (select 1 from public.organizations o where o.id = w.organization_id and o.created_by = $1::uuid)
+      or exists (select 1 from public.user_organizations m where m.org_id = w.organization_id and m.user_id = $1::uuid))))
+  and ($4::uuid is null or exists (select 1 from public.projects p where p.id = $4::uuid
+    and (p.created_by = $1::uuid or exists (select 1 from public.user_projects m
+      where m.project_id = p.id and m.user_id = $1::uuid))))
+  and ($5::uuid is null or exists (select 1 from public.tasks t where t.id = $5::uuid
+    and (t.user_id = $1::uuid or t.assignee_id = $1::uuid)))
+  and ($6::uuid is null or exists (select 1 from public.ai_runs r where r.id = $6::uuid and r.user_id = $1::uuid))
+  and ($7::uuid is null or exists (select 1 from public.ai_tasks a where a.id = $7::uuid and a.user_id = $1::uuid))
+  and ]] .. UNREADABLE_BROKERS .. [[ as ok]]
+
+local WRITE_SQL = [[select
+  ($2::uuid is null or exists (select 1 from public.organizations o where o.id = $2::uuid and o.created_by = $1::uuid))
+  and ($3::uuid is null or exists (select 1 from public.workspaces w join public.organizations o
+    on o.id = w.organization_id where w.id = $3::uuid and o.created_by = $1::uuid))
+  and ($4::uuid is null or exists (select 1 from public.projects p where p.id = $4::uuid and p.created_by = $1::uuid))
+  and ($5::uuid is null or exists (select 1 from public.tasks t where t.id = $5::uuid and t.user_id = $1::uuid))
+  and ($6::uuid is null or exists (select 1 from public.ai_runs r where r.id = $6::uuid and r.user_id = $1::uuid))
+  and ($7::uuid is null or exists (select 1 from public.ai_tasks a where a.id = $7::uuid and a.user_id = $1::uuid))
+  and ]] .. UNREADABLE_BROKERS .. [[ as ok]]
+
+local SCOPES = { "p_organization_id", "p_workspace_id", "p_project_id", "p_task_id", "p_ai_runs_id", "p_ai_tasks_id" }
+
+-- Asks the database whether uid may use the scopes and brokers of args.
+local function scopes_allowed(sql, uid, args, brokers)
+  local params, any = {}, not empty_ids(brokers)
+  for i, name in ipairs(SCOPES) do
+    local v = args[name]
+    if not absent(v) then params[i] = tostring(v); any = true end
+  end
+  if not any then return true end -- nothing only the database could vouch for
+  local db = require("strata.db")
+  local rows, err = db.query(sql, uid, params[1], params[2], params[3], params[4], params[5], params[6],
+    id_array(brokers))
+  if not rows then
+    require("strata.log").warn("rpc policy: scope check failed; denying", { error = err and err.message })
+    return false
+  end
+  return rows[1] and rows[1].ok == true
+end
+
+-- The user scope, if named, must be the caller's own.
+local function own_user(uid, args)
+  return absent(args.p_user_id) or args.p_user_id == uid
+end
+
+local function broker_read(ctx, args)
+  local uid = me(ctx)
+  if not uid or type(args) ~= "table" or not own_user(uid, args) then return false end
+  return scopes_allowed(READ_SQL, uid, args, args.p_broker_ids)
+end
+
+local function broker_write(brokers_of)
+  return function(ctx, args)
+    local uid = me(ctx)
+    if not uid or type(args) ~= "table" or not own_user(uid, args) then return false end
+    -- Global values are everyone's: only service_role sets them.
+    if not absent(args.p_is_global) and args.p_is_global ~= false and args.p_is_global ~= "false" then return false end
+    if not absent(args.p_created_by) and args.p_created_by ~= uid then return false end
+    return scopes_allowed(WRITE_SQL, uid, args, brokers_of(args))
+  end
+end
+
+local function signed_in(ctx) return me(ctx) ~= nil end
+local function nobody() return false end
+
+local A = "aaaaaaaa-0000-4000-8000-000000000001"
+local B = "bbbbbbbb-0000-4000-8000-000000000002"
+local USER_A = { role = "authenticated", uid = A }
+local ADMIN_A = { role = "authenticated", uid = A, is_admin = true }
+
+return {
+  get_broker_values_for_context = broker_read,
+  get_missing_broker_ids = broker_read,
+  get_complete_broker_data_for_context = broker_read,
+  upsert_broker_value = broker_write(function(args)
+    return absent(args.p_broker_id) and {} or { args.p_broker_id }
+  end),
+  bulk_upsert_broker_values = broker_write(function(args)
+    local ids = {}
+    if type(args.p_broker_value_pairs) == "table" then
+      for _, pair in ipairs(args.p_broker_value_pairs) do
+        if type(pair) == "table" and not absent(pair.broker_id) then ids[#ids + 1] = pair.broker_id end
+      end
+    end
+    return ids
+  end),
+
+  get_current_user_usage_summary = signed_in,
+  is_current_user_admin = signed_in,
+  get_user_role = signed_in,
+
+  get_logging_config = admin,
+  is_user_activity_logging_enabled = admin,
+  is_agent_activity_logging_enabled = admin,
+
+  -- Destructive and SECURITY DEFINER: the server's (service_role) alone,
+  -- admins included out.
+  purge_old_activity_logs = nobody,
+  ["*"] = nobody,
+
+  examples = {
+    { fn = "get_current_user_usage_summary", ctx = USER_A, expect = true },
+    { fn = "get_current_user_usage_summary", ctx = { role = "anon" }, expect = false },
+    { fn = "is_current_user_admin", ctx = USER_A, expect = true },
+    { fn = "get_logging_config", ctx = ADMIN_A, expect = true },
+    { fn = "get_logging_config", ctx = USER_A, expect = false },
+    { fn = "purge_old_activity_logs", ctx = ADMIN_A, expect = false },
+    { fn = "some_function_nobody_listed", ctx = ADMIN_A, expect = false },
+    { fn = "get_broker_values_for_context", ctx = USER_A, args = { p_broker_ids = {}, p_user_id = A }, expect = true },
+    { fn = "get_broker_values_for_context", ctx = USER_A, args = { p_broker_ids = {}, p_user_id = B }, expect = false },
+    { fn = "get_missing_broker_ids", ctx = { role = "anon" }, args = { p_broker_ids = {} }, expect = false },
+    { fn = "upsert_broker_value", ctx = USER_A, args = { p_value = 1, p_user_id = A }, expect = true },
+    { fn = "upsert_broker_value", ctx = USER_A, args = { p_broker_id = B, p_value = 1, p_is_global = true }, expect = false },
+    { fn = "bulk_upsert_broker_values", ctx = USER_A, args = { p_user_id = A, p_created_by = B }, expect = false },
+  },
+}

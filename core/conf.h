@@ -40,6 +40,9 @@ typedef struct strata_conf {
     char *jwt_secret;           /* owned; HS256 secret (STRATA_JWT_SECRET); NULL: every token is refused */
     int jwt_leeway_s;           /* tolerance on exp and nbf */
 
+    int rate_limit_user_per_minute; /* API budget per authenticated user; 0: none */
+    int rate_limit_anon_per_minute; /* API budget per client address without a token; 0: none */
+    int rate_limit_max_keys;    /* rate counters kept; past it the idlest are evicted */
     int lua_time_limit_ms;      /* per slice of a handler between two waits; past it: 500 */
     char *access_log;           /* owned; "stderr", "off" or a file path */
     int reload_watch;           /* 1: reload when files under lua_dir change */

@@ -82,10 +82,11 @@ typedef struct limiter_stats {
  * first ones), so the first eviction comes before the total reaches
  * max_keys, when the fullest stripe fills: roughly at max_keys * (1 - 2.5
  * / sqrt(share)) live keys (measured with the default: 96% of 10,000 keys
- * in 9 stripes, 97.5% of 1,000,000 in 64).  Allocates 64 bytes per slot at load 3/4: ~85 bytes per key of capacity,
- * all at once (the kernel backs pages as they are touched).  The hash is
- * keyed with random bytes from getrandom, so clients cannot choose keys
- * that collide.  NULL with errno set (EINVAL, ENOMEM, or getrandom's). */
+ * in 9 stripes, 97.5% of 1,000,000 in 64).  Allocates 64 bytes per slot
+ * at load 3/4, ~85 bytes per key of capacity, all at once (the kernel
+ * backs pages as they are touched).  The hash is keyed with random bytes
+ * from getrandom, so clients cannot choose keys that collide.  NULL with
+ * errno set (EINVAL, ENOMEM, or getrandom's). */
 limiter *limiter_new(size_t max_keys, size_t stripes);
 
 /* Frees everything; no thread may be using the limiter.  NULL is a no-op. */
@@ -112,8 +113,10 @@ int limiter_take(limiter *l, const char *key, size_t key_len, const limit_rule *
 /* Drops every entry idle at now_ns (TAT <= now_ns), one stripe lock at a
  * time, and answers how many.  Not needed for correctness or for the
  * memory bound; it keeps `keys` meaningful and spares later evictions.
- * Walks the whole table: call it now and then (every few seconds) from
- * one thread. */
+ * Walks the whole table: 4 ms for a table of 1,000,000 keys with nothing
+ * to drop, 20 ms dropping them all, each of the 64 stripe locks held for
+ * 1/64 of that.  Call it now and then (every few seconds) from one
+ * thread. */
 size_t limiter_sweep(limiter *l, uint64_t now_ns);
 
 /* Sums the counters; lock-free, each field exact, the set not a snapshot. */

@@ -8,6 +8,7 @@ static const luaL_Reg MODULES[] = {
     {"strata.broker", luaopen_strata_broker},
     {"strata.config", luaopen_strata_config},
     {"strata.http", luaopen_strata_http},
+    {"strata.limit", luaopen_strata_limit},
     {"strata.log", luaopen_strata_log},
     {"strata.pg", luaopen_strata_pg},
     {NULL, NULL},

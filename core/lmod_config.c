@@ -49,5 +49,9 @@ int luaopen_strata_config(lua_State *L)
     lua_setfield(L, -2, "workers");
     lua_pushstring(L, c && c->listen ? c->listen : "");
     lua_setfield(L, -2, "listen");
+    lua_pushinteger(L, c ? c->rate_limit_user_per_minute : 1200);
+    lua_setfield(L, -2, "rate_limit_user_per_minute");
+    lua_pushinteger(L, c ? c->rate_limit_anon_per_minute : 600);
+    lua_setfield(L, -2, "rate_limit_anon_per_minute");
     return 1;
 }

@@ -1,6 +1,6 @@
-/* resolve.c: the resolution engine's versions, readers and writer batches,
- * and its small helpers (uuids, level names).  The queries are in
- * resolve_query.c, the tables in resolve_index.c.  Uses resolve.h and
+/* resolve.c: the resolution engine's versions, readers and writer batches.
+ * The queries are in resolve_query.c; the tables and the small helpers
+ * (uuids, level names) in resolve_index.c.  Uses resolve.h and
  * resolve_index.h; C11 atomics; no I/O.
  *
  * Why copy-on-write versions and not a seqlock or a lock:
@@ -60,8 +60,9 @@ struct rs_engine {
     rs_reader readers[RS_MAX_READERS];
     alignas(64) _Atomic(rs_snap *) cur; /* the current version */
     _Atomic uint64_t published;         /* its number, stored after cur */
-    /* The writer's own state, describing the open batch when there is one. */
-    rs_idx ids;                    /* value id -> record */
+    /* The writer's own state, describing the open batch when there is one;
+     * on its own cache lines, so writing it does not slow down readers. */
+    alignas(64) rs_idx ids;        /* value id -> record */
     size_t live;                   /* bytes of the newest version's memory */
     size_t workspaces, brokers;    /* rows held */
     size_t scopes;                 /* buckets held */
@@ -77,99 +78,6 @@ struct rs_batch {
     rs_wctx w;          /* s->version, &g, &e->live */
     rs_retired *node;   /* allocated up front, so publish cannot fail */
 };
-
-/* ---- uuids and levels ---- */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int rs_uuid_parse(const char *s, size_t n, rs_uuid *out)
-{
-    rs_uuid u;
-    size_t i = 0;
-    int braces = n > 0 && s[0] == '{';
-    i += (size_t)braces;
-    for (int k = 0; k < 16; k++) {
-        if (n - i < 2)
-            return -1;
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        u.b[k] = (uint8_t)(hi << 4 | lo);
-        i += 2;
-        /* PostgreSQL's string_to_uuid: a '-' may follow any group of four. */
-        if (i < n && s[i] == '-' && k % 2 == 1 && k < 15)
-            i++;
-    }
-    if (braces) {
-        if (i >= n || s[i] != '}')
-            return -1;
-        i++;
-    }
-    if (i != n)
-        return -1;
-    *out = u;
-    return 0;
-}
-
-void rs_uuid_format(const rs_uuid *u, char out[37])
-{
-    static const char hex[] = "0123456789abcdef";
-    char *p = out;
-    for (int k = 0; k < 16; k++) {
-        if (k == 4 || k == 6 || k == 8 || k == 10)
-            *p++ = '-';
-        *p++ = hex[u->b[k] >> 4];
-        *p++ = hex[u->b[k] & 15];
-    }
-    *p = '\0';
-}
-
-int rs_uuid_cmp(const rs_uuid *a, const rs_uuid *b)
-{
-    return memcmp(a->b, b->b, sizeof a->b);
-}
-
-const char *rs_level_name(rs_level level)
-{
-    static const char *const names[] = {NULL,      "ai_task",      "ai_run", "task",  "project",
-                                        "workspace", "organization", "user",   "global"};
-    return level >= RS_AI_TASK && level <= RS_GLOBAL ? names[level] : NULL;
-}
-
-rs_level rs_scope_of(int is_global, const rs_uuid *ai_task, const rs_uuid *ai_run,
-                     const rs_uuid *task, const rs_uuid *project, const rs_uuid *workspace,
-                     const rs_uuid *organization, const rs_uuid *user, const rs_uuid **scope_id)
-{
-    const rs_uuid *cols[] = {ai_task, ai_run, task, project, workspace, organization, user};
-    int set = 0;
-    rs_level level = RS_NONE;
-    *scope_id = NULL;
-    for (int i = 0; i < 7; i++) {
-        if (cols[i]) {
-            set++;
-            level = (rs_level)(RS_AI_TASK + i);
-            *scope_id = cols[i];
-        }
-    }
-    if (is_global) {
-        *scope_id = NULL;
-        return set == 0 ? RS_GLOBAL : RS_NONE;
-    }
-    if (set != 1) {
-        *scope_id = NULL;
-        return RS_NONE;
-    }
-    return level;
-}
 
 /* ---- freeing whole structures ---- */
 
@@ -509,6 +417,67 @@ static int map_set(rs_batch *b, rs_tab **shards, unsigned bits, const rs_uuid *i
         rs_garbage_push(&b->g, old, old_bytes);
     }
     *count = *count + (val != NULL) - (old != NULL);
+    return 0;
+}
+
+/* Hands every table of a sharded map and every value in it (sized by
+ * size_of; NULL: the values are buckets of records) to the garbage and
+ * empties the map.  Room must be reserved. */
+static void map_clear(rs_batch *b, rs_tab **shards, size_t n, size_t (*size_of)(const void *))
+{
+    for (size_t i = 0; i < n; i++) {
+        rs_tab *t = shards[i];
+        for (size_t j = 0; t && j <= t->mask; j++) {
+            void *val = t->slot[j].val;
+            if (!val)
+                continue;
+            if (!size_of) {
+                rs_tab *bucket = val;
+                for (size_t k = 0; k <= bucket->mask; k++)
+                    if (bucket->slot[k].val)
+                        drop_rec(b, bucket->slot[k].val);
+                rs_tab_drop(&b->w, bucket);
+            } else {
+                b->e->live -= size_of(val);
+                rs_garbage_push(&b->g, val, size_of(val));
+            }
+        }
+        if (t)
+            rs_tab_drop(&b->w, t);
+        shards[i] = NULL;
+    }
+}
+
+/* How many garbage pushes map_clear may make (buckets: with records). */
+static size_t map_objects(rs_tab *const *shards, size_t n, int buckets)
+{
+    size_t objects = 0;
+    for (size_t i = 0; i < n; i++) {
+        const rs_tab *t = shards[i];
+        for (size_t j = 0; t && j <= t->mask; j++)
+            if (t->slot[j].val && buckets)
+                objects += 1 + ((const rs_tab *)t->slot[j].val)->count;
+        objects += t ? 1 + t->count : 0;
+    }
+    return objects;
+}
+
+int rs_batch_clear(rs_batch *b)
+{
+    rs_snap *s = b->s;
+    rs_engine *e = b->e;
+    size_t objects = map_objects(s->scopes, 1u << RS_SCOPE_SHARD_BITS, 1) +
+                     map_objects(s->workspaces, 1u << RS_WS_SHARD_BITS, 0) +
+                     map_objects(s->brokers, 1u << RS_BROKER_SHARD_BITS, 0);
+    if (rs_garbage_reserve(&b->g, objects + 1) != 0)
+        return -1;
+    map_clear(b, s->scopes, 1u << RS_SCOPE_SHARD_BITS, NULL);
+    map_clear(b, s->workspaces, 1u << RS_WS_SHARD_BITS, ws_bytes);
+    map_clear(b, s->brokers, 1u << RS_BROKER_SHARD_BITS, brec_bytes);
+    if (e->ids.slot)
+        memset(e->ids.slot, 0, (e->ids.mask + 1) * sizeof *e->ids.slot);
+    e->ids.count = 0;
+    e->workspaces = e->brokers = e->scopes = 0;
     return 0;
 }
 

@@ -139,6 +139,12 @@ int rs_batch_del_workspace(rs_batch *b, const rs_uuid *id);
 int rs_batch_put_broker(rs_batch *b, const rs_broker *br);
 int rs_batch_del_broker(rs_batch *b, const rs_uuid *id);
 
+/* Empties the batch: every value, workspace and broker goes.  For a full
+ * reload after the change feed was lost: clear, load everything, publish;
+ * readers see the old data until the publish, then only the new.  0, or
+ * -1 when out of memory (nothing changed). */
+int rs_batch_clear(rs_batch *b);
+
 /* Makes the batch the current version, frees b, frees what no reader can
  * see any more, and returns the new version number.  Cannot fail. */
 uint64_t rs_batch_publish(rs_batch *b);
@@ -237,7 +243,8 @@ typedef int (*rs_explain_fn)(void *arg, const rs_row *candidate);
 /* Every value that could answer each distinct requested id in the context:
  * ids in uuid order, and for each, its candidates from the most specific
  * (the one rs_resolve picks) to the least.  An id with no candidate gets
- * no call.  Returns 0, or the first non-zero value fn returned. */
+ * no call.  A debugging aid: quadratic in the request's length.  Returns
+ * 0, or the first non-zero value fn returned. */
 int rs_explain(const rs_snap *s, const rs_context *ctx, const rs_ids *req, rs_explain_fn fn,
                void *arg);
 

@@ -1,6 +1,6 @@
 /* resolve_index.c: the copy-on-write open-addressing tables of the
- * resolution engine, its garbage lists and the writer's id index.  Uses
- * resolve_index.h only.
+ * resolution engine, its garbage lists, the writer's id index, and the
+ * public helpers for uuids and levels.  Uses resolve_index.h only.
  *
  * Linear probing keeps a lookup to a few adjacent slots, and deletion
  * shifts the following entries back instead of leaving tombstones, so a
@@ -54,6 +54,7 @@ void *rs_tab_put(rs_tab *t, const rs_uuid *k, uint32_t tag, uint64_t h, void *va
         s->key = *k;
         s->tag = tag;
         t->count++;
+        t->bloom |= rs_bloom_bit(h);
     }
     s->val = val;
     return old;
@@ -111,6 +112,7 @@ int rs_tab_own(const rs_wctx *w, rs_tab **pp, uint32_t extra)
     if (t && cap == (size_t)t->mask + 1) {
         memcpy(n->slot, t->slot, cap * sizeof t->slot[0]);
         n->count = t->count;
+        n->bloom = t->bloom;
     } else if (t) {
         for (size_t i = 0; i <= t->mask; i++)
             if (t->slot[i].val)
@@ -246,4 +248,97 @@ size_t rs_rec_bytes(const rs_rec *r)
 size_t rs_brec_bytes(const rs_brec *b)
 {
     return b->size;
+}
+
+/* ---- uuids and levels ---- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int rs_uuid_parse(const char *s, size_t n, rs_uuid *out)
+{
+    rs_uuid u;
+    size_t i = 0;
+    int braces = n > 0 && s[0] == '{';
+    i += (size_t)braces;
+    for (int k = 0; k < 16; k++) {
+        if (n - i < 2)
+            return -1;
+        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        u.b[k] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+        /* PostgreSQL's string_to_uuid: a '-' may follow any group of four. */
+        if (i < n && s[i] == '-' && k % 2 == 1 && k < 15)
+            i++;
+    }
+    if (braces) {
+        if (i >= n || s[i] != '}')
+            return -1;
+        i++;
+    }
+    if (i != n)
+        return -1;
+    *out = u;
+    return 0;
+}
+
+void rs_uuid_format(const rs_uuid *u, char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (int k = 0; k < 16; k++) {
+        if (k == 4 || k == 6 || k == 8 || k == 10)
+            *p++ = '-';
+        *p++ = hex[u->b[k] >> 4];
+        *p++ = hex[u->b[k] & 15];
+    }
+    *p = '\0';
+}
+
+int rs_uuid_cmp(const rs_uuid *a, const rs_uuid *b)
+{
+    return memcmp(a->b, b->b, sizeof a->b);
+}
+
+const char *rs_level_name(rs_level level)
+{
+    static const char *const names[] = {NULL,      "ai_task",      "ai_run", "task",  "project",
+                                        "workspace", "organization", "user",   "global"};
+    return level >= RS_AI_TASK && level <= RS_GLOBAL ? names[level] : NULL;
+}
+
+rs_level rs_scope_of(int is_global, const rs_uuid *ai_task, const rs_uuid *ai_run,
+                     const rs_uuid *task, const rs_uuid *project, const rs_uuid *workspace,
+                     const rs_uuid *organization, const rs_uuid *user, const rs_uuid **scope_id)
+{
+    const rs_uuid *cols[] = {ai_task, ai_run, task, project, workspace, organization, user};
+    int set = 0;
+    rs_level level = RS_NONE;
+    *scope_id = NULL;
+    for (int i = 0; i < 7; i++) {
+        if (cols[i]) {
+            set++;
+            level = (rs_level)(RS_AI_TASK + i);
+            *scope_id = cols[i];
+        }
+    }
+    if (is_global) {
+        *scope_id = NULL;
+        return set == 0 ? RS_GLOBAL : RS_NONE;
+    }
+    if (set != 1) {
+        *scope_id = NULL;
+        return RS_NONE;
+    }
+    return level;
 }

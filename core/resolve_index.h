@@ -34,10 +34,20 @@ typedef struct rs_slot {
 /* An open-addressing table with linear probing, at most 3/4 full. */
 typedef struct rs_tab {
     uint64_t gen;   /* version that created it; only that batch may change it */
+    uint64_t bloom; /* bit rs_bloom_bit(h) set for every key held (and maybe
+                     * for keys deleted since the table was built): most
+                     * lookups of an absent key stop here */
     uint32_t count; /* keys held */
     uint32_t mask;  /* capacity - 1; capacity is a power of two >= 2 */
     rs_slot slot[];
 } rs_tab;
+
+/* The bloom bit of hash h: bits the slot index (low) and the shard (high)
+ * do not use. */
+static inline uint64_t rs_bloom_bit(uint64_t h)
+{
+    return 1ull << ((h >> 32) & 63);
+}
 
 /* A broker_values row.  Immutable; owned by the bucket that holds it. */
 typedef struct rs_rec {
@@ -114,7 +124,7 @@ static inline uint64_t rs_hash(const rs_uuid *k, uint32_t tag)
  * NULL when absent.  Reader-safe: never writes. */
 static inline void *rs_tab_get(const rs_tab *t, const rs_uuid *k, uint32_t tag, uint64_t h)
 {
-    if (!t)
+    if (!t || !(t->bloom & rs_bloom_bit(h)))
         return NULL;
     for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
         const rs_slot *s = &t->slot[i];

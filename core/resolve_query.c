@@ -4,12 +4,19 @@
  *
  * The levels are visited from the most specific down, each bucket probed
  * only for the brokers still unanswered, so a lookup stops as soon as every
- * broker has its value.  The workspace chain is walked with Brent's cycle
- * detection: bad data with a loop in parent links ends the walk after at
- * most a few turns, with no memory for a visited set.  Seeing a workspace
- * again there is harmless for resolution (its bucket answered what it
- * could the first time, at the smaller depth); explain, which lists every
- * candidate, first measures the loop-free length of the chain. */
+ * broker has its value.  What costs is memory latency, not instructions: a
+ * million values do not stay in cache, and a bucket lookup is three
+ * dependent misses.  So the buckets of independent scopes are fetched
+ * together with prefetches (their misses overlap), and each broker's hash
+ * is computed once per request.  The serial part left is the parent walk
+ * (two or three misses per ancestor).
+ *
+ * The workspace chain is walked with Brent's cycle detection: bad data with
+ * a loop in parent links ends the walk after at most a few turns, with no
+ * memory for a visited set.  Seeing a workspace again there is harmless for
+ * resolution (its bucket answered what it could the first time, at the
+ * smaller depth); explain, which lists every candidate, first measures the
+ * loop-free length of the chain. */
 #include "resolve.h"
 #include "resolve_index.h"
 
@@ -63,7 +70,7 @@ static size_t prepare(const rs_ids *req, rs_row *out, int *has_null)
         memset(&out[n], 0, sizeof out[n]);
         out[n++].broker_id = req->id[i];
     }
-    if (n <= 16) { /* the usual request: insertion sort beats qsort's calls */
+    if (n <= 32) { /* the usual request: insertion sort beats qsort's calls */
         for (size_t i = 1; i < n; i++) {
             rs_row t = out[i];
             size_t j = i;
@@ -91,24 +98,34 @@ static void set_row(rs_row *row, const rs_rec *r, uint32_t depth)
     row->depth = depth;
 }
 
-/* Answers, from one bucket, the rows that have no value yet; returns how
- * many it answered. */
-static size_t fill(const rs_tab *bucket, rs_row *rows, size_t n, uint32_t depth)
+#define ROW_CHUNK 64 /* rows looked up together (longer requests: in turns) */
+
+/* The rows of one turn that have no value yet, with their brokers' hashes
+ * (computed once, used at every level). */
+typedef struct pending {
+    rs_row *rows;
+    size_t n;                  /* unanswered */
+    uint64_t h[ROW_CHUNK];     /* rs_hash(broker_id, 0) */
+    uint8_t idx[ROW_CHUNK];    /* which row */
+} pending;
+
+/* Answers, from one bucket, the pending rows it holds. */
+static void fill(const rs_tab *bucket, pending *p, uint32_t depth)
 {
-    size_t filled = 0;
     if (!bucket || bucket->count == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (rows[i].value)
+        return;
+    for (size_t i = 0; i < p->n;) {
+        rs_row *row = &p->rows[p->idx[i]];
+        const rs_rec *r = rs_tab_get(bucket, &row->broker_id, 0, p->h[i]);
+        if (!r) {
+            i++;
             continue;
-        const rs_uuid *id = &rows[i].broker_id;
-        const rs_rec *r = rs_tab_get(bucket, id, 0, rs_hash(id, 0));
-        if (r) {
-            set_row(&rows[i], r, depth);
-            filled++;
         }
+        set_row(row, r, depth);
+        p->n--; /* answered: the last pending row takes its place */
+        p->idx[i] = p->idx[p->n];
+        p->h[i] = p->h[p->n];
     }
-    return filled;
 }
 
 /* One scope of the context whose bucket is looked up. */
@@ -145,28 +162,24 @@ static void find_buckets(const rs_snap *s, scope_ref *v, size_t n)
     }
 }
 
-/* Answers rows from the buckets of v[0..n) in that order; returns how many. */
-static size_t fill_refs(const scope_ref *v, size_t n, rs_row *rows, size_t count, size_t left)
+/* Answers pending rows from the buckets of v[0..n), in that order. */
+static void fill_refs(const scope_ref *v, size_t n, pending *p)
 {
-    size_t filled = 0;
-    for (size_t i = 0; i < n && filled < left; i++)
-        filled += fill(v[i].bucket, rows, count, v[i].depth);
-    return filled;
+    for (size_t i = 0; i < n && p->n > 0; i++)
+        fill(v[i].bucket, p, v[i].depth);
 }
 
-/* Answers what the workspace chain from `start` can; returns how many.
- * The chain is walked WS_CHUNK workspaces at a time, their buckets fetched
- * together. */
-static size_t fill_workspaces(const rs_snap *s, const rs_uuid *start, rs_row *rows, size_t n,
-                              size_t left)
+/* Answers what the workspace chain from `start` can.  The chain is walked
+ * WS_CHUNK workspaces at a time, their buckets fetched together. */
+static void fill_workspaces(const rs_snap *s, const rs_uuid *start, pending *p)
 {
     scope_ref chunk[WS_CHUNK];
-    size_t filled = 0, k = 0;
+    size_t k = 0;
     const rs_ws *w = ws_get(s, start), *mark = w;
     uint64_t power = 1, lam = 0;
     /* depth can only pass the number of workspaces on a loop, and by then
      * every workspace of the chain has been seen (a bound beside Brent's). */
-    for (uint32_t depth = 0; w && filled < left && depth <= s->stats.workspaces; depth++) {
+    for (uint32_t depth = 0; w && p->n > 0 && depth <= s->stats.workspaces; depth++) {
         chunk[k++] = (scope_ref){.level = RS_WORKSPACE, .id = &w->id, .depth = depth};
         const rs_ws *next = ws_parent(s, w);
         if (next == mark) /* back at Brent's marker: a loop */
@@ -179,22 +192,22 @@ static size_t fill_workspaces(const rs_snap *s, const rs_uuid *start, rs_row *ro
         w = next;
         if (k == WS_CHUNK || !w) {
             find_buckets(s, chunk, k);
-            filled += fill_refs(chunk, k, rows, n, left - filled);
+            fill_refs(chunk, k, p);
             k = 0;
         }
     }
     if (k > 0) { /* stopped by the depth bound */
         find_buckets(s, chunk, k);
-        filled += fill_refs(chunk, k, rows, n, left - filled);
+        fill_refs(chunk, k, p);
     }
-    return filled;
 }
 
-/* Gives every row the value rs_resolve would pick, or leaves it empty.
- * The buckets of the levels around the workspaces are fetched first, all
- * together, even those an early answer makes useless: overlapping their
- * misses costs less than taking them one by one. */
-static void lookup(const rs_snap *s, const rs_context *ctx, rs_row *rows, size_t n)
+/* Gives each of rows[0..n) (n <= ROW_CHUNK) the value rs_resolve would
+ * pick, or leaves it empty.  The buckets of the levels around the
+ * workspaces are fetched first, all together, even those an early answer
+ * makes useless: overlapping their misses costs less than taking them one
+ * by one. */
+static void lookup_turn(const rs_snap *s, const rs_context *ctx, rs_row *rows, size_t n)
 {
     const rs_uuid *ids[] = {ctx->ai_task, ctx->ai_run, ctx->task, ctx->project,
                             NULL, ctx->organization, ctx->user, &zero_uuid};
@@ -207,12 +220,22 @@ static void lookup(const rs_snap *s, const rs_context *ctx, rs_row *rows, size_t
             before = nv;
     }
     find_buckets(s, v, nv);
-    size_t left = n;
-    left -= fill_refs(v, before, rows, n, left);
-    if (left && ctx->workspace)
-        left -= fill_workspaces(s, ctx->workspace, rows, n, left);
-    if (left)
-        fill_refs(v + before, nv - before, rows, n, left);
+    pending p = {.rows = rows, .n = n};
+    for (size_t i = 0; i < n; i++) {
+        p.h[i] = rs_hash(&rows[i].broker_id, 0);
+        p.idx[i] = (uint8_t)i;
+    }
+    fill_refs(v, before, &p);
+    if (p.n > 0 && ctx->workspace)
+        fill_workspaces(s, ctx->workspace, &p);
+    fill_refs(v + before, nv - before, &p);
+}
+
+/* lookup_turn over any number of rows. */
+static void lookup(const rs_snap *s, const rs_context *ctx, rs_row *rows, size_t n)
+{
+    for (size_t off = 0; off < n; off += ROW_CHUNK)
+        lookup_turn(s, ctx, rows + off, n - off < ROW_CHUNK ? n - off : ROW_CHUNK);
 }
 
 size_t rs_resolve(const rs_snap *s, const rs_context *ctx, const rs_ids *req, rs_row *out)

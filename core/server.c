@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "reload.h"
 #include "watch.h"
+#include "limiter.h"
 #include "worker.h"
 
 #include <signal.h>
@@ -151,7 +152,8 @@ int server_run(const strata_conf *conf, readiness *ready)
         goto out;
     }
     sv.shared.reload = sv.reload;
-    if (!(sv.shared.engine = rs_engine_new())) {
+    if (!(sv.shared.limiter = limiter_new((size_t)conf->rate_limit_max_keys, 0)) ||
+        !(sv.shared.engine = rs_engine_new())) {
         log_eventf("error", "out of memory at start");
         goto out;
     }
@@ -196,6 +198,7 @@ out:
     broker_feed_free(sv.shared.feed); /* after: the workers read it until they end */
     if (sv.shared.engine)
         rs_engine_free(sv.shared.engine);
+    limiter_free(sv.shared.limiter);
     reloader_free(sv.reload);
     if (sv.base)
         event_base_free(sv.base);

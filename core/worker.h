@@ -35,6 +35,7 @@ typedef struct worker_shared {
     metrics_worker **metrics; /* one per worker, for /metrics */
     rs_engine *engine;        /* the native broker engine */
     broker_feed *feed;        /* what keeps it current */
+    struct limiter *limiter;  /* the rate counters (strata.limit) */
     int nworkers;
 } worker_shared;
 

@@ -3,8 +3,9 @@
 --   broker reads (get_broker_values_for_context, get_missing_broker_ids,
 --   get_complete_broker_data_for_context): signed-in users, for their own
 --     user id and for organizations, workspaces, projects, tasks, AI runs and
---     AI tasks they may read broker values of (lua/policies/public/broker_values.lua),
---     asking only about brokers they may read (data_broker.lua);
+--     AI tasks they may read broker values of (lua/policies/public/broker_values.lua);
+--     the complete data (with the brokers' definitions) only of brokers they
+--     may read (data_broker.lua);
 --   broker writes (upsert_broker_value, bulk_upsert_broker_values): signed-in
 --     users, at one scope they own, never global, created_by none or themselves;
 --   get_current_user_usage_summary, is_current_user_admin, get_user_role:
@@ -99,10 +100,15 @@ local function own_user(uid, args)
   return absent(args.p_user_id) or args.p_user_id == uid
 end
 
-local function broker_read(ctx, args)
-  local uid = me(ctx)
-  if not uid or type(args) ~= "table" or not own_user(uid, args) then return false end
-  return scopes_allowed(READ_SQL, uid, args, args.p_broker_ids)
+-- Values are checked by scope only, as broker_values.lua does; the call
+-- that also answers brokers' definitions (name, default, description) checks
+-- that the caller may read those brokers (data_broker.lua).
+local function broker_read(with_definitions)
+  return function(ctx, args)
+    local uid = me(ctx)
+    if not uid or type(args) ~= "table" or not own_user(uid, args) then return false end
+    return scopes_allowed(READ_SQL, uid, args, with_definitions and args.p_broker_ids or nil)
+  end
 end
 
 local function broker_write(brokers_of)
@@ -125,9 +131,9 @@ local USER_A = { role = "authenticated", uid = A }
 local ADMIN_A = { role = "authenticated", uid = A, is_admin = true }
 
 return {
-  get_broker_values_for_context = broker_read,
-  get_missing_broker_ids = broker_read,
-  get_complete_broker_data_for_context = broker_read,
+  get_broker_values_for_context = broker_read(false),
+  get_missing_broker_ids = broker_read(false),
+  get_complete_broker_data_for_context = broker_read(true),
   upsert_broker_value = broker_write(function(args)
     return absent(args.p_broker_id) and {} or { args.p_broker_id }
   end),
@@ -162,7 +168,7 @@ return {
     { fn = "get_logging_config", ctx = USER_A, expect = false },
     { fn = "purge_old_activity_logs", ctx = ADMIN_A, expect = false },
     { fn = "some_function_nobody_listed", ctx = ADMIN_A, expect = false },
-    { fn = "get_broker_values_for_context", ctx = USER_A, args = { p_broker_ids = {}, p_user_id = A }, expect = true },
+    { fn = "get_broker_values_for_context", ctx = USER_A, args = { p_broker_ids = { B }, p_user_id = A }, expect = true },
     { fn = "get_broker_values_for_context", ctx = USER_A, args = { p_broker_ids = {}, p_user_id = B }, expect = false },
     { fn = "get_missing_broker_ids", ctx = { role = "anon" }, args = { p_broker_ids = {} }, expect = false },
     { fn = "upsert_broker_value", ctx = USER_A, args = { p_value = 1, p_user_id = A }, expect = true },

@@ -7,6 +7,7 @@ local cjson = require("cjson")
 local router = require("strata.router")
 local checks = require("strata.checks")
 local requests = require("strata.requests")
+local ratelimit = require("strata.ratelimit")
 
 local type, pcall, ipairs, tostring, math_type = type, pcall, ipairs, tostring, math.type
 local find = string.find
@@ -112,8 +113,17 @@ function M.boot(files, loadscript)
     -- No pcall here: an error must reach the host with its traceback.  A
     -- coroutine that failed keeps its entry until its next request enters.
     requests.enter(req)
+    local limited, lbody, lheaders = ratelimit.check(req, route)
+    if limited then
+      requests.leave()
+      return limited, cjson.encode(lbody), "application/json", lheaders, route.path
+    end
     local status, rbody, ctype, headers = finish(route.handler(req))
     requests.leave()
+    if lbody then
+      headers = headers or {}
+      for k, v in pairs(lbody) do if headers[k] == nil then headers[k] = v end end
+    end
     return status, rbody, ctype, headers, route.path
   end
 end

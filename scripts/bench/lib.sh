@@ -165,7 +165,7 @@ bench_start_strata() {
   [ -x "$BENCH_ROOT/bin/strata" ] || die "bin/strata is missing: run 'make all' first"
   STRATA_LOG=$BENCH_TMP/strata.log
   env DATABASE_URL="$BENCH_DATABASE_URL" STRATA_LISTEN="127.0.0.1:$port" STRATA_WORKERS=1 \
-    STRATA_LUA_DIR="$lua_dir" STRATA_ACCESS_LOG=off "$@" \
+    STRATA_LUA_DIR="$lua_dir" STRATA_ACCESS_LOG=off STRATA_RATE_LIMIT_ANON_PER_MINUTE=0 "$@" \
     taskset -c "$cpus" "$BENCH_ROOT/bin/strata" >"$STRATA_LOG" 2>&1 &
   STRATA_PID=$!
   BENCH_PIDS+=("$STRATA_PID")

@@ -10,9 +10,11 @@
  * latency of a 20-broker request with a full context (deepest workspace
  * chain) on one thread, on two threads, and on two threads while this
  * thread publishes single-value changes, plus the cost of one publish.
+ * "cold" requests cycle through 4,096 random contexts (their data is mostly
+ * out of cache: each lookup pays memory latency); "hot" ones through 16.
  *
  *   bin/bench_resolve [values] [resolve ops per thread]
- *   (defaults 1000000 and 500000) */
+ *   (defaults 1000000 and 200000) */
 #include "resolve.h"
 
 #include <pthread.h>
@@ -181,6 +183,7 @@ static void make_queries(void)
 typedef struct reader_arg {
     rs_engine *e;
     size_t ops;
+    size_t contexts; /* how many of queries[] it cycles through */
     double ns_per_op;
     size_t rows;
     size_t levels[RS_GLOBAL + 1];
@@ -196,7 +199,7 @@ static void *reader(void *p)
         die("no reader slot");
     double t0 = now();
     for (size_t i = 0; i < a->ops; i++) {
-        const query *q = &queries[i % CONTEXTS];
+        const query *q = &queries[i % a->contexts];
         rs_ids req = {q->ids, NULL, REQ};
         const rs_snap *s = rs_read_begin(r);
         size_t n = rs_resolve(s, &q->ctx, &req, out);
@@ -212,15 +215,17 @@ static void *reader(void *p)
     return NULL;
 }
 
-/* Runs `threads` readers of `ops` each; with a writer, this thread publishes
- * one changed value per batch until they finish.  Returns publishes. */
-static size_t run_readers(rs_engine *e, int threads, size_t ops, int writer, reader_arg *args,
-                          double *publish_us)
+/* Runs `threads` readers of `ops` each; with a writer (writer 1: flat
+ * out, writer N > 1: one publish every N microseconds) this thread
+ * publishes one changed value per batch until they finish.  Returns the
+ * number of publishes. */
+static size_t run_readers(rs_engine *e, int threads, size_t ops, size_t contexts, long writer,
+                          reader_arg *args, double *publish_us)
 {
     pthread_t th[2];
     atomic_int running = threads;
     for (int i = 0; i < threads; i++) {
-        args[i] = (reader_arg){.e = e, .ops = ops, .running = &running};
+        args[i] = (reader_arg){.e = e, .ops = ops, .contexts = contexts, .running = &running};
         if (pthread_create(&th[i], NULL, reader, &args[i]) != 0)
             die("pthread_create");
     }
@@ -238,6 +243,8 @@ static size_t run_readers(rs_engine *e, int threads, size_t ops, int writer, rea
         rs_batch_publish(b);
         spent += now() - t0;
         publishes++;
+        if (writer > 1)
+            nanosleep(&(struct timespec){0, writer * 1000}, NULL);
     }
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
@@ -248,7 +255,7 @@ static size_t run_readers(rs_engine *e, int threads, size_t ops, int writer, rea
 int main(int argc, char **argv)
 {
     size_t want = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
-    size_t ops = argc > 2 ? strtoull(argv[2], NULL, 10) : 500000;
+    size_t ops = argc > 2 ? strtoull(argv[2], NULL, 10) : 200000;
     generate(want);
     make_queries();
     printf("resolve_bench: %zu values, %d brokers, %d workspaces (chains of 20)\n", n_values,
@@ -281,20 +288,29 @@ int main(int argc, char **argv)
 
     reader_arg args[2];
     double pub_us;
-    run_readers(e, 1, ops, 0, args, &pub_us);
-    printf("resolve, 20 brokers, full context, 1 thread: %.0f ns/op (%.1f rows/op; winners:",
+    run_readers(e, 1, ops, CONTEXTS, 0, args, &pub_us);
+    printf("resolve, 20 brokers, full context, cold, 1 thread: %.0f ns/op (%.1f rows/op; winners:",
            args[0].ns_per_op, (double)args[0].rows / (double)ops);
     for (int l = RS_AI_TASK; l <= RS_GLOBAL; l++)
         printf(" %s %.1f%%", rs_level_name((rs_level)l),
                100.0 * (double)args[0].levels[l] / (double)args[0].rows);
     printf(")\n");
-    run_readers(e, 2, ops, 0, args, &pub_us);
-    printf("resolve, 2 threads, no writer: %.0f and %.0f ns/op\n", args[0].ns_per_op,
-           args[1].ns_per_op);
-    size_t pubs = run_readers(e, 2, ops, 1, args, &pub_us);
-    printf("resolve, 2 threads while the writer publishes: %.0f and %.0f ns/op; "
-           "%zu publishes of 1 value, %.1f us each\n",
-           args[0].ns_per_op, args[1].ns_per_op, pubs, pub_us);
+    run_readers(e, 1, ops, 16, 0, args, &pub_us);
+    printf("resolve, hot, 1 thread: %.0f ns/op\n", args[0].ns_per_op);
+    for (size_t hot = 0; hot < 2; hot++) {
+        size_t contexts = hot ? 16 : CONTEXTS;
+        const char *kind = hot ? "hot" : "cold";
+        run_readers(e, 2, ops, contexts, 0, args, &pub_us);
+        printf("resolve, %s, 2 threads, no writer: %.0f and %.0f ns/op\n", kind, args[0].ns_per_op,
+               args[1].ns_per_op);
+        for (long pace = 1; pace <= 100; pace *= 100) {
+            size_t pubs = run_readers(e, 2, ops, contexts, pace, args, &pub_us);
+            printf("resolve, %s, 2 threads while the writer publishes %s: %.0f and %.0f ns/op; "
+                   "%zu publishes of 1 value, %.1f us each\n",
+                   kind, pace == 1 ? "flat out" : "every 100 us", args[0].ns_per_op,
+                   args[1].ns_per_op, pubs, pub_us);
+        }
+    }
 
     /* One publish of one change, alone, and one batch of 100,000 changes. */
     enum { SINGLE = 10000, BIG = 100000 };

@@ -52,13 +52,13 @@ static void *bench_worker(void *p)
 {
     bench_arg *a = p;
     const limit_rule r = {1000000, SEC, 1000};
-    char key[20] = "user:........:minute";
+    char key[] = "user:........:minute"; /* 20 bytes and a NUL */
     limit_result res;
     uint64_t t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     for (uint64_t i = 0; i < a->n; i++) {
         uint64_t k = a->first + (a->nkeys ? i % a->nkeys : i);
         memcpy(key + 5, &k, 8);
-        if (limiter_take(a->l, key, sizeof key, &r, BASE + i * a->step_ns, 1, &res) == 0)
+        if (limiter_take(a->l, key, sizeof key - 1, &r, BASE + i * a->step_ns, 1, &res) == 0)
             a->allowed += (uint64_t)res.allowed;
     }
     a->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;

@@ -700,6 +700,51 @@ static void t_version_isolation(void)
     fx_free(&f);
 }
 
+/* A full reload: clear and load again in one batch, published at once. */
+static void t_clear_reload(void)
+{
+    fx f = fx_new();
+    rs_context c = full_ctx();
+    rs_uuid w1 = U(RS_WORKSPACE, 2);
+    put_ws(&f, ctx_ids[RS_WORKSPACE], &w1);
+    put_ws(&f, w1, NULL);
+    put_broker(&f, 1, "one", NULL);
+    for (unsigned i = 0; i < 500; i++)
+        put(&f, i, i % 50, (rs_level)(1 + i % 8), i % 8 == 7 ? U(0, 0) : ctx_ids[1 + i % 8], "\"old\"");
+    commit(&f);
+    rs_reader *r2 = rs_reader_new(f.e);
+    CHECK(r2 != NULL, "second reader");
+    const rs_snap *held = rs_read_begin(r2);
+    must(rs_batch_clear(f.b), "clear");
+    put(&f, 1000, 1, RS_USER, ctx_ids[RS_USER], "\"new\"");
+    put_broker(&f, 2, "two", NULL);
+    commit(&f);
+    rs_uuid ids[] = {U(K_BROKER, 1), U(K_BROKER, 2)};
+    rs_ids req = {ids, NULL, 2};
+    rs_row rows[2];
+    CHECK(rs_resolve(held, &c, &req, rows) == 2 && strcmp(rows[0].value, "\"old\"") == 0,
+          "the held version keeps the old data");
+    CHECK(rs_complete(held, &c, &req, rows) == 1 && strcmp(rows[0].broker->name, "one") == 0,
+          "and the old brokers");
+    rs_read_end(r2);
+    rs_reader_free(r2);
+    CHECK(rs_resolve(f.s, &c, &req, rows) == 1 && is_value(&rows[0], RS_USER, "\"new\""),
+          "the new version has only the new data");
+    CHECK(rs_complete(f.s, &c, &req, rows) == 1 && strcmp(rows[0].broker->name, "two") == 0,
+          "and the new brokers");
+    rs_stats st;
+    rs_snap_stats(f.s, &st);
+    CHECK(st.values == 1 && st.workspaces == 0 && st.brokers == 1 && st.scopes == 1,
+          "stats after reload: %zu values, %zu workspaces, %zu brokers, %zu scopes", st.values,
+          st.workspaces, st.brokers, st.scopes);
+    del(&f, 3); /* an id of the old data: gone */
+    put(&f, 4, 1, RS_TASK, ctx_ids[RS_TASK], "\"again\"");
+    commit(&f);
+    rs_row row;
+    CHECK(one(&f, &c, 1, &row) && is_value(&row, RS_TASK, "\"again\""), "old ids can come back");
+    fx_free(&f);
+}
+
 /* ---- a brute-force model ---- */
 
 enum { M_BROKERS = 24, M_SCOPES = 4, M_WS = 10, M_IDS = 300, M_BATCHES = 300 };
@@ -828,6 +873,11 @@ static void m_apply_random(fx *f, int stamp)
         unsigned b = rnd(M_BROKERS);
         mb_live[b] = 1;
         put_broker(f, b, "name", NULL);
+    } else if (op == 99 && rnd(20) == 0) { /* a full reload starts */
+        memset(mv, 0, sizeof mv);
+        memset(mw, 0, sizeof mw);
+        memset(mb_live, 0, sizeof mb_live);
+        must(rs_batch_clear(f->b), "clear");
     } else {
         unsigned b = rnd(M_BROKERS);
         rs_uuid id = U(K_BROKER, b);
@@ -1140,6 +1190,7 @@ static const struct {
     {"explain lists candidates in priority order", t_explain},
     {"updates, moves and deletes", t_updates_and_deletes},
     {"a held version stays unchanged", t_version_isolation},
+    {"clear and reload in one batch", t_clear_reload},
     {"random batches equal a brute-force model", t_model},
     {"large batch grows and shrinks the tables", t_large_batch},
     {"2 readers during 10,000 changes see whole batches", t_concurrent},

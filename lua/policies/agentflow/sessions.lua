@@ -1,4 +1,4 @@
--- An agent reads, starts and updates only its own sessions, in projects it can see; a CEO reads the sessions in projects of workspaces they own; nobody but service_role deletes a session.
+-- An agent reads its own sessions and starts or updates them only as itself and in projects it can see; a CEO reads the sessions in projects of workspaces they own; nobody but service_role deletes a session.
 -- Callers: a CEO is an authenticated token whose sub is their agentflow.users.id
 -- and which carries no agent_id claim; an agent is an authenticated token whose
 -- claims.agent_id is its agentflow.agents.id (it acts only while that agent is

@@ -91,7 +91,9 @@ local function one(b, t, name, spec, alias, catalog_schema)
     local other = catalog_schema.tables[spec[2]]
     if not other then fail(500, "PGRST500", format("policy names unknown table %s", tostring(spec[2]))) end
     local ob = setmetatable({ t = other, params = b.params }, getmetatable(b))
-    local inner = compile(ob, other, spec[4] or true, nil, catalog_schema)
+    local inner_filter = spec[4]
+    if inner_filter == nil then inner_filter = true end -- `false` must stay false: no rows
+    local inner = compile(ob, other, inner_filter, nil, catalog_schema)
     return format("%s IN (SELECT %s FROM %s WHERE %s)", col, column(ob, other, spec[3]), sqlmod.qualified(other), inner)
   end
   fail(500, "PGRST500", format("policy for %s uses unknown operator %s", t.name, tostring(op)))
@@ -110,7 +112,11 @@ function compile(b, t, filter, alias, catalog_schema)
     if k == "$or" or k == "$and" then
       local sub = {}
       for i, f in ipairs(v) do sub[i] = compile(b, t, f, alias, catalog_schema) end
-      parts[#parts + 1] = "(" .. concat(sub, k == "$or" and " OR " or " AND ") .. ")"
+      if #sub == 0 then
+        parts[#parts + 1] = k == "$or" and "FALSE" or "TRUE" -- the empty disjunction holds for no row
+      else
+        parts[#parts + 1] = "(" .. concat(sub, k == "$or" and " OR " or " AND ") .. ")"
+      end
     elseif k == "$not" then
       parts[#parts + 1] = "NOT (" .. compile(b, t, v, alias, catalog_schema) .. ")"
     else

@@ -1,0 +1,29 @@
+-- Rate-limit rules, in order: each rule's match(req, ctx, route) answers
+-- nil (does not apply), or a key and a limit { rate = n, per = seconds,
+-- burst = n }, or a list of { key =, rate =, per =, burst =, name = } for
+-- several windows.  Every window that applies must allow the request; the
+-- counters are strata.limit's (GCRA, shared by the workers of a process).
+-- Edit freely: this file hot-reloads like the rest of lua/.
+local config = require("strata.config")
+local agents = require("strata.agent_limits")
+
+return {
+  -- Every authenticated user's budget for the whole API (conf rate_limit_user_per_minute).
+  { name = "user", match = function(req, ctx)
+      local n = config.rate_limit_user_per_minute
+      if n > 0 and ctx.uid then return "user:" .. ctx.uid, { rate = n, per = 60 } end
+    end },
+
+  -- A stricter budget per client address for requests without a token.
+  { name = "anon", match = function(req, ctx)
+      local n = config.rate_limit_anon_per_minute
+      if n > 0 and ctx.role == "anon" then return "ip:" .. req.remote_addr, { rate = n, per = 60 } end
+    end },
+
+  -- Routes that start AI work for an agent type (route.agent_type): the
+  -- rateLimit of the active provider's admin_config entry for that agent,
+  -- per minute, hour and day.
+  { name = "agent", match = function(req, ctx, route)
+      if route.agent_type then return agents.windows(route.agent_type, ctx.uid or ("ip:" .. req.remote_addr)) end
+    end },
+}

@@ -1,0 +1,68 @@
+-- strata.ratelimit: applies lua/ratelimits.lua to a request before its
+-- handler runs.  A refused request gets 429 with a PostgREST-style error,
+-- Retry-After, the IETF draft headers (RateLimit-Policy, RateLimit) and the
+-- older X-RateLimit-*; allowed requests on limited routes carry the same
+-- headers for their tightest window.
+
+local limit = require("strata.limit")
+local log = require("strata.log")
+local cjson = require("cjson")
+
+local type, ipairs, pcall, format = type, ipairs, pcall, string.format
+
+local M = {}
+
+local function rules()
+  local ok, r = pcall(require, "ratelimits")
+  if ok and type(r) == "table" then return r end
+  return {}
+end
+
+local function headers_for(w, remaining, reset, h)
+  h = h or {}
+  h["RateLimit-Policy"] = format('"%s";q=%d;w=%d', w.name, w.rate, w.per)
+  h["RateLimit"] = format('"%s";r=%d;t=%d', w.name, remaining, reset)
+  h["X-RateLimit-Limit"] = tostring(w.rate)
+  h["X-RateLimit-Remaining"] = tostring(remaining)
+  h["X-RateLimit-Reset"] = tostring(reset)
+  return h
+end
+
+-- The windows a rule answered, as a list.
+local function windows(rule, a, b)
+  if a == nil then return nil end
+  if type(a) == "table" then return a end
+  b.key, b.name = a, b.name or rule.name
+  return { b }
+end
+
+--- nil, headers (maybe nil) when allowed; or the 429 answer
+-- (status, body, headers).
+function M.check(req, route)
+  local tightest
+  for _, rule in ipairs(rules()) do
+    local ok, a, b = pcall(rule.match, req, req.auth, route)
+    if not ok then
+      log.error("rate-limit rule raised; skipped", { rule = rule.name, error = tostring(a) })
+    else
+      for _, w in ipairs(windows(rule, a, b) or {}) do
+        w.name = w.name or rule.name
+        local allowed, remaining, reset, retry = limit.take(w.key, w)
+        if not allowed then
+          local h = headers_for(w, 0, reset)
+          h["Retry-After"] = tostring(retry)
+          return 429, { code = "PGRST429", message = format("rate limit exceeded (%s)", w.name),
+            details = format("%d requests per %d s", w.rate, w.per), hint = format("retry after %d s", retry) }, h
+        end
+        if not tightest or remaining < tightest.remaining then
+          tightest = { w = w, remaining = remaining, reset = reset }
+        end
+      end
+    end
+  end
+  return nil, tightest and headers_for(tightest.w, tightest.remaining, tightest.reset)
+end
+
+M.null = cjson.null
+
+return M

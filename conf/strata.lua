@@ -33,6 +33,11 @@ return {
   jwt_secret = nil,               -- HS256 secret: set STRATA_JWT_SECRET rather than writing it here
   jwt_leeway_s = 30,              -- tolerance on exp and nbf
 
+  -- Rate limits (lua/ratelimits.lua reads these; 0 turns a budget off).
+  rate_limit_user_per_minute = 1200, -- per authenticated user, whole API
+  rate_limit_anon_per_minute = 600,  -- per client address without a token
+  rate_limit_max_keys = 100000,   -- counters kept (~85 bytes each); past it the idlest are evicted
+
   lua_time_limit_ms = 1000,       -- a handler running this long without waiting is stopped (500)
   access_log = "stderr",          -- "stderr", "off", or a file path
   reload_watch = true,            -- reload when a file under lua_dir changes

@@ -118,7 +118,7 @@ end
 function M.filter(field_text, expr)
   local field = parse_field(field_text)
   if not field then return nil, ("cannot parse the column '%s'"):format(field_text) end
-  local negate = false
+  local negate, text = false, expr
   if sub(expr, 1, 4) == "not." then
     negate = true
     expr = sub(expr, 5)
@@ -130,7 +130,7 @@ function M.filter(field_text, expr)
     if fop and OPS[fop] == "fts" then op, value = fop, v; field.lang = lang end
   end
   if not op or not OPS[op] then
-    return nil, ("unknown operator in '%s=%s'"):format(field_text, expr)
+    return nil, ("unknown operator in '%s=%s'"):format(field_text, text)
   end
   local node = { field = field, op = op, negate = negate }
   if op == "in" then
@@ -181,7 +181,7 @@ function M.order(s)
   local list = {}
   for term in s:gmatch("[^,]+") do
     local parts = {}
-    for piece in term:gmatch("[^%.]+") do parts[#parts + 1] = piece end
+    for piece in (term .. "."):gmatch("([^%.]*)%.") do parts[#parts + 1] = piece end
     local field = parse_field(parts[1] or "")
     if not field then return nil, ("order: cannot parse '%s'"):format(term) end
     local o = { field = field }

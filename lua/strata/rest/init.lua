@@ -140,7 +140,7 @@ local function read(req, ctx, cat, t, q)
   conds[#conds + 1] = pred
   local where = sqlmod.where(conds)
   local order = ""
-  if q.order then
+  if q.order and q.order ~= "" then
     local list, e = grammar.order(q.order)
     if not list then fail(400, "PGRST100", "failed to parse order (" .. q.order .. ")", e) end
     order = " ORDER BY " .. b:order_by(list)
@@ -251,6 +251,48 @@ local function returning(b, q)
     .. b:select_list(items) .. " FROM pgrst_rows) AS x"
 end
 
+-- lua/validators/<table>.lua (schema public) checks each object of a write
+-- before any SQL runs (strata.schema.check_rows): 422 with every failure
+-- as details = [{path, message}], nothing written.  A validator that
+-- raises, cannot load or answers nonsense refuses the write (fail closed).
+-- PATCH (partial) passes the values its eq./in. filters allow per column.
+-- A caller the policy refuses outright gets the policy's answer instead.
+local function refused_by_validator(req, ctx, t, q, cols, action)
+  if t.schema ~= "public" then return nil end
+  if policy.decide(ctx, t.schema, t.name, action == "update" and "update" or "insert") == false then return nil end
+  local list = req.json[1] ~= nil and req.json or { req.json }
+  local rows = {}
+  for i, obj in ipairs(list) do
+    rows[i] = {}
+    for _, c in ipairs(cols) do rows[i][c] = obj[c] end
+  end
+  local known = {}
+  for k, v in pairs(q) do
+    if not RESERVED[k] then
+      for _, one in ipairs(values_of(v)) do
+        local node = grammar.filter(k, one)
+        if node and not node.negate and #node.field.path == 0 and (node.op == "eq" or node.op == "in") then
+          local allowed, prev = {}, known[node.field.name]
+          for _, x in ipairs(node.op == "in" and node.values or { node.value }) do
+            if not prev or prev[x] then allowed[#allowed + 1] = x; allowed[x] = true end
+          end
+          known[node.field.name] = allowed
+        end
+      end
+    end
+  end
+  local vctx = { action = action, partial = action == "update", schema = t.schema, table = t.name,
+    auth = ctx, filters = known }
+  local bad = require("strata.schema").check_rows(t.name, rows, vctx, req.json[1] ~= nil)
+  if not bad then return nil end
+  if bad.failed then
+    return errors.new(422, "23514", format("the validator %s failed; the write is refused", bad.file),
+      { { path = "", message = "the validator failed (the server log has its error)" } })
+  end
+  return errors.new(422, "23514", format('%d value%s of table "%s" failed validation (%s)', #bad.errors,
+    #bad.errors == 1 and "" or "s", t.name, bad.file), bad.errors)
+end
+
 local function insert(req, ctx, cat, t, q)
   local payload = req.json
   if type(payload) ~= "table" then fail(400, "PGRST102", "Empty or invalid json") end
@@ -262,10 +304,12 @@ local function insert(req, ctx, cat, t, q)
   local body_param = b:param(req.body)
   local check, deny = predicate(b, ctx, cat.schemas[t.schema], t, "insert", "r.")
   if deny then return denied(ctx, t) end
+  local vs, vbody = refused_by_validator(req, ctx, t, q, cols, (q.on_conflict or p.resolution) and "upsert" or "insert")
+  if vs then return vs, vbody end
   local list = quoted_list(cols)
-  local conflict = ""
+  local conflict, target, merge = "", nil, false
   if q.on_conflict or p.resolution then
-    local target = {}
+    target = {}
     if q.on_conflict then
       local names, err = grammar.columns(q.on_conflict)
       if not names then fail(400, "PGRST100", "failed to parse on_conflict parameter (" .. q.on_conflict .. ")", err) end
@@ -284,14 +328,38 @@ local function insert(req, ctx, cat, t, q)
       for _, c in ipairs(cols) do sets[#sets + 1] = sqlmod.qi(c) .. " = EXCLUDED." .. sqlmod.qi(c) end
       if #sets == 0 then sets[1] = sqlmod.qi(target[1]) .. " = EXCLUDED." .. sqlmod.qi(target[1]) end
       conflict = " ON CONFLICT (" .. quoted_list(target) .. ") DO UPDATE SET " .. concat(sets, ", ")
+      merge = true
     end
   end
   local source = "json_populate_recordset(NULL::" .. from .. ", (SELECT j FROM pgrst_payload))"
+  -- The policy checks the rows as written (defaults and triggers applied, as
+  -- PostgreSQL's WITH CHECK does), not the payload.  An upsert that updates
+  -- is checked as an update: the row it overwrites must pass the update
+  -- policy (USING) and the merged row its check.  The statement's CTEs all
+  -- read the table as it was before the INSERT: pgrst_old is what the
+  -- upsert will overwrite.
+  local old, checks = "", nil
+  if merge then
+    local using = predicate(b, ctx, cat.schemas[t.schema], t, "update", "e.") or "FALSE"
+    local update_check = predicate(b, ctx, cat.schemas[t.schema], t, "update", "r.") or "FALSE"
+    local ek, rk, match = {}, {}, {}
+    for i, c in ipairs(target) do
+      ek[i], rk[i] = "e." .. sqlmod.qi(c), "r." .. sqlmod.qi(c)
+      match[i] = "o." .. sqlmod.qi(c) .. " = r." .. sqlmod.qi(c)
+    end
+    local overwrites = "EXISTS (SELECT 1 FROM pgrst_old AS o WHERE " .. concat(match, " AND ") .. ")"
+    old = ", pgrst_old AS (SELECT " .. concat(ek, ", ") .. ", coalesce(" .. using .. ", false) AS pgrst_allowed FROM "
+      .. from .. " AS e WHERE (" .. concat(ek, ", ") .. ") IN (SELECT " .. concat(rk, ", ") .. " FROM " .. source .. " AS r))"
+    checks = "(SELECT count(*) FROM pgrst_old WHERE NOT pgrst_allowed) + (SELECT count(*) FROM pgrst_rows AS r WHERE NOT "
+      .. overwrites .. " AND NOT coalesce(" .. check .. ", false)) + (SELECT count(*) FROM pgrst_rows AS r WHERE "
+      .. overwrites .. " AND NOT coalesce(" .. update_check .. ", false))"
+  else
+    checks = "(SELECT count(*) FROM pgrst_rows AS r WHERE NOT coalesce(" .. check .. ", false))"
+  end
   local sql = "WITH pgrst_payload AS (SELECT CASE WHEN json_typeof(j) = 'array' THEN j ELSE json_build_array(j) END AS j FROM (SELECT "
-    .. body_param .. "::json AS j) AS pgrst_body), pgrst_check AS (SELECT count(*) AS violations FROM " .. source
-    .. " AS r WHERE NOT coalesce(" .. check .. ", false)), pgrst_rows AS (INSERT INTO " .. from .. " (" .. list .. ") SELECT "
-    .. list .. " FROM " .. source .. " AS r" .. conflict .. " RETURNING *) SELECT (SELECT violations FROM pgrst_check) AS violations, x.* FROM ("
-    .. returning(b, q) .. ") AS x"
+    .. body_param .. "::json AS j) AS pgrst_body)" .. old .. ", pgrst_rows AS (INSERT INTO " .. from .. " (" .. list
+    .. ") SELECT " .. list .. " FROM " .. source .. " AS r" .. conflict .. " RETURNING *) SELECT " .. checks
+    .. " AS violations, x.* FROM (" .. returning(b, q) .. ") AS x"
   return write(req, ctx, t, "insert", sql, b.params, p)
 end
 
@@ -321,6 +389,8 @@ local function update(req, ctx, cat, t, q)
   local conds = filters(b, q)
   local using, deny = predicate(b, ctx, cat.schemas[t.schema], t, "update")
   if deny then return denied(ctx, t) end
+  local vs, vbody = refused_by_validator(req, ctx, t, q, cols, "update")
+  if vs then return vs, vbody end
   conds[#conds + 1] = using
   local check = predicate(b, ctx, cat.schemas[t.schema], t, "update", "c.")
   local list = quoted_list(cols)
@@ -349,6 +419,12 @@ local HANDLERS = { GET = read, HEAD = read, POST = insert, PATCH = update, DELET
 
 local function dispatch(req)
   local ctx = req.auth
+  -- A parameter such as select or order given twice: the last one wins
+  -- (or= and and= may repeat; each is a filter).
+  for k in pairs(RESERVED) do
+    local v = req.query[k]
+    if type(v) == "table" and k ~= "or" and k ~= "and" and k ~= "not.or" and k ~= "not.and" then req.query[k] = v[#v] end
+  end
   local cat, err = catalog.get()
   if not cat then return errors.from_db(err, false) end
   local target = req.params.rest or ""

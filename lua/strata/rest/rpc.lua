@@ -96,22 +96,38 @@ local function pick(list, schema, name, keys)
   return fits[1]
 end
 
+-- A JSON number as SQL reads it: cjson decodes 3 as the float 3.0, whose
+-- tostring "3.0" an int parameter refuses; integral values are written
+-- without the fraction, others with every significant digit.
+local function number_text(v)
+  if math.type(v) == "float" and v == math.floor(v) and math.abs(v) < 2 ^ 63 then
+    return format("%d", v)
+  end
+  if math.type(v) == "float" then return format("%.17g", v) end
+  return tostring(v)
+end
+
+local function scalar_text(v)
+  if type(v) == "number" then return number_text(v) end
+  return tostring(v)
+end
+
 -- A Lua value as the text of a parameter of SQL type ty.
 local function to_param(v, ty)
   if v == nil or v == cjson.null then return nil end
   if ty:match("%[%]$") then
-    if type(v) ~= "table" then return tostring(v) end
+    if type(v) ~= "table" then return scalar_text(v) end
     local out = {}
     for i, e in ipairs(v) do
       if e == cjson.null then out[i] = "NULL"
       elseif type(e) == "table" then out[i] = '"' .. cjson.encode(e):gsub('[\\"]', "\\%0") .. '"'
-      else out[i] = '"' .. tostring(e):gsub('[\\"]', "\\%0") .. '"' end
+      else out[i] = '"' .. scalar_text(e):gsub('[\\"]', "\\%0") .. '"' end
     end
     return "{" .. concat(out, ",") .. "}"
   end
   if type(v) == "table" then return cjson.encode(v) end
   if type(v) == "boolean" then return v and "true" or "false" end
-  return tostring(v)
+  return scalar_text(v)
 end
 
 -- The columns a table function returns (TABLE/OUT arguments, or the table
@@ -203,7 +219,7 @@ function M.call(req, ctx, cat, schema, name)
       end
     end
     local order = ""
-    if req.query.order then
+    if req.query.order and req.query.order ~= "" then
       local list, e = grammar.order(req.query.order)
       if not list then fail(400, "PGRST100", "failed to parse order", e) end
       order = " ORDER BY " .. b:order_by(list, "pgrst_call.")

@@ -51,7 +51,7 @@ local function int_param(q, key)
   local n = tonumber(v)
   n = n and math.tointeger(n)
   if not n or n < 0 then
-    fail(400, "PGRST100", format("%s must be a non-negative integer, not '%s'", key, tostring(v)))
+    sqlmod.fail(400, "PGRST100", format("%s must be a non-negative integer, not '%s'", key, tostring(v)))
   end
   return n
 end

@@ -1,0 +1,455 @@
+-- strata.rest.grammar (PostgREST's query-string grammar parsed into plain
+-- tables) and strata.rest.sql's builder where it needs no database: pure
+-- Lua, no server.
+local grammar = require("strata.rest.grammar")
+local sqlmod = require("strata.rest.sql")
+
+local function field(name, ...)
+  local path = {}
+  for i, step in ipairs({ ... }) do path[i] = { op = step[1], key = step[2] } end
+  return { name = name, path = path }
+end
+
+-- grammar.filter(...) that must fail: returns its message.
+local function filter_error(f, expr)
+  local node, err = grammar.filter(f, expr)
+  assert.is_nil(node, ("expected %s=%s to be refused"):format(f, expr))
+  assert.is_string(err)
+  return err
+end
+
+describe("strata.rest.grammar", function()
+  describe("filter", function()
+    it("parses every comparison operator", function()
+      for _, op in ipairs({ "eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike" }) do
+        local node = assert(grammar.filter("qty", op .. ".5"))
+        assert.same({ field = field("qty"), op = op, negate = false, value = "5" }, node)
+      end
+    end)
+
+    it("maps each operator to its SQL meaning", function()
+      assert.same({ eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", like = "like",
+        ilike = "ilike", ["in"] = "in", is = "is", fts = "fts", plfts = "fts", phfts = "fts", wfts = "fts",
+        cs = "@>", cd = "<@" }, grammar.OPS)
+    end)
+
+    it("keeps everything after the first dot of the value, dots included", function()
+      assert.equal("a.b.c", grammar.filter("name", "eq.a.b.c").value)
+      assert.equal("", grammar.filter("name", "eq.").value)
+      assert.equal("3.25", grammar.filter("price", "gte.3.25").value)
+    end)
+
+    it("keeps like patterns as written (the builder turns * into %)", function()
+      assert.equal("*an*", grammar.filter("name", "like.*an*").value)
+      assert.equal("%AN%", grammar.filter("name", "ilike.%AN%").value)
+    end)
+
+    it("parses in.(...) lists, quoted members holding commas, parentheses, dots and quotes", function()
+      assert.same({ "1", "2", "3" }, grammar.filter("id", "in.(1,2,3)").values)
+      assert.same({ "a,b", "c(d)", "e.f", 'g"h', "i" },
+        grammar.filter("name", [[in.("a,b","c(d)","e.f","g\"h",i)]]).values)
+      assert.same({}, grammar.filter("id", "in.()").values)
+      assert.same({ "" }, grammar.filter("name", [[in.("")]]).values)
+    end)
+
+    it("keeps unicode values intact", function()
+      assert.equal("héllo wörld ✓", grammar.filter("name", "eq.héllo wörld ✓").value)
+      assert.same({ "日本", "naïve, too" }, grammar.filter("name", [[in.(日本,"naïve, too")]]).values)
+      assert.equal("ünïcödé", grammar.filter("name", [[eq."ünïcödé"]]).value)
+    end)
+
+    it("unquotes a double-quoted value and its backslash escapes", function()
+      assert.equal("a,b", grammar.filter("name", [[eq."a,b"]]).value)
+      assert.equal('say "hi"', grammar.filter("name", [[eq."say \"hi\""]]).value)
+      assert.equal([[back\slash]], grammar.filter("name", [[eq."back\\slash"]]).value)
+      assert.equal("(x).y", grammar.filter("name", [[eq."(x).y"]]).value)
+    end)
+
+    it("parses is. with null, true, false and unknown, in any case", function()
+      for _, v in ipairs({ "null", "true", "false", "unknown" }) do
+        assert.equal(v, grammar.filter("flag", "is." .. v).value)
+      end
+      assert.equal("null", grammar.filter("flag", "is.NULL").value)
+      assert.equal("true", grammar.filter("flag", "is.True").value)
+    end)
+
+    it("parses the four full-text operators, with and without a language", function()
+      for _, op in ipairs({ "fts", "plfts", "phfts", "wfts" }) do
+        local node = assert(grammar.filter("body", op .. ".cat & dog"))
+        assert.equal(op, node.op)
+        assert.equal("cat & dog", node.value)
+        assert.is_nil(node.field.lang)
+        node = assert(grammar.filter("body", op .. "(english).the cats"))
+        assert.equal(op, node.op)
+        assert.equal("the cats", node.value)
+        assert.equal("english", node.field.lang)
+      end
+    end)
+
+    it("passes cs. and cd. literals through untouched (array and JSON)", function()
+      assert.equal("{a,b}", grammar.filter("tags", "cs.{a,b}").value)
+      assert.equal('{"a":1}', grammar.filter("meta", 'cs.{"a":1}').value)
+      assert.equal('{"x y","z"}', grammar.filter("tags", 'cd.{"x y","z"}').value)
+      assert.equal("cs", grammar.filter("tags", "cs.{a}").op)
+      assert.equal("cd", grammar.filter("tags", "cd.{a}").op)
+    end)
+
+    it("negates with the not. prefix, on every kind of operator", function()
+      local node = grammar.filter("qty", "not.eq.5")
+      assert.same({ field = field("qty"), op = "eq", negate = true, value = "5" }, node)
+      assert.is_true(grammar.filter("qty", "not.is.null").negate)
+      assert.same({ "1", "2" }, grammar.filter("qty", "not.in.(1,2)").values)
+      assert.is_true(grammar.filter("qty", "not.in.(1,2)").negate)
+      assert.is_true(grammar.filter("body", "not.fts(english).cat").negate)
+      assert.is_true(grammar.filter("tags", "not.cs.{a}").negate)
+      assert.is_false(grammar.filter("qty", "eq.not").negate)
+      assert.equal("not", grammar.filter("qty", "eq.not").value)
+    end)
+
+    it("filters on JSON paths", function()
+      local node = grammar.filter("meta->size->>w", "eq.2")
+      assert.same(field("meta", { "->", "size" }, { "->>", "w" }), node.field)
+      assert.same(field("data", { "->", "0" }), grammar.filter("data->0", "is.null").field)
+    end)
+
+    it("refuses an unknown operator, naming the filter", function()
+      local err = filter_error("qty", "xx.5")
+      assert.matches("unknown operator", err)
+      assert.matches("qty=xx.5", err, 1, true)
+      assert.matches("qty=5", filter_error("qty", "5"), 1, true)
+      assert.matches("qty=not.5", filter_error("qty", "not.5"), 1, true)
+      assert.matches("qty=not.not.eq.5", filter_error("qty", "not.not.eq.5"), 1, true)
+      assert.matches("unknown operator", filter_error("body", "fts(english)cat"))
+      assert.matches("unknown operator", filter_error("body", "eq(english).cat"))
+    end)
+
+    it("refuses a bad in. list, naming the value", function()
+      assert.matches("in. expects a list in parentheses: '1,2'", filter_error("id", "in.1,2"), 1, true)
+      assert.matches("(1,2", filter_error("id", "in.(1,2"), 1, true)
+      assert.matches("unterminated double quote", filter_error("id", [[in.("a,b)]]))
+      assert.matches("unbalanced parentheses", filter_error("id", "in.((a)"))
+    end)
+
+    it("refuses is. with anything but null/true/false/unknown, naming the value", function()
+      assert.matches("not 'maybe'", filter_error("flag", "is.maybe"), 1, true)
+      assert.matches("not ''", filter_error("flag", "is."), 1, true)
+    end)
+
+    it("refuses a column it cannot parse, naming it", function()
+      assert.matches("cannot parse the column 'meta->'", filter_error("meta->", "eq.1"), 1, true)
+      assert.matches("cannot parse the column '->a'", filter_error("->a", "eq.1"), 1, true)
+    end)
+  end)
+
+  describe("logic trees (or= / and=)", function()
+    it("parses a flat or and a flat and", function()
+      local node = assert(grammar.logic("or", "(qty.gt.5,qty.is.null)"))
+      assert.equal("or", node.logic)
+      assert.is_falsy(node.negate)
+      assert.equal(2, #node.children)
+      assert.same({ field = field("qty"), op = "gt", negate = false, value = "5" }, node.children[1])
+      assert.same({ field = field("qty"), op = "is", negate = false, value = "null" }, node.children[2])
+      node = assert(grammar.logic("and", "(a.eq.1,b.neq.2,c.like.*x*)"))
+      assert.equal("and", node.logic)
+      assert.equal(3, #node.children)
+    end)
+
+    it("nests or( and and( at any depth, with not. on groups and on filters", function()
+      local node = assert(grammar.logic("and", "(qty.gte.3,or(name.eq.apple,not.and(a.eq.1,or(b.eq.2,c.not.is.null))))"))
+      assert.equal(2, #node.children)
+      local inner_or = node.children[2]
+      assert.equal("or", inner_or.logic)
+      assert.is_falsy(inner_or.negate)
+      assert.same({ field = field("name"), op = "eq", negate = false, value = "apple" }, inner_or.children[1])
+      local not_and = inner_or.children[2]
+      assert.equal("and", not_and.logic)
+      assert.is_true(not_and.negate)
+      local deepest = not_and.children[2]
+      assert.equal("or", deepest.logic)
+      assert.same({ field = field("c"), op = "is", negate = true, value = "null" }, deepest.children[2])
+    end)
+
+    it("is negated as a whole with negate = true (not.or=)", function()
+      local node = assert(grammar.logic("or", "(a.eq.1,b.eq.2)", true))
+      assert.is_true(node.negate)
+    end)
+
+    it("keeps quoted values with commas, parentheses and dots inside groups", function()
+      local node = assert(grammar.logic("or", [[(name.eq."carrot, \"orange\" (v.)",name.in.("a,b",c),name.eq.x.y)]]))
+      assert.equal('carrot, "orange" (v.)', node.children[1].value)
+      assert.same({ "a,b", "c" }, node.children[2].values)
+      assert.equal("x.y", node.children[3].value)
+    end)
+
+    it("takes JSON paths and full-text languages inside groups", function()
+      local node = assert(grammar.logic("or", "(meta->>color.eq.red,body.fts(english).cats)"))
+      assert.same(field("meta", { "->>", "color" }), node.children[1].field)
+      assert.equal("english", node.children[2].field.lang)
+    end)
+
+    it("refuses what it cannot parse, naming the part", function()
+      local _, err = grammar.logic("or", "qty.gt.5")
+      assert.matches("or= expects a list in parentheses", err, 1, true)
+      _, err = grammar.logic("or", "(qty.gt.5")
+      assert.matches("or= expects a list in parentheses", err, 1, true)
+      _, err = grammar.logic("and", "(qty)")
+      assert.matches("and: cannot parse 'qty'", err, 1, true)
+      _, err = grammar.logic("or", "(qty.zz.5,b.eq.1)")
+      assert.matches("qty=zz.5", err, 1, true)
+      _, err = grammar.logic("or", "(a.eq.1,and(b.zz.2))")
+      assert.matches("b=zz.2", err, 1, true)
+      _, err = grammar.logic("or", [[(a.eq."open)]])
+      assert.matches("unterminated double quote", err)
+      _, err = grammar.logic("or", "(a.eq.1),(b.eq.2)")
+      assert.matches("unbalanced parentheses", err)
+    end)
+  end)
+
+  describe("select", function()
+    it("reads nothing, empty and * as every column", function()
+      assert.same({ { star = true } }, grammar.select(nil))
+      assert.same({ { star = true } }, grammar.select(""))
+      assert.same({ { star = true } }, grammar.select("*"))
+    end)
+
+    it("parses columns, aliases, JSON paths, casts and * together", function()
+      local items = assert(grammar.select("id,n:name,meta->color,meta->size->>w,c:meta->>color,qty::text,q:qty::int,*"))
+      assert.equal(8, #items)
+      assert.same({ name = "id", path = {} }, items[1])
+      assert.same({ name = "name", path = {}, alias = "n" }, items[2])
+      assert.same({ name = "meta", path = { { op = "->", key = "color" } } }, items[3])
+      assert.same({ name = "meta", path = { { op = "->", key = "size" }, { op = "->>", key = "w" } } }, items[4])
+      assert.same({ name = "meta", path = { { op = "->>", key = "color" } }, alias = "c" }, items[5])
+      assert.same({ name = "qty", path = {}, cast = "text" }, items[6])
+      assert.same({ name = "qty", path = {}, alias = "q", cast = "int" }, items[7])
+      assert.same({ star = true }, items[8])
+    end)
+
+    it("tolerates spaces around items", function()
+      local items = assert(grammar.select(" id , name "))
+      assert.same({ { name = "id", path = {} }, { name = "name", path = {} } }, items)
+    end)
+
+    it("refuses embedding, unknown casts and unparsable items, naming them", function()
+      local items, err = grammar.select("id,other(*)")
+      assert.is_nil(items)
+      assert.matches("embedding related resources (other(*)) is not supported", err, 1, true)
+      items, err = grammar.select("qty::money")
+      assert.is_nil(items)
+      assert.matches("cannot cast to money", err, 1, true)
+      items, err = grammar.select("id,meta->")
+      assert.is_nil(items)
+      assert.matches("cannot parse 'meta->'", err, 1, true)
+      items, err = grammar.select("id,(")
+      assert.is_nil(items)
+      assert.matches("select: unbalanced parentheses", err, 1, true)
+    end)
+  end)
+
+  describe("order", function()
+    it("parses columns with direction and nulls modifiers in any order", function()
+      local list = assert(grammar.order("qty.desc.nullslast,name,created_at.asc,id.nullsfirst.desc,meta->>w.desc"))
+      assert.same({
+        { field = field("qty"), dir = "desc", nulls = "nullslast" },
+        { field = field("name") },
+        { field = field("created_at"), dir = "asc" },
+        { field = field("id"), dir = "desc", nulls = "nullsfirst" },
+        { field = field("meta", { "->>", "w" }), dir = "desc" },
+      }, list)
+    end)
+
+    it("refuses unknown modifiers and empty columns, naming the term", function()
+      local list, err = grammar.order("id.sideways")
+      assert.is_nil(list)
+      assert.matches("unknown modifier 'sideways' in 'id.sideways'", err, 1, true)
+      list, err = grammar.order("name,id.desc.nullsmiddle")
+      assert.is_nil(list)
+      assert.matches("'nullsmiddle' in 'id.desc.nullsmiddle'", err, 1, true)
+      list, err = grammar.order(".desc")
+      assert.is_nil(list)
+      assert.matches("order: cannot parse '.desc'", err, 1, true)
+      list, err = grammar.order("id..desc")
+      assert.is_nil(list)
+      assert.matches("unknown modifier '' in 'id..desc'", err, 1, true)
+    end)
+  end)
+
+  describe("columns (columns= and on_conflict=)", function()
+    it("reads plain and double-quoted names, as postgrest-js sends them", function()
+      assert.same({ "name", "qty" }, grammar.columns("name,qty"))
+      assert.same({ "name", "qty" }, grammar.columns('"name","qty"'))
+      assert.same({ "a,b", "c" }, grammar.columns('"a,b", c'))
+    end)
+
+    it("refuses empty names and open quotes", function()
+      local cols, err = grammar.columns("a,,b")
+      assert.is_nil(cols)
+      assert.matches("empty column name", err)
+      cols, err = grammar.columns('"a')
+      assert.is_nil(cols)
+      assert.matches("unterminated double quote", err)
+    end)
+  end)
+end)
+
+describe("strata.rest.sql builder", function()
+  local function fake_table()
+    local list = {
+      { name = "id", type = "integer" }, { name = "name", type = "text" }, { name = "qty", type = "integer" },
+      { name = "tags", type = "text[]" }, { name = "meta", type = "jsonb" }, { name = "body", type = "text" },
+    }
+    local cols = {}
+    for _, c in ipairs(list) do cols[c.name] = c end
+    return { schema = "public", name = "items", columns = cols, column_list = list, pk = { "id" } }
+  end
+
+  local function cond(filter_key, expr)
+    local b = sqlmod.builder(fake_table())
+    local node = assert(grammar.filter(filter_key, expr))
+    return b:condition(node), b.params
+  end
+
+  -- Asserts that `error_fn` raises the REST error table with this status and code.
+  local function raises(status, code, error_fn)
+    local ok, e = pcall(error_fn)
+    assert.is_false(ok, "expected an error")
+    assert.is_table(e, tostring(e))
+    assert.is_true(e.rest_error)
+    assert.equal(status, e.status)
+    assert.equal(code, e.code)
+    return e
+  end
+
+  it("quotes identifiers, doubling embedded quotes", function()
+    assert.equal('"name"', sqlmod.qi("name"))
+    assert.equal('"we""ird"', sqlmod.qi('we"ird'))
+    assert.equal('"public"."items"', sqlmod.qualified(fake_table()))
+  end)
+
+  it("turns every comparison into a parameter, never inlining the value", function()
+    for op, sym in pairs({ eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=" }) do
+      local sql, params = cond("qty", op .. ".5")
+      assert.equal('"qty" ' .. sym .. " $1", sql)
+      assert.same({ "5" }, params)
+    end
+  end)
+
+  it("keeps a value holding quotes, semicolons and SQL only in the parameters", function()
+    local evil = [[x' OR '1'='1"; drop table items; --]]
+    local sql, params = cond("name", "eq." .. evil)
+    assert.equal('"name" = $1', sql)
+    assert.same({ evil }, params)
+    assert.is_nil(sql:find("drop", 1, true))
+    sql, params = cond("name", [[in.("it's","a""b",plain)]])
+    assert.equal('"name" = ANY($1)', sql)
+    assert.is_nil(sql:find("it's", 1, true))
+    assert.equal(1, #params)
+  end)
+
+  it("builds like/ilike on text with * turned into %", function()
+    local sql, params = cond("name", "like.*an*")
+    assert.equal('"name"::text like $1', sql)
+    assert.same({ "%an%" }, params)
+    sql, params = cond("name", "ilike.A*")
+    assert.equal('"name"::text ilike $1', sql)
+    assert.same({ "A%" }, params)
+  end)
+
+  it("builds in. as = ANY of one array parameter, escaping members", function()
+    local sql, params = cond("name", [[in.("a,b",c,"d\"e")]])
+    assert.equal('"name" = ANY($1)', sql)
+    assert.same({ [[{"a,b","c","d\"e"}]] }, params)
+    sql = cond("meta->>color", "in.(red,blue)")
+    assert.equal('"meta"->>$1::text = ANY($2::text[])', sql)
+  end)
+
+  it("builds is. without parameters", function()
+    assert.equal('"qty" IS NULL', (cond("qty", "is.null")))
+    assert.equal('"qty" IS TRUE', (cond("qty", "is.true")))
+    assert.equal('"qty" IS FALSE', (cond("qty", "is.false")))
+    assert.equal('"qty" IS UNKNOWN', (cond("qty", "is.unknown")))
+  end)
+
+  it("builds the full-text functions, the language as a regconfig parameter", function()
+    local sql, params = cond("body", "fts.cat")
+    assert.equal('"body" @@ to_tsquery($1)', sql)
+    assert.same({ "cat" }, params)
+    assert.equal('"body" @@ plainto_tsquery($1)', (cond("body", "plfts.cat")))
+    assert.equal('"body" @@ phraseto_tsquery($1)', (cond("body", "phfts.cat")))
+    sql, params = cond("body", "wfts(english).cat or dog")
+    assert.equal('"body" @@ websearch_to_tsquery($1::regconfig, $2)', sql)
+    assert.same({ "english", "cat or dog" }, params)
+  end)
+
+  it("builds cs./cd. as @> / <@ with the literal as a parameter", function()
+    local sql, params = cond("tags", "cs.{a,b}")
+    assert.equal('"tags" @> $1', sql)
+    assert.same({ "{a,b}" }, params)
+    sql, params = cond("meta", 'cd.{"a":1}')
+    assert.equal('"meta" <@ $1', sql)
+    assert.same({ '{"a":1}' }, params)
+  end)
+
+  it("negates with NOT", function()
+    assert.equal('NOT "qty" = $1', (cond("qty", "not.eq.1")))
+    assert.equal('NOT "qty" IS NULL', (cond("qty", "not.is.null")))
+  end)
+
+  it("puts JSON path keys in parameters too (int keys as ::int)", function()
+    local sql, params = cond("meta->size->>w", "eq.2")
+    assert.equal('"meta"->$1::text->>$2::text = $3', sql)
+    assert.same({ "size", "w", "2" }, params)
+    sql, params = cond("meta->0", "eq.1")
+    assert.equal('"meta"->$1::int = $2', sql)
+    assert.same({ "0", "1" }, params)
+  end)
+
+  it("builds nested logic trees with numbered parameters in order", function()
+    local b = sqlmod.builder(fake_table())
+    local node = assert(grammar.logic("or", "(qty.gt.5,and(name.eq.x,not.or(qty.is.null,name.like.*y)))"))
+    assert.equal('("qty" > $1 OR ("name" = $2 AND NOT ("qty" IS NULL OR "name"::text like $3)))', b:condition(node))
+    assert.same({ "5", "x", "%y" }, b.params)
+    node = assert(grammar.logic("and", "(qty.gt.1)", true))
+    assert.equal('NOT ("qty" > $4)', b:condition(node))
+  end)
+
+  it("prefixes columns with the alias it is given", function()
+    local b = sqlmod.builder(fake_table())
+    assert.equal('r."qty" = $1', b:condition(assert(grammar.filter("qty", "eq.1")), "r."))
+  end)
+
+  it("builds select lists: *, aliases, JSON paths named by their last key, casts", function()
+    local b = sqlmod.builder(fake_table())
+    assert.equal('"id", "name", "qty", "tags", "meta", "body"', b:select_list(assert(grammar.select("*"))))
+    b = sqlmod.builder(fake_table())
+    assert.equal('"name" AS "n", "meta"->>$1::text AS "color", "qty"::text AS "qty", "meta"->$2::text AS "m"',
+      b:select_list(assert(grammar.select("n:name,meta->>color,qty::text,m:meta->x"))))
+    assert.same({ "color", "x" }, b.params)
+  end)
+
+  it("builds ORDER BY terms with direction and nulls", function()
+    local b = sqlmod.builder(fake_table())
+    assert.equal('"qty" DESC NULLS LAST, "name" ASC, "id" ASC NULLS FIRST',
+      b:order_by(assert(grammar.order("qty.desc.nullslast,name,id.asc.nullsfirst"))))
+  end)
+
+  it("raises the 42703 error table for an unknown column wherever it appears", function()
+    local b = sqlmod.builder(fake_table())
+    local e = raises(400, "42703", function() b:condition(assert(grammar.filter("nope", "eq.1"))) end)
+    assert.equal("column items.nope does not exist", e.message)
+    raises(400, "42703", function() b:select_list(assert(grammar.select("id,nope"))) end)
+    raises(400, "42703", function() b:order_by(assert(grammar.order("nope.desc"))) end)
+    raises(400, "42703", function() b:condition(assert(grammar.logic("or", "(id.eq.1,nope.eq.2)"))) end)
+    raises(400, "42703", function() b:condition(assert(grammar.filter("nope->>a", "eq.1"))) end)
+  end)
+
+  it("builds an array literal that PostgreSQL reads back as the same strings", function()
+    assert.equal([[{"a","b,c","d\"e","f\\g",""}]], sqlmod.array_literal({ "a", "b,c", 'd"e', [[f\g]], "" }))
+    assert.equal("{}", sqlmod.array_literal({}))
+  end)
+
+  it("ANDs the non-empty conditions into a WHERE clause", function()
+    assert.equal("", sqlmod.where({}))
+    assert.equal(" WHERE a AND b", sqlmod.where({ "a", "", "b" }))
+  end)
+end)

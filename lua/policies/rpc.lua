@@ -19,12 +19,12 @@
 -- brokers that only the database can vouch for.  A failing check denies.
 
 local cjson = require("cjson")
+local kit = require("strata.policy_kit")
 
 local NULL = cjson.null
 local concat, type, tostring, ipairs = table.concat, type, tostring, ipairs
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
-local function admin(ctx) return me(ctx) ~= nil and ctx.is_admin == true end
+local me, admin, signed_in, nobody = kit.uid, kit.admin, kit.signed_in, kit.nobody
 
 -- An argument that is absent or JSON null.
 local function absent(v) return v == nil or v == NULL end
@@ -121,9 +121,6 @@ local function broker_write(brokers_of)
     return scopes_allowed(WRITE_SQL, uid, args, brokers_of(args))
   end
 end
-
-local function signed_in(ctx) return me(ctx) ~= nil end
-local function nobody() return false end
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 local B = "bbbbbbbb-0000-4000-8000-000000000002"

@@ -157,10 +157,13 @@ describe("row policies of the public schema #server", function()
       assert.same(sorted(chat_a, chat_b), pluck(select(2, service.get(both_chats())), "id"))
     end)
 
-    -- strata.rest bug: an upsert's ON CONFLICT DO UPDATE is checked only
-    -- against the insert policy of the payload, never against the update
-    -- policy of the row it overwrites.  Un-pend once fixed.
-    pending("refuses an upsert that would take over another user's chat (REST bug: 201, the chat becomes Bob's)")
+    it("refuses an upsert that would take over another user's chat", function()
+      local code, err = bob.post("Chat", { id = chat_a, title = "taken", user_id = B },
+        { Prefer = "resolution=merge-duplicates,return=representation" })
+      assert.equal(403, code)
+      assert.equal("42501", err.code)
+      assert.equal(A, h.scalar(("select user_id from \"Chat\" where id = %s"):format(h.lit(chat_a))))
+    end)
   end)
 
   describe("Message_v2", function()

@@ -190,10 +190,12 @@ describe("row policies of the agentflow schema #server", function()
       assert.equal(403, (cto.post("wiki_entries", entry)))
     end)
 
-    -- strata.rest bug: an insert's policy check runs on the JSON payload
-    -- (json_populate_recordset), where an omitted column is NULL rather than
-    -- its default.  Un-pend once fixed.
-    pending("take a proposal that leaves status to its default 'draft' (REST bug: 403, the check sees status NULL)")
+    it("take a proposal that leaves status to its default 'draft'", function()
+      local code, rows = cto.post("wiki_entries", { workspace_id = W1, proposed_by_agent_id = G_CTO,
+        title = "Defaults", slug = "defaults", content = "three" })
+      assert.equal(201, code)
+      assert.equal("draft", rows[1].status)
+    end)
 
     it("do not let an agent approve its own proposal", function()
       local code, err = cto.patch("wiki_entries?" .. ids(PENDING), { status = "approved", approved_by = C1,

@@ -1,26 +1,8 @@
 -- An agent reads only its own KPIs and a CEO the KPIs of agents of workspaces they own; only the system (service_role) records KPIs.
--- Callers: a CEO is an authenticated token whose sub is their agentflow.users.id
--- and which carries no agent_id claim; an agent is an authenticated token whose
--- claims.agent_id is its agentflow.agents.id (it acts only while that agent is
--- neither soft-deleted nor terminated).  Anon and other roles get nothing.
+-- Callers (CEOs and agents): see the agentflow section of strata.policy_kit.
 local NULL = require("cjson").null
-
-local function claimed_agent(ctx) return type(ctx.claims) == "table" and ctx.claims.agent_id or nil end
-
-local function agent_id(ctx)
-  local id = ctx.role == "authenticated" and claimed_agent(ctx)
-  if type(id) == "string" and id ~= "" then return id end
-  return nil
-end
-
-local function ceo(ctx)
-  if ctx.role ~= "authenticated" or claimed_agent(ctx) ~= nil then return nil end
-  return ctx.uid
-end
-
-local function sel(tbl, col, filter) return { "in_select", tbl, col, filter } end
-
-local function live(aid) return { id = aid, deleted_at = NULL, status = { "neq", "terminated" } } end
+local af = require("strata.policy_kit").agentflow
+local agent_id, ceo, sel, live = af.agent_id, af.ceo, af.sel, af.live
 
 local C = "cccccccc-0000-4000-8000-000000000001"
 local G = "99999999-0000-4000-8000-000000000001"
@@ -31,7 +13,7 @@ return {
     if aid then return { agent_id = sel("agents", "id", live(aid)) } end
     local uid = ceo(ctx)
     if not uid then return false end
-    return { agent_id = sel("agents", "id", { workspace_id = sel("workspaces", "id", { owner_id = uid }) }) }
+    return { agent_id = sel("agents", "id", { workspace_id = af.owned_workspaces(uid) }) }
   end,
   examples = {
     { action = "select", ctx = { role = "authenticated", uid = G, claims = { agent_id = G } },

@@ -1,35 +1,8 @@
 -- An agent reads its own sessions and starts or updates them only as itself and in projects it can see; a CEO reads the sessions in projects of workspaces they own; nobody but service_role deletes a session.
--- Callers: a CEO is an authenticated token whose sub is their agentflow.users.id
--- and which carries no agent_id claim; an agent is an authenticated token whose
--- claims.agent_id is its agentflow.agents.id (it acts only while that agent is
--- neither soft-deleted nor terminated).  Anon and other roles get nothing.
+-- Callers (CEOs and agents): see the agentflow section of strata.policy_kit.
 local NULL = require("cjson").null
-
-local function claimed_agent(ctx) return type(ctx.claims) == "table" and ctx.claims.agent_id or nil end
-
-local function agent_id(ctx)
-  local id = ctx.role == "authenticated" and claimed_agent(ctx)
-  if type(id) == "string" and id ~= "" then return id end
-  return nil
-end
-
-local function ceo(ctx)
-  if ctx.role ~= "authenticated" or claimed_agent(ctx) ~= nil then return nil end
-  return ctx.uid
-end
-
-local function sel(tbl, col, filter) return { "in_select", tbl, col, filter } end
-
-local function live(aid) return { id = aid, deleted_at = NULL, status = { "neq", "terminated" } } end
-
-local function visible_projects(aid)
-  local org_agent = live(aid)
-  org_agent.agent_level = "organization"
-  return sel("projects", "id", { deleted_at = NULL, ["$or"] = {
-    { workspace_id = sel("agents", "workspace_id", org_agent) },
-    { id = sel("agents", "project_id", live(aid)) },
-  } })
-end
+local af = require("strata.policy_kit").agentflow
+local agent_id, ceo, sel, live, visible_projects = af.agent_id, af.ceo, af.sel, af.live, af.visible_projects
 
 local function own_session(ctx)
   local aid = agent_id(ctx)
@@ -46,7 +19,7 @@ return {
     if aid then return { agent_id = sel("agents", "id", live(aid)) } end
     local uid = ceo(ctx)
     if not uid then return false end
-    return { project_id = sel("projects", "id", { workspace_id = sel("workspaces", "id", { owner_id = uid }) }) }
+    return { project_id = sel("projects", "id", { workspace_id = af.owned_workspaces(uid) }) }
   end,
   insert = own_session,
   -- A stopped session is frozen by a trigger; the check keeps the session

@@ -1,26 +1,8 @@
 -- Drafts are visible only to their proposer (seed 004): an agent reads its own proposals and the approved live entries of its workspace or project, and proposes or edits only its own drafts or pending entries; a CEO reads every non-draft entry (and their own drafts) of workspaces they own, writes entries there and approves them in their own name.
--- Callers: a CEO is an authenticated token whose sub is their agentflow.users.id
--- and which carries no agent_id claim; an agent is an authenticated token whose
--- claims.agent_id is its agentflow.agents.id (it acts only while that agent is
--- neither soft-deleted nor terminated).  Anon and other roles get nothing.
+-- Callers (CEOs and agents): see the agentflow section of strata.policy_kit.
 local NULL = require("cjson").null
-
-local function claimed_agent(ctx) return type(ctx.claims) == "table" and ctx.claims.agent_id or nil end
-
-local function agent_id(ctx)
-  local id = ctx.role == "authenticated" and claimed_agent(ctx)
-  if type(id) == "string" and id ~= "" then return id end
-  return nil
-end
-
-local function ceo(ctx)
-  if ctx.role ~= "authenticated" or claimed_agent(ctx) ~= nil then return nil end
-  return ctx.uid
-end
-
-local function sel(tbl, col, filter) return { "in_select", tbl, col, filter } end
-
-local function live(aid) return { id = aid, deleted_at = NULL, status = { "neq", "terminated" } } end
+local af = require("strata.policy_kit").agentflow
+local agent_id, ceo, sel, live = af.agent_id, af.ceo, af.sel, af.live
 
 local function own_proposal(aid) return sel("agents", "id", live(aid)) end
 
@@ -28,7 +10,7 @@ local function own_proposal(aid) return sel("agents", "id", live(aid)) end
 -- drafts.  An entry with no proposing agent was written by the CEO.
 local function ceo_entries(uid)
   return {
-    workspace_id = sel("workspaces", "id", { owner_id = uid }),
+    workspace_id = af.owned_workspaces(uid),
     ["$or"] = { { status = { "neq", "draft" } }, { proposed_by_agent_id = NULL } },
   }
 end
@@ -50,14 +32,12 @@ local function agent_proposal(aid)
 end
 
 local function agent_reads(aid)
-  local org_agent = live(aid)
-  org_agent.agent_level = "organization"
   return { ["$or"] = {
     { proposed_by_agent_id = own_proposal(aid) },
     { status = "approved", deleted_at = NULL, ["$or"] = {
       { project_id = NULL, workspace_id = sel("agents", "workspace_id", live(aid)) },
       { project_id = sel("agents", "project_id", live(aid)) },
-      { workspace_id = sel("agents", "workspace_id", org_agent) },
+      { workspace_id = sel("agents", "workspace_id", af.org_agent(aid)) },
     } },
   } }
 end

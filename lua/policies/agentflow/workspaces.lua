@@ -1,32 +1,10 @@
 -- A CEO reads, creates, changes and deletes only the workspaces they own (owner_id = their uid); an agent reads only its own live workspace.
--- Callers: a CEO is an authenticated token whose sub is their agentflow.users.id
--- and which carries no agent_id claim; an agent is an authenticated token whose
--- claims.agent_id is its agentflow.agents.id (it acts only while that agent is
--- neither soft-deleted nor terminated).  Anon and other roles get nothing.
+-- Callers (CEOs and agents): see the agentflow section of strata.policy_kit.
 local NULL = require("cjson").null
+local af = require("strata.policy_kit").agentflow
+local agent_id, sel, live = af.agent_id, af.sel, af.live
 
-local function claimed_agent(ctx) return type(ctx.claims) == "table" and ctx.claims.agent_id or nil end
-
-local function agent_id(ctx)
-  local id = ctx.role == "authenticated" and claimed_agent(ctx)
-  if type(id) == "string" and id ~= "" then return id end
-  return nil
-end
-
-local function ceo(ctx)
-  if ctx.role ~= "authenticated" or claimed_agent(ctx) ~= nil then return nil end
-  return ctx.uid
-end
-
-local function sel(tbl, col, filter) return { "in_select", tbl, col, filter } end
-
-local function owned(ctx)
-  local uid = ceo(ctx)
-  if not uid then return false end
-  return { owner_id = uid }
-end
-
-local function live(aid) return { id = aid, deleted_at = NULL, status = { "neq", "terminated" } } end
+local owned = af.for_ceo(function(uid) return { owner_id = uid } end)
 
 local C = "cccccccc-0000-4000-8000-000000000001"
 local G = "99999999-0000-4000-8000-000000000001"

@@ -1,13 +1,9 @@
 -- Users read, start, change and delete only their own agent conversations (user_id = their uid), as seed 002's "filter by user_id" says.
 -- Identity: orchestrator.users.id is the auth uid (the JWT sub) of the signed-in user; seed 002 says "filter by user_id".
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function own(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { user_id = uid }
-end
+local own = kit.own("user_id")
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 

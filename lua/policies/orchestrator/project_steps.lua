@@ -1,18 +1,14 @@
 -- Users read, create, change and delete only the steps of their own projects (projects of conversations with user_id = their uid).
 -- Identity: orchestrator.users.id is the auth uid (the JWT sub) of the signed-in user; seed 002 says "filter by user_id".
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
 local function own_projects(uid)
   return { "in_select", "projects", "id",
     { conversation_id = { "in_select", "agent_conversations", "id", { user_id = uid } } } }
 end
 
-local function own(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { project_id = own_projects(uid) }
-end
+local own = kit.for_user(function(uid) return { project_id = own_projects(uid) } end)
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 

@@ -1,24 +1,18 @@
 -- Users read, create, change and delete only projects of their own conversations (conversation_id of an agent_conversations row with user_id = their uid), and a parent project must be theirs too.
 -- Identity: orchestrator.users.id is the auth uid (the JWT sub) of the signed-in user; seed 002 says "filter by user_id".
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
 local function own_conversations(uid) return { "in_select", "agent_conversations", "id", { user_id = uid } } end
 
-local function own(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { conversation_id = own_conversations(uid) }
-end
+local own = kit.for_user(function(uid) return { conversation_id = own_conversations(uid) } end)
 
-local function own_with_own_parent(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
+local own_with_own_parent = kit.for_user(function(uid)
   return { conversation_id = own_conversations(uid), ["$or"] = {
     { parent_project_id = { "is", nil } },
     { parent_project_id = { "in_select", "projects", "id", { conversation_id = own_conversations(uid) } } },
   } }
-end
+end)
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 

@@ -1,22 +1,16 @@
 -- Users read, create, change and delete only their own tasks (user_id = their uid), attached to no conversation or to one of their own.
 -- Identity: orchestrator.users.id is the auth uid (the JWT sub) of the signed-in user; seed 002 says "filter by user_id".
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function own(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { user_id = uid }
-end
+local own = kit.own("user_id")
 
-local function own_in_own_conversation(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
+local own_in_own_conversation = kit.for_user(function(uid)
   return { user_id = uid, ["$or"] = {
     { agent_conversation_id = { "is", nil } },
     { agent_conversation_id = { "in_select", "agent_conversations", "id", { user_id = uid } } },
   } }
-end
+end)
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 

@@ -1,21 +1,13 @@
 -- Users read, create, change and delete only their own chats (user_id = their uid) and admins may also read every chat, as seed 003's RLS says; anon gets nothing.
 
--- The caller's auth uid when it is a signed-in user, else nil.
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function own(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { user_id = uid }
-end
+local own = kit.own("user_id")
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 
 return {
-  select = function(ctx)
-    if me(ctx) and ctx.is_admin then return true end
-    return own(ctx)
-  end,
+  select = kit.own_or_admin("user_id"),
   insert = own,
   update = own,
   delete = own,

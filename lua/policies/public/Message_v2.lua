@@ -1,12 +1,8 @@
 -- Users read and add messages only in their own chats ("chatId" of a Chat whose user_id is their uid), as seed 003's RLS says; nobody but service_role edits or deletes a message.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function in_own_chat(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { chatId = { "in_select", "Chat", "id", { user_id = uid } } }
-end
+local in_own_chat = kit.for_user(function(uid) return { chatId = kit.sel("Chat", "id", { user_id = uid }) } end)
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 

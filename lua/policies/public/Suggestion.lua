@@ -1,19 +1,13 @@
 -- Users read, create, change and delete only their own suggestions (user_id = their uid, "similar to Document" in seed 003), and create or move them only onto their own documents.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function own(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { user_id = uid }
-end
+local own = kit.own("user_id")
 
 -- Writes also keep the suggestion on one of the user's own documents.
-local function own_on_own_document(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { user_id = uid, documentId = { "in_select", "Document", "id", { user_id = uid } } }
-end
+local own_on_own_document = kit.for_user(function(uid)
+  return { user_id = uid, documentId = kit.sel("Document", "id", { user_id = uid }) }
+end)
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 

@@ -1,18 +1,16 @@
 -- Users read, cast, change and withdraw votes only in their own chats and only on messages of those chats, as seed 003's RLS says ("vote belongs to user's chat").
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function own_chat_votes(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  local own_chats = { "in_select", "Chat", "id", { user_id = uid } }
+local own_chat_votes = kit.for_user(function(uid)
+  local own_chats = kit.sel("Chat", "id", { user_id = uid })
   return {
     chatId = own_chats,
     -- The message must be one of the user's chats too, so a vote cannot
     -- point at someone else's message.
-    messageId = { "in_select", "Message_v2", "id", { chatId = own_chats } },
+    messageId = kit.sel("Message_v2", "id", { chatId = own_chats }),
   }
-end
+end)
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 local CHATS = { "in_select", "Chat", "id", { user_id = A } }

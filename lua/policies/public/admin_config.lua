@@ -1,6 +1,8 @@
 -- Only admins (user_metadata.role = 'admin') read, create, change and delete admin_config rows, as seed 003's RLS says; other users and anon get nothing.
 
-local function admin(ctx) return ctx.role == "authenticated" and ctx.uid ~= nil and ctx.is_admin == true end
+local kit = require("strata.policy_kit")
+
+local admin = kit.admin
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 

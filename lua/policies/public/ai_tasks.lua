@@ -1,18 +1,12 @@
 -- Users read, create, change and delete only their own AI tasks (user_id = their uid), and create or keep them only inside their own runs.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function own(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { user_id = uid }
-end
+local own = kit.own("user_id")
 
-local function own_in_own_run(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { user_id = uid, run_id = { "in_select", "ai_runs", "id", { user_id = uid } } }
-end
+local own_in_own_run = kit.for_user(function(uid)
+  return { user_id = uid, run_id = kit.sel("ai_runs", "id", { user_id = uid }) }
+end)
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 

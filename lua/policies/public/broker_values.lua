@@ -1,8 +1,8 @@
 -- Signed-in users read global values and values at scopes they can see (their user, organizations and projects they created or belong to, those organizations' workspaces, their tasks, AI runs and AI tasks); they write values only at scopes they own (their user, organizations and projects they created and those organizations' workspaces, their tasks, runs and AI tasks), never global ones.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function sel(tbl, col, filter) return { "in_select", tbl, col, filter } end
+local sel = kit.sel
 
 local function member_orgs(uid) return sel("user_organizations", "org_id", { user_id = uid }) end
 local function created_orgs(uid) return sel("organizations", "id", { created_by = uid }) end
@@ -43,26 +43,10 @@ end
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 
 return {
-  select = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
-    return readable(uid)
-  end,
-  insert = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
-    return writable(uid)
-  end,
-  update = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
-    return writable(uid)
-  end,
-  delete = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
-    return writable(uid)
-  end,
+  select = kit.for_user(readable),
+  insert = kit.for_user(writable),
+  update = kit.for_user(writable),
+  delete = kit.for_user(writable),
   examples = {
     { action = "select", ctx = { role = "authenticated", uid = A }, expect = readable(A) },
     { action = "insert", ctx = { role = "authenticated", uid = A }, expect = writable(A) },

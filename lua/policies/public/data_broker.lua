@@ -1,18 +1,14 @@
 -- Anyone reads brokers marked public_read or is_public, signed-in users also read authenticated_read brokers and their own (user_id = their uid); users create, change and delete only their own brokers, and ownerless (system) brokers only service_role.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function own(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { user_id = uid }
-end
+local own = kit.own("user_id")
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 
 return {
   select = function(ctx)
-    local uid = me(ctx)
+    local uid = kit.uid(ctx)
     if not uid then
       return { ["$or"] = { { public_read = true }, { is_public = true } } }
     end

@@ -1,12 +1,8 @@
 -- Users read, connect, change and remove only their own GitHub repositories (user_id = their uid), as seed 003's RLS says.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function own(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { user_id = uid }
-end
+local own = kit.own("user_id")
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 

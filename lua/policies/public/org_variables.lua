@@ -1,15 +1,11 @@
 -- Members of an organization (a user_organizations row for their uid) read its variables, as seed 001's RLS says; only service_role writes them.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 
 return {
-  select = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
-    return { org_id = { "in_select", "user_organizations", "org_id", { user_id = uid } } }
-  end,
+  select = kit.for_user(function(uid) return { org_id = kit.sel("user_organizations", "org_id", { user_id = uid }) } end),
   examples = {
     { action = "select", ctx = { role = "authenticated", uid = A },
       expect = { org_id = { "in_select", "user_organizations", "org_id", { user_id = A } } } },

@@ -1,24 +1,18 @@
 -- The creator (created_by) and members (user_projects) read a project; any signed-in user creates one as its creator, and only the creator changes or deletes it.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function created(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { created_by = uid }
-end
+local created = kit.own("created_by")
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 
 return {
-  select = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
+  select = kit.for_user(function(uid)
     return { ["$or"] = {
       { created_by = uid },
-      { id = { "in_select", "user_projects", "project_id", { user_id = uid } } },
+      { id = kit.sel("user_projects", "project_id", { user_id = uid }) },
     } }
-  end,
+  end),
   insert = created,
   update = created,
   delete = created,

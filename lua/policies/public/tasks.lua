@@ -1,6 +1,6 @@
 -- Signed-in users read tasks they created, are assigned to, that sit in a project they created or belong to, or that are flagged authenticated_read; the creator or assignee changes a task, only the creator deletes it, and tasks are only created or kept in such projects.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
 -- project_id NULL, or a project the user created or is a member of.
 local function my_project_or_none(uid)
@@ -14,9 +14,7 @@ end
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 
 return {
-  select = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
+  select = kit.for_user(function(uid)
     return { ["$or"] = {
       { user_id = uid },
       { assignee_id = uid },
@@ -24,22 +22,12 @@ return {
       { project_id = { "in_select", "projects", "id", { created_by = uid } } },
       { project_id = { "in_select", "user_projects", "project_id", { user_id = uid } } },
     } }
-  end,
-  insert = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
-    return { user_id = uid, ["$and"] = { my_project_or_none(uid) } }
-  end,
-  update = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
+  end),
+  insert = kit.for_user(function(uid) return { user_id = uid, ["$and"] = { my_project_or_none(uid) } } end),
+  update = kit.for_user(function(uid)
     return { ["$and"] = { { ["$or"] = { { user_id = uid }, { assignee_id = uid } } }, my_project_or_none(uid) } }
-  end,
-  delete = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
-    return { user_id = uid }
-  end,
+  end),
+  delete = kit.own("user_id"),
   examples = {
     { action = "delete", ctx = { role = "authenticated", uid = A }, expect = { user_id = A } },
     { action = "insert", ctx = { role = "authenticated", uid = A }, expect = { user_id = A, ["$and"] = { { ["$or"] = {

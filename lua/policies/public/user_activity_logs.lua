@@ -1,6 +1,6 @@
 -- Users read only their own activity logs and admins read all of them, as seed 003's RLS says; only service_role (the server, seed 003's "System") writes them.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
 -- Seed 003's "System can insert ... true" is not given to clients: in strata
 -- the system is the server itself (service_role or Lua routes), and a client
@@ -8,12 +8,7 @@ local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 
 return {
-  select = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
-    if ctx.is_admin then return true end
-    return { user_id = uid }
-  end,
+  select = kit.own_or_admin("user_id"),
   examples = {
     { action = "select", ctx = { role = "authenticated", uid = A }, expect = { user_id = A } },
     { action = "select", ctx = { role = "authenticated", uid = A, is_admin = true }, expect = true },

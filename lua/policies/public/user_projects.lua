@@ -1,24 +1,16 @@
 -- Users read their own project memberships and the creator of a project reads, adds and removes its members; a member may also leave (delete their own row); nobody edits a membership in place.
 
-local function me(ctx) return ctx.role == "authenticated" and ctx.uid or nil end
+local kit = require("strata.policy_kit")
 
-local function created_projects(uid) return { "in_select", "projects", "id", { created_by = uid } } end
+local function created_projects(uid) return kit.sel("projects", "id", { created_by = uid }) end
 
 local A = "aaaaaaaa-0000-4000-8000-000000000001"
 
-local function own_or_managed(ctx)
-  local uid = me(ctx)
-  if not uid then return false end
-  return { ["$or"] = { { user_id = uid }, { project_id = created_projects(uid) } } }
-end
+local own_or_managed = kit.for_user(function(uid) return { ["$or"] = { { user_id = uid }, { project_id = created_projects(uid) } } } end)
 
 return {
   select = own_or_managed,
-  insert = function(ctx)
-    local uid = me(ctx)
-    if not uid then return false end
-    return { project_id = created_projects(uid) }
-  end,
+  insert = kit.for_user(function(uid) return { project_id = created_projects(uid) } end),
   delete = own_or_managed,
   examples = {
     { action = "insert", ctx = { role = "authenticated", uid = A },

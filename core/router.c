@@ -3,6 +3,7 @@
  * everything else. */
 #include "router.h"
 
+#include "limiter.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -122,12 +123,34 @@ static void ready(conn *c)
     reply_json(c, ok ? 200 : 503, b, METRICS_ROUTE_READY);
 }
 
+/* The rate counters' gauges (the limiter is process-wide). */
+static int limiter_metrics(const worker_shared *sh, buf *out)
+{
+    if (!sh->limiter)
+        return 0;
+    limiter_stats st;
+    limiter_stats_get(sh->limiter, &st);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "# HELP strata_ratelimit_keys Rate counters held.\n"
+             "# TYPE strata_ratelimit_keys gauge\nstrata_ratelimit_keys %llu\n"
+             "# HELP strata_ratelimit_bytes Memory of the rate counters.\n"
+             "# TYPE strata_ratelimit_bytes gauge\nstrata_ratelimit_bytes %llu\n"
+             "# HELP strata_ratelimit_evictions_total Counters evicted because the table was full.\n"
+             "# TYPE strata_ratelimit_evictions_total counter\nstrata_ratelimit_evictions_total %llu\n"
+             "# HELP strata_ratelimit_evictions_active_total Evicted counters that were still limiting.\n"
+             "# TYPE strata_ratelimit_evictions_active_total counter\nstrata_ratelimit_evictions_active_total %llu\n",
+             (unsigned long long)st.keys, (unsigned long long)st.bytes, (unsigned long long)st.evictions,
+             (unsigned long long)st.evictions_active);
+    return buf_add_str(out, text);
+}
+
 static void metrics(conn *c)
 {
     buf *b = &c->w->scratch;
     b->len = 0;
     if (metrics_render(b, c->w->sh->metrics, c->w->sh->nworkers) < 0 ||
-        (c->w->sh->feed && broker_feed_metrics(c->w->sh->feed, b) < 0)) {
+        (c->w->sh->feed && broker_feed_metrics(c->w->sh->feed, b) < 0) || limiter_metrics(c->w->sh, b) < 0) {
         conn_reply_error(c, 500, "internal_error", "out of memory");
         return;
     }

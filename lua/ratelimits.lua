@@ -2,7 +2,9 @@
 -- nil (does not apply), or a key and a limit { rate = n, per = seconds,
 -- burst = n }, or a list of { key =, rate =, per =, burst =, name = } for
 -- several windows.  Every window that applies must allow the request; the
--- counters are strata.limit's (GCRA, shared by the workers of a process).
+-- counters are strata.limit's (GCRA, shared by the workers of a process),
+-- or, with policy = "cluster" in the limit, one row per key in PostgreSQL
+-- shared by every instance (sql/070_rate_limit_cells.sql).
 -- Edit freely: this file hot-reloads like the rest of lua/.
 local config = require("strata.config")
 local agents = require("strata.agent_limits")

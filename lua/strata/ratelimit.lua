@@ -3,12 +3,20 @@
 -- Retry-After, the IETF draft headers (RateLimit-Policy, RateLimit) and the
 -- older X-RateLimit-*; allowed requests on limited routes carry the same
 -- headers for their tightest window.
+--
+-- A window's policy: "local" (the default) counts in this process
+-- (strata.limit, exact for one instance); "cluster" counts in PostgreSQL
+-- (strata_rate_limit_take, sql/070_rate_limit_cells.sql), one budget shared
+-- by every instance on the database, at the cost of one query.  When that
+-- query fails the window falls back to the local counter (logged), so an
+-- unreachable database neither blocks nor unlimits the API.
 
 local limit = require("strata.limit")
+local db = require("strata.db")
 local log = require("strata.log")
 local cjson = require("cjson")
 
-local type, ipairs, pcall, format = type, ipairs, pcall, string.format
+local type, ipairs, pcall, format, floor = type, ipairs, pcall, string.format, math.floor
 
 local M = {}
 
@@ -26,6 +34,27 @@ local function headers_for(w, remaining, reset, h)
   h["X-RateLimit-Remaining"] = tostring(remaining)
   h["X-RateLimit-Reset"] = tostring(reset)
   return h
+end
+
+local TAKE_SQL = "select allowed, remaining, reset_ms, retry_after_ms from public.strata_rate_limit_take($1, $2, $3, $4, true)"
+
+-- Whole seconds, rounded up (as strata.limit answers): a client told 0
+-- would retry too early.
+local function seconds(ms) return (ms + 999) // 1000 end
+
+-- allowed, remaining, reset_s, retry_after_s for window w.
+local function take(w)
+  if w.policy == "cluster" then
+    local rows, err = db.query(TAKE_SQL, w.key, w.rate, floor(w.per * 1000), w.burst or w.rate)
+    local r = rows and rows[1]
+    if r then return r.allowed, r.remaining, seconds(r.reset_ms), seconds(r.retry_after_ms) end
+    log.warn("cluster rate limit unavailable; counting locally", { window = w.name,
+      error = err and err.message or "no row" })
+  elseif w.policy ~= nil and w.policy ~= "local" then
+    log.error("rate-limit window has an unknown policy; counting locally", { window = w.name,
+      policy = tostring(w.policy) })
+  end
+  return limit.take(w.key, w)
 end
 
 -- The windows a rule answered, as a list.
@@ -47,7 +76,7 @@ function M.check(req, route)
     else
       for _, w in ipairs(windows(rule, a, b) or {}) do
         w.name = w.name or rule.name
-        local allowed, remaining, reset, retry = limit.take(w.key, w)
+        local allowed, remaining, reset, retry = take(w)
         if not allowed then
           local h = headers_for(w, 0, reset)
           h["Retry-After"] = tostring(retry)

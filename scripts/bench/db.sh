@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# scripts/bench/db.sh (part of `make bench`): strata's database path against
+# pgbench running the same SQL with the same number of connections, in the
+# same run, on the same PostgreSQL.
+#
+#   item  GET /bench/item/:id  a Lua route (scripts/bench/db/routes/bench_db.lua)
+#         doing one indexed SELECT by primary key through strata.db; wrk
+#         picks a random id per request.  pgbench: scripts/bench/db_item.sql
+#         (\set id random(1, 100000) + the same SELECT).
+#   list  GET /rest/v1/chat?user_id=eq.X&order=createdAt.desc&limit=20 with
+#         a user's JWT, through the "Chat" table's row policy
+#         (lua/policies/public/Chat.lua); pgbench runs the statement strata
+#         generates for it (scripts/bench/db_list.sql: the text strata sends,
+#         seen in pg_stat_activity), with the same four parameters.
+#
+# strata: one worker on CPU 0, pool of exactly BENCH_DB_CONNECTIONS
+# connections (STRATA_DB_POOL_MIN = MAX), rate limits off; wrk -t1 on
+# CPU 1.  pgbench -n -c BENCH_DB_CONNECTIONS -j 1 -M prepared on CPU 1.
+# PostgreSQL itself is not pinned: its backends run on any CPU, so under
+# strata's run they share CPU 0 with strata, under pgbench's CPU 1 with
+# pgbench.  Figures: strata requests/s, pgbench transactions/s, and strata
+# as a fraction of pgbench (1.00 = the HTTP server, Lua and the pool cost
+# nothing on top of PostgreSQL).
+#
+# Fixture, created when missing and reused (nothing else is touched):
+#   - schema strata_bench (not one the REST API exposes, not checked by
+#     scripts/verify-schema.sh): table bench_items(id int primary key,
+#     payload text), 100000 rows;
+#   - auth.users row b0000000-0000-4000-8000-00000000be9c
+#     (strata-bench@bench.invalid) and BENCH_DB_CHATS rows of "Chat"
+#     owned by it, titled 'strata-bench'.
+#   BENCH_DB_DROP_FIXTURE=1 removes all of it at the end.
+#
+# Environment:
+#   BENCH_SECONDS          seconds per measured run (default 10)
+#   BENCH_WARMUP           seconds of warm-up before each run (default 2)
+#   BENCH_DB_CONNECTIONS   database connections: pgbench -c and strata's pool (default 4)
+#   BENCH_CONNECTIONS      wrk's HTTP connections to strata (default 64)
+#   BENCH_ROUNDS           rounds of the four runs; the table shows medians (default 3)
+#   BENCH_DB_CHATS         chats of the benchmark user (default 200)
+#   DATABASE_URL           database to use (default: the embedded cluster,
+#                          started if needed and then stopped again)
+# Exits non-zero when something cannot start, when an answer is wrong, or
+# when a run saw errors, non-2xx answers or failed transactions.
+set -euo pipefail
+
+BENCH_NAME=bench-db
+# shellcheck source=scripts/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RUN_SECONDS=${BENCH_SECONDS:-10}
+WARMUP=${BENCH_WARMUP:-2}
+DBCONNS=${BENCH_DB_CONNECTIONS:-4}
+CONNS=${BENCH_CONNECTIONS:-64}
+ROUNDS=${BENCH_ROUNDS:-3}
+CHATS=${BENCH_DB_CHATS:-200}
+ITEMS=100000 # also in scripts/bench/db_item.sql
+for v in RUN_SECONDS:"$RUN_SECONDS" WARMUP:"$WARMUP" DBCONNS:"$DBCONNS" CONNS:"$CONNS" ROUNDS:"$ROUNDS" CHATS:"$CHATS"; do
+  [[ ${v#*:} =~ ^[0-9]+$ ]] || die "${v%%:*} must be a whole number, got '${v#*:}'"
+done
+[ "$RUN_SECONDS" -ge 1 ] && [ "$DBCONNS" -ge 1 ] && [ "$CONNS" -ge 1 ] && [ "$ROUNDS" -ge 1 ] && [ "$CHATS" -ge 20 ] \
+  || die "BENCH_SECONDS, BENCH_DB_CONNECTIONS, BENCH_CONNECTIONS and BENCH_ROUNDS must be at least 1, BENCH_DB_CHATS at least 20"
+
+BENCH_USER=b0000000-0000-4000-8000-00000000be9c
+
+bench_init
+bench_ensure \
+  "command -v wrk:wrk" \
+  "command -v pgbench:postgresql-15" \
+  "command -v psql:postgresql-client-15" \
+  "command -v taskset:util-linux" \
+  "command -v curl:curl" \
+  "command -v openssl:openssl"
+bench_cpus
+bench_database_url
+
+bench_psql() { psql -X -q -v ON_ERROR_STOP=1 -tA -d "$BENCH_DATABASE_URL" "$@"; }
+
+# --- fixture -----------------------------------------------------------------
+say "preparing the fixture (strata_bench.bench_items, $CHATS chats of user $BENCH_USER)"
+bench_psql -v items="$ITEMS" -v uid="$BENCH_USER" -v chats="$CHATS" >"$BENCH_TMP/fixture.log" 2>&1 <<'SQL' \
+  || { cat "$BENCH_TMP/fixture.log" >&2; die "could not create the fixture (is the database migrated? scripts/db migrate)"; }
+create schema if not exists strata_bench;
+create table if not exists strata_bench.bench_items (id int primary key, payload text not null);
+insert into strata_bench.bench_items (id, payload)
+  select g, md5(g::text) from generate_series(1, :items) g
+  where (select count(*) from strata_bench.bench_items) <> :items
+  on conflict (id) do nothing;
+insert into auth.users (id, email) values (:'uid', 'strata-bench@bench.invalid') on conflict do nothing;
+-- Exactly :chats chats for the user, made again only when the count differs.
+delete from "Chat" where user_id = :'uid'
+  and (select count(*) from "Chat" where user_id = :'uid' and title = 'strata-bench') <> :chats;
+insert into "Chat" (user_id, title, "createdAt")
+  select :'uid', 'strata-bench', timestamp '2024-01-01' + g * interval '1 minute'
+  from generate_series(1, :chats) g
+  where not exists (select 1 from "Chat" where user_id = :'uid');
+analyze strata_bench.bench_items;
+analyze "Chat";
+SQL
+n_items=$(bench_psql -c "select count(*) from strata_bench.bench_items")
+n_chats=$(bench_psql -c "select count(*) from \"Chat\" where user_id = '$BENCH_USER'")
+[ "$n_items" = "$ITEMS" ] && [ "$n_chats" = "$CHATS" ] \
+  || die "fixture: $n_items items (want $ITEMS), $n_chats chats (want $CHATS)"
+
+if [ "${BENCH_DB_DROP_FIXTURE:-}" = 1 ]; then
+  drop_fixture() {
+    bench_psql -c "drop schema if exists strata_bench cascade" \
+      -c "delete from \"Chat\" where user_id = '$BENCH_USER'" \
+      -c "delete from auth.users where id = '$BENCH_USER'" >/dev/null 2>&1 \
+      || say "could not remove the fixture"
+  }
+  # lib.sh's trap stops the processes; the fixture goes first.
+  trap 'drop_fixture; bench_cleanup' EXIT
+fi
+
+# --- strata ------------------------------------------------------------------
+STRATA_JWT_SECRET=$(openssl rand -hex 32)
+export STRATA_JWT_SECRET # for scripts/token only; strata gets it below
+TOKEN=$("$BENCH_ROOT/scripts/token" --sub "$BENCH_USER" --role authenticated --exp-in 86400)
+STRATA_PORT=$(bench_free_port)
+LUA_DIR=$(bench_strata_lua_dir "$BENCH_DIR/db")
+bench_start_strata "$STRATA_PORT" "$LUA_DIR" "$SERVER_CPU" \
+  STRATA_DB_POOL_MIN="$DBCONNS" STRATA_DB_POOL_MAX="$DBCONNS" STRATA_RATE_LIMIT_USER_PER_MINUTE=0 \
+  STRATA_JWT_SECRET="$STRATA_JWT_SECRET"
+BASE=http://127.0.0.1:$STRATA_PORT
+ITEM_URL=$BASE/bench/item/1
+LIST_PATH="/rest/v1/Chat?user_id=eq.$BENCH_USER&order=createdAt.desc&limit=20"
+LIST_URL=$BASE$LIST_PATH
+bench_wait_http "$ITEM_URL" "$STRATA_PID" "$STRATA_LOG" "strata"
+
+# --- right answers? ----------------------------------------------------------
+a=$(curl -s -m 5 -w ' %{http_code}' "$BASE/bench/item/4242")
+say "GET /bench/item/4242: $a"
+[ "$a" = "{\"id\":4242,\"payload\":\"$(printf 4242 | md5sum | cut -d' ' -f1)\"} 200" ] \
+  || [ "$a" = "{\"payload\":\"$(printf 4242 | md5sum | cut -d' ' -f1)\",\"id\":4242} 200" ] \
+  || die "GET /bench/item/4242 answered '$a'"
+a=$(curl -s -m 5 -w '\n%{http_code}' -H "Authorization: Bearer $TOKEN" "$LIST_URL")
+status=${a##*$'\n'} body=${a%$'\n'*}
+n=$(grep -o '"title" *: *"strata-bench"' <<<"$body" | wc -l)
+say "GET $LIST_PATH: $status, $n chats, ${#body} bytes"
+[ "$status" = 200 ] && [ "$n" = 20 ] || die "the list answered $status with $n chats (want 200 and 20): ${body:0:300}"
+first=$(grep -o '"createdAt" *: *"[^"]*"' <<<"$body" | head -1)
+want=$(bench_psql -c "select to_json(max(\"createdAt\")) from \"Chat\" where user_id = '$BENCH_USER'")
+[ "${first#*: }" = "$want" ] || [ "${first#*:}" = "$want" ] || die "the list does not start with the newest chat ($first, want $want)"
+a=$(curl -s -m 5 -o /dev/null -w '%{http_code} %{size_download}' "$LIST_URL")
+say "the same list without a token: $a (the policy lets anon read nothing)"
+
+# pgbench's statements, answered once through psql as a check.
+a=$(bench_psql -c "select id, payload from strata_bench.bench_items where id = 4242")
+[ "$a" = "4242|$(printf 4242 | md5sum | cut -d' ' -f1)" ] || die "the item query answered '$a'"
+LIST_SQL=$BENCH_DIR/db_list.sql
+a=$(bench_psql -v uid="$BENCH_USER" -v lim=20 -v off=0 -f <(sed "s/:uid/:'uid'/g" "$LIST_SQL"))
+[ "$(grep -o '"title" *: *"strata-bench"' <<<"$a" | wc -l)" = 20 ] || die "scripts/bench/db_list.sql did not answer 20 chats: ${a:0:300}"
+
+# --- measure -----------------------------------------------------------------
+# Each sets LINE: "rps=R errors=E" (+ latency for wrk).
+run_wrk() { # seconds url [items]
+  local secs=$1 url=$2 items=${3:-} out=$BENCH_TMP/wrk.out pid
+  BENCH_DB_ITEMS=$items BENCH_AUTH="Bearer $TOKEN" taskset -c "$CLIENT_CPU" \
+    wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s -s "$BENCH_DIR/wrk_db.lua" "$url" >"$out" 2>&1 &
+  pid=$!
+  BENCH_PIDS+=("$pid")
+  wait "$pid" || { cat "$out" >&2; die "wrk failed against $url"; }
+  unset 'BENCH_PIDS[-1]'
+  local l
+  l=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "wrk printed no summary against $url"; }
+  local errs=$(($(field non2xx "$l") + $(field connect "$l") + $(field read "$l") + $(field write "$l") + $(field timeout "$l")))
+  LINE="rps=$(field rps "$l") errors=$errs p50_us=$(field p50_us "$l") p99_us=$(field p99_us "$l") requests=$(field requests "$l")"
+}
+
+run_pgbench() { # seconds script
+  local secs=$1 script=$2 out=$BENCH_TMP/pgbench.out pid
+  taskset -c "$CLIENT_CPU" pgbench -n -c "$DBCONNS" -j 1 -T "$secs" -M prepared -D uid="$BENCH_USER" -D lim=20 -D off=0 \
+    -f "$script" "$BENCH_DATABASE_URL" >"$out" 2>&1 &
+  pid=$!
+  BENCH_PIDS+=("$pid")
+  wait "$pid" || { cat "$out" >&2; die "pgbench failed ($script)"; }
+  unset 'BENCH_PIDS[-1]'
+  local tps failed lat
+  tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out")
+  failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
+  lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$out")
+  [ -n "$tps" ] || { cat "$out" >&2; die "pgbench printed no tps ($script)"; }
+  LINE="rps=$tps errors=${failed:-0} latency_avg_ms=$lat transactions=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")"
+}
+
+field() { sed -n "s/.* $1=\\([0-9.]*\\).*/\\1/p" <<<" $2"; }
+
+# CPU time (clock ticks) used so far by a process and its threads, and the
+# machine's busy and total ticks (all CPUs) from /proc/stat.
+CLK_TCK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}'; }
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+
+declare -A RPS SCPU MBUSY
+FAILED=0
+say "measuring: ${ROUNDS} round(s) x 4 runs of ${RUN_SECONDS} s (+${WARMUP} s warm-up); $DBCONNS database connections;" \
+  "strata on CPU ${SERVER_CPU} with wrk -t1 -c${CONNS} on CPU ${CLIENT_CPU}; pgbench -j 1 on CPU ${CLIENT_CPU};" \
+  "PostgreSQL unpinned; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+for ((round = 1; round <= ROUNDS; round++)); do
+  who="strata pgbench"
+  [ $((round % 2)) = 0 ] && who="pgbench strata" # alternate who goes first
+  for route in item list; do
+    for w in $who; do
+      if [ "$w" = strata ]; then
+        if [ "$route" = item ]; then args=("$BASE/bench/item/1" "$ITEMS"); else args=("$LIST_URL"); fi
+        [ "$WARMUP" -gt 0 ] && run_wrk "$WARMUP" "${args[@]}"
+        read -r m0 t0 < <(machine_ticks)
+        c0=$(cpu_ticks "$STRATA_PID")
+        run_wrk "$RUN_SECONDS" "${args[@]}"
+        c1=$(cpu_ticks "$STRATA_PID")
+        read -r m1 t1 < <(machine_ticks)
+        read -r cpu busy < <(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$(field requests "$LINE")" -v s="$RUN_SECONDS" \
+          'BEGIN { printf "%.1f %.0f\n", d / hz * 1e6 / n, d / hz / s * 100 }')
+        LINE="$LINE strata_cpu_us_per_req=$cpu strata_busy=$busy%"
+        SCPU[$route]+="$cpu "
+      else
+        script=$BENCH_DIR/db_item.sql
+        [ "$route" = list ] && script=$LIST_SQL
+        [ "$WARMUP" -gt 0 ] && run_pgbench "$WARMUP" "$script"
+        read -r m0 t0 < <(machine_ticks)
+        run_pgbench "$RUN_SECONDS" "$script"
+        read -r m1 t1 < <(machine_ticks)
+      fi
+      mb=$(awk -v b=$((m1 - m0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.0f", (t > 0 ? b / t * 100 : 0) }')
+      LINE="$LINE machine_busy=$mb%"
+      MBUSY[$route.$w]+="$mb "
+      printf '%s: round %d %-4s %-7s %s\n' "$BENCH_NAME" "$round" "$route" "$w" "$LINE" >&2
+      errs=$(field errors "$LINE")
+      if [ "${errs:-0}" -ne 0 ]; then
+        say "round $round $route $w: $errs error(s), non-2xx answers or failed transactions"
+        FAILED=1
+      fi
+      RPS[$route.$w]+="$(field rps "$LINE") "
+      kill -0 "$STRATA_PID" 2>/dev/null || { tail -n 30 "$STRATA_LOG" >&2; die "strata died during the run (log above)"; }
+    done
+  done
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+echo
+echo "strata vs pgbench on the same PostgreSQL, same SQL, $DBCONNS connections each, ${RUN_SECONDS} s per run$([ "$ROUNDS" -gt 1 ] && echo ", median of $ROUNDS rounds"):"
+echo "strata: 1 worker on CPU $SERVER_CPU, pool min = max = $DBCONNS, wrk -t1 -c$CONNS on CPU $CLIENT_CPU;"
+echo "pgbench -n -c $DBCONNS -j 1 -M prepared on CPU $CLIENT_CPU; PostgreSQL's backends unpinned (any CPU)."
+echo
+printf '%-6s %-58s %11s %11s %6s   %14s %13s %13s\n' route "" "strata rps" "pgbench tps" ratio \
+  "strata CPU/req" "machine busy" "machine busy"
+printf '%-6s %-58s %11s %11s %6s   %14s %13s %13s\n' "" "" "" "" "" "" "(strata run)" "(pgbench run)"
+for route in item list; do
+  s=$(median "${RPS[$route.strata]}") p=$(median "${RPS[$route.pgbench]}")
+  what="GET /bench/item/:id (Lua, db.query by primary key)"
+  [ "$route" = list ] && what="GET /rest/v1/Chat?user_id=eq.X&order=createdAt.desc&limit=20"
+  c=$(median "${SCPU[$route]}") ms=$(median "${MBUSY[$route.strata]}") mp=$(median "${MBUSY[$route.pgbench]}")
+  awk -v r="$route" -v w="$what" -v s="$s" -v p="$p" -v c="$c" -v ms="$ms" -v mp="$mp" 'BEGIN {
+    printf "%-6s %-58s %11.0f %11.0f %6.2f   %11.1f us %12.0f%% %12.0f%%\n", r, w, s, p, (p > 0 ? s / p : 0), c, ms, mp }'
+done
+echo
+echo "ratio = strata requests/s / pgbench transactions/s (1.00: strata costs nothing on top of PostgreSQL)."
+echo "strata CPU/req: strata's own CPU time per request (its one worker; 100% of a CPU = 1 s/s)."
+echo "machine busy: all $NCPU CPUs, every process (PostgreSQL, strata or pgbench, wrk, and anything else"
+echo "running on the machine); near 100%, the runs were CPU-bound and the ratio compares CPU costs."
+
+[ "$FAILED" = 0 ] || die "some runs saw errors, non-2xx answers or failed transactions (see above): the figures are not valid"

@@ -46,6 +46,7 @@ struct broker_feed {
     uuid_set dirty[NTABLES];
     /* Metrics (written by the feed thread, read by /metrics). */
     _Atomic uint64_t loads, resyncs, lost, notifications, applied, load_ms;
+    _Atomic uint64_t ddl;      /* schema changes seen (strata_ddl), for the REST catalog */
 };
 
 static uint64_t now_ms(void)
@@ -267,7 +268,10 @@ static int drain_notifications(broker_feed *f)
     PGnotify *n;
     while ((n = PQnotifies(f->conn))) {
         atomic_fetch_add(&f->notifications, 1);
-        note(f, n->extra);
+        if (strcmp(n->relname, "strata_ddl") == 0)
+            atomic_fetch_add(&f->ddl, 1);
+        else
+            note(f, n->extra);
         PQfreemem(n);
     }
     return 0;
@@ -286,7 +290,10 @@ static int connect_and_load(broker_feed *f)
     const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
     const char *vals[] = {f->url, "strata-broker-feed", "5", NULL};
     f->conn = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(f->conn) != CONNECTION_OK || exec_ok(f->conn, "LISTEN strata_broker") < 0) {
+    /* The same connection hears schema changes (sql/080_ddl_notify.sql) for
+     * the REST catalog: one listener per process is enough. */
+    if (PQstatus(f->conn) != CONNECTION_OK || exec_ok(f->conn, "LISTEN strata_broker") < 0 ||
+        exec_ok(f->conn, "LISTEN strata_ddl") < 0) {
         PQfinish(f->conn);
         f->conn = NULL;
         return -1;
@@ -299,6 +306,7 @@ static int connect_and_load(broker_feed *f)
     if (atomic_fetch_add(&f->loads, 1) > 0)
         atomic_fetch_add(&f->resyncs, 1);
     atomic_store(&f->ready, 1);
+    atomic_fetch_add(&f->ddl, 1); /* changes missed while disconnected: read the catalog again */
     return 0;
 }
 
@@ -431,6 +439,11 @@ uint64_t broker_feed_sync_request(broker_feed *f)
     uint64_t t = atomic_fetch_add(&f->wanted, 1) + 1;
     wake(f);
     return t;
+}
+
+uint64_t broker_feed_ddl_version(const broker_feed *f)
+{
+    return atomic_load(&((broker_feed *)f)->ddl);
 }
 
 uint64_t broker_feed_synced(const broker_feed *f)

@@ -43,6 +43,10 @@ uint64_t broker_feed_sync_request(broker_feed *f);
 /* The highest ticket whose sync is done.  Thread-safe. */
 uint64_t broker_feed_synced(const broker_feed *f);
 
+/* Counts the schema changes heard on channel strata_ddl (and reconnects,
+ * which may have missed some): the REST catalog is re-read when it moves. */
+uint64_t broker_feed_ddl_version(const broker_feed *f);
+
 /* Appends the feed's and the engine's Prometheus metrics to out. */
 int broker_feed_metrics(const broker_feed *f, buf *out);
 

@@ -3,10 +3,12 @@
  *   config.schemas -> { "public", ... }   the exposed schemas, default first
  *   config.max_rows -> integer            the REST read cap
  *   config.workers, config.listen
+ *   config.catalog_version() -> integer  moves when the schema changed (DDL)
  * The C configuration is found through the registry key "strata.conf",
  * which lua_gen_new sets before any script runs. */
 #include "lmod.h"
 
+#include "broker_feed.h"
 #include "conf.h"
 
 #include <lauxlib.h>
@@ -34,6 +36,16 @@ static void push_list(lua_State *L, const char *csv)
     }
 }
 
+/* config.catalog_version() -> integer.  [-0, +1, -] */
+static int l_catalog_version(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "strata.broker_feed");
+    const broker_feed *f = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    lua_pushinteger(L, f ? (lua_Integer)broker_feed_ddl_version(f) : 0);
+    return 1;
+}
+
 /* [-0, +1, m] */
 int luaopen_strata_config(lua_State *L)
 {
@@ -53,5 +65,7 @@ int luaopen_strata_config(lua_State *L)
     lua_setfield(L, -2, "rate_limit_user_per_minute");
     lua_pushinteger(L, c ? c->rate_limit_anon_per_minute : 600);
     lua_setfield(L, -2, "rate_limit_anon_per_minute");
+    lua_pushcfunction(L, l_catalog_version);
+    lua_setfield(L, -2, "catalog_version");
     return 1;
 }

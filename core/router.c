@@ -329,7 +329,8 @@ void router_handle(conn *c, const char *body, size_t body_len)
         ready(c);
     else if (get && str_is(p, "/metrics"))
         metrics(c);
-    else if (p.n >= 7 && memcmp(p.p, "/admin/", 7) == 0)
+    else if (p.n >= 7 && memcmp(p.p, "/admin/", 7) == 0 &&
+             !(p.n >= 14 && memcmp(p.p, "/admin/policy/", 14) == 0)) /* policy tools are Lua */
         admin(c);
     else
         lua_route(c, body, body_len);

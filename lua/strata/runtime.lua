@@ -76,6 +76,8 @@ function M.boot(files, loadscript)
   -- paths is a collision, reported like any other.
   r:add({ method = "*", path = "/rest/v1/*rest", handler = function(req) return require("strata.rest").handle(req) end },
     "strata/rest (built in)")
+  r:add({ method = "POST", path = "/admin/policy/explain",
+    handler = function(req) return require("strata.rest.explain").handle(req) end }, "strata/rest/explain (built in)")
   for _, path in ipairs(files) do
     -- Every file must compile, even those nothing requires yet.
     local ok, err = loadscript(path)

@@ -1,8 +1,8 @@
 -- strata.rest.catalog: the exposed schemas as PostgreSQL describes them —
 -- tables, views, their columns, types and primary keys, and functions with
 -- their arguments.  Every identifier the REST layer puts in SQL comes from
--- here.  Read once per Lua state on first use (a reload builds a new state,
--- hence a fresh catalog); refresh() forgets it after DDL.
+-- here.  Read on first use, and again once the schema changed (DDL heard on
+-- channel strata_ddl) or the scripts were reloaded (a new Lua state).
 
 local db = require("strata.db")
 local config = require("strata.config")
@@ -30,7 +30,7 @@ select n.nspname as schema, p.proname as name, p.provolatile as volatility, p.pr
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
 where n.nspname = any($1::text[]) and p.prokind = 'f']]
 
-local cache
+local cache, cache_version
 
 local function pg_array(list)
   local out = {}
@@ -75,18 +75,15 @@ local function load()
   return cat
 end
 
---- The catalog, loading it on first use.
+--- The catalog, loading it on first use and again after a schema change
+-- (the server hears DDL on channel strata_ddl: sql/080_ddl_notify.sql).
 function M.get()
-  if cache then return cache end
+  local version = config.catalog_version()
+  if cache and cache_version == version then return cache end
   local cat, err = load()
   if not cat then return nil, err end
-  cache = cat
+  cache, cache_version = cat, version
   return cat
-end
-
---- Forgets the catalog: the next request reads it again.
-function M.refresh()
-  cache = nil
 end
 
 return M

@@ -25,7 +25,7 @@ HTTP_FUZZ_WORK ?= build/fuzz_http
 # Every unit test program; `make test` builds and scripts/test runs them.
 C_TESTS += bin/test_http
 
-bin/test_http: $(HTTP_SRCS) spec/c/test_http.c spec/c/http.mk
+bin/test_http: $(HTTP_SRCS) spec/c/test_http.c spec/c/test_harness.h spec/c/http.mk
 	@mkdir -p bin
 	$(HTTP_CC) $(HTTP_TEST_FLAGS) -o $@ core/http.c spec/c/test_http.c
 

@@ -15,6 +15,6 @@ JWT_LIBS        = $(shell pkg-config --cflags --libs libcrypto)
 # Every unit test program; `make test` builds and scripts/test runs them.
 C_TESTS += bin/test_jwt
 
-bin/test_jwt: $(JWT_SRCS) spec/c/test_jwt.c spec/c/jwt.mk
+bin/test_jwt: $(JWT_SRCS) spec/c/test_jwt.c spec/c/test_harness.h spec/c/jwt.mk
 	@mkdir -p bin
 	$(JWT_CC) $(JWT_TEST_FLAGS) -o $@ core/jwt.c core/json_scan.c spec/c/test_jwt.c $(JWT_LIBS)

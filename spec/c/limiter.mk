@@ -19,7 +19,7 @@ LIMITER_SRCS       := core/limiter.c core/limiter.h spec/c/limiter.mk
 # Every unit test program; `make test` builds and scripts/test runs them.
 C_TESTS += bin/test_limiter
 
-bin/test_limiter: $(LIMITER_SRCS) spec/c/test_limiter.c
+bin/test_limiter: $(LIMITER_SRCS) spec/c/test_limiter.c spec/c/test_harness.h
 	@mkdir -p bin
 	$(LIMITER_CC) $(LIMITER_TEST_FLAGS) -o $@ core/limiter.c spec/c/test_limiter.c -pthread
 

@@ -17,7 +17,7 @@ RESOLVE_DEPS       := $(RESOLVE_SRCS) core/resolve.h core/resolve_index.h spec/c
 
 C_TESTS += bin/test_resolve
 
-bin/test_resolve: $(RESOLVE_DEPS) spec/c/test_resolve.c
+bin/test_resolve: $(RESOLVE_DEPS) spec/c/test_resolve.c spec/c/test_harness.h
 	@mkdir -p bin
 	$(RESOLVE_CC) $(RESOLVE_TEST_FLAGS) -o $@ $(RESOLVE_SRCS) spec/c/test_resolve.c -lpthread
 

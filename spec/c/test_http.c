@@ -9,63 +9,13 @@
  * name, then exactly one line "N passed, N failed"; exits 1 on a failure. */
 #include "http.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-/* ---- harness ---- */
-
+#define HARNESS_PROG "test_http"
 #define ARENA_SIZE (256 * 1024) /* readable bytes before the guard page */
-
-static char *arena;
-static const char *case_name;
-static int case_failed;
-
-static void arena_init(void)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    char *m = mmap(NULL, ARENA_SIZE + (size_t)page, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED || ARENA_SIZE % page != 0 ||
-        mprotect(m + ARENA_SIZE, (size_t)page, PROT_NONE) != 0) {
-        perror("test_http: guard page");
-        exit(2);
-    }
-    arena = m;
-}
-
-/* Copies src[0..n) so that its last byte is the last readable one. */
-static char *guarded(const void *src, size_t n)
-{
-    char *p = arena + ARENA_SIZE - n;
-    if (n)
-        memmove(p, src, n);
-    return p;
-}
-
-static void failf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL %s: ", case_name);
-    vprintf(fmt, ap);
-    putchar('\n');
-    va_end(ap);
-    case_failed = 1;
-}
-
-/* Reports and leaves the (void) test function at the first failed check. */
-#define CHECK(cond, ...)          \
-    do {                          \
-        if (!(cond)) {            \
-            failf(__VA_ARGS__);   \
-            return;               \
-        }                         \
-    } while (0)
+#include "test_harness.h"
 
 static int str_is(http_str s, const char *want)
 {
@@ -778,19 +728,6 @@ static void run_reason_case(const reason_case *c)
 
 /* ---- main ---- */
 
-static int passed, failed;
-
-static void finish_case(void)
-{
-    if (case_failed)
-        failed++;
-    else
-        passed++;
-    case_failed = 0;
-}
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
 int main(void)
 {
     char name[96];
@@ -829,6 +766,5 @@ int main(void)
         run_reason_case(&reason_cases[i]);
         finish_case();
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return report();
 }

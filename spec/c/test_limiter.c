@@ -11,40 +11,21 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- harness ---- */
+/* A failed CHECK jumps to the test function's out: label, which frees
+ * its limiter. */
+#define HARNESS_CHECK_EXIT goto out
+#include "test_harness.h"
+
+/* ---- simulated clock ---- */
 
 #define MS 1000000ull
 #define SEC 1000000000ull
 #define BASE (1000 * SEC) /* simulated "now" of the first step */
-
-static const char *case_name;
-static int case_failed;
-
-static void failf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL %s: ", case_name);
-    vprintf(fmt, ap);
-    putchar('\n');
-    va_end(ap);
-    case_failed = 1;
-}
-
-/* Reports and leaves the (void) test function at the first failed check. */
-#define CHECK(cond, ...)        \
-    do {                        \
-        if (!(cond)) {          \
-            failf(__VA_ARGS__); \
-            goto out;           \
-        }                       \
-    } while (0)
 
 static limiter *new_limiter(size_t max_keys, size_t stripes)
 {
@@ -623,19 +604,6 @@ out:;
 
 /* ---- main ---- */
 
-static int passed, failed;
-
-static void finish_case(void)
-{
-    if (case_failed)
-        failed++;
-    else
-        passed++;
-    case_failed = 0;
-}
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -674,6 +642,5 @@ int main(void)
         loop_cases[i].fn();
         finish_case();
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return report();
 }

@@ -12,36 +12,12 @@
 #include "resolve.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- harness ---- */
-
-static const char *case_name;
-static int case_failed;
-
-static void failf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL %s: ", case_name);
-    vprintf(fmt, ap);
-    putchar('\n');
-    va_end(ap);
-    case_failed = 1;
-}
-
-/* Reports and leaves the (void) test function at the first failed check. */
-#define CHECK(cond, ...)        \
-    do {                        \
-        if (!(cond)) {          \
-            failf(__VA_ARGS__); \
-            return;             \
-        }                       \
-    } while (0)
+#include "test_harness.h"
 
 /* Setup steps cannot fail but for lack of memory: stop the program. */
 static void must(int rc, const char *what)
@@ -1198,17 +1174,11 @@ static const struct {
 
 int main(void)
 {
-    int passed = 0, failed = 0;
     setvbuf(stdout, NULL, _IOLBF, 0); /* a sanitizer's exit does not flush stdio */
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < COUNT(cases); i++) {
         case_name = cases[i].name;
-        case_failed = 0;
         cases[i].fn();
-        if (case_failed)
-            failed++;
-        else
-            passed++;
+        finish_case();
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return report();
 }

@@ -2,6 +2,7 @@
 -- the #server specs, and talking HTTP to it with curl.
 
 local socket = require("socket")
+local cjson = require("cjson")
 
 local M = {}
 
@@ -102,6 +103,56 @@ function M.http(port, method, path, body, headers)
   os.remove(bodyfile)
   os.remove(hdrfile)
   return code, out, headers
+end
+
+--- A JWT from scripts/token signed with `secret`; `args` is the rest of its
+-- command line, e.g. "--role service_role" or "--sub " .. id .. " --admin".
+function M.token(secret, args)
+  args = args or ""
+  local p = assert(io.popen(("STRATA_JWT_SECRET=%s scripts/token %s"):format(q(secret), args)))
+  local t = p:read("l")
+  p:close()
+  assert(t and t:match("^[%w_-]+%.[%w_-]+%.[%w_-]+$"), "scripts/token printed no token for " .. args)
+  return t
+end
+
+--- One REST request: `body` a table (sent as JSON) or a string.  Returns
+-- status, the decoded body (the raw text when it is not JSON, nil when
+-- empty), headers and the raw body.
+function M.rest(port, method, path, body, headers)
+  if type(body) == "table" then body = cjson.encode(body) end
+  local code, raw, hdrs = M.http(port, method, path, body, headers)
+  local doc
+  if raw ~= "" then
+    local ok, d = pcall(cjson.decode, raw)
+    if ok then doc = d else doc = raw end
+  end
+  return code, doc, hdrs, raw
+end
+
+--- A REST client on /rest/v1 as the bearer of `tok` (nil: anon).  Every
+-- request sends Content-Type: application/json and Prefer:
+-- return=representation (writes ask for the rows back), then `headers`
+-- (false drops a default), then the headers of the call.  Its get, post,
+-- patch, delete and rpc answer status and the decoded body (the raw text,
+-- "" when empty, when it is not JSON).
+function M.rest_client(port, tok, headers)
+  local function call(method, path, body, extra)
+    local hs = { ["Content-Type"] = "application/json", Prefer = "return=representation" }
+    if tok then hs.Authorization = "Bearer " .. tok end
+    for k, v in pairs(headers or {}) do hs[k] = v or nil end
+    for k, v in pairs(extra or {}) do hs[k] = v or nil end
+    local code, doc, _, raw = M.rest(port, method, "/rest/v1/" .. path, body, hs)
+    if doc == nil then doc = raw end
+    return code, doc
+  end
+  return {
+    get = function(path, extra) return call("GET", path, nil, extra) end,
+    post = function(path, body, extra) return call("POST", path, body, extra) end,
+    patch = function(path, body, extra) return call("PATCH", path, body, extra) end,
+    delete = function(path, extra) return call("DELETE", path, nil, extra) end,
+    rpc = function(fn, args, extra) return call("POST", "rpc/" .. fn, args or {}, extra) end,
+  }
 end
 
 --- A configuration file holding `values` (strings, numbers, booleans and

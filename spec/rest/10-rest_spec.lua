@@ -99,13 +99,7 @@ local function reset()
   h.accepts(ROWS)
 end
 
-local function mint(args)
-  local p = assert(io.popen(("STRATA_JWT_SECRET=%s scripts/token %s"):format(srv.quote(SECRET), args)))
-  local t = p:read("l")
-  p:close()
-  assert(t and t:match("^[%w_-]+%.[%w_-]+%.[%w_-]+$"), "scripts/token failed")
-  return t
-end
+local function mint(args) return srv.token(SECRET, args) end
 
 local SERVICE, USER
 
@@ -151,16 +145,8 @@ local function call(method, path, opts, s)
   local tok = opts.token
   if tok == nil then tok = SERVICE end
   if tok then headers.Authorization = "Bearer " .. tok end
-  local body = opts.body
-  if type(body) == "table" then body = cjson.encode(body) end
-  if body then headers["Content-Type"] = headers["Content-Type"] or "application/json" end
-  local code, raw, hdrs = srv.http((s or server).port, method, url("/rest/v1/" .. path, opts.query), body, headers)
-  local doc
-  if raw ~= "" then
-    local ok, d = pcall(cjson.decode, raw)
-    doc = ok and d or raw
-  end
-  return code, doc, hdrs, raw
+  if opts.body then headers["Content-Type"] = headers["Content-Type"] or "application/json" end
+  return srv.rest((s or server).port, method, url("/rest/v1/" .. path, opts.query), opts.body, headers)
 end
 
 local function get(path, query, headers, tok)

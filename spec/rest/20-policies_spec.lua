@@ -9,34 +9,10 @@ local srv = require("server_helpers")
 local SECRET = "policies-spec-secret"
 
 -- A token from scripts/token, e.g. token("--sub " .. id .. " --admin").
-local function token(args)
-  local p = assert(io.popen("STRATA_JWT_SECRET=" .. srv.quote(SECRET) .. " scripts/token " .. args))
-  local t = p:read("l")
-  p:close()
-  assert(t and #t > 20, "scripts/token printed no token for " .. args)
-  return t
-end
+local function token(args) return srv.token(SECRET, args) end
 
--- A REST client speaking as the bearer of `tok` (nil: anon).  Every call
--- answers status and the decoded body; writes ask for the rows back.
-local function client(port, tok)
-  local function call(method, path, body, headers)
-    local hs = { ["Content-Type"] = "application/json", Prefer = "return=representation" }
-    if tok then hs.Authorization = "Bearer " .. tok end
-    for k, v in pairs(headers or {}) do hs[k] = v end
-    local code, text = srv.http(port, method, "/rest/v1/" .. path, body and cjson.encode(body) or nil, hs)
-    local ok, doc = pcall(cjson.decode, text)
-    if ok then return code, doc end
-    return code, text
-  end
-  return {
-    get = function(path) return call("GET", path) end,
-    post = function(path, body, headers) return call("POST", path, body, headers) end,
-    patch = function(path, body) return call("PATCH", path, body) end,
-    delete = function(path) return call("DELETE", path) end,
-    rpc = function(fn, args) return call("POST", "rpc/" .. fn, args or {}) end,
-  }
-end
+-- A REST client speaking as the bearer of `tok` (nil: anon); writes ask for the rows back.
+local client = srv.rest_client
 
 -- The values of `key` in a list of rows, sorted.
 local function pluck(rows, key)

@@ -8,31 +8,11 @@ local srv = require("server_helpers")
 
 local SECRET = "policies-spec-secret"
 
-local function token(args)
-  local p = assert(io.popen("STRATA_JWT_SECRET=" .. srv.quote(SECRET) .. " scripts/token " .. args))
-  local t = p:read("l")
-  p:close()
-  assert(t and #t > 20, "scripts/token printed no token for " .. args)
-  return t
-end
+local function token(args) return srv.token(SECRET, args) end
 
 -- A REST client on the orchestrator profile, as the bearer of `tok` (nil: anon).
 local function client(port, tok)
-  local function call(method, path, body)
-    local hs = { ["Content-Type"] = "application/json", Prefer = "return=representation",
-      ["Accept-Profile"] = "orchestrator", ["Content-Profile"] = "orchestrator" }
-    if tok then hs.Authorization = "Bearer " .. tok end
-    local code, text = srv.http(port, method, "/rest/v1/" .. path, body and cjson.encode(body) or nil, hs)
-    local ok, doc = pcall(cjson.decode, text)
-    if ok then return code, doc end
-    return code, text
-  end
-  return {
-    get = function(path) return call("GET", path) end,
-    post = function(path, body) return call("POST", path, body) end,
-    patch = function(path, body) return call("PATCH", path, body) end,
-    delete = function(path) return call("DELETE", path) end,
-  }
+  return srv.rest_client(port, tok, { ["Accept-Profile"] = "orchestrator", ["Content-Profile"] = "orchestrator" })
 end
 
 local function pluck(rows, key)

@@ -8,13 +8,7 @@ local af = require("fixtures.agentflow")
 
 local SECRET = "policies-spec-secret"
 
-local function token(args)
-  local p = assert(io.popen("STRATA_JWT_SECRET=" .. srv.quote(SECRET) .. " scripts/token " .. args))
-  local t = p:read("l")
-  p:close()
-  assert(t and #t > 20, "scripts/token printed no token for " .. args)
-  return t
-end
+local function token(args) return srv.token(SECRET, args) end
 
 local function agent_token(id)
   return token("--sub " .. id .. " --claims " .. srv.quote(cjson.encode({ agent_id = id })))
@@ -22,21 +16,7 @@ end
 
 -- A REST client on the agentflow profile, as the bearer of `tok` (nil: anon).
 local function client(port, tok)
-  local function call(method, path, body)
-    local hs = { ["Content-Type"] = "application/json", Prefer = "return=representation",
-      ["Accept-Profile"] = "agentflow", ["Content-Profile"] = "agentflow" }
-    if tok then hs.Authorization = "Bearer " .. tok end
-    local code, text = srv.http(port, method, "/rest/v1/" .. path, body and cjson.encode(body) or nil, hs)
-    local ok, doc = pcall(cjson.decode, text)
-    if ok then return code, doc end
-    return code, text
-  end
-  return {
-    get = function(path) return call("GET", path) end,
-    post = function(path, body) return call("POST", path, body) end,
-    patch = function(path, body) return call("PATCH", path, body) end,
-    delete = function(path) return call("DELETE", path) end,
-  }
+  return srv.rest_client(port, tok, { ["Accept-Profile"] = "agentflow", ["Content-Profile"] = "agentflow" })
 end
 
 local function pluck(rows, key)

@@ -67,13 +67,7 @@ local function ensure_node_modules()
   assert(st == 0, "`npm ci --prefix spec/js` failed (is the npm registry reachable?):\n" .. out)
 end
 
-local function mint(role)
-  local p = assert(io.popen(("STRATA_JWT_SECRET=%s scripts/token --role %s"):format(srv.quote(SECRET), role)))
-  local t = p:read("l")
-  p:close()
-  assert(t and t:find(".", 1, true), "scripts/token failed")
-  return t
-end
+local function mint(role) return srv.token(SECRET, "--role " .. role) end
 
 local function names(rows)
   local out = {}

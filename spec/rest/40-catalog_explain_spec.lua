@@ -7,10 +7,7 @@ local srv = require("server_helpers")
 local SECRET = "catalog-spec-secret"
 
 local function token(role, sub)
-  local p = assert(io.popen(("STRATA_JWT_SECRET=%s scripts/token --sub %s --role %s"):format(SECRET, sub or h.uuid(), role)))
-  local t = p:read("l")
-  p:close()
-  return t
+  return srv.token(SECRET, ("--sub %s --role %s"):format(sub or h.uuid(), role))
 end
 
 describe("REST catalog and policy explain #server", function()

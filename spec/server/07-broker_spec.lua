@@ -9,10 +9,7 @@ local srv = require("server_helpers")
 local SECRET = "broker-spec-secret"
 
 local function token(role)
-  local p = assert(io.popen(("STRATA_JWT_SECRET=%s scripts/token --sub %s --role %s"):format(SECRET, h.uuid(), role)))
-  local t = p:read("l")
-  p:close()
-  return t
+  return srv.token(SECRET, ("--sub %s --role %s"):format(h.uuid(), role))
 end
 
 local function lit_array(ids)
@@ -122,8 +119,8 @@ describe("native broker engine #server", function()
   end)
 
   local function rpc(fn, args)
-    local code, body = srv.http(server.port, "POST", "/rest/v1/rpc/" .. fn, cjson.encode(args), auth)
-    return code, body ~= "" and cjson.decode(body) or nil
+    local code, doc = srv.rest(server.port, "POST", "/rest/v1/rpc/" .. fn, args, auth)
+    return code, doc
   end
 
   it("answers the three read functions exactly like SQL on random data", function()

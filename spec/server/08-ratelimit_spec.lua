@@ -8,10 +8,7 @@ local srv = require("server_helpers")
 local SECRET = "ratelimit-spec-secret"
 
 local function token(uid)
-  local p = assert(io.popen(("STRATA_JWT_SECRET=%s scripts/token --sub %s --role authenticated"):format(SECRET, uid)))
-  local t = p:read("l")
-  p:close()
-  return t
+  return srv.token(SECRET, "--sub " .. uid .. " --role authenticated")
 end
 
 local AGENT_ROUTE = [[

@@ -9,29 +9,9 @@ local srv = require("server_helpers")
 
 local SECRET = "validators-spec-secret"
 
-local function token(args)
-  local p = assert(io.popen("STRATA_JWT_SECRET=" .. srv.quote(SECRET) .. " scripts/token " .. args))
-  local t = p:read("l")
-  p:close()
-  assert(t and #t > 20, "scripts/token printed no token for " .. args)
-  return t
-end
+local function token(args) return srv.token(SECRET, args) end
 
-local function client(port, tok)
-  local function call(method, path, body, headers)
-    local hs = { ["Content-Type"] = "application/json", Prefer = "return=representation" }
-    if tok then hs.Authorization = "Bearer " .. tok end
-    for k, v in pairs(headers or {}) do hs[k] = v end
-    local code, text = srv.http(port, method, "/rest/v1/" .. path, body and cjson.encode(body) or nil, hs)
-    local ok, doc = pcall(cjson.decode, text)
-    if ok then return code, doc end
-    return code, text
-  end
-  return {
-    post = function(path, body, headers) return call("POST", path, body, headers) end,
-    patch = function(path, body) return call("PATCH", path, body) end,
-  }
-end
+local client = srv.rest_client
 
 -- The details of a 422 as "path: message" strings.
 local function details(body)

@@ -20,10 +20,15 @@ local type, ipairs, pcall, format, floor = type, ipairs, pcall, string.format, m
 
 local M = {}
 
+-- The rules, loaded once per Lua state (a changed file means a new state).
+local RULES
 local function rules()
-  local ok, r = pcall(require, "ratelimits")
-  if ok and type(r) == "table" then return r end
-  return {}
+  if RULES == nil then
+    local ok, r = pcall(require, "ratelimits")
+    if not ok then log.error("lua/ratelimits.lua failed to load; no rate limits apply", { error = tostring(r) }) end
+    RULES = ok and type(r) == "table" and r or {}
+  end
+  return RULES
 end
 
 local function headers_for(w, remaining, reset, h)

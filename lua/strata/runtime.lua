@@ -101,7 +101,8 @@ function M.boot(files, loadscript)
     end
     req.params = why
     local auth = req.auth
-    auth.claims = cjson.decode(auth.claims_json)
+    local claims_json = auth.claims_json
+    auth.claims = claims_json == "{}" and {} or cjson.decode(claims_json) -- anonymous: no decoding
     auth.claims_json = nil
     local body = req.body
     if #body > 0 and find(req.headers["content-type"] or "", JSON_TYPE) then

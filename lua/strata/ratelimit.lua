@@ -14,7 +14,6 @@
 local limit = require("strata.limit")
 local db = require("strata.db")
 local log = require("strata.log")
-local cjson = require("cjson")
 
 local type, ipairs, pcall, format, floor = type, ipairs, pcall, string.format, math.floor
 
@@ -96,7 +95,5 @@ function M.check(req, route)
   end
   return nil, tightest and headers_for(tightest.w, tightest.remaining, tightest.reset)
 end
-
-M.null = cjson.null
 
 return M

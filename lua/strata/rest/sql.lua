@@ -3,8 +3,6 @@
 -- Results are turned into JSON by PostgreSQL (json_agg), never row by row
 -- in Lua.
 
-local cjson = require("cjson")
-
 local concat, format, gsub, find = table.concat, string.format, string.gsub, string.find
 
 local M = {}
@@ -123,7 +121,5 @@ function M.where(conds)
   for _, c in ipairs(conds) do if c and c ~= "" then list[#list + 1] = c end end
   return #list > 0 and (" WHERE " .. concat(list, " AND ")) or ""
 end
-
-M.null = cjson.null
 
 return M

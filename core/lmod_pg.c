@@ -2,9 +2,14 @@
  * call suspends the handler's coroutine until PostgreSQL answers (the
  * worker goes on serving others) and reads as straight-line code:
  *   pg.query(sql, ...) -> rows | nil, err
- *   pg.begin() -> true | nil, err      pins a connection to the request
+ *   pg.query_as(settings, sql, ...) -> rows | nil, err
+ *   pg.begin([settings]) -> true | nil, err   pins a connection to the request
  *   pg.commit() / pg.rollback() -> true | nil, err   and releases it
  *   pg.in_transaction() -> boolean
+ * settings is an array of the six strings PostgREST sets per request
+ * (SETTINGS_SQL below), applied in the same round trip as the statement,
+ * for its (implicit or explicit) transaction only; inside a transaction
+ * query_as is query, since begin applied them.
  * rows is an array of tables keyed by column name; err is a table
  * {code = SQLSTATE, message, detail, hint} ({status = 503, ...} when the
  * database cannot be reached).  A request's pinned connection is given back
@@ -25,6 +30,12 @@
 
 enum op_kind { OP_QUERY, OP_BEGIN, OP_COMMIT, OP_ROLLBACK };
 
+#define NSETTINGS 6
+static const char SETTINGS_SQL[] =
+    "select set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true), "
+    "set_config('request.jwt.claim.role', $3, true), set_config('request.method', $4, true), "
+    "set_config('request.path', $5, true), set_config('request.headers', $6, true)";
+
 /* One call in flight.  A full userdata on the calling function's stack:
  * it lives exactly as long as the call, and so do the parameter strings
  * beside it. */
@@ -33,9 +44,9 @@ typedef struct pg_op {
     pool *pool;
     pg_conn *conn;
     enum op_kind kind;
-    const char *sql;
-    int nparams;
-    const char **values;
+    pool_stmt stmts[2];   /* the settings (optional), then the statement */
+    int nstmts;
+    const char **values;  /* the statement's, then the settings' */
     int yielded;          /* the coroutine is suspended: resume it */
     int complete;         /* the answer is known */
     PGresult *result;     /* the answer, owned */
@@ -283,7 +294,7 @@ static void on_result(void *arg, PGresult *res)
 
 static void send_op(pg_op *op)
 {
-    if (pool_query(op->conn, op->sql, op->nparams, op->values, on_result, op) < 0) {
+    if (pool_run(op->conn, op->stmts, op->nstmts, on_result, op) < 0) {
         pinned *pin = pin_of(op->run);
         if (pin && pin->conn == op->conn)
             pin->conn = NULL;
@@ -334,8 +345,9 @@ static int run_op(lua_State *L, pg_op *op, int op_index)
     return lua_run_yield(L, op->run, resumed, (lua_KContext)op_index);
 }
 
-/* The op userdata for the running request, or an error answer.  [-0, +1, m] */
-static pg_op *new_op(lua_State *L, enum op_kind kind, int nparams)
+/* The op userdata for the running request, room for nvalues parameter
+ * values.  [-0, +1, m] */
+static pg_op *new_op(lua_State *L, enum op_kind kind, int nvalues)
 {
     lua_run *run = lua_run_current(L);
     if (!run)
@@ -345,73 +357,143 @@ static pg_op *new_op(lua_State *L, enum op_kind kind, int nparams)
     lua_pop(L, 1);
     if (!p)
         luaL_error(L, "strata.pg: no database in this Lua state");
-    pg_op *op = lua_newuserdatauv(L, sizeof *op + (size_t)nparams * sizeof(char *), 0);
+    pg_op *op = lua_newuserdatauv(L, sizeof *op + (size_t)nvalues * sizeof(char *), 0);
     memset(op, 0, sizeof *op);
     op->run = run;
     op->pool = p;
     op->kind = kind;
-    op->nparams = nparams;
     op->values = (const char **)(op + 1);
     return op;
+}
+
+static void add_stmt(pg_op *op, const char *sql, int nparams, const char **values)
+{
+    op->stmts[op->nstmts++] = (pool_stmt){sql, nparams, values};
+}
+
+/* Queues SETTINGS_SQL with the settings array at idx, its strings kept
+ * alive by that array.  Raises when it is malformed.  [-0, +0, v] */
+static void add_settings(lua_State *L, int idx, pg_op *op, const char **values)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    for (int i = 0; i < NSETTINGS; i++) {
+        if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING)
+            luaL_error(L, "pg: settings[%d] must be a string", i + 1);
+        values[i] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    add_stmt(op, SETTINGS_SQL, NSETTINGS, values);
+}
+
+/* Writes n in decimal; returns its length.  (snprintf costs more than the
+ * rest of a parameter's conversion.) */
+static size_t format_int(char *buf, long long n)
+{
+    char tmp[24];
+    unsigned long long u = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
+    size_t len = 0;
+    do {
+        tmp[len++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t k = 0;
+    if (n < 0)
+        buf[k++] = '-';
+    while (len)
+        buf[k++] = tmp[--len];
+    buf[k] = '\0';
+    return k;
+}
+
+/* Replaces the parameter at i by its text, as PostgreSQL reads it;
+ * returns 0, or -1 for a string holding a NUL byte.  [-0, +0, e] */
+static int convert_param(lua_State *L, int i)
+{
+    int t = lua_type(L, i);
+    if (t == LUA_TTABLE) {
+        lua_getfield(L, LUA_REGISTRYINDEX, "strata.pg.encode");
+        lua_pushvalue(L, i);
+        lua_call(L, 1, 1);
+        lua_replace(L, i);
+    } else if (t == LUA_TBOOLEAN) {
+        lua_pushstring(L, lua_toboolean(L, i) ? "true" : "false");
+        lua_replace(L, i);
+    } else if (t == LUA_TNUMBER) {
+        char num[64];
+        size_t len;
+        if (lua_isinteger(L, i))
+            len = format_int(num, (long long)lua_tointeger(L, i));
+        else
+            len = (size_t)snprintf(num, sizeof num, "%.17g", (double)lua_tonumber(L, i));
+        lua_pushlstring(L, num, len);
+        lua_replace(L, i);
+    } else if (t != LUA_TSTRING && t != LUA_TNIL && !(t == LUA_TLIGHTUSERDATA && !lua_touserdata(L, i))) {
+        return luaL_argerror(L, i, "parameters must be nil, booleans, numbers, strings or tables");
+    }
+    if (lua_type(L, i) == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua_tolstring(L, i, &len);
+        if (strlen(s) != len)
+            return -1;
+    }
+    return 0;
+}
+
+/* The statement at sql_idx with the parameters after it, preceded by the
+ * settings at settings_idx (0: none) unless a transaction already set
+ * them.  [-0, +1|2, e] */
+static int query(lua_State *L, int sql_idx, int settings_idx)
+{
+    const char *sql = luaL_checkstring(L, sql_idx);
+    int top = lua_gettop(L);
+    int n = top - sql_idx;
+    if (n > 1000)
+        return luaL_error(L, "pg.query: too many parameters (%d)", n);
+    /* The converted strings stay on this frame's stack, alive until the
+     * call returns. */
+    for (int i = sql_idx + 1; i <= top; i++)
+        if (convert_param(L, i) < 0)
+            return push_failure(L, "22021", lua_pushfstring(L, "parameter $%d contains a NUL byte", i - sql_idx), 0);
+    lua_run *run = lua_run_current(L);
+    if (settings_idx && run && pin_of(run))
+        settings_idx = 0; /* begin set them for the whole transaction */
+    pg_op *op = new_op(L, OP_QUERY, n + (settings_idx ? NSETTINGS : 0));
+    for (int i = 0; i < n; i++)
+        op->values[i] = lua_type(L, sql_idx + 1 + i) == LUA_TSTRING ? lua_tostring(L, sql_idx + 1 + i) : NULL;
+    if (settings_idx)
+        add_settings(L, settings_idx, op, op->values + n);
+    add_stmt(op, sql, n, op->values);
+    return run_op(L, op, lua_gettop(L));
 }
 
 /* pg.query(sql, ...) -> rows | nil, err.  [-(1+n), +1|2, e] */
 static int l_query(lua_State *L)
 {
-    size_t sqllen;
-    const char *sql = luaL_checklstring(L, 1, &sqllen);
-    int n = lua_gettop(L) - 1;
-    if (n > 1000)
-        return luaL_error(L, "pg.query: too many parameters (%d)", n);
-    /* Parameters become text; tables become JSON.  The converted strings
-     * stay on this frame's stack, alive until the call returns. */
-    for (int i = 2; i <= n + 1; i++) {
-        int t = lua_type(L, i);
-        if (t == LUA_TTABLE) {
-            lua_getfield(L, LUA_REGISTRYINDEX, "strata.pg.encode");
-            lua_pushvalue(L, i);
-            lua_call(L, 1, 1);
-            lua_replace(L, i);
-        } else if (t == LUA_TBOOLEAN) {
-            lua_pushstring(L, lua_toboolean(L, i) ? "true" : "false");
-            lua_replace(L, i);
-        } else if (t == LUA_TNUMBER) {
-            char num[64];
-            if (lua_isinteger(L, i))
-                snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, i));
-            else
-                snprintf(num, sizeof num, "%.17g", (double)lua_tonumber(L, i));
-            lua_pushstring(L, num);
-            lua_replace(L, i);
-        } else if (t != LUA_TSTRING && t != LUA_TNIL && !(t == LUA_TLIGHTUSERDATA && !lua_touserdata(L, i))) {
-            return luaL_argerror(L, i, "parameters must be nil, booleans, numbers, strings or tables");
-        }
-        if (lua_type(L, i) == LUA_TSTRING) {
-            size_t len;
-            const char *s = lua_tolstring(L, i, &len);
-            if (strlen(s) != len)
-                return push_failure(L, "22021", lua_pushfstring(L, "parameter $%d contains a NUL byte", i - 1), 0);
-        }
-    }
-    pg_op *op = new_op(L, OP_QUERY, n);
-    for (int i = 0; i < n; i++)
-        op->values[i] = lua_type(L, i + 2) == LUA_TSTRING ? lua_tostring(L, i + 2) : NULL;
-    op->sql = sql;
-    return run_op(L, op, lua_gettop(L));
+    return query(L, 1, 0);
 }
 
-/* pg.begin() -> true | nil, err.  [-0, +1|2, e] */
+/* pg.query_as(settings, sql, ...) -> rows | nil, err.  [-(2+n), +1|2, e] */
+static int l_query_as(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    return query(L, 2, 1);
+}
+
+/* pg.begin([settings]) -> true | nil, err.  [-(0|1), +1|2, e] */
 static int l_begin(lua_State *L)
 {
-    pg_op *op = new_op(L, OP_BEGIN, 0);
+    int has_settings = !lua_isnoneornil(L, 1);
+    pg_op *op = new_op(L, OP_BEGIN, has_settings ? NSETTINGS : 0);
     if (pin_of(op->run))
         return luaL_error(L, "pg.begin: this request is already inside a transaction");
+    add_stmt(op, "BEGIN", 0, NULL);
+    if (has_settings)
+        add_settings(L, 1, op, op->values);
     pinned *pin = calloc(1, sizeof *pin);
     if (!pin)
         return luaL_error(L, "pg.begin: out of memory");
     pin->pool = op->pool;
     lua_run_set_resource(op->run, pin, unpin);
-    op->sql = "BEGIN";
     return run_op(L, op, lua_gettop(L));
 }
 
@@ -426,9 +508,8 @@ static int finish_tx(lua_State *L, enum op_kind kind, const char *sql)
         lua_run_set_resource(op->run, NULL, NULL); /* frees pin */
         return push_failure(L, "08006", "the connection to the database was lost", 503);
     }
-    op->sql = sql;
-    int n = run_op(L, op, lua_gettop(L));
-    return n;
+    add_stmt(op, sql, 0, NULL);
+    return run_op(L, op, lua_gettop(L));
 }
 
 static int l_commit(lua_State *L) { return finish_tx(L, OP_COMMIT, "COMMIT"); }
@@ -448,6 +529,7 @@ static const luaL_Reg FUNCS[] = {
     {"commit", l_commit},
     {"in_transaction", l_in_transaction},
     {"query", l_query},
+    {"query_as", l_query_as},
     {"rollback", l_rollback},
     {NULL, NULL},
 };

@@ -4,6 +4,7 @@
 #include "lua_host.h"
 
 #include "lmod.h"
+#include "lua_alloc.h"
 #include "metrics.h"
 
 #include <lauxlib.h>
@@ -25,6 +26,7 @@
 
 struct lua_gen {
     lua_State *L;          /* owned */
+    lua_alloc *alloc;      /* owned; L's memory */
     scripts *scripts;      /* one reference held */
     long time_limit_ms;    /* per resumption of a handler */
     int dispatch_ref;      /* registry: the function strata.runtime.boot returned */
@@ -287,6 +289,7 @@ fail:
 static void gen_close(lua_gen *g)
 {
     lua_close(g->L);
+    lua_alloc_free(g->alloc);
     scripts_unref(g->scripts);
     free(g);
 }
@@ -295,7 +298,7 @@ lua_gen *lua_gen_new(scripts *s, const strata_conf *conf, char *err, size_t errl
 {
     long time_limit_ms = conf->lua_time_limit_ms;
     lua_gen *g = calloc(1, sizeof *g);
-    if (!g || !(g->L = luaL_newstate())) {
+    if (!g || !(g->L = lua_alloc_newstate(&g->alloc))) {
         snprintf(err, errlen, "cannot create a Lua state: out of memory");
         free(g);
         return NULL;

@@ -1,7 +1,12 @@
 /* pool.c: per-worker PostgreSQL connections (see pool.h).  Uses libpq's
  * asynchronous API (PQconnectStartParams/PQconnectPoll, PQsendPrepare,
  * PQsendQueryPrepared, PQconsumeInput/PQisBusy/PQgetResult) and libevent
- * events on PQsocket. */
+ * events on PQsocket.
+ *
+ * Connections stay in libpq's pipeline mode: each pool_run sends all its
+ * messages (a statement's first Parse included) followed by one Sync, so
+ * a query that needs the caller's settings first, or a statement not yet
+ * prepared, still costs one round trip. */
 #include "pool.h"
 
 #include "log.h"
@@ -12,13 +17,20 @@
 #include <time.h>
 
 #define STMT_CACHE 128      /* prepared statements kept per connection */
+#define MAX_CMDS (2 * POOL_MAX_STMTS) /* a Parse and an Execute each */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
 typedef enum { PC_CONNECTING, PC_IDLE, PC_BUSY, PC_NSTATES } pc_state;
 
 /* What a connection is doing on the wire. */
-typedef enum { OP_NONE, OP_PREPARE, OP_EXECUTE, OP_ROLLBACK } pc_op;
+typedef enum { OP_NONE, OP_RUN, OP_ROLLBACK } pc_op;
+
+/* One command of the pipeline in flight, in the order results come back. */
+typedef struct pc_cmd {
+    short slot;             /* a Parse into this cache slot, or -1 */
+    short last;             /* the Execute whose result the caller wants */
+} pc_cmd;
 
 typedef struct stmt {
     char *sql;              /* owned; NULL when the slot is free */
@@ -37,10 +49,10 @@ struct pg_conn {
     pool_result_fn fn;      /* the current query's caller */
     void *arg;
     PGresult *result;       /* the result to hand over, owned until then */
-    /* A query waiting for its statement to be prepared: */
-    int pending_stmt;       /* slot index, -1 when none */
-    int nparams;
-    const char *const *values; /* the caller's; valid until fn is called */
+    pc_cmd cmds[MAX_CMDS];  /* the pipeline in flight */
+    int ncmds, cmd_at;      /* commands sent; the one being answered */
+    int synced;             /* its Sync came back: the pipeline is done */
+    int broken;             /* a send failed half-way: never reuse */
     uint64_t started_us;
     stmt stmts[STMT_CACHE];
     pg_conn *prev, *next;   /* list of its state */
@@ -231,7 +243,7 @@ static void connect_step(pool *p, pg_conn *c)
         return;
     case PGRES_POLLING_OK:
         c->polling_connect = 0;
-        if (PQsetnonblocking(c->pg, 1) != 0 || watch(c, EV_READ) < 0) {
+        if (PQsetnonblocking(c->pg, 1) != 0 || !PQenterPipelineMode(c->pg) || watch(c, EV_READ) < 0) {
             drop(p, c, conn_error(c));
             return;
         }
@@ -252,7 +264,6 @@ static void start_connect(pool *p)
     if (!c)
         return;
     c->pool = p;
-    c->pending_stmt = -1;
     c->polling_connect = 1;
     const char *keys[] = {"dbname", "application_name", "options", NULL};
     const char *vals[] = {p->url, "strata", p->options, NULL};
@@ -318,9 +329,33 @@ static void finish_op(pool *p, pg_conn *c)
     fn(arg, res);
 }
 
-static int send_execute(pg_conn *c);
+/* Forgets a cached statement whose Parse did not succeed. */
+static void uncache(pg_conn *c, int slot)
+{
+    free(c->stmts[slot].sql);
+    c->stmts[slot].sql = NULL;
+}
 
-/* Reads what arrived; returns when more is needed or the op completed. */
+/* Files one result of the command being answered: the caller gets the
+ * first failure, else the last statement's result. */
+static void take_result(pg_conn *c, PGresult *r)
+{
+    ExecStatusType st = PQresultStatus(r);
+    int failed = st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
+    const pc_cmd *cmd = c->cmd_at < c->ncmds ? &c->cmds[c->cmd_at] : NULL;
+    if (failed && cmd && cmd->slot >= 0)
+        uncache(c, cmd->slot); /* not prepared, by error or abort */
+    int have_failure = c->result && PQresultStatus(c->result) == PGRES_FATAL_ERROR;
+    int wanted = failed ? st != PGRES_PIPELINE_ABORTED && !have_failure : cmd && cmd->last;
+    if (!wanted) {
+        PQclear(r);
+        return;
+    }
+    PQclear(c->result);
+    c->result = r;
+}
+
+/* Reads what arrived; returns when more is needed or the pipeline is done. */
 static void read_results(pool *p, pg_conn *c)
 {
     if (!PQconsumeInput(c->pg)) {
@@ -330,41 +365,26 @@ static void read_results(pool *p, pg_conn *c)
     PGnotify *n;
     while ((n = PQnotifies(c->pg)))
         PQfreemem(n); /* nobody LISTENs on pool connections */
-    while (!PQisBusy(c->pg)) {
+    while (!c->synced && !PQisBusy(c->pg)) {
         PGresult *r = PQgetResult(c->pg);
-        if (!r)
-            break;
-        /* Keep the first error, else the last result. */
-        if (c->result && PQresultStatus(c->result) == PGRES_FATAL_ERROR) {
+        if (!r) {
+            /* Each command's results end with NULL; more NULLs than
+             * commands means libpq has nothing left: the link broke. */
+            if (++c->cmd_at > c->ncmds)
+                break;
+        } else if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
             PQclear(r);
+            c->synced = 1;
         } else {
-            PQclear(c->result);
-            c->result = r;
+            take_result(c, r);
         }
     }
-    if (PQisBusy(c->pg))
-        return;
-    if (c->op == OP_NONE)
-        return; /* stray input on an idle connection, e.g. a notice */
-    if (c->op == OP_PREPARE) {
-        int ok = c->result && PQresultStatus(c->result) == PGRES_COMMAND_OK;
-        if (!ok) {
-            /* A statement that does not prepare (a syntax error, say) is
-             * answered with the error and not cached. */
-            free(c->stmts[c->pending_stmt].sql);
-            c->stmts[c->pending_stmt].sql = NULL;
-            c->pending_stmt = -1;
-            c->op = OP_EXECUTE;
-            finish_op(p, c);
-            return;
-        }
-        PQclear(c->result);
-        c->result = NULL;
-        if (send_execute(c) < 0)
-            drop(p, c, conn_error(c));
+    if (c->synced) {
+        finish_op(p, c);
         return;
     }
-    finish_op(p, c);
+    if (c->cmd_at > c->ncmds || PQstatus(c->pg) == CONNECTION_BAD)
+        drop(p, c, conn_error(c));
 }
 
 static void on_socket(evutil_socket_t fd, short what, void *arg)
@@ -415,17 +435,6 @@ static int after_send(pg_conn *c)
     return watch(c, f == 1 ? (EV_READ | EV_WRITE) : EV_READ);
 }
 
-static int send_execute(pg_conn *c)
-{
-    char name[16];
-    snprintf(name, sizeof name, "s%d", c->pending_stmt);
-    c->pending_stmt = -1;
-    c->op = OP_EXECUTE;
-    if (!PQsendQueryPrepared(c->pg, name, c->nparams, c->values, NULL, NULL, 0))
-        return -1;
-    return after_send(c);
-}
-
 static unsigned hash_sql(const char *s)
 {
     unsigned h = 2166136261u;
@@ -434,41 +443,87 @@ static unsigned hash_sql(const char *s)
     return h;
 }
 
+/* "s<slot>", the name a cached statement is prepared under. */
+static void stmt_name(char name[8], int slot)
+{
+    char *d = name;
+    *d++ = 's';
+    if (slot >= 100)
+        *d++ = (char)('0' + slot / 100);
+    if (slot >= 10)
+        *d++ = (char)('0' + slot / 10 % 10);
+    *d++ = (char)('0' + slot % 10);
+    *d = '\0';
+}
+
+static void add_cmd(pg_conn *c, int slot, int last)
+{
+    c->cmds[c->ncmds].slot = (short)slot;
+    c->cmds[c->ncmds].last = (short)last;
+    c->ncmds++;
+}
+
+/* Queues one statement: Parse (first use of its text on this connection)
+ * and Execute.  Returns 0, or -1 when libpq refused. */
+static int send_stmt(pg_conn *c, const pool_stmt *s, int last)
+{
+    unsigned h = hash_sql(s->sql);
+    int slot = (int)(h % STMT_CACHE);
+    stmt *st = &c->stmts[slot];
+    if (st->sql && (st->hash != h || strcmp(st->sql, s->sql) != 0)) {
+        /* The slot holds another statement: run this one unnamed rather
+         * than evict (no DEALLOCATE, no re-Parse of the other later). */
+        add_cmd(c, -1, last);
+        return PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, s->values, NULL, NULL, 0) ? 0 : -1;
+    }
+    char name[8];
+    stmt_name(name, slot);
+    if (!st->sql) {
+        if (!(st->sql = strdup(s->sql)))
+            return -1;
+        st->hash = h;
+        add_cmd(c, slot, 0);
+        if (!PQsendPrepare(c->pg, name, s->sql, 0, NULL))
+            return -1;
+    }
+    add_cmd(c, -1, last);
+    return PQsendQueryPrepared(c->pg, name, s->nparams, s->values, NULL, NULL, 0) ? 0 : -1;
+}
+
+/* Sends stmts and a Sync as one pipeline for op. */
+static int start(pg_conn *c, pc_op op, const pool_stmt *stmts, int n, pool_result_fn fn, void *arg)
+{
+    if (n < 1 || n > POOL_MAX_STMTS)
+        return -1;
+    c->op = op;
+    c->fn = fn;
+    c->arg = arg;
+    c->ncmds = c->cmd_at = c->synced = 0;
+    c->started_us = now_us();
+    for (int i = 0; i < n; i++)
+        if (send_stmt(c, &stmts[i], i == n - 1) < 0)
+            goto failed;
+    if (!PQpipelineSync(c->pg) || after_send(c) < 0)
+        goto failed;
+    return 0;
+failed:
+    /* Half a pipeline may be queued: this connection is done for. */
+    c->broken = 1;
+    c->op = OP_NONE;
+    c->fn = NULL;
+    return -1;
+}
+
+int pool_run(pg_conn *c, const pool_stmt *stmts, int n, pool_result_fn fn, void *arg)
+{
+    return start(c, OP_RUN, stmts, n, fn, arg);
+}
+
 int pool_query(pg_conn *c, const char *sql, int nparams, const char *const *values, pool_result_fn fn,
                void *arg)
 {
-    unsigned h = hash_sql(sql);
-    int slot = (int)(h % STMT_CACHE);
-    c->fn = fn;
-    c->arg = arg;
-    c->nparams = nparams;
-    c->values = values;
-    c->started_us = now_us();
-    stmt *s = &c->stmts[slot];
-    int rc;
-    if (s->sql && s->hash == h && strcmp(s->sql, sql) == 0) {
-        c->pending_stmt = slot;
-        rc = send_execute(c);
-    } else if (s->sql) {
-        /* The slot holds another statement: run this one unnamed rather
-         * than evict (no second round trip, no DEALLOCATE). */
-        c->op = OP_EXECUTE;
-        rc = PQsendQueryParams(c->pg, sql, nparams, NULL, values, NULL, NULL, 0) ? after_send(c) : -1;
-    } else {
-        char name[16];
-        snprintf(name, sizeof name, "s%d", slot);
-        if (!(s->sql = strdup(sql)))
-            return -1;
-        s->hash = h;
-        c->pending_stmt = slot;
-        c->op = OP_PREPARE;
-        rc = PQsendPrepare(c->pg, name, sql, 0, NULL) ? after_send(c) : -1;
-    }
-    if (rc < 0) {
-        c->op = OP_NONE;
-        c->fn = NULL;
-    }
-    return rc;
+    pool_stmt s = {sql, nparams, values};
+    return start(c, OP_RUN, &s, 1, fn, arg);
 }
 
 static void give(pool *p, pg_conn *c, pool_acquire_fn fn, void *arg)
@@ -588,18 +643,17 @@ void pool_release(pool *p, pg_conn *c)
 {
     if (c->state != PC_BUSY)
         return;
-    if (PQstatus(c->pg) == CONNECTION_BAD) {
-        drop(p, c, conn_error(c));
+    if (c->broken || PQstatus(c->pg) == CONNECTION_BAD) {
+        drop(p, c, c->broken ? "a query could not be sent" : conn_error(c));
         return;
     }
     PGTransactionStatusType ts = PQtransactionStatus(c->pg);
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
         /* Left inside a transaction: roll it back before anyone else gets
          * the connection, so nothing leaks from one request to the next. */
-        c->op = OP_ROLLBACK;
-        c->started_us = now_us();
-        if (!PQsendQuery(c->pg, "ROLLBACK") || after_send(c) < 0)
-            drop(p, c, conn_error(c));
+        pool_stmt rollback = {"ROLLBACK", 0, NULL};
+        if (start(c, OP_ROLLBACK, &rollback, 1, NULL, NULL) < 0)
+            drop(p, c, "cannot send ROLLBACK");
         return;
     }
     if (ts != PQTRANS_IDLE) {
@@ -640,7 +694,7 @@ void pool_free(pool *p)
     for (int s = 0; s < PC_NSTATES; s++)
         while (p->lists[s]) {
             pg_conn *c = p->lists[s];
-            pool_result_fn fn = c->op == OP_PREPARE || c->op == OP_EXECUTE ? c->fn : NULL;
+            pool_result_fn fn = c->op == OP_RUN ? c->fn : NULL;
             void *arg = c->arg;
             unlink_conn(p, c);
             free_conn(c);

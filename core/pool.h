@@ -60,10 +60,27 @@ void pool_cancel(pool *p, pool_waiter *w);
  * first; one that is broken is replaced. */
 void pool_release(pool *p, pg_conn *c);
 
+/* One statement of a pipeline: text parameters, values[i] NULL = SQL NULL;
+ * sql and values need only live until pool_run returns. */
+typedef struct pool_stmt {
+    const char *sql;
+    int nparams;
+    const char *const *values;
+} pool_stmt;
+
+#define POOL_MAX_STMTS 4
+
+/* Sends up to POOL_MAX_STMTS statements in one round trip.  Outside a
+ * transaction they run as one implicit transaction (a failure undoes
+ * them all, settings made with set_config(..., true) last until the end).
+ * fn gets the first failure, else the last statement's result.  Returns 0,
+ * or -1 when nothing could be sent (fn is not called then; the connection
+ * is broken and release replaces it). */
+int pool_run(pg_conn *c, const pool_stmt *stmts, int n, pool_result_fn fn, void *arg);
+
 /* Sends a query with text parameters (values[i] NULL = SQL NULL) and calls
  * fn with its result.  Each distinct SQL text is prepared once per
- * connection and executed by name afterwards.  Returns 0, or -1 when it
- * could not be sent (fn is not called then; the connection is broken). */
+ * connection and executed by name afterwards.  pool_run of one statement. */
 int pool_query(pg_conn *c, const char *sql, int nparams, const char *const *values, pool_result_fn fn,
                void *arg);
 

@@ -20,26 +20,42 @@ local pg = require("strata.pg")
 local cjson = require("cjson")
 local runtime_requests = require("strata.requests")
 
-local pcall, select, error, type = pcall, select, error, type
+local pcall, error, type, next = pcall, error, type, next
 local pack, unpack = table.pack, table.unpack
 
 local M = {}
 
--- The caller's identity, as Supabase/PostgREST set it per transaction, so
--- SQL using auth.uid() / auth.role() / auth.jwt() sees the caller.
-local CLAIMS_SQL = "select set_config('request.jwt.claims', $1, true), "
-  .. "set_config('request.jwt.claim.sub', $2, true), set_config('request.jwt.claim.role', $3, true)"
+-- PostgREST's per-request settings, so SQL written for Supabase (auth.uid(),
+-- auth.role(), auth.jwt(), current_setting('request.headers')) sees the
+-- caller: claims, the legacy claim.sub and claim.role, method, path and
+-- headers (JSON, names in lower case).  Built once per request; strata.pg
+-- applies them in the same round trip as each statement (or once per
+-- transaction), local to that statement's or transaction's scope.
+local ANON_CLAIMS = '{"role":"anon"}'
+local by_request = setmetatable({}, { __mode = "k" })
 
---- One statement, outside any transaction (or inside the current one).
-function M.query(sql, ...)
-  return pg.query(sql, ...)
+local function settings()
+  local req = runtime_requests.current()
+  if not req then return nil end
+  local s = by_request[req]
+  if s then return s end
+  local auth = req.auth or {}
+  local claims = auth.claims_json
+  if claims == nil or claims == "{}" then
+    claims = auth.claims and next(auth.claims) and cjson.encode(auth.claims) or ANON_CLAIMS
+  end
+  s = { claims, auth.uid or "", auth.role or "anon", req.method or "", req.path or "",
+        cjson.encode(req.headers or {}) }
+  by_request[req] = s
+  return s
 end
 
-local function set_identity()
-  local req = runtime_requests.current()
-  local auth = req and req.auth or {}
-  local claims = auth.claims or {}
-  return pg.query(CLAIMS_SQL, cjson.encode(claims), auth.uid or "", auth.role or "anon")
+--- One statement, in its own implicit transaction with the request's
+-- settings (or inside the current transaction).
+function M.query(sql, ...)
+  local s = settings()
+  if s then return pg.query_as(s, sql, ...) end
+  return pg.query(sql, ...)
 end
 
 --- Runs fn(tx) on one connection inside BEGIN ... COMMIT.  fn's queries go
@@ -48,13 +64,8 @@ end
 -- returned).  The connection goes back to the pool clean either way.
 function M.transaction(fn)
   if type(fn) ~= "function" then error("db.transaction expects a function", 2) end
-  local ok, err = pg.begin()
+  local ok, err = pg.begin(settings())
   if not ok then return nil, err end
-  ok, err = set_identity()
-  if not ok then
-    pg.rollback()
-    return nil, err
-  end
   local res = pack(pcall(fn, { query = pg.query }))
   if not res[1] then
     pg.rollback()

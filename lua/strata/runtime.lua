@@ -102,8 +102,8 @@ function M.boot(files, loadscript)
     req.params = why
     local auth = req.auth
     local claims_json = auth.claims_json
+    -- claims_json stays: strata.db hands it to PostgreSQL as it came.
     auth.claims = claims_json == "{}" and {} or cjson.decode(claims_json) -- anonymous: no decoding
-    auth.claims_json = nil
     local body = req.body
     if #body > 0 and find(req.headers["content-type"] or "", JSON_TYPE) then
       local ok, value = pcall(cjson.decode, body)

@@ -16,9 +16,10 @@
 # strata: one worker on CPU 0, pool of exactly BENCH_DB_CONNECTIONS
 # connections (STRATA_DB_POOL_MIN = MAX), rate limits off; wrk -t1 on
 # CPU 1.  pgbench -n -c BENCH_DB_CONNECTIONS -j 1 -M prepared on CPU 1.
-# PostgreSQL itself is not pinned: its backends run on any CPU, so under
-# strata's run they share CPU 0 with strata, under pgbench's CPU 1 with
-# pgbench.  Figures: strata requests/s, pgbench transactions/s, and strata
+# The embedded cluster's PostgreSQL is pinned to CPU 1 too (BENCH_PIN_PG=0
+# leaves it free; a DATABASE_URL database is never touched): so under both
+# runs PostgreSQL shares CPU 1 with the load generator, and strata's CPU 0
+# is its own.  Figures: strata requests/s, pgbench transactions/s, and strata
 # as a fraction of pgbench (1.00 = the HTTP server, Lua and the pool cost
 # nothing on top of PostgreSQL).
 #
@@ -38,6 +39,7 @@
 #   BENCH_CONNECTIONS      wrk's HTTP connections to strata (default 64)
 #   BENCH_ROUNDS           rounds of the four runs; the table shows medians (default 3)
 #   BENCH_DB_CHATS         chats of the benchmark user (default 200)
+#   BENCH_PIN_PG           1 (default): pin the embedded PostgreSQL to the client CPU
 #   DATABASE_URL           database to use (default: the embedded cluster,
 #                          started if needed and then stopped again)
 # Exits non-zero when something cannot start, when an answer is wrong, or
@@ -114,6 +116,10 @@ if [ "${BENCH_DB_DROP_FIXTURE:-}" = 1 ]; then
 fi
 
 # --- strata ------------------------------------------------------------------
+PG_CPUS="any CPU"
+if [ "${BENCH_PIN_PG:-1}" = 1 ] && [ "$SERVER_CPU" != "$CLIENT_CPU" ] && bench_pin_postgres "$CLIENT_CPU"; then
+  PG_CPUS="CPU $CLIENT_CPU"
+fi
 STRATA_JWT_SECRET=$(openssl rand -hex 32)
 export STRATA_JWT_SECRET # for scripts/token only; strata gets it below
 TOKEN=$("$BENCH_ROOT/scripts/token" --sub "$BENCH_USER" --role authenticated --exp-in 86400)
@@ -197,7 +203,7 @@ declare -A RPS SCPU MBUSY
 FAILED=0
 say "measuring: ${ROUNDS} round(s) x 4 runs of ${RUN_SECONDS} s (+${WARMUP} s warm-up); $DBCONNS database connections;" \
   "strata on CPU ${SERVER_CPU} with wrk -t1 -c${CONNS} on CPU ${CLIENT_CPU}; pgbench -j 1 on CPU ${CLIENT_CPU};" \
-  "PostgreSQL unpinned; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "PostgreSQL on $PG_CPUS; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((round = 1; round <= ROUNDS; round++)); do
   who="strata pgbench"
   [ $((round % 2)) = 0 ] && who="pgbench strata" # alternate who goes first
@@ -243,7 +249,7 @@ median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR]=$1} END {print (
 echo
 echo "strata vs pgbench on the same PostgreSQL, same SQL, $DBCONNS connections each, ${RUN_SECONDS} s per run$([ "$ROUNDS" -gt 1 ] && echo ", median of $ROUNDS rounds"):"
 echo "strata: 1 worker on CPU $SERVER_CPU, pool min = max = $DBCONNS, wrk -t1 -c$CONNS on CPU $CLIENT_CPU;"
-echo "pgbench -n -c $DBCONNS -j 1 -M prepared on CPU $CLIENT_CPU; PostgreSQL's backends unpinned (any CPU)."
+echo "pgbench -n -c $DBCONNS -j 1 -M prepared on CPU $CLIENT_CPU; PostgreSQL's backends on $PG_CPUS."
 echo
 printf '%-6s %-58s %11s %11s %6s   %14s %13s %13s\n' route "" "strata rps" "pgbench tps" ratio \
   "strata CPU/req" "machine busy" "machine busy"

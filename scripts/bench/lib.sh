@@ -41,6 +41,7 @@ bench_cleanup() {
   for ((i = ${#BENCH_PIDS[@]} - 1; i >= 0; i--)); do
     bench_stop_pid "${BENCH_PIDS[i]}"
   done
+  [ -n "${BENCH_PG_PINNED:-}" ] && bench_pin_postgres "0-$(($(nproc) - 1))" >/dev/null 2>&1
   if [ "$BENCH_DB_STARTED" = 1 ]; then
     "$BENCH_ROOT/scripts/db" stop >/dev/null 2>&1 || say "could not stop the embedded database (scripts/db stop)"
   fi
@@ -128,6 +129,22 @@ bench_database_url() {
     BENCH_DB_STARTED=1
   fi
   BENCH_DATABASE_URL=$("$BENCH_ROOT/scripts/db" url)
+}
+
+# Pins the embedded cluster (its postmaster, whose new backends inherit the
+# mask, and the processes it already has) to CPU list $1, so PostgreSQL
+# does not compete with the server under test for its CPU.  Does nothing
+# (returns 1) for a DATABASE_URL database; cleanup undoes it.
+bench_pin_postgres() {
+  local cpus=$1 pid child
+  [ -z "${DATABASE_URL:-}" ] || return 1
+  pid=$(head -1 "${STRATA_VAR_DIR:-$BENCH_ROOT/var}/pg/postmaster.pid" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  taskset -a -p -c "$cpus" "$pid" >/dev/null || return 1
+  for child in $(pgrep -P "$pid"); do
+    taskset -a -p -c "$cpus" "$child" >/dev/null 2>&1 || true # may have exited meanwhile
+  done
+  BENCH_PG_PINNED=1
 }
 
 # A Lua directory for strata: the repository's lua/ plus the given extra

@@ -39,8 +39,20 @@ return {
         local who = assert(tx.query("select current_setting('request.jwt.claims', true) as claims, auth.role() as role"))
         return who[1]
       end)
-      local after = assert(db.query("select coalesce(current_setting('request.jwt.claims', true), '') as claims"))
+      -- strata.pg.query: a statement without the request's settings.
+      local after = assert(require("strata.pg").query("select coalesce(current_setting('request.jwt.claims', true), '') as claims"))
       return 200, { ok = ok, res = res, err = err, leaked = after[1].claims }
+    end },
+  { method = "GET", path = "/v1/db/whoami", handler = function()
+      local rows = assert(db.query([==[select auth.uid()::text as uid, auth.role() as role,
+        current_setting('request.jwt.claims', true)::jsonb ->> 'sub' as claims_sub,
+        current_setting('request.jwt.claim.sub', true) as legacy_sub,
+        current_setting('request.method', true) as method, current_setting('request.path', true) as path,
+        current_setting('request.headers', true)::jsonb ->> 'x-probe' as probe]==]))
+      local after = assert(require("strata.pg").query(
+        "select coalesce(current_setting('request.jwt.claims', true), '') as claims"))
+      rows[1].leaked = after[1].claims
+      return 200, rows[1]
     end },
   { method = "GET", path = "/v1/db/sleep", handler = function(req)
       local rows = assert(db.query("select pg_sleep($1::float8) is null as slept", tonumber(req.query.s or "0.01")))
@@ -53,10 +65,13 @@ return {
 }
 ]===]
 
+local SECRET = "db-spec-secret-0123456789abcdef0123"
+
 local function start(env)
   local dir = srv.lua_dir({ ["routes/db.lua"] = ROUTES })
   env = env or {}
   env.STRATA_LUA_DIR = dir
+  env.STRATA_JWT_SECRET = env.STRATA_JWT_SECRET or SECRET
   local s = srv.start(env)
   assert.equal(200, (srv.await(s.port, "/ready", 200, 10)), s.log())
   local cleanup = s.cleanup
@@ -146,10 +161,47 @@ describe("strata.db #server", function()
     local code, doc = post(server, "/v1/db/tx", { tag = tag, mode = "ok" })
     assert.equal(200, code)
     assert.is_true(doc.ok)
-    assert.equal("{}", doc.res.claims)
+    assert.equal('{"role":"anon"}', doc.res.claims)
     assert.equal("anon", doc.res.role)
     assert.equal("", doc.leaked, "the settings do not outlive the transaction")
     assert.equal("1", h.scalar("select count(*) from strata_spec_tx where tag = " .. h.lit(tag)))
+  end)
+
+  it("gives a single statement the caller's claims and PostgREST's request settings, for that statement only", function()
+    local uid = h.uuid()
+    local tok = srv.token(SECRET, "--sub " .. uid .. " --role authenticated")
+    local code, body = srv.http(server.port, "GET", "/v1/db/whoami", nil,
+      { Authorization = "Bearer " .. tok, ["X-Probe"] = "it's (me), \"quoted\"" })
+    assert.equal(200, code, body)
+    local doc = cjson.decode(body)
+    assert.equal(uid, doc.uid)
+    assert.equal("authenticated", doc.role)
+    assert.equal(uid, doc.claims_sub)
+    assert.equal(uid, doc.legacy_sub)
+    assert.equal("GET", doc.method)
+    assert.equal("/v1/db/whoami", doc.path)
+    assert.equal("it's (me), \"quoted\"", doc.probe)
+    assert.equal("", doc.leaked, "the settings end with their statement")
+    code, body = srv.http(server.port, "GET", "/v1/db/whoami")
+    doc = cjson.decode(body)
+    assert.equal(200, code)
+    assert.equal("anon", doc.role)
+    assert.equal(cjson.null, doc.uid)
+  end)
+
+  it("answers a statement that fails on its first run, and runs it again once the values allow", function()
+    local sql = "select 10 / $1::int as x -- " .. h.uuid()
+    local code, doc = post(server, "/v1/db/raw", { sql = sql, params = { 0 } })
+    assert.equal(422, code)
+    assert.equal("22012", doc.code)
+    code, doc = post(server, "/v1/db/raw", { sql = sql, params = { 5 } })
+    assert.equal(200, code)
+    assert.equal(2, doc[1].x)
+    local bad = "selec 2 -- " .. h.uuid()
+    for _ = 1, 2 do
+      code, doc = post(server, "/v1/db/raw", { sql = bad })
+      assert.equal("42601", doc.code, "a statement that does not parse is not cached")
+    end
   end)
 
   it("rolls back a transaction that raises, leaving no row behind", function()

@@ -1,0 +1,120 @@
+/* lua_alloc.c: per-state free lists for Lua's small blocks (lua_alloc.h).
+ *
+ * Lua tells the allocator a block's size when it frees or resizes it, so
+ * a block needs no header: blocks up to SMALL_MAX bytes are allocated at
+ * their size class (a multiple of 8) and go back to that class's list. */
+#include "lua_alloc.h"
+
+#include "log.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CACHE_BLOCKS 0
+#else
+#define CACHE_BLOCKS 1
+#endif
+
+#define SMALL_MAX 512            /* larger blocks go straight to malloc */
+#define CLASSES (SMALL_MAX / 8)
+#define CACHE_CAP (1u << 20)     /* bytes kept idle per state at most */
+
+typedef struct free_block {
+    struct free_block *next;
+} free_block;
+
+struct lua_alloc {
+    free_block *lists[CLASSES];
+    size_t cached;               /* bytes idle in the lists */
+};
+
+static size_t class_of(size_t n)
+{
+    return (n + 7) / 8 - 1;
+}
+
+static void *take(lua_alloc *a, size_t n)
+{
+    if (!CACHE_BLOCKS || n > SMALL_MAX)
+        return malloc(n);
+    size_t k = class_of(n);
+    free_block *b = a->lists[k];
+    if (!b)
+        return malloc((k + 1) * 8);
+    a->lists[k] = b->next;
+    a->cached -= (k + 1) * 8;
+    return b;
+}
+
+static void give_back(lua_alloc *a, void *p, size_t n)
+{
+    if (!CACHE_BLOCKS || n > SMALL_MAX || a->cached + SMALL_MAX > CACHE_CAP) {
+        free(p);
+        return;
+    }
+    size_t k = class_of(n);
+    free_block *b = p;
+    b->next = a->lists[k];
+    a->lists[k] = b;
+    a->cached += (k + 1) * 8;
+}
+
+/* lua_Alloc: osize is the block's size when ptr is not NULL. */
+static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    lua_alloc *a = ud;
+    if (nsize == 0) {
+        if (ptr)
+            give_back(a, ptr, osize);
+        return NULL;
+    }
+    if (!ptr)
+        return take(a, nsize);
+    if (!CACHE_BLOCKS || (osize > SMALL_MAX && nsize > SMALL_MAX))
+        return realloc(ptr, nsize);
+    if (osize <= SMALL_MAX && nsize <= SMALL_MAX && class_of(osize) == class_of(nsize))
+        return ptr; /* the block already has room */
+    void *q = take(a, nsize);
+    if (!q)
+        return NULL; /* Lua keeps the old block */
+    memcpy(q, ptr, osize < nsize ? osize : nsize);
+    give_back(a, ptr, osize);
+    return q;
+}
+
+static int panic(lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    log_eventf("error", "unprotected Lua error: %s", msg ? msg : "(not a string)");
+    return 0; /* Lua aborts */
+}
+
+lua_State *lua_alloc_newstate(lua_alloc **out)
+{
+    lua_alloc *a = calloc(1, sizeof *a);
+    lua_State *L = a ? lua_newstate(alloc, a) : NULL;
+    if (!L) {
+        free(a);
+        return NULL;
+    }
+    lua_atpanic(L, panic);
+    *out = a;
+    return L;
+}
+
+void lua_alloc_free(lua_alloc *a)
+{
+    if (!a)
+        return;
+    for (size_t k = 0; k < CLASSES; k++) {
+        free_block *b = a->lists[k];
+        while (b) {
+            free_block *next = b->next;
+            free(b);
+            b = next;
+        }
+    }
+    free(a);
+}

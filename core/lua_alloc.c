@@ -11,12 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CACHE_BLOCKS 0
-#else
-#define CACHE_BLOCKS 1
-#endif
-
 #define SMALL_MAX 512            /* larger blocks go straight to malloc */
 #define CLASSES (SMALL_MAX / 8)
 #define CACHE_CAP (1u << 20)     /* bytes kept idle per state at most */
@@ -28,6 +22,7 @@ typedef struct free_block {
 struct lua_alloc {
     free_block *lists[CLASSES];
     size_t cached;               /* bytes idle in the lists */
+    int cache;                   /* 0: plain malloc, nothing kept */
 };
 
 static size_t class_of(size_t n)
@@ -37,7 +32,7 @@ static size_t class_of(size_t n)
 
 static void *take(lua_alloc *a, size_t n)
 {
-    if (!CACHE_BLOCKS || n > SMALL_MAX)
+    if (!a->cache || n > SMALL_MAX)
         return malloc(n);
     size_t k = class_of(n);
     free_block *b = a->lists[k];
@@ -50,7 +45,7 @@ static void *take(lua_alloc *a, size_t n)
 
 static void give_back(lua_alloc *a, void *p, size_t n)
 {
-    if (!CACHE_BLOCKS || n > SMALL_MAX || a->cached + SMALL_MAX > CACHE_CAP) {
+    if (!a->cache || n > SMALL_MAX || a->cached + SMALL_MAX > CACHE_CAP) {
         free(p);
         return;
     }
@@ -72,7 +67,7 @@ static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     if (!ptr)
         return take(a, nsize);
-    if (!CACHE_BLOCKS || (osize > SMALL_MAX && nsize > SMALL_MAX))
+    if (!a->cache || (osize > SMALL_MAX && nsize > SMALL_MAX))
         return realloc(ptr, nsize);
     if (osize <= SMALL_MAX && nsize <= SMALL_MAX && class_of(osize) == class_of(nsize))
         return ptr; /* the block already has room */
@@ -91,9 +86,11 @@ static int panic(lua_State *L)
     return 0; /* Lua aborts */
 }
 
-lua_State *lua_alloc_newstate(lua_alloc **out)
+lua_State *lua_alloc_newstate(lua_alloc **out, int cache)
 {
     lua_alloc *a = calloc(1, sizeof *a);
+    if (a)
+        a->cache = cache;
     lua_State *L = a ? lua_newstate(alloc, a) : NULL;
     if (!L) {
         free(a);
@@ -102,6 +99,11 @@ lua_State *lua_alloc_newstate(lua_alloc **out)
     lua_atpanic(L, panic);
     *out = a;
     return L;
+}
+
+size_t lua_alloc_cached(const lua_alloc *a)
+{
+    return a->cached;
 }
 
 void lua_alloc_free(lua_alloc *a)

@@ -298,7 +298,7 @@ lua_gen *lua_gen_new(scripts *s, const strata_conf *conf, char *err, size_t errl
 {
     long time_limit_ms = conf->lua_time_limit_ms;
     lua_gen *g = calloc(1, sizeof *g);
-    if (!g || !(g->L = lua_alloc_newstate(&g->alloc))) {
+    if (!g || !(g->L = lua_alloc_newstate(&g->alloc, LUA_ALLOC_CACHE))) {
         snprintf(err, errlen, "cannot create a Lua state: out of memory");
         free(g);
         return NULL;

@@ -39,9 +39,26 @@ local function run_example(file, i, f, args, expect)
   return true
 end
 
+-- `hidden`: a list of column names, or a function (its answers are checked
+-- by the examples and, at request time, by strata.rest.policy).
+local function check_hidden(file, v)
+  if type(v) == "function" then return true end
+  if type(v) ~= "table" then
+    return nil, file .. ": 'hidden' must be a list of column names or a function of ctx answering one"
+  end
+  for i, name in pairs(v) do
+    if type(i) ~= "number" or type(name) ~= "string" then
+      return nil, file .. ": 'hidden' must be a list of column names"
+    end
+  end
+  return true
+end
+
 --- A table policy: { select = f, insert = f, update = f, delete = f,
 -- unfiltered = { update = true, delete = true },   (optional)
--- examples = { { action =, ctx =, row =, expect = } } }.
+-- hidden = { "column", ... } or f(ctx) -> such a list,   (optional)
+-- examples = { { action =, ctx =, row =, expect = } } }; an example's
+-- action may be "hidden" (expect: the list).
 function M.policy(file, p)
   if type(p) ~= "table" then
     return nil, file .. ": a policy must return a table of select/insert/update/delete functions"
@@ -49,6 +66,9 @@ function M.policy(file, p)
   for k, v in pairs(p) do
     if k == "unfiltered" then
       if type(v) ~= "table" then return nil, file .. ": 'unfiltered' must be a table such as { delete = true }" end
+    elseif k == "hidden" then
+      local ok, err = check_hidden(file, v)
+      if not ok then return nil, err end
     elseif k ~= "examples" and (not ACTIONS[k] or type(v) ~= "function") then
       return nil, ("%s: '%s' is not a policy action (select, insert, update, delete) with a function")
         :format(file, tostring(k))
@@ -59,6 +79,7 @@ function M.policy(file, p)
     if not f then
       return nil, ("%s: example %d names action '%s', which the policy lacks"):format(file, i, tostring(ex.action))
     end
+    if ex.action == "hidden" and type(f) == "table" then f = function() return p.hidden end end
     local ok, err = run_example(file, i, f, { n = 2, ex.ctx or {}, ex.row }, ex.expect)
     if not ok then return nil, err end
   end

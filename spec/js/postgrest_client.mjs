@@ -15,7 +15,8 @@
 // tags text[]) holding apple 3 {fruit,red}, banana null {fruit},
 // "fig, dried (x)" 7 {fruit,dried}, date 10 {}, carrot 0 {veg}; the
 // functions rest_js_add(a, b) and rest_js_items_over(min_qty); the table
-// agentflow.rest_js_things.
+// agentflow.rest_js_things; public.rest_js_notes (item_id references
+// rest_js_items) holding crisp and red for apple, sweet for date.
 import { PostgrestClient } from '@supabase/postgrest-js'
 
 const url = process.env.STRATA_REST_URL
@@ -42,6 +43,12 @@ const steps = [
   ['select_or', () => items().select('name').or('qty.gt.5,qty.is.null').order('id')],
   ['select_not_contains', () => items().select('name').not('qty', 'is', null).contains('tags', ['fruit']).order('id')],
   ['select_match_gte_lt', () => items().select('name').match({ name: 'date' }).gte('qty', 10).lt('qty', 11)],
+  ['embed_many', () => items().select('*, rest_js_notes(*)').eq('name', 'apple')
+    .order('body', { referencedTable: 'rest_js_notes', ascending: false })],
+  ['embed_one', () => client.from('rest_js_notes').select('body, item:rest_js_items(name)').order('id')],
+  ['embed_inner', () => items().select('name, rest_js_notes!inner(body)').eq('rest_js_notes.body', 'sweet')],
+  ['embed_limit', () => items().select('name, rest_js_notes(body)').eq('name', 'apple')
+    .order('body', { referencedTable: 'rest_js_notes' }).limit(1, { referencedTable: 'rest_js_notes' })],
   ['order_limit', () => items().select('name, qty').order('qty', { ascending: false, nullsFirst: false }).limit(2)],
   ['order_two', () => items().select('name').order('qty', { ascending: true, nullsFirst: true }).order('name')],
   ['range', () => items().select('id').order('id').range(1, 2)],
@@ -73,6 +80,7 @@ const steps = [
   ['schema', () => client.schema('agentflow').from('rest_js_things').select('label')],
   ...(anon ? [
     ['anon_select', () => anon.from('rest_js_items').select('name').eq('name', 'banana')],
+    ['anon_embed', () => anon.from('rest_js_items').select('name, rest_js_notes(body)').eq('name', 'apple')],
     ['anon_insert', () => anon.from('rest_js_items').insert({ name: 'from anon' })],
     ['anon_rpc', () => anon.rpc('rest_js_add', { a: 1, b: 1 })],
   ] : []),

@@ -30,7 +30,19 @@ describe("strata.rest.grammar", function()
     it("maps each operator to its SQL meaning", function()
       assert.same({ eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", like = "like",
         ilike = "ilike", ["in"] = "in", is = "is", fts = "fts", plfts = "fts", phfts = "fts", wfts = "fts",
-        cs = "@>", cd = "<@" }, grammar.OPS)
+        cs = "@>", cd = "<@", match = "~", imatch = "~*", isdistinct = "is distinct from", ov = "&&", sl = "<<",
+        sr = ">>", nxr = "&<", nxl = "&>", adj = "-|-" }, grammar.OPS)
+    end)
+
+    it("parses match, imatch, isdistinct, ov and the range operators, unquoting their values", function()
+      for _, op in ipairs({ "match", "imatch", "isdistinct", "ov", "sl", "sr", "nxr", "nxl", "adj" }) do
+        local node = assert(grammar.filter("span", op .. ".[1,5)"))
+        assert.same({ field = field("span"), op = op, negate = false, value = "[1,5)" }, node)
+        assert.equal("[1,5)", grammar.filter("span", op .. '."[1,5)"').value)
+        assert.is_true(grammar.filter("span", "not." .. op .. ".x").negate)
+      end
+      assert.equal("^a.*b$", grammar.filter("name", "match.^a.*b$").value)
+      assert.equal("{a,b}", grammar.filter("tags", "ov.{a,b}").value)
     end)
 
     it("keeps everything after the first dot of the value, dots included", function()
@@ -181,6 +193,16 @@ describe("strata.rest.grammar", function()
       assert.equal("x.y", node.children[3].value)
     end)
 
+    it("takes the new operators inside groups, negated too; a range quoted to carry its comma", function()
+      local node = assert(grammar.logic("or", [[(span.adj."[1,5)",tags.not.ov.{a,b},name.imatch.^x,qty.isdistinct.3)]]))
+      assert.same({ field = field("span"), op = "adj", negate = false, value = "[1,5)" }, node.children[1])
+      assert.same({ field = field("tags"), op = "ov", negate = true, value = "{a,b}" }, node.children[2])
+      assert.equal("imatch", node.children[3].op)
+      assert.equal("isdistinct", node.children[4].op)
+      local _, err = grammar.logic("or", "(span.sl.[1,5),id.eq.1)")
+      assert.matches("unbalanced parentheses", err, 1, true)
+    end)
+
     it("takes JSON paths and full-text languages inside groups", function()
       local node = assert(grammar.logic("or", "(meta->>color.eq.red,body.fts(english).cats)"))
       assert.same(field("meta", { "->>", "color" }), node.children[1].field)
@@ -230,10 +252,40 @@ describe("strata.rest.grammar", function()
       assert.same({ { name = "id", path = {} }, { name = "name", path = {} } }, items)
     end)
 
-    it("refuses embedding, unknown casts and unparsable items, naming them", function()
-      local items, err = grammar.select("id,other(*)")
+    it("parses embedded resources: alias, hint, !inner / !left, nested, empty", function()
+      local items = assert(grammar.select("id,Message_v2(*),c:Chat!inner(title),o:people!owner_fkey!left(n:name)"))
+      assert.same({ name = "id", path = {} }, items[1])
+      assert.same({ embed = true, name = "Message_v2", select = { { star = true } } }, items[2])
+      assert.same({ embed = true, name = "Chat", alias = "c", inner = true, select = { { name = "title", path = {} } } },
+        items[3])
+      assert.same({ embed = true, name = "people", alias = "o", hint = "owner_fkey", inner = false,
+        select = { { name = "name", path = {}, alias = "n" } } }, items[4])
+      items = assert(grammar.select("a(b!col(c( d ,e:f->>g)),h()),i!inner()"))
+      assert.same({ embed = true, name = "a", select = {
+        { embed = true, name = "b", hint = "col", select = {
+          { embed = true, name = "c", select = { { name = "d", path = {} },
+            { name = "f", alias = "e", path = { { op = "->>", key = "g" } } } } } } },
+        { embed = true, name = "h", select = {} } } }, items[1])
+      assert.same({ embed = true, name = "i", inner = true, select = {} }, items[2])
+    end)
+
+    it("refuses bad embeds, unknown casts and unparsable items, naming them", function()
+      local items, err = grammar.select("id,other(*")
       assert.is_nil(items)
-      assert.matches("embedding related resources (other(*)) is not supported", err, 1, true)
+      assert.matches("select: unbalanced parentheses", err, 1, true)
+      items, err = grammar.select("id,other!a!b(*)")
+      assert.matches("cannot parse the modifiers '!a!b' of 'other!a!b(*)'", err, 1, true)
+      items, err = grammar.select("other!!inner(*)")
+      assert.matches("'other!!inner(*)'", err, 1, true)
+      items, err = grammar.select("...other(*)")
+      assert.matches("spread embedding (...other(*)) is not supported", err, 1, true)
+      items, err = grammar.select("a b(*)")
+      assert.matches("cannot parse the embedded resource 'a b(*)'", err, 1, true)
+      items, err = grammar.select("other(id)x")
+      assert.matches("cannot parse the embedded resource 'other(id)x'", err, 1, true)
+      items, err = grammar.select("a(b(qty::money))")
+      assert.is_nil(items)
+      assert.matches("cannot cast to money", err, 1, true)
       items, err = grammar.select("qty::money")
       assert.is_nil(items)
       assert.matches("cannot cast to money", err, 1, true)
@@ -390,6 +442,24 @@ describe("strata.rest.sql builder", function()
     assert.same({ '{"a":1}' }, params)
   end)
 
+  it("builds match/imatch as regular expressions on text, the pattern as a parameter", function()
+    local sql, params = cond("name", "match.^a.*b$")
+    assert.equal('"name"::text ~ $1', sql)
+    assert.same({ "^a.*b$" }, params)
+    assert.equal('"name"::text ~* $1', (cond("name", "imatch.^A")))
+  end)
+
+  it("builds isdistinct, ov and the range operators with the value as a parameter", function()
+    for op, sym in pairs({ isdistinct = "IS DISTINCT FROM", ov = "&&", sl = "<<", sr = ">>", nxr = "&<", nxl = "&>",
+      adj = "-|-" }) do
+      local sql, params = cond("tags", op .. ".[1,5)")
+      assert.equal('"tags" ' .. sym .. " $1", sql)
+      assert.same({ "[1,5)" }, params)
+    end
+    assert.equal('NOT "tags" && $1', (cond("tags", "not.ov.{a,b}")))
+    assert.equal('NOT "qty" IS DISTINCT FROM $1', (cond("qty", "not.isdistinct.3")))
+  end)
+
   it("negates with NOT", function()
     assert.equal('NOT "qty" = $1', (cond("qty", "not.eq.1")))
     assert.equal('NOT "qty" IS NULL', (cond("qty", "not.is.null")))
@@ -451,5 +521,150 @@ describe("strata.rest.sql builder", function()
   it("ANDs the non-empty conditions into a WHERE clause", function()
     assert.equal("", sqlmod.where({}))
     assert.equal(" WHERE a AND b", sqlmod.where({ "a", "", "b" }))
+  end)
+end)
+
+describe("strata.rest.embed planning", function()
+  -- strata.log is the server's C module; the policy layer only logs through it.
+  package.preload["strata.log"] = package.preload["strata.log"] or function()
+    return setmetatable({}, { __index = function() return function() end end })
+  end
+  local embed = require("strata.rest.embed")
+  local SERVICE = { role = "service_role" }
+
+  local function tbl(name, cols)
+    local list, by = {}, {}
+    for i, c in ipairs(cols) do list[i] = { name = c, type = "integer" }; by[c] = list[i] end
+    return { schema = "public", name = name, columns = by, column_list = list, pk = { "id" }, fks = {}, referenced_by = {} }
+  end
+
+  local function fk(cat, name, from, cols, to, ref_cols)
+    local k = { name = name, schema = "public", table_name = from, ref_schema = "public", ref_table = to,
+      columns = cols, ref_columns = ref_cols, is_unique = false }
+    table.insert(cat.tables[from].fks, k)
+    table.insert(cat.tables[to].referenced_by, k)
+  end
+
+  -- people <- tasks (owner, reviewer; parent: itself) <- notes
+  local function catalog()
+    local cat = { tables = {
+      xp_people = tbl("xp_people", { "id", "name" }),
+      xp_tasks = tbl("xp_tasks", { "id", "title", "owner_id", "reviewer_id", "parent_id" }),
+      xp_notes = tbl("xp_notes", { "id", "task_id", "body" }),
+    } }
+    fk(cat, "xp_tasks_owner_fkey", "xp_tasks", { "owner_id" }, "xp_people", { "id" })
+    fk(cat, "xp_tasks_reviewer_fkey", "xp_tasks", { "reviewer_id" }, "xp_people", { "id" })
+    fk(cat, "xp_tasks_parent_fkey", "xp_tasks", { "parent_id" }, "xp_tasks", { "id" })
+    fk(cat, "xp_notes_task_fkey", "xp_notes", { "task_id" }, "xp_tasks", { "id" })
+    return cat
+  end
+
+  -- The select list and !inner conditions for a read of `from`.
+  local function plan(from, select, query, ctx)
+    local cat = catalog()
+    local b = sqlmod.builder(cat.tables[from])
+    local items = assert(grammar.select(select))
+    local _, nested = embed.split(query or {})
+    local inner = embed.plan(b, ctx or SERVICE, cat, cat.tables[from], items, nested)
+    return b:select_list(items), inner, b.params
+  end
+
+  local function rest_error(fn)
+    local ok, e = pcall(fn)
+    assert.is_false(ok)
+    assert.is_table(e, tostring(e))
+    assert.is_true(e.rest_error)
+    return e
+  end
+
+  it("splits embedded resources' parameters from the top-level ones", function()
+    local top, nested = embed.split({ select = "*", id = "eq.1", ["not.or"] = "(a.eq.1)", ["m.role"] = "eq.x",
+      ["m.not.and"] = "(a.eq.1)", ["m.v.order"] = "id", ["m.limit"] = { "1", "2" } })
+    assert.same({ select = "*", id = "eq.1", ["not.or"] = "(a.eq.1)" }, top)
+    assert.same({
+      { path = { "m" }, key = "limit", raw = "m.limit", values = { "1", "2" } },
+      { path = { "m" }, key = "not.and", raw = "m.not.and", values = { "(a.eq.1)" } },
+      { path = { "m" }, key = "role", raw = "m.role", values = { "eq.x" } },
+      { path = { "m", "v" }, key = "order", raw = "m.v.order", values = { "id" } },
+    }, nested)
+  end)
+
+  it("builds one-to-many as coalesce(json_agg) over a correlated subquery", function()
+    local sel, inner, params = plan("xp_tasks", "id,xp_notes(body)", { ["xp_notes.body"] = "eq.hi",
+      ["xp_notes.order"] = "id.desc", ["xp_notes.limit"] = "2" })
+    assert.equal('"id" AS "id", (SELECT coalesce(json_agg(pgrst_x), \'[]\') FROM (SELECT pgrst_e1."body" AS "body" '
+      .. 'FROM "public"."xp_notes" AS pgrst_e1 WHERE pgrst_e1."task_id" = "public"."xp_tasks"."id" AND TRUE '
+      .. 'AND pgrst_e1."body" = $1 ORDER BY pgrst_e1."id" DESC LIMIT $2) AS pgrst_x) AS "xp_notes"', sel)
+    assert.same({}, inner)
+    assert.same({ "hi", 2 }, params)
+  end)
+
+  it("builds many-to-one as row_to_json, nested under its parent's alias", function()
+    local sel = plan("xp_notes", "t:xp_tasks(title,owner:xp_people!owner_id(name))")
+    assert.equal('(SELECT row_to_json(pgrst_x) FROM (SELECT pgrst_e1."title" AS "title", (SELECT row_to_json(pgrst_x) '
+      .. 'FROM (SELECT pgrst_e2."name" AS "name" FROM "public"."xp_people" AS pgrst_e2 WHERE pgrst_e2."id" = '
+      .. 'pgrst_e1."owner_id" AND TRUE LIMIT 1) AS pgrst_x) AS "owner" FROM "public"."xp_tasks" AS pgrst_e1 WHERE '
+      .. 'pgrst_e1."id" = "public"."xp_notes"."task_id" AND TRUE LIMIT 1) AS pgrst_x) AS "t"', sel)
+  end)
+
+  it("turns !inner into an EXISTS on the parent, and an empty embed into no column", function()
+    local sel, inner, params = plan("xp_tasks", "id,xp_notes!inner()", { ["xp_notes.body"] = "eq.x" })
+    assert.equal('"id" AS "id"', sel)
+    assert.same({ 'EXISTS (SELECT 1 FROM "public"."xp_notes" AS pgrst_e1 WHERE pgrst_e1."task_id" = '
+      .. '"public"."xp_tasks"."id" AND TRUE AND pgrst_e1."body" = $1)' }, inner)
+    assert.same({ "x" }, params)
+  end)
+
+  it("ANDs the embedded table's policy: none at all reads as FALSE (no rows), as RLS would", function()
+    local sel = plan("xp_tasks", "xp_notes(id)", nil, { role = "anon" })
+    assert.matches('AND FALSE', sel, 1, true)
+  end)
+
+  it("chooses the relationship by constraint or column hint; self-references by table or column name", function()
+    assert.matches('pgrst_e1."id" = "public"."xp_tasks"."reviewer_id"',
+      plan("xp_tasks", "xp_people!xp_tasks_reviewer_fkey(name)"), 1, true)
+    assert.matches('pgrst_e1."id" = "public"."xp_tasks"."owner_id"', plan("xp_tasks", "xp_people!owner_id(name)"), 1, true)
+    assert.matches('pgrst_e1."parent_id" = "public"."xp_tasks"."id"', plan("xp_tasks", "kids:xp_tasks(id)"), 1, true)
+    assert.matches('pgrst_e1."id" = "public"."xp_tasks"."parent_id"', plan("xp_tasks", "parent_id(id)"), 1, true)
+    assert.matches('pgrst_e1."parent_id" = "public"."xp_tasks"."id"', plan("xp_tasks", "xp_tasks!parent_id(id)"), 1, true)
+  end)
+
+  it("answers 300 PGRST201 with the candidates for an ambiguous embed", function()
+    local e = rest_error(function() plan("xp_tasks", "xp_people(name)") end)
+    assert.equal(300, e.status)
+    assert.equal("PGRST201", e.code)
+    assert.equal("Could not embed because more than one relationship was found for 'xp_tasks' and 'xp_people'", e.message)
+    assert.same({ cardinality = "many-to-one", embedding = "xp_tasks with xp_people",
+      relationship = "xp_tasks_owner_fkey using xp_tasks(owner_id) and xp_people(id)" }, e.details[1])
+    assert.equal("Try changing 'xp_people' to one of the following: 'xp_people!xp_tasks_owner_fkey', "
+      .. "'xp_people!xp_tasks_reviewer_fkey'. Find the desired relationship in the 'details' key.", e.hint)
+  end)
+
+  it("answers 400 PGRST200 for no relationship and PGRST108 for a parameter of no embed", function()
+    local e = rest_error(function() plan("xp_people", "xp_notes(id)") end)
+    assert.same({ 400, "PGRST200", "Could not find a relationship between 'xp_people' and 'xp_notes' in the schema cache" },
+      { e.status, e.code, e.message })
+    e = rest_error(function() plan("xp_tasks", "xp_people!nope(id)") end)
+    assert.matches("using the hint 'nope' in the schema 'public'", e.details, 1, true)
+    e = rest_error(function() plan("xp_tasks", "id,xp_notes(id)", { ["xp_nope.id"] = "eq.1" }) end)
+    assert.same({ 400, "PGRST108", "'xp_nope' is not an embedded resource in this request" }, { e.status, e.code, e.message })
+    e = rest_error(function() plan("xp_tasks", "id,xp_notes(id)", { ["xp_notes.id"] = "zz.1" }) end)
+    assert.matches("xp_notes.id=zz.1", e.message, 1, true)
+  end)
+
+  it("refuses to join through a column the policy hides (it would leak its values)", function()
+    local cat = catalog()
+    local b = sqlmod.builder(cat.tables.xp_tasks)
+    b.hidden, b.hidden_status = { owner_id = true }, 401
+    local e = rest_error(function()
+      embed.plan(b, SERVICE, cat, cat.tables.xp_tasks, assert(grammar.select("xp_people!owner_id(name)")), {})
+    end)
+    assert.same({ 401, "42501", "permission denied for column owner_id of table xp_tasks" }, { e.status, e.code, e.message })
+  end)
+
+  it("is refused where nothing planned it (writes answer 400)", function()
+    local b = sqlmod.builder(catalog().tables.xp_tasks)
+    local e = rest_error(function() b:select_list(assert(grammar.select("id,xp_notes(id)"))) end)
+    assert.equal(400, e.status)
   end)
 end)

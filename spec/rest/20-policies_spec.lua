@@ -285,6 +285,26 @@ describe("row policies of the public schema #server", function()
     end)
   end)
 
+  describe("hidden columns", function()
+    -- A misspelt name would leave the real column readable without a sound.
+    it("name columns that exist, in every policy file that declares them", function()
+      local p = assert(io.popen("cd lua && ls policies/*/*.lua"))
+      local checked = 0
+      for path in p:lines() do
+        local schema, tbl = path:match("^policies/([^/]+)/([^/]+)%.lua$")
+        local hidden = require("policies." .. schema .. "." .. tbl).hidden
+        if type(hidden) == "function" then hidden = hidden({ role = "authenticated", claims = {} }) end
+        for _, col in ipairs(hidden or {}) do
+          assert.equal("1", h.scalar(("select count(*) from information_schema.columns where table_schema = %s"
+            .. " and table_name = %s and column_name = %s"):format(lit(schema), lit(tbl), lit(col))), path .. ": " .. col)
+          checked = checked + 1
+        end
+      end
+      p:close()
+      assert.is_true(checked >= 4, "the agentflow secrets are hidden")
+    end)
+  end)
+
   describe("rpc", function()
     it("lets a signed-in user, and not anon, read their own usage summary", function()
       local code, rows = alice.rpc("get_current_user_usage_summary")

@@ -20,8 +20,13 @@ return {
 }
 ]]
 
+-- Signed-in callers read the notes; anon embeds them as none.
+local NOTES_POLICY = [[
+return { select = function(ctx) return ctx.role ~= "anon" end }
+]]
+
 local FIXTURES = [[
-drop table if exists public.rest_js_items, agentflow.rest_js_things cascade;
+drop table if exists public.rest_js_notes, public.rest_js_items, agentflow.rest_js_things cascade;
 drop function if exists public.rest_js_add(int, int), public.rest_js_items_over(int);
 create table public.rest_js_items (
   id serial primary key,
@@ -32,6 +37,9 @@ create table public.rest_js_items (
 insert into public.rest_js_items(name, qty, tags) values
   ('apple', 3, '{fruit,red}'), ('banana', null, '{fruit}'), ('fig, dried (x)', 7, '{fruit,dried}'),
   ('date', 10, '{}'), ('carrot', 0, '{veg}');
+create table public.rest_js_notes (id serial primary key, item_id int not null references public.rest_js_items(id),
+  body text);
+insert into public.rest_js_notes(item_id, body) values (1, 'crisp'), (1, 'red'), (4, 'sweet');
 create table agentflow.rest_js_things (id serial primary key, label text not null);
 insert into agentflow.rest_js_things(label) values ('agentflow thing');
 create function public.rest_js_add(a int, b int) returns int language sql stable as $$ select a + b $$;
@@ -40,7 +48,7 @@ create function public.rest_js_items_over(min_qty int) returns setof public.rest
 ]]
 
 local DROP = [[
-drop table if exists public.rest_js_items, agentflow.rest_js_things cascade;
+drop table if exists public.rest_js_notes, public.rest_js_items, agentflow.rest_js_things cascade;
 drop function if exists public.rest_js_add(int, int), public.rest_js_items_over(int);
 ]]
 
@@ -84,6 +92,7 @@ describe("@supabase/postgrest-js against strata #server", function()
     dir = srv.lua_dir({})
     assert(os.execute("rm -rf " .. srv.quote(dir .. "/policies")))
     srv.write(dir .. "/policies/public/rest_js_items.lua", POLICY)
+    srv.write(dir .. "/policies/public/rest_js_notes.lua", NOTES_POLICY)
     server = srv.start({ STRATA_LUA_DIR = dir, STRATA_JWT_SECRET = SECRET, STRATA_ACCESS_LOG = "off" })
     assert.equal(200, (srv.await(server.port, "/ready", 200, 20)), server.log())
     local st, out = sh(("STRATA_REST_URL=%s STRATA_TOKEN=%s STRATA_ANON_TOKEN=%s node spec/js/postgrest_client.mjs"):format(
@@ -132,6 +141,16 @@ describe("@supabase/postgrest-js against strata #server", function()
     assert.same({ "banana", "fig, dried (x)", "date" }, names(ok_step("select_or").data))
     assert.same({ "apple", "fig, dried (x)" }, names(ok_step("select_not_contains").data))
     assert.same({ "date" }, names(ok_step("select_match_gte_lt").data))
+  end)
+
+  it("embeds related tables: one-to-many (ordered, limited), many-to-one under an alias, !inner", function()
+    assert.same({ { id = 1, name = "apple", qty = 3, tags = { "fruit", "red" },
+      rest_js_notes = { { id = 2, item_id = 1, body = "red" }, { id = 1, item_id = 1, body = "crisp" } } } },
+      ok_step("embed_many").data)
+    assert.same({ { body = "crisp", item = { name = "apple" } }, { body = "red", item = { name = "apple" } },
+      { body = "sweet", item = { name = "date" } } }, ok_step("embed_one").data)
+    assert.same({ { name = "date", rest_js_notes = { { body = "sweet" } } } }, ok_step("embed_inner").data)
+    assert.same({ { name = "apple", rest_js_notes = { { body = "crisp" } } } }, ok_step("embed_limit").data)
   end)
 
   it("orders (directions, nulls, several columns), limits and ranges", function()
@@ -202,6 +221,7 @@ describe("@supabase/postgrest-js against strata #server", function()
 
   it("lets the anon key read what the policy allows and refuses its writes", function()
     assert.same({ { name = "banana" } }, ok_step("anon_select").data)
+    assert.same({ { name = "apple", rest_js_notes = {} } }, ok_step("anon_embed").data)
     err_step("anon_insert", 401, "42501")
     err_step("anon_rpc", 401, "42501")
   end)

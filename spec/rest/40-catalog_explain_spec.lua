@@ -65,6 +65,15 @@ describe("REST catalog and policy explain #server", function()
     assert.equal("none", doc.decision)
   end)
 
+  it("lists the columns the policy hides from the imagined caller", function()
+    local _, body = srv.http(server.port, "POST", "/admin/policy/explain",
+      cjson.encode({ role = "authenticated", uid = h.uuid(), schema = "agentflow", table = "agents" }), service)
+    assert.same({ "api_key_hash" }, cjson.decode(body).hidden_columns)
+    _, body = srv.http(server.port, "POST", "/admin/policy/explain",
+      cjson.encode({ role = "service_role", schema = "agentflow", table = "agents" }), service)
+    assert.equal(cjson.null, cjson.decode(body).hidden_columns)
+  end)
+
   it("explains an rpc decision", function()
     local _, body = srv.http(server.port, "POST", "/admin/policy/explain",
       cjson.encode({ role = "anon", ["function"] = "purge_old_activity_logs", args = {} }), service)

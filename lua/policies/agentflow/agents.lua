@@ -1,4 +1,4 @@
--- A CEO reads, hires, changes and retires the agents of workspaces they own; an organization-level agent reads every live agent of its workspace (seed 004) and a project-level agent itself and the live agents of its project.
+-- A CEO reads (all but api_key_hash), hires, changes and retires the agents of workspaces they own; an organization-level agent reads every live agent of its workspace (seed 004) and a project-level agent itself and the live agents of its project.
 -- Callers (CEOs and agents): see the agentflow section of strata.policy_kit.
 local NULL = require("cjson").null
 local af = require("strata.policy_kit").agentflow
@@ -20,6 +20,9 @@ local G = "99999999-0000-4000-8000-000000000001"
 return {
   -- Agents never write here: status, trust_score and api_key_hash are the
   -- CEO's and the system's.
+  -- The bcrypt of the agent's API key is the server's to check (seed 004:
+  -- "never store plaintext"); no client reads it, not even the owning CEO.
+  hidden = { "api_key_hash" },
   select = function(ctx)
     local aid = agent_id(ctx)
     if aid then return visible_to_agent(aid) end

@@ -5,12 +5,26 @@
 --   { role =, uid =, claims =, is_admin =,            the caller to imagine
 --     schema =, table =, action = "select"|"insert"|"update"|"delete", row = }
 --   or { role =, ..., ["function"] = name, args = {...} } for rpc.lua.
+-- The answer also lists hidden_columns: the columns that caller never reads
+-- (the policy's `hidden`, null for none), whatever the action.
 local cjson = require("cjson")
 local catalog = require("strata.rest.catalog")
 local policy = require("strata.rest.policy")
 local sqlmod = require("strata.rest.sql")
 
 local M = {}
+
+-- The hidden columns as a sorted JSON array, null when there are none (this
+-- cjson encodes an empty table as {}); a string when the policy's `hidden`
+-- failed, which denies every request to the table.
+local function hidden_columns(ctx, schema, table_name)
+  local set = policy.hidden(ctx, schema, table_name)
+  if not set then return "the policy's hidden failed: every request to this table is denied" end
+  local list = {}
+  for name in pairs(set) do list[#list + 1] = name end
+  table.sort(list)
+  return #list > 0 and list or cjson.null
+end
 
 local function err(status, message)
   return status, { code = "PGRST100", message = message, details = cjson.null, hint = cjson.null }
@@ -42,7 +56,7 @@ function M.handle(req)
     return err(400, "action must be select, insert, update or delete")
   end
   local decision, file = policy.decide(ctx, schema, t.name, action, j.row)
-  local out = { file = file, action = action }
+  local out = { file = file, action = action, hidden_columns = hidden_columns(ctx, schema, t.name) }
   if decision == nil then
     out.decision, out.predicate = "none", cjson.null
     out.effect = "no policy for this action: only service_role reaches the table"

@@ -1,18 +1,28 @@
 -- strata.rest.grammar: PostgREST's query-string grammar, parsed into plain
--- tables (no SQL here): select lists, filters (op.value, not., in.(...),
--- is.), or/and groups, order.  Every error names the part that was wrong.
+-- tables (no SQL here): select lists with embedded resources, filters
+-- (op.value, not., in.(...), is.), or/and groups, order.  Every error
+-- names the part that was wrong.
 
 local byte, sub, find, gsub, lower = string.byte, string.sub, string.find, string.gsub, string.lower
 
 local M = {}
 
 local OPS = { eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", like = "like", ilike = "ilike",
-  ["in"] = "in", is = "is", fts = "fts", plfts = "fts", phfts = "fts", wfts = "fts", cs = "@>", cd = "<@" }
+  ["in"] = "in", is = "is", fts = "fts", plfts = "fts", phfts = "fts", wfts = "fts", cs = "@>", cd = "<@",
+  match = "~", imatch = "~*", isdistinct = "is distinct from", ov = "&&", sl = "<<", sr = ">>", nxr = "&<",
+  nxl = "&>", adj = "-|-" }
 M.OPS = OPS
 
--- Splits s on `sep` at depth 0 (outside parentheses and double quotes).
+-- cs/cd take JSON too, where a double-quoted string is itself a literal,
+-- so their values pass untouched.  Array and range literals (ov, sl, sr,
+-- nxr, nxl, adj) never start with a quote: they are unquoted like any
+-- value, which lets "[1,5)" carry its comma and parenthesis inside or=().
+local RAW = { cs = true, cd = true }
+
+-- Splits s on `sep` at depth 0 (outside parentheses, double quotes and
+-- the braces of array literals such as cs.{a,b} inside or=(...)).
 local function split_top(s, sep)
-  local parts, depth, quoted, start = {}, 0, false, 1
+  local parts, depth, braces, quoted, start = {}, 0, 0, false, 1
   local i, n = 1, #s
   while i <= n do
     local c = sub(s, i, i)
@@ -22,7 +32,9 @@ local function split_top(s, sep)
     elseif c == "(" then depth = depth + 1
     elseif c == ")" then depth = depth - 1
       if depth < 0 then return nil, "unbalanced parentheses" end
-    elseif c == sep and depth == 0 then
+    elseif c == "{" then braces = braces + 1
+    elseif c == "}" and braces > 0 then braces = braces - 1
+    elseif c == sep and depth == 0 and braces == 0 then
       parts[#parts + 1] = sub(s, start, i - 1)
       start = i + 1
     end
@@ -76,7 +88,45 @@ M.parse_field = parse_field
 local CASTS = { text = true, int = true, integer = true, bigint = true, numeric = true, bool = true,
   boolean = true, json = true, jsonb = true, date = true, timestamptz = true, uuid = true, float8 = true }
 
---- select=a,alias:b,c->d,e::text,*  ->  list of items, or nil, message.
+-- "!hint!inner" after an embedded resource's name, into item.hint and
+-- item.inner (true for !inner, false for !left).
+local function embed_modifiers(item, mods, p)
+  if mods == "" then return item end
+  if byte(mods) ~= 33 then return nil, ("select: cannot parse the embedded resource '%s'"):format(p) end
+  for m in (sub(mods, 2) .. "!"):gmatch("([^!]*)!") do
+    if m == "inner" or m == "left" then
+      item.inner = m == "inner"
+    elseif not m:match("^[%w_$]+$") or item.hint then
+      return nil, ("select: cannot parse the modifiers '%s' of '%s'"):format(mods, p)
+    else
+      item.hint = m
+    end
+  end
+  return item
+end
+
+-- "alias:name!hint!inner(select)" -> an embed item; its select is parsed
+-- by M.select, so embedding nests to any depth.  name() embeds nothing
+-- into the answer (it only filters with !inner).
+local function embed_item(p)
+  local alias, rest = p:match("^([%w_]+):(.*)$")
+  rest = rest or p
+  if sub(rest, 1, 3) == "..." then return nil, ("select: spread embedding (%s) is not supported"):format(p) end
+  local name, mods, inner = rest:match("^([%w_$]+)([^(]*)%((.*)%)$")
+  if not name then return nil, ("select: cannot parse the embedded resource '%s'"):format(p) end
+  local item, err = embed_modifiers({ embed = true, name = name, alias = alias }, mods, p)
+  if not item then return nil, err end
+  if inner:match("^%s*$") then
+    item.select = {}
+  else
+    item.select, err = M.select(inner)
+    if not item.select then return nil, err end
+  end
+  return item
+end
+
+--- select=a,alias:b,c->d,e::text,*,alias:other!hint!inner(...)  ->  list
+-- of items, or nil, message.
 function M.select(s)
   if s == nil or s == "" or s == "*" then return { { star = true } } end
   local parts, err = split_top(s, ",")
@@ -87,7 +137,9 @@ function M.select(s)
     if p == "*" then
       items[#items + 1] = { star = true }
     elseif find(p, "(", 1, true) then
-      return nil, ("select: embedding related resources (%s) is not supported"):format(p)
+      local item, e = embed_item(p)
+      if not item then return nil, e end
+      items[#items + 1] = item
     else
       local alias, rest = p:match("^([%w_]+):([^:].*)$")
       rest = rest or p
@@ -143,8 +195,8 @@ function M.filter(field_text, expr)
       return nil, ("is. accepts null, true, false or unknown, not '%s'"):format(value)
     end
     node.value = v
-  elseif op == "cs" or op == "cd" then
-    node.value = value -- a PostgreSQL array or JSON literal, passed as a parameter
+  elseif RAW[op] then
+    node.value = value
   else
     node.value = unquote(value)
   end

@@ -1,6 +1,6 @@
 -- strata.rest: the PostgREST-compatible API under /rest/v1, so supabase-js
 -- and postgrest-js work unchanged.  Tables and views of the exposed schemas
--- (GET, HEAD, POST, PATCH, DELETE) and functions (rpc/<name>), filtered by
+-- (GET, HEAD, POST, PUT, PATCH, DELETE) and functions (rpc/<name>), filtered by
 -- the Lua row policies.  SQL comes from strata.rest.sql; identifiers from
 -- the catalog only; values always as parameters; JSON built by PostgreSQL.
 
@@ -13,13 +13,16 @@ local grammar = require("strata.rest.grammar")
 local sqlmod = require("strata.rest.sql")
 local policy = require("strata.rest.policy")
 local rpc = require("strata.rest.rpc")
+local embed = require("strata.rest.embed")
+local prefer = require("strata.rest.prefer")
+local media = require("strata.rest.media")
+local csv = require("strata.rest.csv")
 
 local format, concat, tonumber, type, pairs, ipairs = string.format, table.concat, tonumber, type, pairs, ipairs
 
 local M = {}
 
 local JSON = "application/json; charset=utf-8"
-local SINGLE = "application/vnd.pgrst.object+json"
 local RESERVED = { select = true, order = true, limit = true, offset = true, on_conflict = true, columns = true,
   ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = true }
 
@@ -27,14 +30,9 @@ local function fail(status, code, message, details, hint)
   sqlmod.fail(status, code, message, details, hint)
 end
 
---- Prefer: a=b, c=d  ->  { a = "b", c = "d" }.
+--- Prefer: a=b, c=d  ->  { a = "b", c = "d" } (strata.rest.prefer).
 local function prefs(req)
-  local out = {}
-  local h = req.headers.prefer
-  if h then
-    for k, v in h:gmatch("([%w%-]+)=([%w%-]+)") do out[k] = v end
-  end
-  return out
+  return prefer.of(req)
 end
 
 local function schema_for(req, cat, write)
@@ -113,6 +111,16 @@ local function denied(ctx, t)
     anon(ctx) and "send a bearer token" or nil)
 end
 
+-- A SQL builder for t that refuses the columns the policy hides from ctx.
+local function builder(ctx, t)
+  local b = sqlmod.builder(t)
+  local hidden = policy.hidden(ctx, t.schema, t.name)
+  local status = anon(ctx) and 401 or 403
+  if not hidden then fail(status, "42501", format("permission denied for table %s", t.name)) end
+  b.hidden, b.hidden_status = hidden, status
+  return b
+end
+
 -- The policy predicate for action, or an early (status, body) answer.
 local function predicate(b, ctx, cat_schema, t, action, alias)
   local pol = policy.decide(ctx, t.schema, t.name, action)
@@ -121,7 +129,19 @@ local function predicate(b, ctx, cat_schema, t, action, alias)
 end
 
 local function single_wanted(req)
-  return (req.headers.accept or ""):find(SINGLE, 1, true) ~= nil
+  return media.of(req) == "single"
+end
+
+-- The aggregate over rows `alias` (of select list items) answering the
+-- negotiated representation as text.
+local function body_aggregate(req, b, items, alias)
+  local kind = media.of(req)
+  if kind == "single" then return "(json_agg(" .. alias .. ") -> 0)::text" end
+  if kind == "csv" then
+    local names = csv.names(b, items)
+    return csv.aggregate(alias, names, b:param(csv.header(names)))
+  end
+  return "coalesce(json_agg(" .. alias .. "), '[]')::text"
 end
 
 local function not_single(page)
@@ -130,11 +150,15 @@ local function not_single(page)
 end
 
 local function read(req, ctx, cat, t, q)
-  local b = sqlmod.builder(t)
+  local b = builder(ctx, t)
+  local nested
+  q, nested = embed.split(q) -- "other.col=..." parameters belong to embedded resources
   local items, err = grammar.select(q.select)
   if not items then fail(400, "PGRST100", "failed to parse select parameter (" .. tostring(q.select) .. ")", err) end
+  local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested)
   local sel = b:select_list(items)
   local conds = filters(b, q)
+  for _, c in ipairs(inner) do conds[#conds + 1] = c end
   local pred, deny = predicate(b, ctx, cat.schemas[t.schema], t, "select")
   if deny then return denied(ctx, t) end
   conds[#conds + 1] = pred
@@ -152,7 +176,7 @@ local function read(req, ctx, cat, t, q)
   local total_sql = (count == "exact" or count == "planned" or count == "estimated")
     and ("(SELECT count(*) FROM " .. from .. where .. ")") or "NULL::bigint"
   local single = single_wanted(req)
-  local body_sql = single and "(json_agg(s) -> 0)::text" or "coalesce(json_agg(s), '[]')::text"
+  local body_sql = body_aggregate(req, b, items, "s")
   local sql = "WITH pgrst_source AS (SELECT " .. sel .. " FROM " .. from .. where .. order
     .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset) .. ") SELECT " .. total_sql
     .. " AS total, (SELECT count(*) FROM pgrst_source) AS page, (SELECT " .. body_sql .. " FROM pgrst_source s) AS body"
@@ -164,8 +188,8 @@ local function read(req, ctx, cat, t, q)
     if r.page ~= 1 then return not_single(r.page) end
     return 200, r.body, { ["Content-Type"] = JSON }
   end
-  local headers = { ["Content-Type"] = JSON, ["Content-Range"] = content_range(offset, r.page, total) }
-  if count then headers["Preference-Applied"] = "count=" .. count end
+  local headers = { ["Content-Type"] = media.CONTENT_TYPES[media.of(req)],
+    ["Content-Range"] = content_range(offset, r.page, total), ["Preference-Applied"] = prefer.applied(p, { count = true }) }
   -- PostgREST's rule (RangeQuery.rangeStatus): past the end 416, a page
   -- smaller than the total 206, else 200.
   if total and offset > total then
@@ -209,11 +233,24 @@ local function quoted_list(cols)
   return concat(out, ", ")
 end
 
+-- Content-Range of a write, as PostgREST's Response.hs: inserts and deletes
+-- "*/total", updates "0-(n-1)/total"; total is the affected row count when
+-- Prefer: count= asked for it, else "*".
+local function write_range(action, page, counting)
+  local total = counting and page or nil
+  if action == "update" then return content_range(0, page, total) end
+  return "*/" .. (total and tostring(total) or "*")
+end
+
+local ROLLBACK = { code = "rollback" }
+
 -- Runs a write in one transaction; the answer as (status, body, headers).
-local function write(req, ctx, t, action, sql, params, p)
+-- Prefer: tx=rollback answers as if committed, then takes the write back.
+-- put: a PUT, which must have written exactly the row of its URL.
+local function write(req, ctx, t, action, sql, params, p, put)
   local single = single_wanted(req)
   local ret = p["return"] or "minimal"
-  local outcome
+  local outcome, kept
   local ok, res, err = pcall(db.transaction, function(tx)
     local rows, e = tx.query(sql, table.unpack(params, 1, params.n or #params))
     if not rows then return nil, e end
@@ -221,34 +258,39 @@ local function write(req, ctx, t, action, sql, params, p)
     if (r.violations or 0) > 0 then
       return nil, { code = "42501", message = format('new row violates row-level security policy for table "%s"', t.name) }
     end
-    if single and r.page ~= 1 then
+    if put and r.page ~= 1 then
+      outcome = { errors.new(400, "PGRST115", "Payload values do not match URL in primary key column(s)") }
+    elseif single and r.page ~= 1 then
       outcome = { not_single(r.page) }
-      return nil, { code = "rollback" }
+    elseif p.tx == "rollback" then
+      kept = r
+    else
+      return r
     end
-    return r
+    return nil, ROLLBACK
   end)
   if not ok then error(res, 0) end
   if outcome then return table.unpack(outcome) end
+  res = res or kept
   if not res then return errors.from_db(err, anon(ctx)) end
-  local headers = { ["Content-Type"] = JSON }
-  local applied = {}
-  if p["return"] then applied[#applied + 1] = "return=" .. p["return"] end
-  if p.resolution and action == "insert" then applied[#applied + 1] = "resolution=" .. p.resolution end
-  if #applied > 0 then headers["Preference-Applied"] = concat(applied, ", ") end
-  local created = action == "insert"
+  local insert = action == "insert"
+  local headers = { ["Content-Type"] = media.CONTENT_TYPES[media.of(req)], ["Preference-Applied"] =
+    prefer.applied(p, { ["return"] = true, count = true, resolution = insert and not put, missing = insert and not put }) }
+  if not put then headers["Content-Range"] = write_range(action, res.page, p.count ~= nil) end
   if ret == "representation" then
-    headers["Content-Range"] = content_range(0, res.page, nil)
+    local created = insert and (not put or res.inserted > 0)
     return created and 201 or 200, single and res.single or res.body, headers
   end
-  headers["Content-Range"] = "*/*"
-  return created and 201 or 204, nil, headers
+  return (insert and not put) and 201 or 204, nil, headers
 end
 
-local function returning(b, q)
+-- The SELECT answering a write's rows (pgrst_rows) in the negotiated
+-- representation: page (the affected row count), body, single.
+local function returning(req, b, q)
   local items, err = grammar.select(q.select)
   if not items then fail(400, "PGRST100", "failed to parse select parameter", err) end
-  return "SELECT count(*) AS page, coalesce(json_agg(x), '[]')::text AS body, (json_agg(x) -> 0)::text AS single FROM (SELECT "
-    .. b:select_list(items) .. " FROM pgrst_rows) AS x"
+  return "SELECT count(*) AS page, " .. body_aggregate(req, b, items, "x")
+    .. " AS body, (json_agg(x) -> 0)::text AS single FROM (SELECT " .. b:select_list(items) .. " FROM pgrst_rows) AS x"
 end
 
 -- lua/validators/<table>.lua (schema public) checks each object of a write
@@ -293,44 +335,109 @@ local function refused_by_validator(req, ctx, t, q, cols, action)
     #bad.errors == 1 and "" or "s", t.name, bad.file), bad.errors)
 end
 
-local function insert(req, ctx, cat, t, q)
+-- The conflict clause of an upsert ("" for a plain insert), its target
+-- columns and whether it merges (updates the rows it meets).  A PUT always
+-- merges on the primary key.  A hidden column cannot be a target: whether
+-- a row conflicted would tell its value (PostgreSQL too wants SELECT there).
+local function conflict_clause(b, t, q, p, cols, put)
+  if not (put or q.on_conflict or p.resolution) then return "", nil, false end
+  local target = t.pk
+  if q.on_conflict and not put then
+    target = {}
+    local names, err = grammar.columns(q.on_conflict)
+    if not names then fail(400, "PGRST100", "failed to parse on_conflict parameter (" .. q.on_conflict .. ")", err) end
+    for _, name in ipairs(names) do
+      if not t.columns[name] then fail(400, "42703", format("column %s.%s does not exist", t.name, name)) end
+      if b.hidden[name] then
+        fail(b.hidden_status, "42501", format("permission denied for column %s of table %s", name, t.name))
+      end
+      target[#target + 1] = name
+    end
+  end
+  if #target == 0 then fail(400, "PGRST100", "on_conflict needs columns: the table has no primary key") end
+  if p.resolution == "ignore-duplicates" and not put then
+    return " ON CONFLICT (" .. quoted_list(target) .. ") DO NOTHING", target, false
+  end
+  local sets = {}
+  for _, c in ipairs(cols) do sets[#sets + 1] = sqlmod.qi(c) .. " = EXCLUDED." .. sqlmod.qi(c) end
+  if #sets == 0 then sets[1] = sqlmod.qi(target[1]) .. " = EXCLUDED." .. sqlmod.qi(target[1]) end
+  return " ON CONFLICT (" .. quoted_list(target) .. ") DO UPDATE SET " .. concat(sets, ", "), target, true
+end
+
+-- Prefer: missing=default: a VALUES list in which a key an object lacks is
+-- DEFAULT (json_populate_recordset would make it NULL); present keys,
+-- explicit nulls included, are typed by json_populate_record.
+local function default_values(b, from, cols, objs)
+  local rows = {}
+  for i, obj in ipairs(objs) do
+    local cells, at = {}, b:param(i - 1)
+    for k, c in ipairs(cols) do
+      cells[k] = obj[c] == nil and "DEFAULT" or ("(SELECT (json_populate_record(NULL::" .. from .. ", j -> " .. at
+        .. "::int))." .. sqlmod.qi(c) .. " FROM pgrst_payload)")
+    end
+    rows[i] = "(" .. concat(cells, ", ") .. ")"
+  end
+  return "VALUES " .. concat(rows, ", ")
+end
+
+-- What the INSERT inserts: the payload's rows, with missing=default
+-- default_values, for a PUT only a row whose key is the URL's (put_where).
+local function insert_rows(b, from, cols, payload, p, source, put_where)
+  local objs = payload[1] ~= nil and payload or { payload }
+  if p.missing == "default" and put_where == "" and #objs > 0 then return default_values(b, from, cols, objs) end
+  return "SELECT " .. quoted_list(cols) .. " FROM " .. source .. " AS r" .. put_where
+end
+
+local PUT_FILTERS = "Filters must include all and only primary key columns with 'eq' operators"
+
+-- A PUT's filters, PostgREST's rule: every primary-key column once with eq.
+-- and nothing else; their SQL conditions on the payload row (alias r.), b
+-- nil to check them only.
+local function put_conditions(b, t, q)
+  local pk, conds, n = {}, {}, 0
+  for _, c in ipairs(t.pk) do pk[c] = true end
+  local keys = {}
+  for k in pairs(q) do
+    if not RESERVED[k] or k == "or" or k == "and" or k == "not.or" or k == "not.and" then keys[#keys + 1] = k end
+  end
+  table.sort(keys) -- stable SQL text for the statement cache
+  for _, k in ipairs(keys) do
+    local node = pk[k] and type(q[k]) == "string" and grammar.filter(k, q[k])
+    if not node or node.op ~= "eq" or node.negate or #node.field.path > 0 then fail(400, "PGRST105", PUT_FILTERS) end
+    n = n + 1
+    conds[n] = b and b:condition(node, "r.")
+  end
+  if n == 0 or n ~= #t.pk then fail(400, "PGRST105", PUT_FILTERS) end
+  return conds
+end
+
+-- A POST body in text/csv becomes the JSON array of its rows (strata.rest.csv).
+local function csv_payload(req)
+  if not (req.headers["content-type"] or ""):find("^%s*[Tt][Ee][Xx][Tt]/[Cc][Ss][Vv]") then return end
+  local rows, err = csv.decode(req.body)
+  if not rows then fail(400, "PGRST102", "Invalid CSV body", err) end
+  req.json, req.body = rows, cjson.encode(rows)
+end
+
+-- put: true for a PUT (strata.rest's put).
+local function insert(req, ctx, cat, t, q, put)
+  if not put then csv_payload(req) end
   local payload = req.json
   if type(payload) ~= "table" then fail(400, "PGRST102", "Empty or invalid json") end
   local cols = payload_columns(t, q, payload)
   if #cols == 0 then fail(400, "PGRST102", "Empty or invalid json", "no columns to insert") end
-  local b = sqlmod.builder(t)
+  local b = builder(ctx, t)
   local p = prefs(req)
   local from = sqlmod.qualified(t)
   local body_param = b:param(req.body)
   local check, deny = predicate(b, ctx, cat.schemas[t.schema], t, "insert", "r.")
   if deny then return denied(ctx, t) end
-  local vs, vbody = refused_by_validator(req, ctx, t, q, cols, (q.on_conflict or p.resolution) and "upsert" or "insert")
+  local upsert = put or q.on_conflict or p.resolution
+  local vs, vbody = refused_by_validator(req, ctx, t, q, cols, upsert and "upsert" or "insert")
   if vs then return vs, vbody end
   local list = quoted_list(cols)
-  local conflict, target, merge = "", nil, false
-  if q.on_conflict or p.resolution then
-    target = {}
-    if q.on_conflict then
-      local names, err = grammar.columns(q.on_conflict)
-      if not names then fail(400, "PGRST100", "failed to parse on_conflict parameter (" .. q.on_conflict .. ")", err) end
-      for _, name in ipairs(names) do
-        if not t.columns[name] then fail(400, "42703", format("column %s.%s does not exist", t.name, name)) end
-        target[#target + 1] = name
-      end
-    else
-      target = t.pk
-    end
-    if #target == 0 then fail(400, "PGRST100", "on_conflict needs columns: the table has no primary key") end
-    if p.resolution == "ignore-duplicates" then
-      conflict = " ON CONFLICT (" .. quoted_list(target) .. ") DO NOTHING"
-    else
-      local sets = {}
-      for _, c in ipairs(cols) do sets[#sets + 1] = sqlmod.qi(c) .. " = EXCLUDED." .. sqlmod.qi(c) end
-      if #sets == 0 then sets[1] = sqlmod.qi(target[1]) .. " = EXCLUDED." .. sqlmod.qi(target[1]) end
-      conflict = " ON CONFLICT (" .. quoted_list(target) .. ") DO UPDATE SET " .. concat(sets, ", ")
-      merge = true
-    end
-  end
+  local conflict, target, merge = conflict_clause(b, t, q, p, cols, put)
+  local put_where = put and sqlmod.where(put_conditions(b, t, q)) or ""
   local source = "json_populate_recordset(NULL::" .. from .. ", (SELECT j FROM pgrst_payload))"
   -- The policy checks the rows as written (defaults and triggers applied, as
   -- PostgreSQL's WITH CHECK does), not the payload.  An upsert that updates
@@ -349,7 +456,8 @@ local function insert(req, ctx, cat, t, q)
     end
     local overwrites = "EXISTS (SELECT 1 FROM pgrst_old AS o WHERE " .. concat(match, " AND ") .. ")"
     old = ", pgrst_old AS (SELECT " .. concat(ek, ", ") .. ", coalesce(" .. using .. ", false) AS pgrst_allowed FROM "
-      .. from .. " AS e WHERE (" .. concat(ek, ", ") .. ") IN (SELECT " .. concat(rk, ", ") .. " FROM " .. source .. " AS r))"
+      .. from .. " AS e WHERE (" .. concat(ek, ", ") .. ") IN (SELECT " .. concat(rk, ", ") .. " FROM " .. source .. " AS r"
+      .. put_where .. "))"
     checks = "(SELECT count(*) FROM pgrst_old WHERE NOT pgrst_allowed) + (SELECT count(*) FROM pgrst_rows AS r WHERE NOT "
       .. overwrites .. " AND NOT coalesce(" .. check .. ", false)) + (SELECT count(*) FROM pgrst_rows AS r WHERE "
       .. overwrites .. " AND NOT coalesce(" .. update_check .. ", false))"
@@ -358,9 +466,11 @@ local function insert(req, ctx, cat, t, q)
   end
   local sql = "WITH pgrst_payload AS (SELECT CASE WHEN json_typeof(j) = 'array' THEN j ELSE json_build_array(j) END AS j FROM (SELECT "
     .. body_param .. "::json AS j) AS pgrst_body)" .. old .. ", pgrst_rows AS (INSERT INTO " .. from .. " (" .. list
-    .. ") SELECT " .. list .. " FROM " .. source .. " AS r" .. conflict .. " RETURNING *) SELECT " .. checks
-    .. " AS violations, x.* FROM (" .. returning(b, q) .. ") AS x"
-  return write(req, ctx, t, "insert", sql, b.params, p)
+    .. ") " .. insert_rows(b, from, cols, payload, p, source, put_where) .. conflict .. " RETURNING *"
+    .. (put and ", (xmax = 0) AS pgrst_inserted" or "") .. ") SELECT " .. checks .. " AS violations, "
+    .. (put and "(SELECT count(*) FROM pgrst_rows WHERE pgrst_inserted) AS inserted, " or "")
+    .. "x.* FROM (" .. returning(req, b, q) .. ") AS x"
+  return write(req, ctx, t, "insert", sql, b.params, p, put)
 end
 
 local function has_filter(q)
@@ -383,7 +493,7 @@ local function update(req, ctx, cat, t, q)
   end
   local cols = payload_columns(t, q, payload)
   if #cols == 0 then fail(400, "PGRST102", "Empty or invalid json", "no columns to update") end
-  local b = sqlmod.builder(t)
+  local b = builder(ctx, t)
   local from = sqlmod.qualified(t)
   local body_param = b:param(req.body)
   local conds = filters(b, q)
@@ -397,7 +507,7 @@ local function update(req, ctx, cat, t, q)
   local sql = "WITH pgrst_rows AS (UPDATE " .. from .. " SET (" .. list .. ") = (SELECT " .. list
     .. " FROM json_populate_record(NULL::" .. from .. ", " .. body_param .. "::json))" .. sqlmod.where(conds)
     .. " RETURNING *) SELECT (SELECT count(*) FROM pgrst_rows AS c WHERE NOT coalesce(" .. check
-    .. ", false)) AS violations, x.* FROM (" .. returning(b, q) .. ") AS x"
+    .. ", false)) AS violations, x.* FROM (" .. returning(req, b, q) .. ") AS x"
   return write(req, ctx, t, "update", sql, b.params, prefs(req))
 end
 
@@ -405,17 +515,28 @@ local function delete(req, ctx, cat, t, q)
   if not has_filter(q) and not unfiltered_allowed(ctx, t, "delete") then
     fail(400, "21000", "DELETE requires a WHERE clause", "add a filter, or allow unfiltered deletes in the table's policy")
   end
-  local b = sqlmod.builder(t)
+  local b = builder(ctx, t)
   local conds = filters(b, q)
   local using, deny = predicate(b, ctx, cat.schemas[t.schema], t, "delete")
   if deny then return denied(ctx, t) end
   conds[#conds + 1] = using
   local sql = "WITH pgrst_rows AS (DELETE FROM " .. sqlmod.qualified(t) .. sqlmod.where(conds)
-    .. " RETURNING *) SELECT 0 AS violations, x.* FROM (" .. returning(b, q) .. ") AS x"
+    .. " RETURNING *) SELECT 0 AS violations, x.* FROM (" .. returning(req, b, q) .. ") AS x"
   return write(req, ctx, t, "delete", sql, b.params, prefs(req))
 end
 
-local HANDLERS = { GET = read, HEAD = read, POST = insert, PATCH = update, DELETE = delete }
+-- PUT /<table>?<pk>=eq.<v>: the upsert of exactly that row, checked by the
+-- insert and update policies as any upsert is.
+local function put(req, ctx, cat, t, q)
+  local payload = req.json
+  put_conditions(nil, t, q) -- the URL's error before the payload's, as PostgREST
+  if type(payload) ~= "table" or payload[1] ~= nil then
+    fail(400, "PGRST102", "Empty or invalid json", "PUT expects one JSON object")
+  end
+  return insert(req, ctx, cat, t, q, true)
+end
+
+local HANDLERS = { GET = read, HEAD = read, POST = insert, PATCH = update, DELETE = delete, PUT = put }
 
 local function dispatch(req)
   local ctx = req.auth
@@ -425,6 +546,7 @@ local function dispatch(req)
     local v = req.query[k]
     if type(v) == "table" and k ~= "or" and k ~= "and" and k ~= "not.or" and k ~= "not.and" then req.query[k] = v[#v] end
   end
+  prefer.check(req)
   local cat, err = catalog.get()
   if not cat then return errors.from_db(err, false) end
   local target = req.params.rest or ""
@@ -438,6 +560,7 @@ local function dispatch(req)
   end
   local h = HANDLERS[req.method]
   if not h then return errors.new(405, "PGRST117", "Unsupported HTTP method: " .. req.method) end
+  media.of(req) -- 406 before any work when no acceptable representation exists
   return h(req, ctx, cat, t, req.query)
 end
 

@@ -7,6 +7,11 @@
 -- A policy that raises denies (fail closed) and logs file:line.
 -- A PATCH or DELETE without any filter is refused unless the policy file
 -- says `unfiltered = { update = true, delete = true }`.
+-- `hidden = { "api_key_hash" }` (or a function of ctx answering such a list)
+-- names columns no client role may read: `select=*` leaves them out, naming
+-- one in select, a filter or order answers 403 (401 for anon) 42501, and
+-- writes never return them.  Writing them is the write policies' business.
+-- service_role bypasses it like every policy.  RPC results are not affected.
 -- `examples = { { action = "select", ctx = {...}, row = {...}, expect = ... } }`
 -- run on every reload (strata.checks): a failing example refuses the reload.
 --
@@ -60,6 +65,31 @@ function M.decide(ctx, schema, table_name, action, row)
     return false, file
   end
   return res, file
+end
+
+--- The columns ctx must never read in schema.table, as a set { name = true };
+-- nil when the policy's `hidden` raised or answered nonsense (the caller
+-- then denies: fail closed).
+function M.hidden(ctx, schema, table_name)
+  if ctx.role == "service_role" then return {} end
+  local h = module_for(schema, table_name).hidden
+  if h == nil then return {} end
+  local file = format("policies/%s/%s.lua", schema, table_name)
+  if type(h) == "function" then
+    local ok, res = pcall(h, ctx)
+    if not ok then
+      log.error("policy hidden raised; denying", { file = file, error = tostring(res) })
+      return nil
+    end
+    h = res
+  end
+  if type(h) ~= "table" then
+    log.error("policy hidden is not a list of column names; denying", { file = file })
+    return nil
+  end
+  local set = {}
+  for _, name in ipairs(h) do set[name] = true end
+  return set
 end
 
 local OPS = { eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", like = "LIKE", ilike = "ILIKE" }

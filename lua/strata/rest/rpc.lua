@@ -9,6 +9,7 @@ local db = require("strata.db")
 local errors = require("strata.rest.errors")
 local grammar = require("strata.rest.grammar")
 local sqlmod = require("strata.rest.sql")
+local prefer = require("strata.rest.prefer")
 
 local format, concat, type, pairs, ipairs, tostring = string.format, table.concat, type, pairs, ipairs, tostring
 
@@ -31,6 +32,7 @@ local LOGIC = { ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = 
 -- filter, select, order or limit needs SQL), no single-object Accept.
 local function plain(req)
   return next(req.query) == nil and not (req.headers.accept or ""):find(SINGLE, 1, true)
+    and not prefer.of(req).count and prefer.of(req).tx ~= "rollback"
 end
 
 local function values_of(v)
@@ -58,6 +60,22 @@ end
 
 local function fail(status, code, message, details)
   sqlmod.fail(status, code, message, details)
+end
+
+-- The page of a table function's rows (alias pgrst_call) as page, body,
+-- single and total.  Counting, the function runs once into a materialised
+-- CTE that both the count and the page read (a volatile one must not run
+-- twice).
+local function paged_sql(b, call, sel, where, order, limit, offset, counting)
+  local window = order .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset)
+  local aggs = "count(*) AS page, coalesce(json_agg(s), '[]')::text AS body, (json_agg(s) -> 0)::text AS single"
+  if not counting then
+    return "SELECT " .. aggs .. ", NULL::bigint AS total FROM (SELECT " .. sel .. " FROM " .. call .. " AS pgrst_call"
+      .. where .. window .. ") AS s"
+  end
+  return "WITH pgrst_all AS MATERIALIZED (SELECT * FROM " .. call .. " AS pgrst_call" .. where .. ") SELECT " .. aggs
+    .. ", (SELECT count(*) FROM pgrst_all) AS total FROM (SELECT " .. sel .. " FROM pgrst_all AS pgrst_call" .. window
+    .. ") AS s"
 end
 
 -- Who may call fn: lua/policies/rpc.lua maps names (or "*") to f(ctx, args).
@@ -149,6 +167,26 @@ local function result_table(cat, schema, f)
   return { schema = schema, name = f.name, columns = cols, column_list = list }
 end
 
+-- The response to a call that ran: a table function's page (with
+-- Content-Range, and 206 for a partial page when counted, as a read) or
+-- single object, a scalar function's value.
+local function answer(req, rt, res, offset)
+  local p = prefer.of(req)
+  local headers = { ["Content-Type"] = JSON, ["Preference-Applied"] = prefer.applied(p, { count = rt ~= nil }) }
+  if not rt then return 200, res.body, headers end
+  if (req.headers.accept or ""):find(SINGLE, 1, true) then
+    if res.page ~= 1 then
+      return errors.new(406, "PGRST116", "Cannot coerce the result to a single JSON object",
+        format("The result contains %d rows", res.page))
+    end
+    return 200, res.single, headers
+  end
+  local total = res.total ~= cjson.null and res.total or nil
+  local last = res.page > 0 and format("%d-%d", offset, offset + res.page - 1) or "*"
+  headers["Content-Range"] = last .. "/" .. (total and tostring(total) or "*")
+  return (total and res.page < total) and 206 or 200, res.body, headers
+end
+
 function M.call(req, ctx, cat, schema, name)
   local get = req.method == "GET" or req.method == "HEAD"
   if not get and req.method ~= "POST" then
@@ -199,7 +237,7 @@ function M.call(req, ctx, cat, schema, name)
     end
   end
   local call = sqlmod.qi(schema) .. "." .. sqlmod.qi(name) .. "(" .. concat(call_args, ", ") .. ")"
-  local sql
+  local sql, offset
   if rt then
     local items, err = grammar.select(req.query.select)
     if not items then fail(400, "PGRST100", "failed to parse select parameter", err) end
@@ -226,13 +264,13 @@ function M.call(req, ctx, cat, schema, name)
     end
     local max_rows = require("strata.config").max_rows
     local limit = math.min(int_param(req.query, "limit") or max_rows, max_rows)
-    local offset = int_param(req.query, "offset") or 0
-    sql = "SELECT count(*) AS page, coalesce(json_agg(s), '[]')::text AS body, (json_agg(s) -> 0)::text AS single FROM (SELECT "
-      .. sel .. " FROM " .. call .. " AS pgrst_call" .. sqlmod.where(conds) .. order
-      .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset) .. ") AS s"
+    offset = int_param(req.query, "offset") or 0
+    sql = paged_sql(b, call, sel, sqlmod.where(conds), order, limit, offset, prefer.of(req).count ~= nil)
   else
     sql = "SELECT 1 AS page, to_json(" .. call .. ")::text AS body"
   end
+  -- Prefer: tx=rollback answers as if committed, then takes the call back.
+  local kept
   local ok, res, err = pcall(db.transaction, function(tx)
     if get then
       local _, e = tx.query("SET TRANSACTION READ ONLY")
@@ -240,19 +278,15 @@ function M.call(req, ctx, cat, schema, name)
     end
     local rows, e = tx.query(sql, table.unpack(b.params, 1, #b.params))
     if not rows then return nil, e end
-    return rows[1]
+    if prefer.of(req).tx ~= "rollback" then return rows[1] end
+    kept = rows[1]
+    return nil, { code = "rollback" }
   end)
   if not ok then error(res, 0) end
+  res = res or kept
   if not res then return errors.from_db(err, ctx.role == "anon") end
-  if BROKER_WRITES[name] and schema == "public" then require("strata.broker").sync() end
-  if rt and (req.headers.accept or ""):find(SINGLE, 1, true) then
-    if res.page ~= 1 then
-      return errors.new(406, "PGRST116", "Cannot coerce the result to a single JSON object",
-        format("The result contains %d rows", res.page))
-    end
-    return 200, res.single, { ["Content-Type"] = JSON }
-  end
-  return 200, res.body, { ["Content-Type"] = JSON }
+  if BROKER_WRITES[name] and schema == "public" and not kept then require("strata.broker").sync() end
+  return answer(req, rt, res, offset)
 end
 
 return M

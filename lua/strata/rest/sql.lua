@@ -43,6 +43,10 @@ function Builder:field(f, alias)
   if not col then
     fail(400, "42703", format("column %s.%s does not exist", self.t.name, f.name))
   end
+  if self.hidden and self.hidden[f.name] then
+    -- As PostgreSQL answers a column privilege it lacks (strata.rest.policy `hidden`).
+    fail(self.hidden_status or 403, "42501", format("permission denied for column %s of table %s", f.name, self.t.name))
+  end
   local s = (alias or "") .. qi(f.name)
   for _, step in ipairs(f.path) do
     local key = step.key
@@ -60,7 +64,9 @@ end
 M.array_literal = array_literal
 
 local FTS = { fts = "to_tsquery", plfts = "plainto_tsquery", phfts = "phraseto_tsquery", wfts = "websearch_to_tsquery" }
-local CMP = { eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", cs = "@>", cd = "<@" }
+local CMP = { eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", cs = "@>", cd = "<@",
+  isdistinct = "IS DISTINCT FROM", ov = "&&", sl = "<<", sr = ">>", nxr = "&<", nxl = "&>", adj = "-|-" }
+local REGEX = { match = "~", imatch = "~*" }
 
 --- SQL for one filter node or logic group.
 function Builder:condition(node, alias)
@@ -77,6 +83,8 @@ function Builder:condition(node, alias)
       sql = f .. " " .. CMP[op] .. " " .. self:param(node.value)
     elseif op == "like" or op == "ilike" then
       sql = f .. "::text " .. op .. " " .. self:param((gsub(node.value, "%*", "%%")))
+    elseif REGEX[op] then
+      sql = f .. "::text " .. REGEX[op] .. " " .. self:param(node.value)
     elseif op == "in" then
       sql = f .. " = ANY(" .. self:param(array_literal(node.values)) .. (texty and "::text[])" or ")")
     elseif op == "is" then
@@ -95,7 +103,15 @@ function Builder:select_list(items, alias)
   local out = {}
   for _, it in ipairs(items) do
     if it.star then
-      for _, c in ipairs(self.t.column_list) do out[#out + 1] = (alias or "") .. qi(c.name) end
+      for _, c in ipairs(self.t.column_list) do
+        if not (self.hidden and self.hidden[c.name]) then out[#out + 1] = (alias or "") .. qi(c.name) end
+      end
+    elseif it.embed then
+      -- strata.rest.embed planned it and left its subquery here ("" for
+      -- an empty embed); only reads plan embeds.
+      local s = self.embeds and self.embeds[it]
+      if not s then fail(400, "PGRST100", format("embedding %s is only supported when reading", it.name)) end
+      if s ~= "" then out[#out + 1] = s end
     else
       local s = self:field(it, alias)
       if it.cast then s = s .. "::" .. it.cast end

@@ -1,0 +1,65 @@
+-- strata.rest.media: which representation a table request answers in, from
+-- its Accept header, as PostgREST negotiates it: the highest-q media type
+-- strata can produce wins; none producible -> 406 PGRST107.
+--   "json"    application/json, */*, application/vnd.pgrst.array+json, no Accept
+--   "single"  application/vnd.pgrst.object+json (one object, else 406 PGRST116)
+--   "csv"     text/csv (built by PostgreSQL, strata.rest.csv)
+
+local sqlmod = require("strata.rest.sql")
+
+local concat, sort, tonumber, lower = table.concat, table.sort, tonumber, string.lower
+
+local M = {}
+
+local KINDS = {
+  ["*/*"] = "json",
+  ["application/json"] = "json",
+  ["application/vnd.pgrst.array+json"] = "json",
+  ["application/vnd.pgrst.array"] = "json",
+  ["application/vnd.pgrst.object+json"] = "single",
+  ["application/vnd.pgrst.object"] = "single",
+  ["text/csv"] = "csv",
+}
+
+-- The media ranges of an Accept header, best first (stable for equal q).
+local function ranges(accept)
+  local list = {}
+  for part in accept:gmatch("[^,]+") do
+    local mt = lower(part:match("^%s*([^;%s]*)"))
+    local q = tonumber(part:match(";%s*[qQ]%s*=%s*([%d%.]+)")) or 1
+    if mt ~= "" then list[#list + 1] = { type = mt, q = q, at = #list } end
+  end
+  sort(list, function(a, b)
+    if a.q ~= b.q then return a.q > b.q end
+    return a.at < b.at
+  end)
+  return list
+end
+
+--- The representation req asks for; raises 406 PGRST107 when strata can
+-- produce none of the types it accepts.  Memoised on req.
+function M.of(req)
+  if req.pgrst_media then return req.pgrst_media end
+  local accept = req.headers.accept
+  local kind = "json"
+  if accept and accept:match("%S") then
+    kind = nil
+    local asked = {}
+    for _, r in ipairs(ranges(accept)) do
+      if r.q > 0 and KINDS[r.type] then kind = KINDS[r.type]; break end
+      asked[#asked + 1] = r.type
+    end
+    if not kind then
+      sqlmod.fail(406, "PGRST107", "None of these media types are available: " .. concat(asked, ", "))
+    end
+  end
+  req.pgrst_media = kind
+  return kind
+end
+
+M.CONTENT_TYPES = {
+  json = "application/json; charset=utf-8",
+  csv = "text/csv; charset=utf-8",
+}
+
+return M

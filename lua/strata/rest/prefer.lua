@@ -1,0 +1,64 @@
+-- strata.rest.prefer: the Prefer request header (RFC 7240) as PostgREST
+-- reads it, and the Preference-Applied answer.  Tokens are split on commas;
+-- the first valid value of a preference wins.  Unknown or invalid tokens
+-- are ignored (handling=lenient, the default) or refused with 400 PGRST122
+-- (handling=strict).  timezone= and max-affected= are not implemented, so
+-- they count as invalid: strict handling must not pretend to honour them.
+
+local sqlmod = require("strata.rest.sql")
+
+local concat, ipairs = table.concat, ipairs
+
+local M = {}
+
+local VALID = {
+  resolution = { ["merge-duplicates"] = true, ["ignore-duplicates"] = true },
+  missing = { default = true, null = true },
+  ["return"] = { minimal = true, representation = true, ["headers-only"] = true },
+  params = { ["single-object"] = true },
+  count = { exact = true, planned = true, estimated = true },
+  tx = { commit = true, rollback = true },
+  handling = { strict = true, lenient = true },
+}
+
+-- PostgREST's order of Preference-Applied (Preferences.prefAppliedHeader).
+local ORDER = { "resolution", "missing", "return", "params", "count", "tx", "handling" }
+
+--- The preferences of req: { count = "exact", ..., invalid = { token, ... } }.
+-- Memoised on req: a request's handlers read it several times.
+function M.of(req)
+  if req.pgrst_prefer then return req.pgrst_prefer end
+  local p = { invalid = {} }
+  for token in (req.headers.prefer or ""):gmatch("[^,]+") do
+    token = token:match("^%s*(.-)%s*$")
+    local k, v = token:match("^([%w%-]+)%s*=%s*(.-)$")
+    if k and VALID[k] and VALID[k][v] then
+      if p[k] == nil then p[k] = v end
+    elseif token ~= "" then
+      p.invalid[#p.invalid + 1] = token
+    end
+  end
+  req.pgrst_prefer = p
+  return p
+end
+
+--- Raises 400 PGRST122 when handling=strict met an invalid preference.
+function M.check(req)
+  local p = M.of(req)
+  if p.handling == "strict" and #p.invalid > 0 then
+    sqlmod.fail(400, "PGRST122", "Invalid preferences given with handling=strict",
+      "Invalid preferences: " .. concat(p.invalid, ", "))
+  end
+end
+
+--- The Preference-Applied value (or nil) for the preferences of p that the
+-- request honoured: honoured[name] is true for each one it used.
+function M.applied(p, honoured)
+  local out = {}
+  for _, k in ipairs(ORDER) do
+    if p[k] and (honoured[k] or k == "handling" or k == "tx") then out[#out + 1] = k .. "=" .. p[k] end
+  end
+  return #out > 0 and concat(out, ", ") or nil
+end
+
+return M

@@ -37,6 +37,8 @@ return {
   rate_limit_user_per_minute = 1200, -- per authenticated user, whole API
   rate_limit_anon_per_minute = 600,  -- per client address without a token
   rate_limit_max_keys = 100000,   -- counters kept (~85 bytes each); past it the idlest are evicted
+  rate_limit_flush_ms = 1000,     -- agent usage counts go to rate_limit_tracking this often
+  rate_limit_sweep_ms = 60000,    -- idle cluster cells are deleted this often
 
   lua_time_limit_ms = 1000,       -- a handler running this long without waiting is stopped (500)
   access_log = "stderr",          -- "stderr", "off", or a file path

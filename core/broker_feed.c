@@ -47,6 +47,7 @@ struct broker_feed {
     /* Metrics (written by the feed thread, read by /metrics). */
     _Atomic uint64_t loads, resyncs, lost, notifications, applied, load_ms;
     _Atomic uint64_t ddl;      /* schema changes seen (strata_ddl), for the REST catalog */
+    _Atomic uint64_t admin_config; /* admin_config changes seen (strata_admin_config), for the agent limits */
 };
 
 static uint64_t now_ms(void)
@@ -270,6 +271,8 @@ static int drain_notifications(broker_feed *f)
         atomic_fetch_add(&f->notifications, 1);
         if (strcmp(n->relname, "strata_ddl") == 0)
             atomic_fetch_add(&f->ddl, 1);
+        else if (strcmp(n->relname, "strata_admin_config") == 0)
+            atomic_fetch_add(&f->admin_config, 1);
         else
             note(f, n->extra);
         PQfreemem(n);
@@ -291,9 +294,10 @@ static int connect_and_load(broker_feed *f)
     const char *vals[] = {f->url, "strata-broker-feed", "5", NULL};
     f->conn = PQconnectdbParams(keys, vals, 1);
     /* The same connection hears schema changes (sql/080_ddl_notify.sql) for
-     * the REST catalog: one listener per process is enough. */
+     * the REST catalog and admin_config changes (sql/091_admin_config_notify.sql)
+     * for the agent rate limits: one listener per process is enough. */
     if (PQstatus(f->conn) != CONNECTION_OK || exec_ok(f->conn, "LISTEN strata_broker") < 0 ||
-        exec_ok(f->conn, "LISTEN strata_ddl") < 0) {
+        exec_ok(f->conn, "LISTEN strata_ddl") < 0 || exec_ok(f->conn, "LISTEN strata_admin_config") < 0) {
         PQfinish(f->conn);
         f->conn = NULL;
         return -1;
@@ -306,7 +310,9 @@ static int connect_and_load(broker_feed *f)
     if (atomic_fetch_add(&f->loads, 1) > 0)
         atomic_fetch_add(&f->resyncs, 1);
     atomic_store(&f->ready, 1);
-    atomic_fetch_add(&f->ddl, 1); /* changes missed while disconnected: read the catalog again */
+    /* Changes missed while disconnected: read the catalog and admin_config again. */
+    atomic_fetch_add(&f->ddl, 1);
+    atomic_fetch_add(&f->admin_config, 1);
     return 0;
 }
 
@@ -444,6 +450,11 @@ uint64_t broker_feed_sync_request(broker_feed *f)
 uint64_t broker_feed_ddl_version(const broker_feed *f)
 {
     return atomic_load(&((broker_feed *)f)->ddl);
+}
+
+uint64_t broker_feed_admin_config_version(const broker_feed *f)
+{
+    return atomic_load(&((broker_feed *)f)->admin_config);
 }
 
 uint64_t broker_feed_synced(const broker_feed *f)

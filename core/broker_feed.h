@@ -3,8 +3,9 @@
  * event loop: it streams data_broker, workspaces and broker_values into
  * the engine at start (single-row mode, one batch), then LISTENs on
  * strata_broker (sql/060_broker_notify.sql) and re-reads the rows each
- * notification names.  A lost connection is logged and counted, and after
- * reconnecting the engine is resynchronised whole, never left stale.
+ * notification names.  The same connection hears strata_ddl (schema
+ * changes) and strata_admin_config, and only counts them.  A lost
+ * connection is logged and counted, and after reconnecting the engine is resynchronised whole, never left stale.
  *
  * Read-your-writes: a worker that wrote through strata asks for a sync
  * (broker_feed_sync_request) and is told when every change committed before
@@ -46,6 +47,12 @@ uint64_t broker_feed_synced(const broker_feed *f);
 /* Counts the schema changes heard on channel strata_ddl (and reconnects,
  * which may have missed some): the REST catalog is re-read when it moves. */
 uint64_t broker_feed_ddl_version(const broker_feed *f);
+
+/* Counts the admin_config changes heard on channel strata_admin_config
+ * (and reconnects, which may have missed some): the agent rate limits
+ * re-read the table when it moves.  Meaningful only while
+ * broker_feed_ready: while the feed is away nothing is heard. */
+uint64_t broker_feed_admin_config_version(const broker_feed *f);
 
 /* Appends the feed's and the engine's Prometheus metrics to out. */
 int broker_feed_metrics(const broker_feed *f, buf *out);

@@ -52,6 +52,8 @@ static const field FIELDS[] = {
     F(rate_limit_user_per_minute, K_INT, 0, 100000000, "1200"),
     F(rate_limit_anon_per_minute, K_INT, 0, 100000000, "600"),
     F(rate_limit_max_keys, K_INT, 1024, 100000000, "100000"),
+    F(rate_limit_flush_ms, K_INT, 10, 3600000, "1000"),
+    F(rate_limit_sweep_ms, K_INT, 100, 86400000, "60000"),
     F(lua_time_limit_ms, K_INT, 10, 3600000, "1000"),
     F(access_log, K_STRING, 0, 0, "stderr"),
     F(reload_watch, K_BOOL, 0, 0, "true"),

@@ -43,6 +43,8 @@ typedef struct strata_conf {
     int rate_limit_user_per_minute; /* API budget per authenticated user; 0: none */
     int rate_limit_anon_per_minute; /* API budget per client address without a token; 0: none */
     int rate_limit_max_keys;    /* rate counters kept; past it the idlest are evicted */
+    int rate_limit_flush_ms;    /* period of the rate_limit_tracking writes */
+    int rate_limit_sweep_ms;    /* period of strata_rate_limit_sweep() (idle cluster cells) */
     int lua_time_limit_ms;      /* per slice of a handler between two waits; past it: 500 */
     char *access_log;           /* owned; "stderr", "off" or a file path */
     int reload_watch;           /* 1: reload when files under lua_dir change */

@@ -6,7 +6,7 @@
  *   pg.begin([settings]) -> true | nil, err   pins a connection to the request
  *   pg.commit() / pg.rollback() -> true | nil, err   and releases it
  *   pg.in_transaction() -> boolean
- * settings is an array of the six strings PostgREST sets per request
+ * settings is an array of the seven strings PostgREST sets per request
  * (SETTINGS_SQL below), applied in the same round trip as the statement,
  * for its (implicit or explicit) transaction only; inside a transaction
  * query_as is query, since begin applied them.
@@ -30,11 +30,14 @@
 
 enum op_kind { OP_QUERY, OP_BEGIN, OP_COMMIT, OP_ROLLBACK };
 
-#define NSETTINGS 6
+/* The last one, `role`, is SET LOCAL ROLE: the statement runs as the API
+ * role (sql/100_api_role_grants.sql). */
+#define NSETTINGS 7
 static const char SETTINGS_SQL[] =
     "select set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true), "
     "set_config('request.jwt.claim.role', $3, true), set_config('request.method', $4, true), "
-    "set_config('request.path', $5, true), set_config('request.headers', $6, true)";
+    "set_config('request.path', $5, true), set_config('request.headers', $6, true), "
+    "set_config('role', $7, true)";
 
 /* One call in flight.  A full userdata on the calling function's stack:
  * it lives exactly as long as the call, and so do the parameter strings

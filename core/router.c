@@ -5,6 +5,7 @@
 
 #include "limiter.h"
 #include "log.h"
+#include "ratelimit_db.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -150,7 +151,8 @@ static void metrics(conn *c)
     buf *b = &c->w->scratch;
     b->len = 0;
     if (metrics_render(b, c->w->sh->metrics, c->w->sh->nworkers) < 0 ||
-        (c->w->sh->feed && broker_feed_metrics(c->w->sh->feed, b) < 0) || limiter_metrics(c->w->sh, b) < 0) {
+        (c->w->sh->feed && broker_feed_metrics(c->w->sh->feed, b) < 0) || limiter_metrics(c->w->sh, b) < 0 ||
+        (c->w->sh->ratelimit_db && ratelimit_db_metrics(c->w->sh->ratelimit_db, b) < 0)) {
         conn_reply_error(c, 500, "internal_error", "out of memory");
         return;
     }

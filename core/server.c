@@ -9,12 +9,18 @@
 #include "reload.h"
 #include "watch.h"
 #include "limiter.h"
+#include "ratelimit_db.h"
+#include "usage.h"
 #include "worker.h"
 
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Usage rows kept in memory (about 96 bytes each): a second's worth of
+ * agent traffic, or a long database outage's, before counts are dropped. */
+#define USAGE_MAX_ROWS 200000
 
 typedef struct server {
     const strata_conf *conf;
@@ -153,8 +159,13 @@ int server_run(const strata_conf *conf, readiness *ready)
     }
     sv.shared.reload = sv.reload;
     if (!(sv.shared.limiter = limiter_new((size_t)conf->rate_limit_max_keys, 0)) ||
-        !(sv.shared.engine = rs_engine_new())) {
+        !(sv.shared.usage = usage_new(USAGE_MAX_ROWS)) || !(sv.shared.engine = rs_engine_new())) {
         log_eventf("error", "out of memory at start");
+        goto out;
+    }
+    if (!(sv.shared.ratelimit_db = ratelimit_db_start(conf->database_url, sv.shared.usage, conf->rate_limit_flush_ms,
+                                                      conf->rate_limit_sweep_ms, err, sizeof err))) {
+        log_event("error", err, NULL);
         goto out;
     }
     reloader_on_record(sv.reload, record_in_db, &sv);
@@ -196,6 +207,8 @@ out:
     if (sv.workers)
         stop_workers(&sv, started);
     broker_feed_free(sv.shared.feed); /* after: the workers read it until they end */
+    ratelimit_db_stop(sv.shared.ratelimit_db); /* after the workers: their last counts are written */
+    usage_free(sv.shared.usage);
     if (sv.shared.engine)
         rs_engine_free(sv.shared.engine);
     limiter_free(sv.shared.limiter);

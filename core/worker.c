@@ -123,6 +123,7 @@ lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
         lua_gen_set_context(g, "strata.broker_feed", w->sh->feed);
         lua_gen_set_context(g, "strata.worker", w);
         lua_gen_set_context(g, "strata.limiter", w->sh->limiter);
+        lua_gen_set_context(g, "strata.usage", w->sh->usage);
     }
     return g;
 }

@@ -36,6 +36,8 @@ typedef struct worker_shared {
     rs_engine *engine;        /* the native broker engine */
     broker_feed *feed;        /* what keeps it current */
     struct limiter *limiter;  /* the rate counters (strata.limit) */
+    struct usage *usage;      /* agent usage counts for rate_limit_tracking (strata.limit) */
+    struct ratelimit_db *ratelimit_db; /* what writes them and sweeps cluster cells */
     int nworkers;
 } worker_shared;
 

@@ -116,6 +116,37 @@ function M.token(secret, args)
   return t
 end
 
+--- Many tokens at once, as M.token would mint them with "--sub <sub>"
+-- (role authenticated, an hour's lifetime): one openssl process signs them
+-- all, where M.token spawns several per token (1,000 tokens: 0.2 s, not 90).
+-- The secret is on openssl's command line: test secrets only.
+function M.tokens(secret, subs)
+  local mime = require("mime")
+  local function b64url(s) return (mime.b64(s):gsub("[+/=]", { ["+"] = "-", ["/"] = "_", ["="] = "" })) end
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. q(dir)))
+  local now, inputs = os.time(), {}
+  local header = b64url('{"alg":"HS256","typ":"JWT"}')
+  for i, sub in ipairs(subs) do
+    inputs[i] = header .. "." .. b64url(('{"sub":"%s","role":"authenticated","iat":%d,"exp":%d}'):format(sub, now, now + 3600))
+    local f = assert(io.open(("%s/%d"):format(dir, i), "wb"))
+    f:write(inputs[i])
+    f:close()
+  end
+  -- xargs keeps the file list under the command-line limit; -r: output "HMAC-SHA256(<dir>/<i>)= <hex>".
+  local p = assert(io.popen(("cd %s && ls | xargs openssl dgst -sha256 -hmac %s -r"):format(q(dir), q(secret))))
+  local out = p:read("a")
+  p:close()
+  os.execute("rm -rf " .. q(dir))
+  local tokens = {}
+  for hex, i in out:gmatch("(%x+) %*?(%d+)") do
+    tokens[tonumber(i)] = inputs[tonumber(i)] .. "." .. b64url((hex:gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)))
+  end
+  for i = 1, #subs do assert(tokens[i], "openssl signed no token for " .. subs[i]) end
+  return tokens
+end
+
 --- One REST request: `body` a table (sent as JSON) or a string.  Returns
 -- status, the decoded body (the raw text when it is not JSON, nil when
 -- empty), headers and the raw body.

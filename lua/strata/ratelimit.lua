@@ -10,6 +10,11 @@
 -- by every instance on the database, at the cost of one query.  When that
 -- query fails the window falls back to the local counter (logged), so an
 -- unreachable database neither blocks nor unlimits the API.
+--
+-- A rule's list of windows may carry `usage = { agent_type, per_hour,
+-- per_day }` (strata.agent_limits does): once every window allowed the
+-- request, it is counted for the caller in public.rate_limit_tracking
+-- (limit.record_usage: in memory, written in batches by the server).
 
 local limit = require("strata.limit")
 local db = require("strata.db")
@@ -69,16 +74,32 @@ local function windows(rule, a, b)
   return { b }
 end
 
+-- Counts an allowed request for rate_limit_tracking.  A subject that is
+-- not a uuid (the table's user_id) is not counted, nor is a request past a
+-- full table (strata_ratelimit_usage_dropped_total); an agent type that
+-- does not fit the table is the route's mistake, logged.
+local function record(usages, uid)
+  for _, u in ipairs(usages) do
+    local ok, err = pcall(limit.record_usage, uid, u.agent_type, u.per_hour, u.per_day)
+    if not ok then log.error("rate_limit_tracking: request not counted", { error = tostring(err) }) end
+  end
+end
+
 --- nil, headers (maybe nil) when allowed; or the 429 answer
 -- (status, body, headers).
 function M.check(req, route)
-  local tightest
+  local tightest, usages
   for _, rule in ipairs(rules()) do
     local ok, a, b = pcall(rule.match, req, req.auth, route)
     if not ok then
       log.error("rate-limit rule raised; skipped", { rule = rule.name, error = tostring(a) })
     else
-      for _, w in ipairs(windows(rule, a, b) or {}) do
+      local list = windows(rule, a, b) or {}
+      if list.usage and req.auth.uid then
+        usages = usages or {}
+        usages[#usages + 1] = list.usage
+      end
+      for _, w in ipairs(list) do
         w.name = w.name or rule.name
         local allowed, remaining, reset, retry = take(w)
         if not allowed then
@@ -93,6 +114,7 @@ function M.check(req, route)
       end
     end
   end
+  if usages then record(usages, req.auth.uid) end
   return nil, tightest and headers_for(tightest.w, tightest.remaining, tightest.reset)
 end
 

@@ -27,11 +27,16 @@ local M = {}
 
 -- PostgREST's per-request settings, so SQL written for Supabase (auth.uid(),
 -- auth.role(), auth.jwt(), current_setting('request.headers')) sees the
--- caller: claims, the legacy claim.sub and claim.role, method, path and
--- headers (JSON, names in lower case).  Built once per request; strata.pg
+-- caller: claims, the legacy claim.sub and claim.role, method, path,
+-- headers (JSON, names in lower case) and the SQL role.  Built once per request; strata.pg
 -- applies them in the same round trip as each statement (or once per
 -- transaction), local to that statement's or transaction's scope.
 local ANON_CLAIMS = '{"role":"anon"}'
+-- The SQL role statements run as (SET LOCAL ROLE, sql/100_api_role_grants.sql).
+-- A token may name any role; only the API roles exist in the database, so
+-- another name runs as authenticated (with a sub) or anon, never as the
+-- session's own, more privileged, user.
+local SQL_ROLES = { anon = "anon", authenticated = "authenticated", service_role = "service_role" }
 local by_request = setmetatable({}, { __mode = "k" })
 
 local function settings()
@@ -44,8 +49,9 @@ local function settings()
   if claims == nil or claims == "{}" then
     claims = auth.claims and next(auth.claims) and cjson.encode(auth.claims) or ANON_CLAIMS
   end
-  s = { claims, auth.uid or "", auth.role or "anon", req.method or "", req.path or "",
-        cjson.encode(req.headers or {}) }
+  local role = auth.role or "anon"
+  s = { claims, auth.uid or "", role, req.method or "", req.path or "",
+        cjson.encode(req.headers or {}), SQL_ROLES[role] or (auth.uid and "authenticated" or "anon") }
   by_request[req] = s
   return s
 end

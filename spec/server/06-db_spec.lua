@@ -36,7 +36,7 @@ return {
         assert(tx.query("insert into strata_spec_tx(tag) values ($1)", req.json.tag))
         if mode == "raise" then error("boom") end
         if mode == "nil_err" then return nil, { code = "custom", message = "refused by the rule" } end
-        local who = assert(tx.query("select current_setting('request.jwt.claims', true) as claims, auth.role() as role"))
+        local who = assert(tx.query("select current_setting('request.jwt.claims', true) as claims, auth.role() as role, current_user as sql_role"))
         return who[1]
       end)
       -- strata.pg.query: a statement without the request's settings.
@@ -44,7 +44,7 @@ return {
       return 200, { ok = ok, res = res, err = err, leaked = after[1].claims }
     end },
   { method = "GET", path = "/v1/db/whoami", handler = function()
-      local rows = assert(db.query([==[select auth.uid()::text as uid, auth.role() as role,
+      local rows = assert(db.query([==[select auth.uid()::text as uid, auth.role() as role, current_user as sql_role,
         current_setting('request.jwt.claims', true)::jsonb ->> 'sub' as claims_sub,
         current_setting('request.jwt.claim.sub', true) as legacy_sub,
         current_setting('request.method', true) as method, current_setting('request.path', true) as path,
@@ -163,6 +163,7 @@ describe("strata.db #server", function()
     assert.is_true(doc.ok)
     assert.equal('{"role":"anon"}', doc.res.claims)
     assert.equal("anon", doc.res.role)
+    assert.equal("anon", doc.res.sql_role)
     assert.equal("", doc.leaked, "the settings do not outlive the transaction")
     assert.equal("1", h.scalar("select count(*) from strata_spec_tx where tag = " .. h.lit(tag)))
   end)
@@ -176,6 +177,7 @@ describe("strata.db #server", function()
     local doc = cjson.decode(body)
     assert.equal(uid, doc.uid)
     assert.equal("authenticated", doc.role)
+    assert.equal("authenticated", doc.sql_role, "the statement runs as the API role")
     assert.equal(uid, doc.claims_sub)
     assert.equal(uid, doc.legacy_sub)
     assert.equal("GET", doc.method)
@@ -186,7 +188,12 @@ describe("strata.db #server", function()
     doc = cjson.decode(body)
     assert.equal(200, code)
     assert.equal("anon", doc.role)
+    assert.equal("anon", doc.sql_role)
     assert.equal(cjson.null, doc.uid)
+    tok = srv.token(SECRET, "--sub " .. uid .. " --role supabase_admin")
+    code, body = srv.http(server.port, "GET", "/v1/db/whoami", nil, { Authorization = "Bearer " .. tok })
+    assert.equal(200, code, body)
+    assert.equal("authenticated", cjson.decode(body).sql_role, "a role the database does not know is not the session's")
   end)
 
   it("answers a statement that fails on its first run, and runs it again once the values allow", function()

@@ -84,6 +84,11 @@ const steps = [
     ['anon_insert', () => anon.from('rest_js_items').insert({ name: 'from anon' })],
     ['anon_rpc', () => anon.rpc('rest_js_add', { a: 1, b: 1 })],
   ] : []),
+  // The representation of a write embeds too (the note is not yet among
+  // apple's notes: the statement reads them as they were before it).
+  ['insert_embed', () => client.from('rest_js_notes').insert({ item_id: 1, body: 'tart' })
+    .select('body, item:rest_js_items(name, rest_js_notes(body))')
+    .order('body', { referencedTable: 'item.rest_js_notes' })],
   ['final', () => items().select('name, qty, tags').order('name')],
 ]
 

@@ -226,6 +226,11 @@ describe("@supabase/postgrest-js against strata #server", function()
     err_step("anon_rpc", 401, "42501")
   end)
 
+  it("embeds in a write's representation: insert(...).select('*, other(*)')", function()
+    assert.same({ { body = "tart", item = { name = "apple", rest_js_notes = { { body = "crisp" }, { body = "red" } } } } },
+      ok_step("insert_embed", 201).data)
+  end)
+
   it("leaves the table as the scenario wrote it", function()
     local rows = ok_step("final").data
     assert.same({ "apple", "banana", "carrot", "date", "fig, dried (x)", "grape", "lime", "mango", "nectarine" }, names(rows))

@@ -30,7 +30,8 @@ function M.names(b, items)
         if not (b.hidden and b.hidden[c.name]) then out[#out + 1] = c.name end
       end
     elseif it.embed then
-      if (b.embeds and b.embeds[it]) ~= "" then out[#out + 1] = it.alias or it.name end
+      -- strata.rest.embed's output columns: none for name(), several for a spread.
+      for _, c in ipairs(b.embed_columns and b.embed_columns[it] or {}) do out[#out + 1] = c[2] end
     else
       out[#out + 1] = it.alias or (it.path and #it.path > 0 and it.path[#it.path].key) or it.name
     end

@@ -1,23 +1,32 @@
 -- strata.rest.embed: PostgREST's resource embedding in select=
--- (`*,Message_v2(*)`, `chat:Chat!inner(title)`, `Vote_v2!Vote_v2_chatId_fkey(*)`,
--- nested to any depth) and the embedded resources' own parameters
+-- (`*,Document(*)`, `chat:Chat!inner(title)`, `Vote_v2!Vote_v2_chatId_fkey(*)`,
+-- nested to any depth) of reads, of writes' representation and of table
+-- functions' results, and the embedded resources' own parameters
 -- (`Message_v2.role=eq.user`, `Message_v2.or=(...)`, `Message_v2.order=`,
 -- `.limit=`, `.offset=`), which filter the embedded rows, not the parent.
+-- Also `other(count)` / `other(n:count())`, `...other(cols)` (a to-one
+-- embed's columns spread into the parent) and `order=other(col).desc` on
+-- the parent (a to-one embed's column), as PostgREST 11+.
 --
--- Relationships come only from the catalog's foreign keys and are chosen
--- as PostgREST's findRel chooses them: none is 400 PGRST200, several 300
--- PGRST201 with the candidates.  Each embed is a correlated subquery whose
--- JSON PostgreSQL builds (row_to_json for to-one, coalesce(json_agg, '[]')
--- for to-many).  The embedded table's select policy and hidden columns
--- apply inside it exactly as for a direct read; a table the caller may not
--- read directly (no policy, or false) embeds as null / [] — what PostgREST
--- over RLS answers — never as an error that tells rows exist.  `!inner`
--- keeps only the parent rows with a visible, matching embedded row.
--- Uses strata.rest.grammar, strata.rest.sql and strata.rest.policy.
+-- Relationships are strata.rest.relations' (foreign keys and junction
+-- tables, chosen as PostgREST's findRel).  Each embed is a correlated
+-- subquery whose JSON PostgreSQL builds (row_to_json for to-one,
+-- coalesce(json_agg, '[]') for to-many).  The embedded table's select
+-- policy and hidden columns apply inside it exactly as for a direct read,
+-- and a many-to-many's junction table's select policy too (RLS would apply
+-- to it); a table the caller may not read directly (no policy, or false)
+-- embeds as null / [] — what PostgREST over RLS answers — never as an error
+-- that tells rows exist.  `!inner` keeps only the parent rows with a
+-- visible, matching embedded row.  A to-many embed's rows are capped by
+-- max_rows when the caller says so (reads and RPC: PostgREST caps every
+-- level there, not in writes).
+-- Uses strata.rest.grammar, strata.rest.sql, strata.rest.policy and
+-- strata.rest.relations.
 
 local grammar = require("strata.rest.grammar")
 local sqlmod = require("strata.rest.sql")
 local policy = require("strata.rest.policy")
+local relations = require("strata.rest.relations")
 
 local qi, fail = sqlmod.qi, sqlmod.fail
 local concat, format, find, ipairs, pairs, sort, type, tonumber, unpack =
@@ -63,83 +72,25 @@ function M.split(q)
   return top, nested
 end
 
-local function zip(a, b)
-  local out = {}
-  for i, x in ipairs(a) do out[i] = { x, b[i] } end
-  return out
+-- The output key of an embed that only counts (`other(count)`,
+-- `other(n:count())`), or nil.  A table with a column named count keeps
+-- the legacy spelling for the column, as PostgreSQL would resolve it.
+local function count_key(it, t)
+  local f = it.select[1]
+  if #it.select ~= 1 or f.embed or f.star then return nil end
+  if f.count or (f.name == "count" and #f.path == 0 and not f.cast and not t.columns.count) then
+    return f.alias or "count"
+  end
+  return nil
 end
 
--- Every relationship of table t: many-to-one through its foreign keys,
--- one-to-many through those pointing at it (one-to-one when the
--- referencing columns are a unique key).  cols pairs t's column with the
--- foreign table's; a self-referencing key gives one of each.
-local function relationships(t, tables)
-  local rels = {}
-  for _, fk in ipairs(t.fks or {}) do
-    rels[#rels + 1] = { dir = "m2o", to_one = true, card = fk.is_unique and "one-to-one" or "many-to-one",
-      constraint = fk.name, foreign = tables[fk.ref_table], cols = zip(fk.columns, fk.ref_columns),
-      self = fk.ref_table == t.name }
+local function node_of(it, t, tables)
+  local rel = relations.find(t, tables, it)
+  if it.spread and not rel.to_one then
+    fail(400, "PGRST119", format("A spread operation on '%s' is not possible", it.name),
+      format("'%s' and '%s' do not form a many-to-one or one-to-one relationship", t.name, it.name))
   end
-  for _, fk in ipairs(t.referenced_by or {}) do
-    rels[#rels + 1] = { dir = "o2m", to_one = fk.is_unique, card = fk.is_unique and "one-to-one" or "one-to-many",
-      constraint = fk.name, foreign = tables[fk.table_name], cols = zip(fk.ref_columns, fk.columns),
-      self = fk.table_name == t.name }
-  end
-  return rels
-end
-
--- t's column (i = 1) or the foreign table's (i = 2) of a one-column key.
-local function single(rel, i)
-  return #rel.cols == 1 and rel.cols[1][i] or nil
-end
-
--- PostgREST's findRel: the target names the foreign table (or, without a
--- hint, the constraint or t's column); the hint names the constraint or a
--- column of either side.  A self-reference is one-to-many by the table's
--- name (hint: the referencing column) and many-to-one by the column's.
-local function matches(rel, target, hint)
-  if rel.self then
-    if hint == nil then
-      return (target == rel.foreign.name and rel.dir == "o2m") or (rel.dir == "m2o" and single(rel, 1) == target)
-    end
-    return target == rel.foreign.name and rel.dir == "o2m" and single(rel, 2) == hint
-  end
-  if hint == nil then
-    return target == rel.foreign.name or target == rel.constraint or single(rel, 1) == target
-  end
-  return target == rel.foreign.name and (hint == rel.constraint or hint == single(rel, 1) or hint == single(rel, 2))
-end
-
-local function columns_of(rel, i)
-  local out = {}
-  for k, c in ipairs(rel.cols) do out[k] = c[i] end
-  return "(" .. concat(out, ", ") .. ")"
-end
-
-local function ambiguous(t, item, found)
-  local details, hints = {}, {}
-  for i, rel in ipairs(found) do
-    details[i] = { cardinality = rel.card, embedding = t.name .. " with " .. rel.foreign.name,
-      relationship = format("%s using %s%s and %s%s", rel.constraint, t.name, columns_of(rel, 1), rel.foreign.name,
-        columns_of(rel, 2)) }
-    hints[i] = format("'%s!%s'", rel.foreign.name, rel.constraint)
-  end
-  raise(300, "PGRST201", format("Could not embed because more than one relationship was found for '%s' and '%s'",
-    t.name, item.name), details, format("Try changing '%s' to one of the following: %s. Find the desired "
-    .. "relationship in the 'details' key.", item.name, concat(hints, ", ")))
-end
-
-local function find_rel(t, tables, item)
-  local found = {}
-  for _, rel in ipairs(relationships(t, tables)) do
-    if rel.foreign and matches(rel, item.name, item.hint) then found[#found + 1] = rel end
-  end
-  if #found == 1 then return found[1] end
-  if #found > 1 then ambiguous(t, item, found) end
-  fail(400, "PGRST200", format("Could not find a relationship between '%s' and '%s' in the schema cache", t.name,
-    item.name), format("Searched for a foreign key relationship between '%s' and '%s'%s in the schema '%s', but no "
-    .. "matches were found.", t.name, item.name, item.hint and format(" using the hint '%s'", item.hint) or "",
-    t.schema))
+  return { item = it, rel = rel, t = rel.foreign, params = {}, count = not it.spread and count_key(it, rel.foreign) }
 end
 
 -- The embed items of a select list as nodes { item, rel, t, children, params }.
@@ -147,9 +98,9 @@ local function build_tree(items, t, tables)
   local nodes = {}
   for _, it in ipairs(items) do
     if it.embed then
-      local rel = find_rel(t, tables, it)
-      nodes[#nodes + 1] = { item = it, rel = rel, t = rel.foreign, params = {},
-        children = build_tree(it.select, rel.foreign, tables) }
+      local node = node_of(it, t, tables)
+      node.children = build_tree(it.select, node.t, tables)
+      nodes[#nodes + 1] = node
     end
   end
   return nodes
@@ -217,83 +168,178 @@ local function join_column(builder, name)
   return qi(name)
 end
 
+-- t's select policy on rows `alias` (none: no rows, as RLS without a policy).
+local function read_policy(pl, builder, t, alias)
+  local pol = policy.decide(pl.ctx, t.schema, t.name, "select")
+  return pol == nil and "FALSE" or policy.compile(builder, t, pol, alias, pl.cat_schema)
+end
+
+-- The join of the embedded rows to the parent's: directly, or through
+-- the junction (alias <node>_j) whose own select policy then applies.
+local function join_conditions(pl, node, b, eb, parent)
+  local a, rel, conds = node.alias .. ".", node.rel, {}
+  if rel.dir ~= "m2m" then
+    for _, c in ipairs(rel.cols) do conds[#conds + 1] = a .. join_column(eb, c[2]) .. " = " .. parent .. join_column(b, c[1]) end
+    return conds
+  end
+  local j = node.alias .. "_j."
+  local jb = child_builder(pl, b, rel.junction)
+  for _, c in ipairs(rel.src) do conds[#conds + 1] = j .. join_column(jb, c[2]) .. " = " .. parent .. join_column(b, c[1]) end
+  for _, c in ipairs(rel.dst) do conds[#conds + 1] = j .. join_column(jb, c[1]) .. " = " .. a .. join_column(eb, c[2]) end
+  conds[#conds + 1] = read_policy(pl, jb, rel.junction, j)
+  return conds
+end
+
 -- The embedded rows' conditions: the join to the parent (b), the table's
--- select policy (none: no rows, as RLS without a policy) and the client's
--- filters on it.
+-- select policy and the client's filters on it.
 local function conditions(pl, node, b, eb, parent)
   local a = node.alias .. "."
-  local conds = {}
-  for _, c in ipairs(node.rel.cols) do
-    conds[#conds + 1] = a .. join_column(eb, c[2]) .. " = " .. parent .. join_column(b, c[1])
-  end
-  local pol = policy.decide(pl.ctx, node.t.schema, node.t.name, "select")
-  conds[#conds + 1] = pol == nil and "FALSE" or policy.compile(eb, node.t, pol, a, pl.cat_schema)
+  local conds = join_conditions(pl, node, b, eb, parent)
+  conds[#conds + 1] = read_policy(pl, eb, node.t, a)
   for _, p in ipairs(node.params) do conds[#conds + 1] = filter_sql(eb, p, a) end
   return conds
 end
 
-local function count_param(eb, w)
+local function from_sql(node)
+  local from = sqlmod.qualified(node.t) .. " AS " .. node.alias
+  if node.rel.dir == "m2m" then from = from .. ", " .. sqlmod.qualified(node.rel.junction) .. " AS " .. node.alias .. "_j" end
+  return from
+end
+
+local function count_value(w)
   local n = tonumber(w.value)
   if not n or n < 0 or n ~= math.floor(n) then
     fail(400, "PGRST100", format("%s must be a non-negative integer, not '%s'", w.raw, w.value))
   end
-  return eb:param(math.tointeger(n))
+  return math.tointeger(n)
 end
 
--- ORDER BY / LIMIT / OFFSET of a to-many embed.
-local function window(node, eb)
+-- The value of a to-one embed's column for an order (PGRST108 when no
+-- embed of `nodes` is named so, PGRST118 when it is to-many).
+local function related_column(b, nodes, o)
+  local node
+  for _, n in ipairs(nodes or {}) do
+    if (n.item.alias or n.item.name) == o.relation then node = n break end
+  end
+  if not node then
+    raise(400, "PGRST108", format("'%s' is not an embedded resource in this request", o.relation), nil,
+      format("Verify that '%s' is included in the 'select' query parameter.", o.relation))
+  end
+  if not node.rel.to_one then
+    fail(400, "PGRST118", format("A related order on '%s' is not possible", o.relation),
+      format("'%s' and '%s' do not form a many-to-one or one-to-one relationship", b.t.name, o.relation))
+  end
+  return "(SELECT " .. node.eb:field(o.field, node.alias .. ".") .. " FROM " .. node.from .. node.where .. " LIMIT 1)"
+end
+
+--- ORDER BY terms (grammar.order) on rows `alias` of builder b, whose
+-- `rel(col)` terms name a to-one embed among nodes (default: those
+-- M.plan planned on b).
+function M.order_by(b, list, alias, nodes)
+  local out = {}
+  for i, o in ipairs(list) do
+    local s = o.relation and related_column(b, nodes or b.embed_nodes, o) or b:field(o.field, alias)
+    out[i] = s .. (o.dir == "desc" and " DESC" or " ASC")
+      .. (o.nulls == "nullsfirst" and " NULLS FIRST" or o.nulls == "nullslast" and " NULLS LAST" or "")
+  end
+  return concat(out, ", ")
+end
+
+-- ORDER BY / LIMIT / OFFSET of a to-many embed, the limit capped by max_rows.
+local function window(pl, node, eb)
   local a, out = node.alias .. ".", ""
   if node.order and node.order.value ~= "" then
     local list, err = grammar.order(node.order.value)
     if not list then
       fail(400, "PGRST100", format("failed to parse order (%s=%s)", node.order.raw, node.order.value), err)
     end
-    out = " ORDER BY " .. eb:order_by(list, a)
+    out = " ORDER BY " .. M.order_by(eb, list, a, node.children)
   end
-  if node.limit then out = out .. " LIMIT " .. count_param(eb, node.limit) end
-  if node.offset then out = out .. " OFFSET " .. count_param(eb, node.offset) end
+  local limit = node.limit and count_value(node.limit)
+  if pl.max_rows then limit = math.min(limit or pl.max_rows, pl.max_rows) end
+  if limit then out = out .. " LIMIT " .. eb:param(limit) end
+  if node.offset then out = out .. " OFFSET " .. eb:param(count_value(node.offset)) end
   return out
 end
 
-local function select_sql(node, eb, from, where)
-  local it = node.item
-  local sel = eb:select_list(it.select, node.alias .. ".")
-  local name = qi(it.alias or it.name)
-  if node.rel.to_one then
-    return "(SELECT row_to_json(pgrst_x) FROM (SELECT " .. sel .. " FROM " .. from .. where
-      .. " LIMIT 1) AS pgrst_x) AS " .. name
+-- The embed's JSON: { "<key>": n } (in an array for to-many) when it
+-- counts, the row or null for to-one, the array of rows for to-many.
+local function json_sql(pl, node, eb)
+  local rows = " FROM " .. node.from .. node.where
+  if node.count then
+    local obj = "json_build_object(" .. eb:param(node.count) .. "::text, count(*))"
+    return "(SELECT " .. (node.rel.to_one and obj or ("json_build_array(" .. obj .. ")")) .. rows .. ")"
   end
-  return "(SELECT coalesce(json_agg(pgrst_x), '[]') FROM (SELECT " .. sel .. " FROM " .. from .. where
-    .. window(node, eb) .. ") AS pgrst_x) AS " .. name
+  local sel = eb:select_list(node.item.select, node.alias .. ".")
+  if node.rel.to_one then
+    return "(SELECT row_to_json(pgrst_x) FROM (SELECT " .. sel .. rows .. " LIMIT 1) AS pgrst_x)"
+  end
+  return "(SELECT coalesce(json_agg(pgrst_x), '[]') FROM (SELECT " .. sel .. rows .. window(pl, node, eb)
+    .. ") AS pgrst_x)"
 end
 
--- Leaves node's subquery in pl.embeds (children first: they are part of
--- it) and answers its !inner condition on the parent, if any.
+-- A spread's columns as { sql, name }: each a scalar subquery on the one
+-- embedded row, so the parent's answer (JSON or CSV) holds them as its own.
+local function spread_columns(pl, node, eb)
+  local a, cols = node.alias .. ".", {}
+  for _, it in ipairs(node.item.select) do
+    if it.star then
+      for _, c in ipairs(eb.t.column_list) do
+        if not eb.hidden[c.name] then cols[#cols + 1] = { a .. qi(c.name), c.name } end
+      end
+    elseif it.embed then
+      for _, c in ipairs(pl.columns[it]) do cols[#cols + 1] = c end
+    else
+      local s = eb:field(it, a)
+      cols[#cols + 1] = { it.cast and (s .. "::" .. it.cast) or s,
+        it.alias or (#it.path > 0 and it.path[#it.path].key) or it.name }
+    end
+  end
+  for _, c in ipairs(cols) do c[1] = "(SELECT " .. c[1] .. " FROM " .. node.from .. node.where .. " LIMIT 1)" end
+  return cols
+end
+
+local function columns_of(pl, node, eb)
+  if #node.item.select == 0 then return {} end
+  if node.item.spread then return spread_columns(pl, node, eb) end
+  return { { json_sql(pl, node, eb), node.item.alias or node.item.name } }
+end
+
+-- Leaves node's columns in pl.columns and their select-list text in
+-- pl.embeds (children first: they are part of it) and answers its !inner
+-- condition on the parent, if any.
 local function render(pl, b, node, parent)
   pl.n = pl.n + 1
   node.alias = "pgrst_e" .. pl.n
   local eb = child_builder(pl, b, node.t)
+  node.eb = eb
   local conds = conditions(pl, node, b, eb, parent)
   for _, child in ipairs(node.children) do conds[#conds + 1] = render(pl, eb, child, node.alias .. ".") end
-  local from, where = sqlmod.qualified(node.t) .. " AS " .. node.alias, sqlmod.where(conds)
-  pl.embeds[node.item] = #node.item.select == 0 and "" or select_sql(node, eb, from, where)
-  if node.item.inner then return "EXISTS (SELECT 1 FROM " .. from .. where .. ")" end
+  node.from, node.where = from_sql(node), sqlmod.where(conds)
+  local cols, out = columns_of(pl, node, eb), {}
+  for i, c in ipairs(cols) do out[i] = c[1] .. " AS " .. qi(c[2]) end
+  pl.columns[node.item], pl.embeds[node.item] = cols, concat(out, ", ")
+  if node.item.inner then return "EXISTS (SELECT 1 FROM " .. node.from .. node.where .. ")" end
   return nil
 end
 
---- Plans the embeds among items (grammar.select) of a read of table t,
--- whose rows the SQL names `parent` (default: the qualified table name):
--- leaves each embed's subquery on builder b for b:select_list, and answers
--- the conditions the parent rows must meet (!inner).  nested comes from
--- M.split.  Raises REST errors (PGRST200, PGRST201, PGRST108, PGRST100).
-function M.plan(b, ctx, cat_schema, t, items, nested, parent)
-  local pl = { ctx = ctx, cat_schema = cat_schema, embeds = {}, n = 0 }
-  b.embeds = pl.embeds
+--- Plans the embeds among items (grammar.select) of the rows of table t:
+-- leaves each embed's select-list text on builder b (for b:select_list),
+-- its output columns ({ sql, name } lists, by item) in b.embed_columns and
+-- the plan in b.embed_nodes (for M.order_by), and answers the conditions
+-- the parent rows must meet (!inner).  nested comes from M.split.  opts:
+-- parent, how the SQL names the parent rows (default: the qualified table
+-- name, with its dot); max_rows, the cap on every to-many embed.  Raises
+-- REST errors (PGRST200, PGRST201, PGRST108, PGRST100, PGRST119).
+function M.plan(b, ctx, cat_schema, t, items, nested, opts)
+  opts = opts or {}
+  local pl = { ctx = ctx, cat_schema = cat_schema, embeds = {}, columns = {}, n = 0, max_rows = opts.max_rows }
   local nodes = build_tree(items, t, cat_schema.tables)
+  b.embeds, b.embed_columns, b.embed_nodes = pl.embeds, pl.columns, nodes
   attach(nodes, nested)
   local conds = {}
   for _, node in ipairs(nodes) do
-    conds[#conds + 1] = render(pl, b, node, parent or (sqlmod.qualified(t) .. "."))
+    conds[#conds + 1] = render(pl, b, node, opts.parent or (sqlmod.qualified(t) .. "."))
   end
   return conds
 end

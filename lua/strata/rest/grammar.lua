@@ -107,14 +107,18 @@ end
 
 -- "alias:name!hint!inner(select)" -> an embed item; its select is parsed
 -- by M.select, so embedding nests to any depth.  name() embeds nothing
--- into the answer (it only filters with !inner).
+-- into the answer (it only filters with !inner).  "...name(select)"
+-- spreads a to-one embed's columns into the parent (item.spread); as in
+-- PostgREST it takes no alias, its columns keep theirs.
 local function embed_item(p)
   local alias, rest = p:match("^([%w_]+):(.*)$")
   rest = rest or p
-  if sub(rest, 1, 3) == "..." then return nil, ("select: spread embedding (%s) is not supported"):format(p) end
+  local spread = sub(rest, 1, 3) == "..."
+  if spread and alias then return nil, ("select: a spread embedding takes no alias (%s)"):format(p) end
+  if spread then rest = sub(rest, 4) end
   local name, mods, inner = rest:match("^([%w_$]+)([^(]*)%((.*)%)$")
   if not name then return nil, ("select: cannot parse the embedded resource '%s'"):format(p) end
-  local item, err = embed_modifiers({ embed = true, name = name, alias = alias }, mods, p)
+  local item, err = embed_modifiers({ embed = true, name = name, alias = alias, spread = spread or nil }, mods, p)
   if not item then return nil, err end
   if inner:match("^%s*$") then
     item.select = {}
@@ -134,8 +138,13 @@ function M.select(s)
   local items = {}
   for _, p in ipairs(parts) do
     p = p:match("^%s*(.-)%s*$")
+    local count_alias = p == "count()" and "" or p:match("^([%w_]+):count%(%)$")
     if p == "*" then
       items[#items + 1] = { star = true }
+    elseif count_alias then
+      -- PostgREST's count() is never a resource; only an embed answers it
+      -- (strata.rest.embed), elsewhere it stays the column "count".
+      items[#items + 1] = { name = "count", path = {}, count = true, alias = count_alias ~= "" and count_alias or nil }
     elseif find(p, "(", 1, true) then
       local item, e = embed_item(p)
       if not item then return nil, e end
@@ -234,9 +243,11 @@ function M.order(s)
   for term in s:gmatch("[^,]+") do
     local parts = {}
     for piece in (term .. "."):gmatch("([^%.]*)%.") do parts[#parts + 1] = piece end
-    local field = parse_field(parts[1] or "")
+    -- rel(col): a column of the to-one embed rel (strata.rest.embed).
+    local relation, col = (parts[1] or ""):match("^([%w_$]+)%((.-)%)$")
+    local field = parse_field(col or parts[1] or "")
     if not field then return nil, ("order: cannot parse '%s'"):format(term) end
-    local o = { field = field }
+    local o = { field = field, relation = relation }
     for i = 2, #parts do
       local m = parts[i]
       if m == "asc" or m == "desc" then o.dir = m

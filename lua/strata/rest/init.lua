@@ -155,7 +155,7 @@ local function read(req, ctx, cat, t, q)
   q, nested = embed.split(q) -- "other.col=..." parameters belong to embedded resources
   local items, err = grammar.select(q.select)
   if not items then fail(400, "PGRST100", "failed to parse select parameter (" .. tostring(q.select) .. ")", err) end
-  local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested)
+  local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { max_rows = config.max_rows })
   local sel = b:select_list(items)
   local conds = filters(b, q)
   for _, c in ipairs(inner) do conds[#conds + 1] = c end
@@ -167,7 +167,7 @@ local function read(req, ctx, cat, t, q)
   if q.order and q.order ~= "" then
     local list, e = grammar.order(q.order)
     if not list then fail(400, "PGRST100", "failed to parse order (" .. q.order .. ")", e) end
-    order = " ORDER BY " .. b:order_by(list)
+    order = " ORDER BY " .. embed.order_by(b, list) -- rel(col) orders by a to-one embed
   end
   local limit, offset = window(req, q)
   local p = prefs(req)
@@ -285,12 +285,18 @@ local function write(req, ctx, t, action, sql, params, p, put)
 end
 
 -- The SELECT answering a write's rows (pgrst_rows) in the negotiated
--- representation: page (the affected row count), body, single.
-local function returning(req, b, q)
+-- representation: page (the affected row count; as in PostgREST, less the
+-- rows an !inner embed drops), body, single.  Embeds read the tables as
+-- they were before the statement (PostgreSQL's rule for a data-modifying
+-- CTE, PostgREST's too), under their select policies; nested holds the
+-- embedded resources' parameters (embed.split).
+local function returning(req, ctx, cat, t, b, q, nested)
   local items, err = grammar.select(q.select)
   if not items then fail(400, "PGRST100", "failed to parse select parameter", err) end
+  local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { parent = "pgrst_rows." })
   return "SELECT count(*) AS page, " .. body_aggregate(req, b, items, "x")
-    .. " AS body, (json_agg(x) -> 0)::text AS single FROM (SELECT " .. b:select_list(items) .. " FROM pgrst_rows) AS x"
+    .. " AS body, (json_agg(x) -> 0)::text AS single FROM (SELECT " .. b:select_list(items) .. " FROM pgrst_rows"
+    .. sqlmod.where(inner) .. ") AS x"
 end
 
 -- lua/validators/<table>.lua (schema public) checks each object of a write
@@ -421,6 +427,8 @@ end
 
 -- put: true for a PUT (strata.rest's put).
 local function insert(req, ctx, cat, t, q, put)
+  local nested
+  q, nested = embed.split(q) -- "other.col=..." parameters belong to the representation's embeds
   if not put then csv_payload(req) end
   local payload = req.json
   if type(payload) ~= "table" then fail(400, "PGRST102", "Empty or invalid json") end
@@ -469,7 +477,7 @@ local function insert(req, ctx, cat, t, q, put)
     .. ") " .. insert_rows(b, from, cols, payload, p, source, put_where) .. conflict .. " RETURNING *"
     .. (put and ", (xmax = 0) AS pgrst_inserted" or "") .. ") SELECT " .. checks .. " AS violations, "
     .. (put and "(SELECT count(*) FROM pgrst_rows WHERE pgrst_inserted) AS inserted, " or "")
-    .. "x.* FROM (" .. returning(req, b, q) .. ") AS x"
+    .. "x.* FROM (" .. returning(req, ctx, cat, t, b, q, nested) .. ") AS x"
   return write(req, ctx, t, "insert", sql, b.params, p, put)
 end
 
@@ -486,6 +494,8 @@ local function unfiltered_allowed(ctx, t, action)
 end
 
 local function update(req, ctx, cat, t, q)
+  local nested
+  q, nested = embed.split(q) -- "other.col=..." parameters belong to the representation's embeds
   local payload = req.json
   if type(payload) ~= "table" or payload[1] ~= nil then fail(400, "PGRST102", "Empty or invalid json") end
   if not has_filter(q) and not unfiltered_allowed(ctx, t, "update") then
@@ -507,11 +517,13 @@ local function update(req, ctx, cat, t, q)
   local sql = "WITH pgrst_rows AS (UPDATE " .. from .. " SET (" .. list .. ") = (SELECT " .. list
     .. " FROM json_populate_record(NULL::" .. from .. ", " .. body_param .. "::json))" .. sqlmod.where(conds)
     .. " RETURNING *) SELECT (SELECT count(*) FROM pgrst_rows AS c WHERE NOT coalesce(" .. check
-    .. ", false)) AS violations, x.* FROM (" .. returning(req, b, q) .. ") AS x"
+    .. ", false)) AS violations, x.* FROM (" .. returning(req, ctx, cat, t, b, q, nested) .. ") AS x"
   return write(req, ctx, t, "update", sql, b.params, prefs(req))
 end
 
 local function delete(req, ctx, cat, t, q)
+  local nested
+  q, nested = embed.split(q) -- "other.col=..." parameters belong to the representation's embeds
   if not has_filter(q) and not unfiltered_allowed(ctx, t, "delete") then
     fail(400, "21000", "DELETE requires a WHERE clause", "add a filter, or allow unfiltered deletes in the table's policy")
   end
@@ -521,7 +533,7 @@ local function delete(req, ctx, cat, t, q)
   if deny then return denied(ctx, t) end
   conds[#conds + 1] = using
   local sql = "WITH pgrst_rows AS (DELETE FROM " .. sqlmod.qualified(t) .. sqlmod.where(conds)
-    .. " RETURNING *) SELECT 0 AS violations, x.* FROM (" .. returning(req, b, q) .. ") AS x"
+    .. " RETURNING *) SELECT 0 AS violations, x.* FROM (" .. returning(req, ctx, cat, t, b, q, nested) .. ") AS x"
   return write(req, ctx, t, "delete", sql, b.params, prefs(req))
 end
 
@@ -529,7 +541,7 @@ end
 -- insert and update policies as any upsert is.
 local function put(req, ctx, cat, t, q)
   local payload = req.json
-  put_conditions(nil, t, q) -- the URL's error before the payload's, as PostgREST
+  put_conditions(nil, t, (embed.split(q))) -- the URL's error before the payload's, as PostgREST
   if type(payload) ~= "table" or payload[1] ~= nil then
     fail(400, "PGRST102", "Empty or invalid json", "PUT expects one JSON object")
   end

@@ -10,6 +10,7 @@ local errors = require("strata.rest.errors")
 local grammar = require("strata.rest.grammar")
 local sqlmod = require("strata.rest.sql")
 local prefer = require("strata.rest.prefer")
+local embed = require("strata.rest.embed")
 
 local format, concat, type, pairs, ipairs, tostring = string.format, table.concat, type, pairs, ipairs, tostring
 
@@ -197,10 +198,11 @@ function M.call(req, ctx, cat, schema, name)
   -- read as a filter, is an argument; the rest are filters.
   local args, filter_keys = {}, {}
   local argnames = {}
+  local query, nested = embed.split(req.query) -- "other.col=..." parameters belong to embedded resources
   for _, f in ipairs(cat.schemas[schema].functions[name] or {}) do
     for _, a in ipairs(f.args) do argnames[a.name] = true end
   end
-  for k, v in pairs(req.query) do
+  for k, v in pairs(query) do
     if RESERVED[k] then -- handled below
     elseif LOGIC[k] then filter_keys[#filter_keys + 1] = k
     elseif get and (argnames[k] or not filter_like(v)) then args[k] = v
@@ -239,12 +241,15 @@ function M.call(req, ctx, cat, schema, name)
   local call = sqlmod.qi(schema) .. "." .. sqlmod.qi(name) .. "(" .. concat(call_args, ", ") .. ")"
   local sql, offset
   if rt then
-    local items, err = grammar.select(req.query.select)
+    local items, err = grammar.select(query.select)
     if not items then fail(400, "PGRST100", "failed to parse select parameter", err) end
+    local max_rows = require("strata.config").max_rows
+    -- Embeds follow the foreign keys of the table type the function returns.
+    local conds = embed.plan(b, ctx, cat.schemas[schema], rt, items, nested,
+      { parent = "pgrst_call.", max_rows = max_rows })
     local sel = b:select_list(items, "pgrst_call.")
-    local conds = {}
     for _, k in ipairs(filter_keys) do
-      for _, v in ipairs(values_of(req.query[k])) do
+      for _, v in ipairs(values_of(query[k])) do
         local node, e
         if LOGIC[k] then
           node, e = grammar.logic(k:gsub("^not%.", ""), v, k:sub(1, 4) == "not.")
@@ -257,14 +262,13 @@ function M.call(req, ctx, cat, schema, name)
       end
     end
     local order = ""
-    if req.query.order and req.query.order ~= "" then
-      local list, e = grammar.order(req.query.order)
+    if query.order and query.order ~= "" then
+      local list, e = grammar.order(query.order)
       if not list then fail(400, "PGRST100", "failed to parse order", e) end
-      order = " ORDER BY " .. b:order_by(list, "pgrst_call.")
+      order = " ORDER BY " .. embed.order_by(b, list, "pgrst_call.")
     end
-    local max_rows = require("strata.config").max_rows
-    local limit = math.min(int_param(req.query, "limit") or max_rows, max_rows)
-    offset = int_param(req.query, "offset") or 0
+    local limit = math.min(int_param(query, "limit") or max_rows, max_rows)
+    offset = int_param(query, "offset") or 0
     sql = paged_sql(b, call, sel, sqlmod.where(conds), order, limit, offset, prefer.of(req).count ~= nil)
   else
     sql = "SELECT 1 AS page, to_json(" .. call .. ")::text AS body"

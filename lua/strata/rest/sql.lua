@@ -15,9 +15,21 @@ function M.builder(t)
   return setmetatable({ t = t, params = {} }, Builder)
 end
 
---- Quotes an identifier taken from the catalog.
+-- Quoted identifiers, kept: the catalog's names recur in every request,
+-- and quoting them again was a pattern match each (callgrind).  Aliases
+-- are the client's, so the cache is bounded: past QUOTED_MAX it starts over.
+local QUOTED_MAX = 4096
+local quoted, nquoted = {}, 0
+
+--- Quotes an identifier taken from the catalog (or a client's alias).
 local function qi(name)
-  return '"' .. gsub(name, '"', '""') .. '"'
+  local q = quoted[name]
+  if not q then
+    q = '"' .. gsub(name, '"', '""') .. '"'
+    if nquoted >= QUOTED_MAX then quoted, nquoted = {}, 0 end
+    quoted[name], nquoted = q, nquoted + 1
+  end
+  return q
 end
 M.qi = qi
 
@@ -107,10 +119,10 @@ function Builder:select_list(items, alias)
         if not (self.hidden and self.hidden[c.name]) then out[#out + 1] = (alias or "") .. qi(c.name) end
       end
     elseif it.embed then
-      -- strata.rest.embed planned it and left its subquery here ("" for
-      -- an empty embed); only reads plan embeds.
+      -- strata.rest.embed planned it and left its subqueries here ("" for
+      -- an empty embed); a statement that did not plan them cannot embed.
       local s = self.embeds and self.embeds[it]
-      if not s then fail(400, "PGRST100", format("embedding %s is only supported when reading", it.name)) end
+      if not s then fail(400, "PGRST100", format("embedding %s is not supported here", it.name)) end
       if s ~= "" then out[#out + 1] = s end
     else
       local s = self:field(it, alias)

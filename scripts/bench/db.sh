@@ -12,6 +12,10 @@
 #         (lua/policies/public/Chat.lua); pgbench runs the statement strata
 #         generates for it (scripts/bench/db_list.sql: the text strata sends,
 #         seen in pg_stat_activity), with the same four parameters.
+#   Each route is also measured against pgbench sending, before its
+#   statement and in the same pipeline, the request settings strata applies
+#   to every statement (claims, method, path, headers, SET LOCAL ROLE): the
+#   "+settings" column, the same work asked of PostgreSQL.
 #
 # strata: one worker on CPU 0, pool of exactly BENCH_DB_CONNECTIONS
 # connections (STRATA_DB_POOL_MIN = MAX), rate limits off; wrk -t1 on
@@ -26,7 +30,8 @@
 # Fixture, created when missing and reused (nothing else is touched):
 #   - schema strata_bench (not one the REST API exposes, not checked by
 #     scripts/verify-schema.sh): table bench_items(id int primary key,
-#     payload text), 100000 rows;
+#     payload text), 100000 rows, readable by the API roles (requests'
+#     statements run as the caller's role);
 #   - auth.users row b0000000-0000-4000-8000-00000000be9c
 #     (strata-bench@bench.invalid) and BENCH_DB_CHATS rows of "Chat"
 #     owned by it, titled 'strata-bench'.
@@ -84,6 +89,9 @@ bench_psql -v items="$ITEMS" -v uid="$BENCH_USER" -v chats="$CHATS" >"$BENCH_TMP
   || { cat "$BENCH_TMP/fixture.log" >&2; die "could not create the fixture (is the database migrated? scripts/db migrate)"; }
 create schema if not exists strata_bench;
 create table if not exists strata_bench.bench_items (id int primary key, payload text not null);
+-- Requests' statements run as the caller's API role (here anon).
+grant usage on schema strata_bench to anon, authenticated, service_role;
+grant select on strata_bench.bench_items to anon, authenticated, service_role;
 insert into strata_bench.bench_items (id, payload)
   select g, md5(g::text) from generate_series(1, :items) g
   where (select count(*) from strata_bench.bench_items) <> :items
@@ -158,6 +166,24 @@ LIST_SQL=$BENCH_DIR/db_list.sql
 a=$(bench_psql -v uid="$BENCH_USER" -v lim=20 -v off=0 -f <(sed "s/:uid/:'uid'/g" "$LIST_SQL"))
 [ "$(grep -o '"title" *: *"strata-bench"' <<<"$a" | wc -l)" = 20 ] || die "scripts/bench/db_list.sql did not answer 20 chats: ${a:0:300}"
 
+# pgbench doing what strata asks of PostgreSQL per request: the request's
+# settings (claims, method, path, headers, role: core/lmod_pg.c SETTINGS_SQL)
+# and the statement, in one pipeline and one implicit transaction.
+as_strata_script() { # source-script role claims path out
+  local src=$1 role=$2 claims=$3 path=$4 out=$5
+  {
+    grep '^\\set' "$src" || true
+    echo '\startpipeline'
+    echo "select set_config('request.jwt.claims', '$claims', true), set_config('request.jwt.claim.sub', '', true), set_config('request.jwt.claim.role', '$role', true), set_config('request.method', 'GET', true), set_config('request.path', '$path', true), set_config('request.headers', '{\"host\":\"127.0.0.1\",\"user-agent\":\"wrk\"}', true), set_config('role', '$role', true);"
+    grep -v '^\\set' "$src"
+    echo '\endpipeline'
+  } >"$out"
+}
+ITEM_AS_STRATA=$BENCH_TMP/db_item_as_strata.sql
+LIST_AS_STRATA=$BENCH_TMP/db_list_as_strata.sql
+as_strata_script "$BENCH_DIR/db_item.sql" anon '{"role":"anon"}' /bench/item/1 "$ITEM_AS_STRATA"
+as_strata_script "$LIST_SQL" authenticated "{\"sub\":\"$BENCH_USER\",\"role\":\"authenticated\"}" /rest/v1/Chat "$LIST_AS_STRATA"
+
 # --- measure -----------------------------------------------------------------
 # Each sets LINE: "rps=R errors=E" (+ latency for wrk).
 run_wrk() { # seconds url [items]
@@ -201,12 +227,12 @@ machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 
 
 declare -A RPS SCPU MBUSY
 FAILED=0
-say "measuring: ${ROUNDS} round(s) x 4 runs of ${RUN_SECONDS} s (+${WARMUP} s warm-up); $DBCONNS database connections;" \
+say "measuring: ${ROUNDS} round(s) x 6 runs of ${RUN_SECONDS} s (+${WARMUP} s warm-up); $DBCONNS database connections;" \
   "strata on CPU ${SERVER_CPU} with wrk -t1 -c${CONNS} on CPU ${CLIENT_CPU}; pgbench -j 1 on CPU ${CLIENT_CPU};" \
   "PostgreSQL on $PG_CPUS; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((round = 1; round <= ROUNDS; round++)); do
-  who="strata pgbench"
-  [ $((round % 2)) = 0 ] && who="pgbench strata" # alternate who goes first
+  who="strata pgbench pgsettings"
+  [ $((round % 2)) = 0 ] && who="pgsettings pgbench strata" # alternate who goes first
   for route in item list; do
     for w in $who; do
       if [ "$w" = strata ]; then
@@ -224,6 +250,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
       else
         script=$BENCH_DIR/db_item.sql
         [ "$route" = list ] && script=$LIST_SQL
+        [ "$w" = pgsettings ] && { script=$ITEM_AS_STRATA; [ "$route" = list ] && script=$LIST_AS_STRATA; }
         [ "$WARMUP" -gt 0 ] && run_pgbench "$WARMUP" "$script"
         read -r m0 t0 < <(machine_ticks)
         run_pgbench "$RUN_SECONDS" "$script"
@@ -251,19 +278,22 @@ echo "strata vs pgbench on the same PostgreSQL, same SQL, $DBCONNS connections e
 echo "strata: 1 worker on CPU $SERVER_CPU, pool min = max = $DBCONNS, wrk -t1 -c$CONNS on CPU $CLIENT_CPU;"
 echo "pgbench -n -c $DBCONNS -j 1 -M prepared on CPU $CLIENT_CPU; PostgreSQL's backends on $PG_CPUS."
 echo
-printf '%-6s %-58s %11s %11s %6s   %14s %13s %13s\n' route "" "strata rps" "pgbench tps" ratio \
-  "strata CPU/req" "machine busy" "machine busy"
-printf '%-6s %-58s %11s %11s %6s   %14s %13s %13s\n' "" "" "" "" "" "" "(strata run)" "(pgbench run)"
+printf '%-6s %-58s %11s %11s %6s %11s %6s   %14s %13s %13s\n' route "" "strata rps" "pgbench tps" ratio \
+  "+settings" ratio "strata CPU/req" "machine busy" "machine busy"
+printf '%-6s %-58s %11s %11s %6s %11s %6s   %14s %13s %13s\n' "" "" "" "" "" "" "" "" "(strata run)" "(pgbench run)"
 for route in item list; do
-  s=$(median "${RPS[$route.strata]}") p=$(median "${RPS[$route.pgbench]}")
+  s=$(median "${RPS[$route.strata]}") p=$(median "${RPS[$route.pgbench]}") q=$(median "${RPS[$route.pgsettings]}")
   what="GET /bench/item/:id (Lua, db.query by primary key)"
   [ "$route" = list ] && what="GET /rest/v1/Chat?user_id=eq.X&order=createdAt.desc&limit=20"
   c=$(median "${SCPU[$route]}") ms=$(median "${MBUSY[$route.strata]}") mp=$(median "${MBUSY[$route.pgbench]}")
-  awk -v r="$route" -v w="$what" -v s="$s" -v p="$p" -v c="$c" -v ms="$ms" -v mp="$mp" 'BEGIN {
-    printf "%-6s %-58s %11.0f %11.0f %6.2f   %11.1f us %12.0f%% %12.0f%%\n", r, w, s, p, (p > 0 ? s / p : 0), c, ms, mp }'
+  awk -v r="$route" -v w="$what" -v s="$s" -v p="$p" -v q="$q" -v c="$c" -v ms="$ms" -v mp="$mp" 'BEGIN {
+    printf "%-6s %-58s %11.0f %11.0f %6.2f %11.0f %6.2f   %11.1f us %12.0f%% %12.0f%%\n", r, w, s, p, (p > 0 ? s / p : 0),
+      q, (q > 0 ? s / q : 0), c, ms, mp }'
 done
 echo
 echo "ratio = strata requests/s / pgbench transactions/s (1.00: strata costs nothing on top of PostgreSQL)."
+echo "pgbench tps: the statement alone; +settings: pgbench also sends the request settings strata applies to"
+echo "every statement (claims, method, path, headers, SET LOCAL ROLE) in the same pipeline, as strata does."
 echo "strata CPU/req: strata's own CPU time per request (its one worker; 100% of a CPU = 1 s/s)."
 echo "machine busy: all $NCPU CPUs, every process (PostgreSQL, strata or pgbench, wrk, and anything else"
 echo "running on the machine); near 100%, the runs were CPU-bound and the ratio compares CPU costs."

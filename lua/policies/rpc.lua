@@ -1,4 +1,5 @@
 -- Who may call which SQL function through /rest/v1/rpc (service_role may call all; anything not listed here is service_role's only).
+-- A bare name is the public schema's function; another schema's needs a "schema.name" key.
 --
 --   broker reads (get_broker_values_for_context, get_missing_broker_ids,
 --   get_complete_broker_data_for_context): signed-in users, for their own

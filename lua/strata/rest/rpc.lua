@@ -80,11 +80,14 @@ local function paged_sql(b, call, sel, where, order, limit, offset, counting)
 end
 
 -- Who may call fn: lua/policies/rpc.lua maps names (or "*") to f(ctx, args).
-local function allowed(ctx, name, args)
+-- A bare name means the public schema's function: rpc.lua's checks are
+-- written for those, and a same-named function another exposed schema
+-- gains later must not inherit them; it needs a "schema.name" entry.
+local function allowed(ctx, schema, name, args)
   if ctx.role == "service_role" then return true end
   local ok, pol = pcall(require, "policies.rpc")
   if not ok or type(pol) ~= "table" then return false end
-  local f = pol[name] or pol["*"]
+  local f = pol[schema == "public" and name or (schema .. "." .. name)] or pol["*"]
   if type(f) ~= "function" then return false end
   local fine, res = pcall(f, ctx, args)
   if not fine then
@@ -219,7 +222,7 @@ function M.call(req, ctx, cat, schema, name)
   if get and f.volatility == "v" then
     fail(405, "PGRST101", "Cannot use the GET method on a volatile function; use POST")
   end
-  if not allowed(ctx, name, args) then
+  if not allowed(ctx, schema, name, args) then
     return errors.new(ctx.role == "anon" and 401 or 403, "42501", format("permission denied for function %s", name))
   end
   if NATIVE[name] and not get and schema == "public" and plain(req) then

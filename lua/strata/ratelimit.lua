@@ -24,6 +24,8 @@ local type, ipairs, pcall, format, floor = type, ipairs, pcall, string.format, m
 
 local M = {}
 
+local NO_WINDOWS = {} -- what a rule that does not apply answers; never changed
+
 -- The rules, loaded once per Lua state (a changed file means a new state).
 local RULES
 local function rules()
@@ -94,7 +96,7 @@ function M.check(req, route)
     if not ok then
       log.error("rate-limit rule raised; skipped", { rule = rule.name, error = tostring(a) })
     else
-      local list = windows(rule, a, b) or {}
+      local list = windows(rule, a, b) or NO_WINDOWS
       if list.usage and req.auth.uid then
         usages = usages or {}
         usages[#usages + 1] = list.usage

@@ -19,6 +19,25 @@ local function split(path)
   return segs, n
 end
 
+-- The segments of the paths requests use, kept: splitting costs a gmatch,
+-- a table and its regrowth each time, and clients ask for the same paths
+-- again and again.  The lists are shared, so read-only.  Paths are the
+-- client's: the cache is bounded in entries and key length.
+local SPLIT_MAX, SPLIT_KEY_MAX = 512, 256
+local splits, nsplits = {}, 0
+
+local function split_request_path(path)
+  local segs = splits[path]
+  if segs then return segs, #segs end
+  local n
+  segs, n = split(path)
+  if #path <= SPLIT_KEY_MAX then
+    if nsplits >= SPLIT_MAX then splits, nsplits = {}, 0 end
+    splits[path], nsplits = segs, nsplits + 1
+  end
+  return segs, n
+end
+
 local function unescape(s)
   if not find(s, "%", 1, true) then return s end
   return (gsub(s, "%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
@@ -34,13 +53,14 @@ end
 function M:add(route, file)
   local method, path = route.method, route.path
   local segs, n = split(path)
-  local shape, literal, rest = {}, true, nil
+  -- kinds[i]: ":" or "*" where segment i captures, nil where it is literal.
+  local shape, kinds, literal, rest = {}, {}, true, nil
   for i, seg in ipairs(segs) do
     local c = byte(seg)
     if c == 58 then -- ':'
-      shape[i] = ":"; literal = false
+      shape[i] = ":"; kinds[i] = ":"; literal = false
     elseif c == 42 and i == n then -- '*' last
-      shape[i] = "*"; literal = false; rest = sub(seg, 2)
+      shape[i] = "*"; kinds[i] = "*"; literal = false; rest = sub(seg, 2)
     else
       shape[i] = seg
     end
@@ -52,7 +72,7 @@ function M:add(route, file)
     return nil, ("route %s %s in %s collides with %s %s in %s")
       :format(method, path, file, other.route.method, other.route.path, other.file)
   end
-  local entry = { route = route, file = file, segs = segs, n = n, rest = rest }
+  local entry = { route = route, file = file, segs = segs, n = n, rest = rest, kinds = kinds }
   self.shapes[key] = entry
   if literal then
     local t = self.exact[method] or {}
@@ -72,18 +92,19 @@ local function match_pattern(entry, segs, n)
   elseif n ~= entry.n then
     return nil
   end
+  -- The literal segments first: most candidates fail there, and then no
+  -- capture table is made.
+  local want, kinds = entry.segs, entry.kinds
+  for i = 1, entry.n do
+    if kinds[i] == nil and want[i] ~= segs[i] then return nil end
+  end
   local params = {}
   for i = 1, entry.n do
-    local want = entry.segs[i]
-    local c = byte(want)
-    if c == 58 then
-      params[sub(want, 2)] = unescape(segs[i])
-    elseif c == 42 and i == entry.n then
-      local rest = {}
-      for j = i, n do rest[#rest + 1] = segs[j] end
-      params[entry.rest] = unescape(table.concat(rest, "/"))
-    elseif want ~= segs[i] then
-      return nil
+    local kind = kinds[i]
+    if kind == ":" then
+      params[sub(want[i], 2)] = unescape(segs[i])
+    elseif kind == "*" then
+      params[entry.rest] = unescape(table.concat(segs, "/", i, n))
     end
   end
   return params
@@ -112,7 +133,7 @@ function M:match(method, path)
   local t = self.exact[method]
   local hit = t and t[path]
   if hit then return hit.route, {} end
-  local segs, n = split(path)
+  local segs, n = split_request_path(path)
   local e, params = find_in(self, method, path, segs, n)
   if not e and method == "HEAD" then e, params = find_in(self, "GET", path, segs, n) end
   if not e then e, params = find_in(self, "*", path, segs, n) end

@@ -58,6 +58,13 @@ end
 -- the embedded resources' ({ path, key, raw, values }), sorted so that the
 -- SQL text is stable for the statement cache.
 function M.split(q)
+  -- Most queries name no embedded resource: then q is the top level as it
+  -- is (callers only read it), with no copy and no sort.
+  local dotted = false
+  for k in pairs(q) do
+    if not LOGIC[k] and find(k, ".", 1, true) then dotted = true break end -- embedded_key's test
+  end
+  if not dotted then return q, {} end
   local top, nested, names = {}, {}, {}
   for k in pairs(q) do names[#names + 1] = k end
   sort(names)
@@ -208,10 +215,11 @@ end
 
 local function count_value(w)
   local n = tonumber(w.value)
-  if not n or n < 0 or n ~= math.floor(n) then
+  n = n and n >= 0 and math.tointeger(n) -- 1e999 has no integer (it became LIMIT NULL)
+  if not n then
     fail(400, "PGRST100", format("%s must be a non-negative integer, not '%s'", w.raw, w.value))
   end
-  return math.tointeger(n)
+  return n
 end
 
 -- The value of a to-one embed's column for an order (PGRST108 when no
@@ -237,11 +245,13 @@ end
 -- M.plan planned on b).
 function M.order_by(b, list, alias, nodes)
   local out = {}
-  for i, o in ipairs(list) do
+  for i = 1, #list do
+    local o = list[i]
     local s = o.relation and related_column(b, nodes or b.embed_nodes, o) or b:field(o.field, alias)
     out[i] = s .. (o.dir == "desc" and " DESC" or " ASC")
       .. (o.nulls == "nullsfirst" and " NULLS FIRST" or o.nulls == "nullslast" and " NULLS LAST" or "")
   end
+  if #out == 1 then return out[1] end -- one term: no copy
   return concat(out, ", ")
 end
 
@@ -323,6 +333,13 @@ local function render(pl, b, node, parent)
   return nil
 end
 
+local function has_embed(items)
+  for i = 1, #items do
+    if items[i].embed then return true end
+  end
+  return false
+end
+
 --- Plans the embeds among items (grammar.select) of the rows of table t:
 -- leaves each embed's select-list text on builder b (for b:select_list),
 -- its output columns ({ sql, name } lists, by item) in b.embed_columns and
@@ -332,6 +349,10 @@ end
 -- name, with its dot); max_rows, the cap on every to-many embed.  Raises
 -- REST errors (PGRST200, PGRST201, PGRST108, PGRST100, PGRST119).
 function M.plan(b, ctx, cat_schema, t, items, nested, opts)
+  if #nested == 0 and not has_embed(items) then -- the common case: nothing to plan
+    b.embeds, b.embed_columns, b.embed_nodes = {}, {}, {}
+    return {}
+  end
   opts = opts or {}
   local pl = { ctx = ctx, cat_schema = cat_schema, embeds = {}, columns = {}, n = 0, max_rows = opts.max_rows }
   local nodes = build_tree(items, t, cat_schema.tables)

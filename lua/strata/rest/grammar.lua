@@ -1,11 +1,31 @@
 -- strata.rest.grammar: PostgREST's query-string grammar, parsed into plain
 -- tables (no SQL here): select lists with embedded resources, filters
 -- (op.value, not., in.(...), is.), or/and groups, order.  Every error
--- names the part that was wrong.
+-- names the part that was wrong.  Parsed select and order lists are
+-- shared between requests (see memo): callers must not change them.
 
 local byte, sub, find, gsub, lower = string.byte, string.sub, string.find, string.gsub, string.lower
 
 local M = {}
+
+-- Clients send the same few select= and order= strings again and again,
+-- so their parsed lists are kept (shared, hence read-only).  The strings
+-- are the client's, so the cache is bounded in entries and in key length.
+local MEMO_MAX, MEMO_KEY_MAX = 256, 512
+
+local function memo(parse)
+  local cache, n = {}, 0
+  return function(s)
+    local hit = s ~= nil and cache[s]
+    if hit then return hit end
+    local res, err = parse(s)
+    if res ~= nil and s ~= nil and #s <= MEMO_KEY_MAX then
+      if n >= MEMO_MAX then cache, n = {}, 0 end
+      cache[s], n = res, n + 1
+    end
+    return res, err
+  end
+end
 
 local OPS = { eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", like = "like", ilike = "ilike",
   ["in"] = "in", is = "is", fts = "fts", plfts = "fts", phfts = "fts", wfts = "fts", cs = "@>", cd = "<@",
@@ -72,6 +92,8 @@ end
 
 -- "col->a->>b" into name and json path steps.
 local function parse_field(s)
+  -- A plain column name (no "-", so no arrow) is the common case: no pattern.
+  if s ~= "" and not find(s, "-", 1, true) then return { name = s, path = {} } end
   local name, rest = s:match("^([^%-]+)(.*)$")
   if not name or name == "" then return nil end
   local path = {}
@@ -131,7 +153,7 @@ end
 
 --- select=a,alias:b,c->d,e::text,*,alias:other!hint!inner(...)  ->  list
 -- of items, or nil, message.
-function M.select(s)
+local function parse_select(s)
   if s == nil or s == "" or s == "*" then return { { star = true } } end
   local parts, err = split_top(s, ",")
   if not parts then return nil, "select: " .. err end
@@ -180,11 +202,20 @@ function M.filter(field_text, expr)
   local field = parse_field(field_text)
   if not field then return nil, ("cannot parse the column '%s'"):format(field_text) end
   local negate, text = false, expr
-  if sub(expr, 1, 4) == "not." then
+  if byte(expr) == 110 and sub(expr, 1, 4) == "not." then -- 110: "n"
     negate = true
     expr = sub(expr, 5)
   end
-  local op, value = expr:match("^(%w+)%.(.*)$")
+  -- "op.value": the operator ends at the first dot; a known operator is a
+  -- word, so this is what the pattern "^(%w+)%.(.*)$" finds, found plainly.
+  local op, value
+  local dot = find(expr, ".", 1, true)
+  local word = dot and sub(expr, 1, dot - 1)
+  if word and OPS[word] then
+    op, value = word, sub(expr, dot + 1)
+  else
+    op, value = expr:match("^(%w+)%.(.*)$")
+  end
   if not op then
     -- fts with a language: fts(english).word
     local fop, lang, v = expr:match("^(%w+)%((%w+)%)%.(.*)$")
@@ -238,7 +269,7 @@ function M.logic(kind, text, negate)
 end
 
 --- order=a.desc.nullslast,b  ->  list of { field, dir, nulls }.
-function M.order(s)
+local function parse_order(s)
   local list = {}
   for term in s:gmatch("[^,]+") do
     local parts = {}
@@ -258,5 +289,10 @@ function M.order(s)
   end
   return list
 end
+
+local select_memo = memo(parse_select)
+-- No select= parses as select= (both are `*`), and is kept under that key.
+function M.select(s) return select_memo(s or "") end
+M.order = memo(parse_order)
 
 return M

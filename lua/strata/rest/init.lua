@@ -19,12 +19,14 @@ local media = require("strata.rest.media")
 local csv = require("strata.rest.csv")
 
 local format, concat, tonumber, type, pairs, ipairs = string.format, table.concat, tonumber, type, pairs, ipairs
+local sub = string.sub
 
 local M = {}
 
 local JSON = "application/json; charset=utf-8"
 local RESERVED = { select = true, order = true, limit = true, offset = true, on_conflict = true, columns = true,
   ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = true }
+local LOGIC = { ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = true }
 
 local function fail(status, code, message, details, hint)
   sqlmod.fail(status, code, message, details, hint)
@@ -49,22 +51,32 @@ local function values_of(v)
   return { v }
 end
 
+-- The SQL condition of one filter parameter k=v.
+local function filter_condition(b, k, v)
+  if LOGIC[k] then
+    local node, err = grammar.logic(k:gsub("^not%.", ""), v, k:sub(1, 4) == "not.")
+    if not node then fail(400, "PGRST100", "failed to parse logic tree (" .. v .. ")", err) end
+    return b:condition(node)
+  end
+  local node, err = grammar.filter(k, v)
+  if not node then fail(400, "PGRST100", "failed to parse filter (" .. k .. "=" .. v .. ")", err) end
+  return b:condition(node)
+end
+
 -- The client's filters (query parameters that are not reserved words).
 local function filters(b, q)
   local conds, names = {}, {}
-  for k in pairs(q) do names[#names + 1] = k end
-  table.sort(names) -- stable SQL text for the statement cache
-  for _, k in ipairs(names) do
-    for _, v in ipairs(values_of(q[k])) do
-      if k == "or" or k == "and" or k == "not.or" or k == "not.and" then
-        local node, err = grammar.logic(k:gsub("^not%.", ""), v, k:sub(1, 4) == "not.")
-        if not node then fail(400, "PGRST100", "failed to parse logic tree (" .. v .. ")", err) end
-        conds[#conds + 1] = b:condition(node)
-      elseif not RESERVED[k] then
-        local node, err = grammar.filter(k, v)
-        if not node then fail(400, "PGRST100", "failed to parse filter (" .. k .. "=" .. v .. ")", err) end
-        conds[#conds + 1] = b:condition(node)
-      end
+  for k in pairs(q) do
+    if LOGIC[k] or not RESERVED[k] then names[#names + 1] = k end
+  end
+  if #names > 1 then table.sort(names) end -- stable SQL text for the statement cache
+  for i = 1, #names do
+    local k = names[i]
+    local v = q[k]
+    if type(v) == "table" then
+      for _, one in ipairs(v) do conds[#conds + 1] = filter_condition(b, k, one) end
+    else
+      conds[#conds + 1] = filter_condition(b, k, v)
     end
   end
   return conds
@@ -74,10 +86,13 @@ local function int_param(q, name)
   local v = q[name]
   if v == nil then return nil end
   local n = tonumber(v)
-  if not n or n < 0 or n ~= math.floor(n) then
+  -- 1e999 passed the floor test but has no integer: OFFSET NULL then
+  -- answered the first page where the client asked past the end.
+  n = n and n >= 0 and math.tointeger(n)
+  if not n then
     fail(400, "PGRST100", format("%s must be a non-negative integer, not '%s'", name, tostring(v)))
   end
-  return math.tointeger(n)
+  return n
 end
 
 -- limit and offset from the query and the Range header, capped by max_rows.
@@ -99,6 +114,9 @@ end
 local function content_range(offset, page, total)
   local tot = total and tostring(total) or "*"
   if page == 0 then return "*/" .. tot end
+  if math.type(offset) == "integer" and math.type(page) == "integer" then -- the same text, without format's cost
+    return offset .. "-" .. (offset + page - 1) .. "/" .. tot
+  end
   return format("%d-%d/%s", offset, offset + page - 1, tot)
 end
 
@@ -272,7 +290,14 @@ local function write(req, ctx, t, action, sql, params, p, put)
   if not ok then error(res, 0) end
   if outcome then return table.unpack(outcome) end
   res = res or kept
-  if not res then return errors.from_db(err, anon(ctx)) end
+  if not res then
+    -- An integrity error's details print the row or key as written
+    -- ("Failing row contains (...)"), hidden columns included: a caller
+    -- the policy hides columns from gets the error without them.
+    local hidden = policy.hidden(ctx, t.schema, t.name)
+    if err and (err.code or ""):sub(1, 2) == "23" and (not hidden or next(hidden)) then err.detail = nil end
+    return errors.from_db(err, anon(ctx))
+  end
   local insert = action == "insert"
   local headers = { ["Content-Type"] = media.CONTENT_TYPES[media.of(req)], ["Preference-Applied"] =
     prefer.applied(p, { ["return"] = true, count = true, resolution = insert and not put, missing = insert and not put }) }
@@ -457,6 +482,12 @@ local function insert(req, ctx, cat, t, q, put)
   if merge then
     local using = predicate(b, ctx, cat.schemas[t.schema], t, "update", "e.") or "FALSE"
     local update_check = predicate(b, ctx, cat.schemas[t.schema], t, "update", "r.") or "FALSE"
+    -- The merge itself skips a row the update policy refuses: merged
+    -- first, such a row could break a constraint whose error details
+    -- print it (23514 "Failing row contains ..."), before the checks
+    -- below refuse the write.  pgrst_old still counts it: 42501.
+    local guard = predicate(b, ctx, cat.schemas[t.schema], t, "update", "pgrst_target.") or "FALSE"
+    conflict = conflict .. " WHERE coalesce(" .. guard .. ", false)"
     local ek, rk, match = {}, {}, {}
     for i, c in ipairs(target) do
       ek[i], rk[i] = "e." .. sqlmod.qi(c), "r." .. sqlmod.qi(c)
@@ -473,7 +504,7 @@ local function insert(req, ctx, cat, t, q, put)
     checks = "(SELECT count(*) FROM pgrst_rows AS r WHERE NOT coalesce(" .. check .. ", false))"
   end
   local sql = "WITH pgrst_payload AS (SELECT CASE WHEN json_typeof(j) = 'array' THEN j ELSE json_build_array(j) END AS j FROM (SELECT "
-    .. body_param .. "::json AS j) AS pgrst_body)" .. old .. ", pgrst_rows AS (INSERT INTO " .. from .. " (" .. list
+    .. body_param .. "::json AS j) AS pgrst_body)" .. old .. ", pgrst_rows AS (INSERT INTO " .. from .. " AS pgrst_target (" .. list
     .. ") " .. insert_rows(b, from, cols, payload, p, source, put_where) .. conflict .. " RETURNING *"
     .. (put and ", (xmax = 0) AS pgrst_inserted" or "") .. ") SELECT " .. checks .. " AS violations, "
     .. (put and "(SELECT count(*) FROM pgrst_rows WHERE pgrst_inserted) AS inserted, " or "")
@@ -553,16 +584,17 @@ local HANDLERS = { GET = read, HEAD = read, POST = insert, PATCH = update, DELET
 local function dispatch(req)
   local ctx = req.auth
   -- A parameter such as select or order given twice: the last one wins
-  -- (or= and and= may repeat; each is a filter).
-  for k in pairs(RESERVED) do
-    local v = req.query[k]
-    if type(v) == "table" and k ~= "or" and k ~= "and" and k ~= "not.or" and k ~= "not.and" then req.query[k] = v[#v] end
+  -- (or= and and= may repeat; each is a filter).  The query is walked, not
+  -- RESERVED: it is usually the shorter, and most values are strings.
+  local query = req.query
+  for k, v in pairs(query) do
+    if RESERVED[k] and not LOGIC[k] and type(v) == "table" then query[k] = v[#v] end
   end
   prefer.check(req)
   local cat, err = catalog.get()
   if not cat then return errors.from_db(err, false) end
   local target = req.params.rest or ""
-  local fn = target:match("^rpc/(.+)$")
+  local fn = sub(target, 1, 4) == "rpc/" and target:match("^rpc/(.+)$") or nil
   local write_method = req.method ~= "GET" and req.method ~= "HEAD"
   local schema = schema_for(req, cat, write_method)
   if fn then return rpc.call(req, ctx, cat, schema, fn) end

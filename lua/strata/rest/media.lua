@@ -42,7 +42,9 @@ function M.of(req)
   if req.pgrst_media then return req.pgrst_media end
   local accept = req.headers.accept
   local kind = "json"
-  if accept and accept:match("%S") then
+  if accept and KINDS[accept] then
+    kind = KINDS[accept] -- one known type, as clients mostly send it: what ranges() would find
+  elseif accept and accept:match("%S") then
     kind = nil
     local asked = {}
     for _, r in ipairs(ranges(accept)) do

@@ -10,7 +10,8 @@
 -- `hidden = { "api_key_hash" }` (or a function of ctx answering such a list)
 -- names columns no client role may read: `select=*` leaves them out, naming
 -- one in select, a filter or order answers 403 (401 for anon) 42501, and
--- writes never return them.  Writing them is the write policies' business.
+-- writes never return them (nor a constraint error's details, which print
+-- the row).  Writing them is the write policies' business.
 -- service_role bypasses it like every policy.  RPC results are not affected.
 -- `examples = { { action = "select", ctx = {...}, row = {...}, expect = ... } }`
 -- run on every reload (strata.checks): a failing example refuses the reload.
@@ -30,15 +31,38 @@ local cjson = require("cjson")
 local sqlmod = require("strata.rest.sql")
 
 local qi, fail = sqlmod.qi, sqlmod.fail
-local concat, format, type, pairs, pcall, sort = table.concat, string.format, type, pairs, pcall, table.sort
+local concat, format, type, pairs, next, pcall, sort = table.concat, string.format, type, pairs, next, pcall, table.sort
 
 local M = {}
 
 local NO_POLICY = {}
+local LOADED = package.loaded
+
+-- "policies.<schema>.<table>" and "policies/<schema>/<table>.lua", kept:
+-- every request needs them.  explain's names are the client's, so the
+-- cache is bounded: past NAMES_MAX it starts over.
+local NAMES_MAX = 1024
+local names, nnames = {}, 0
+
+local function names_of(schema, table_name)
+  local in_schema = names[schema]
+  local n = in_schema and in_schema[table_name]
+  if not n then
+    n = { "policies." .. schema .. "." .. table_name, format("policies/%s/%s.lua", schema, table_name) }
+    if nnames >= NAMES_MAX then names, nnames = {}, 0 end
+    in_schema = names[schema] or {}
+    names[schema], in_schema[table_name], nnames = in_schema, n, nnames + 1
+  end
+  return n
+end
 
 -- The policy module of schema.table, or NO_POLICY.
 local function module_for(schema, table_name)
-  local ok, mod = pcall(require, "policies." .. schema .. "." .. table_name)
+  local modname = names_of(schema, table_name)[1]
+  -- What require answers for a module it already loaded, without its call.
+  local loaded = LOADED[modname]
+  if type(loaded) == "table" then return loaded end
+  local ok, mod = pcall(require, modname)
   if ok and type(mod) == "table" then return mod end
   if not ok and not tostring(mod):find("no script", 1, true) then
     log.error("policy failed to load; denying", { schema = schema, table = table_name, error = tostring(mod) })
@@ -52,7 +76,7 @@ end
 function M.decide(ctx, schema, table_name, action, row)
   if ctx.role == "service_role" then return true, "service_role" end
   local mod = module_for(schema, table_name)
-  local file = format("policies/%s/%s.lua", schema, table_name)
+  local file = names_of(schema, table_name)[2]
   local f = mod[action]
   if mod == NO_POLICY or type(f) ~= "function" then return nil, file end
   local ok, res = pcall(f, ctx, row)
@@ -74,7 +98,7 @@ function M.hidden(ctx, schema, table_name)
   if ctx.role == "service_role" then return {} end
   local h = module_for(schema, table_name).hidden
   if h == nil then return {} end
-  local file = format("policies/%s/%s.lua", schema, table_name)
+  local file = names_of(schema, table_name)[2]
   if type(h) == "function" then
     local ok, res = pcall(h, ctx)
     if not ok then
@@ -133,10 +157,16 @@ end
 function compile(b, t, filter, alias, catalog_schema)
   if filter == true then return "TRUE" end
   if filter == false then return "FALSE" end
+  if type(filter) == "table" then -- one column (the usual "own rows"): no key list to sort
+    local k = next(filter)
+    if k ~= nil and next(filter, k) == nil and k ~= "$or" and k ~= "$and" and k ~= "$not" then
+      return "(" .. one(b, t, k, filter[k], alias, catalog_schema) .. ")"
+    end
+  end
   local parts = {}
   local keys = {}
   for k in pairs(filter) do keys[#keys + 1] = k end
-  sort(keys) -- stable SQL text, so the statement cache works
+  if #keys > 1 then sort(keys) end -- stable SQL text, so the statement cache works
   for _, k in ipairs(keys) do
     local v = filter[k]
     if k == "$or" or k == "$and" then

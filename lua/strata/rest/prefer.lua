@@ -29,7 +29,12 @@ local ORDER = { "resolution", "missing", "return", "params", "count", "tx", "han
 function M.of(req)
   if req.pgrst_prefer then return req.pgrst_prefer end
   local p = { invalid = {} }
-  for token in (req.headers.prefer or ""):gmatch("[^,]+") do
+  local header = req.headers.prefer
+  if not header then -- the common case: nothing to parse
+    req.pgrst_prefer = p
+    return p
+  end
+  for token in header:gmatch("[^,]+") do
     token = token:match("^%s*(.-)%s*$")
     local k, v = token:match("^([%w%-]+)%s*=%s*(.-)$")
     if k and VALID[k] and VALID[k][v] then
@@ -54,11 +59,15 @@ end
 --- The Preference-Applied value (or nil) for the preferences of p that the
 -- request honoured: honoured[name] is true for each one it used.
 function M.applied(p, honoured)
-  local out = {}
-  for _, k in ipairs(ORDER) do
-    if p[k] and (honoured[k] or k == "handling" or k == "tx") then out[#out + 1] = k .. "=" .. p[k] end
+  local out
+  for i = 1, #ORDER do
+    local k = ORDER[i]
+    if p[k] and (honoured[k] or k == "handling" or k == "tx") then
+      out = out or {}
+      out[#out + 1] = k .. "=" .. p[k]
+    end
   end
-  return #out > 0 and concat(out, ", ") or nil
+  return out and concat(out, ", ") or nil
 end
 
 return M

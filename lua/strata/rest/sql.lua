@@ -3,7 +3,7 @@
 -- Results are turned into JSON by PostgreSQL (json_agg), never row by row
 -- in Lua.
 
-local concat, format, gsub, find = table.concat, string.format, string.gsub, string.find
+local concat, format, gsub, find, next = table.concat, string.format, string.gsub, string.find, next
 
 local M = {}
 
@@ -12,7 +12,10 @@ Builder.__index = Builder
 
 --- A builder for one statement against table t (from the catalog).
 function M.builder(t)
-  return setmetatable({ t = t, params = {} }, Builder)
+  -- The fields set later (strata.rest's hidden, embed's plan) are named
+  -- here, nil, so that the table is made at its final size, not regrown.
+  return setmetatable({ t = t, params = {}, hidden = nil, hidden_status = nil, embeds = nil, embed_columns = nil,
+    embed_nodes = nil }, Builder)
 end
 
 -- Quoted identifiers, kept: the catalog's names recur in every request,
@@ -33,15 +36,32 @@ local function qi(name)
 end
 M.qi = qi
 
+--- "schema"."table", kept on the catalog entry (rebuilt on reload or DDL).
 function M.qualified(t)
-  return qi(t.schema) .. "." .. qi(t.name)
+  local q = t.qualified_sql
+  if not q then
+    q = qi(t.schema) .. "." .. qi(t.name)
+    t.qualified_sql = q
+  end
+  return q
 end
+
+-- "$1", "$2", ...: made once each (turning n into text costs a snprintf).
+local PLACEHOLDERS_MAX = 256
+local placeholders = {}
+for n = 1, 16 do placeholders[n] = "$" .. n end
 
 --- Adds a parameter; returns its placeholder.
 function Builder:param(v)
-  local n = #self.params + 1
-  self.params[n] = v
-  return "$" .. n
+  local params = self.params
+  local n = #params + 1
+  params[n] = v
+  local ph = placeholders[n]
+  if not ph then
+    ph = "$" .. n
+    if n <= PLACEHOLDERS_MAX then placeholders[n] = ph end
+  end
+  return ph
 end
 
 local function fail(status, code, message, details)
@@ -60,7 +80,9 @@ function Builder:field(f, alias)
     fail(self.hidden_status or 403, "42501", format("permission denied for column %s of table %s", f.name, self.t.name))
   end
   local s = (alias or "") .. qi(f.name)
-  for _, step in ipairs(f.path) do
+  local path = f.path
+  for i = 1, #path do
+    local step = path[i]
     local key = step.key
     s = s .. step.op .. (find(key, "^%-?%d+$") and (self:param(key) .. "::int") or (self:param(key) .. "::text"))
   end
@@ -110,14 +132,30 @@ function Builder:condition(node, alias)
   return sql
 end
 
+-- The columns of `*` on rows `alias`, less the hidden ones, as SQL text.
+-- With nothing hidden and no alias (the common read) the text depends on
+-- the table alone, so it is kept on the catalog entry, which a reload or
+-- DDL replaces.
+local function star_list(t, hidden, alias)
+  local plain = alias == nil and (hidden == nil or next(hidden) == nil)
+  if plain and t.star_sql then return t.star_sql end
+  local out = {}
+  for _, c in ipairs(t.column_list) do
+    if not (hidden and hidden[c.name]) then out[#out + 1] = (alias or "") .. qi(c.name) end
+  end
+  local s = concat(out, ", ")
+  if plain then t.star_sql = s end
+  return s
+end
+
 --- The select list for items (from grammar.select).
 function Builder:select_list(items, alias)
   local out = {}
-  for _, it in ipairs(items) do
+  for i = 1, #items do
+    local it = items[i]
     if it.star then
-      for _, c in ipairs(self.t.column_list) do
-        if not (self.hidden and self.hidden[c.name]) then out[#out + 1] = (alias or "") .. qi(c.name) end
-      end
+      local s = star_list(self.t, self.hidden, alias)
+      if s ~= "" then out[#out + 1] = s end
     elseif it.embed then
       -- strata.rest.embed planned it and left its subqueries here ("" for
       -- an empty embed); a statement that did not plan them cannot embed.
@@ -131,6 +169,7 @@ function Builder:select_list(items, alias)
       out[#out + 1] = s .. " AS " .. qi(name)
     end
   end
+  if #out == 1 then return out[1] end -- select=* : no copy
   return concat(out, ", ")
 end
 
@@ -145,9 +184,17 @@ end
 
 --- ANDs the non-empty conditions.
 function M.where(conds)
-  local list = {}
-  for _, c in ipairs(conds) do if c and c ~= "" then list[#list + 1] = c end end
-  return #list > 0 and (" WHERE " .. concat(list, " AND ")) or ""
+  local list, n = conds, #conds
+  for i = 1, n do
+    local c = conds[i]
+    if not c or c == "" then list = nil break end
+  end
+  if not list then -- copy the non-empty ones (the common case needs no copy)
+    list = {}
+    for _, c in ipairs(conds) do if c and c ~= "" then list[#list + 1] = c end end
+    n = #list
+  end
+  return n > 0 and (" WHERE " .. concat(list, " AND ", 1, n)) or ""
 end
 
 return M

@@ -519,13 +519,6 @@ int pool_run(pg_conn *c, const pool_stmt *stmts, int n, pool_result_fn fn, void 
     return start(c, OP_RUN, stmts, n, fn, arg);
 }
 
-int pool_query(pg_conn *c, const char *sql, int nparams, const char *const *values, pool_result_fn fn,
-               void *arg)
-{
-    pool_stmt s = {sql, nparams, values};
-    return start(c, OP_RUN, &s, 1, fn, arg);
-}
-
 static void give(pool *p, pg_conn *c, pool_acquire_fn fn, void *arg)
 {
     move(p, c, PC_BUSY);

@@ -61,7 +61,9 @@ void pool_cancel(pool *p, pool_waiter *w);
 void pool_release(pool *p, pg_conn *c);
 
 /* One statement of a pipeline: text parameters, values[i] NULL = SQL NULL;
- * sql and values need only live until pool_run returns. */
+ * sql and values need only live until pool_run returns.  Each distinct SQL
+ * text is prepared once per connection (its Parse sent with its first
+ * Execute) and executed by name afterwards. */
 typedef struct pool_stmt {
     const char *sql;
     int nparams;
@@ -77,12 +79,6 @@ typedef struct pool_stmt {
  * or -1 when nothing could be sent (fn is not called then; the connection
  * is broken and release replaces it). */
 int pool_run(pg_conn *c, const pool_stmt *stmts, int n, pool_result_fn fn, void *arg);
-
-/* Sends a query with text parameters (values[i] NULL = SQL NULL) and calls
- * fn with its result.  Each distinct SQL text is prepared once per
- * connection and executed by name afterwards.  pool_run of one statement. */
-int pool_query(pg_conn *c, const char *sql, int nparams, const char *const *values, pool_result_fn fn,
-               void *arg);
 
 /* The libpq error of a connection that failed to send, for messages. */
 const char *pool_conn_error(const pg_conn *c);

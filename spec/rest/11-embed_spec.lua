@@ -6,7 +6,8 @@
 -- policies, plus fixtures with a hidden column and with no policy at all);
 -- many-to-many through junction tables, count, spread, ordering by an
 -- embedded column, the max_rows cap, and embeds in writes' representation
--- and in table functions' results.
+-- and in table functions' results; views over the fixtures, which carry
+-- their tables' foreign keys.
 local cjson = require("cjson")
 local h = require("helpers")
 local srv = require("server_helpers")
@@ -71,6 +72,14 @@ create table public.embed_spec_assign (id int primary key, person_id int referen
 insert into public.embed_spec_tags values (1, 'red', 1), (2, 'blue', null), (3, 'green', null);
 insert into public.embed_spec_task_tags values (1, 1), (1, 2), (2, 3);
 insert into public.embed_spec_person_tags values (1, 1, 2020), (1, 3, 2021), (2, 2, 2022);
+-- Simple views (plain column references, renamed or not, one over another
+-- view) carry their tables' keys; people_calc's id is an expression, so it
+-- carries none.  secret_v has no policy file.
+create view public.embed_spec_people_v as select id, name from public.embed_spec_people;
+create view public.embed_spec_tasks_v as select id as task_id, title, owner_id from public.embed_spec_tasks;
+create view public.embed_spec_tasks_vv as select task_id, owner_id from public.embed_spec_tasks_v;
+create view public.embed_spec_secret_v as select task_id, v from public.embed_spec_secret;
+create view public.embed_spec_people_calc as select id + 0 as id, name from public.embed_spec_people;
 create function public.embed_spec_tasks_of(p_min int) returns setof public.embed_spec_tasks
   language sql stable as $$ select * from public.embed_spec_tasks where id >= p_min $$;
 create function public.embed_spec_titles() returns table (id int, title text)
@@ -123,6 +132,10 @@ describe("resource embedding #server", function()
     srv.write(dir .. "/policies/rpc.lua", RPC)
     srv.write(dir .. "/policies/public/embed_spec_notes.lua", OWN_NOTES)
     srv.write(dir .. "/policies/public/embed_spec_profiles.lua", READABLE)
+    srv.write(dir .. "/policies/public/embed_spec_people_v.lua", READABLE)
+    srv.write(dir .. "/policies/public/embed_spec_tasks_v.lua", READABLE)
+    srv.write(dir .. "/policies/public/embed_spec_tasks_vv.lua", READABLE)
+    srv.write(dir .. "/policies/public/embed_spec_people_calc.lua", READABLE)
     server = srv.start({ STRATA_LUA_DIR = dir, STRATA_JWT_SECRET = SECRET, STRATA_ACCESS_LOG = "off" })
     assert.equal(200, (srv.await(server.port, "/ready", 200, 20)), server.log())
     A, B, ADMIN = h.user(), h.user(), h.user('{"role":"admin"}')
@@ -530,6 +543,58 @@ describe("resource embedding #server", function()
         { "embed_spec_notes.order", "id" } }), { parent_id = cjson.null }, { Prefer = "return=representation, tx=rollback" })
       assert.equal(200, code, cjson.encode(rows))
       assert.same({ { id = 1, embed_spec_notes = { { id = 1 }, { id = 2 } } } }, rows)
+    end)
+  end)
+
+  describe("views", function()
+    it("embed a view as the parent of a table's foreign key, choosing between keys as for tables", function()
+      local doc = get(alice, "embed_spec_tasks", { { "select", "id,embed_spec_people_v(name)" } }, 300)
+      assert.equal("PGRST201", doc.code)
+      assert.equal(2, #doc.details)
+      local q = { { "select", "id,owner:embed_spec_people_v!owner_id(*)" }, { "order", "id" } }
+      assert.same({ { id = 1, owner = { id = 1, name = "ann" } }, { id = 2, owner = { id = 2, name = "ben" } },
+        { id = 3, owner = cjson.null } }, get(alice, "embed_spec_tasks", q))
+      -- The column still names the table's relationship only, as in PostgREST.
+      q[1] = { "select", "id,owner_id(name)" }
+      assert.same({ id = 1, owner_id = { name = "ann" } }, get(alice, "embed_spec_tasks", q)[1])
+      q = { { "select", "name,embed_spec_tasks!reviewer_id(id)" }, { "order", "id" } }
+      assert.same({ { name = "ann", embed_spec_tasks = { { id = 2 } } }, { name = "ben", embed_spec_tasks = { { id = 1 } } } },
+        get(alice, "embed_spec_people_v", q))
+    end)
+
+    it("embed a view as the child, through renamed columns and a view over a view, both ways", function()
+      local q = { { "select", "id,embed_spec_tasks_v(task_id,title)" }, { "order", "id" } }
+      assert.same({ { id = 1, embed_spec_tasks_v = { { task_id = 1, title = "write" } } },
+        { id = 2, embed_spec_tasks_v = { { task_id = 2, title = "review" } } } }, get(alice, "embed_spec_people", q))
+      q = { { "select", "task_id,embed_spec_people_v(name)" }, { "order", "task_id" } }
+      assert.same({ { task_id = 1, embed_spec_people_v = { name = "ann" } }, { task_id = 2, embed_spec_people_v = { name = "ben" } },
+        { task_id = 3, embed_spec_people_v = cjson.null } }, get(alice, "embed_spec_tasks_v", q))
+      q = { { "select", "task_id,embed_spec_people!inner(name)" }, { "embed_spec_people.name", "eq.ben" } }
+      assert.same({ { task_id = 2, embed_spec_people = { name = "ben" } } }, get(alice, "embed_spec_tasks_vv", q))
+    end)
+
+    it("apply the embedded table's policy under a view parent, and a view's own policy when embedded", function()
+      local q = { { "select", "task_id,embed_spec_notes(body)" }, { "order", "task_id" }, { "limit", "2" } }
+      assert.same({ { task_id = 1, embed_spec_notes = { { body = "a1" } } }, { task_id = 2, embed_spec_notes = { { body = "a2" } } } },
+        get(alice, "embed_spec_tasks_v", q))
+      assert.same({ { task_id = 1, embed_spec_notes = { { body = "b1" } } }, { task_id = 2, embed_spec_notes = {} } },
+        get(bob, "embed_spec_tasks_v", q))
+      -- A view without a policy file embeds as no rows but for service_role.
+      q = { { "select", "id,embed_spec_secret_v(v)" }, { "id", "eq.1" } }
+      assert.same({ { id = 1, embed_spec_secret_v = {} } }, get(alice, "embed_spec_tasks", q))
+      assert.same({ { id = 1, embed_spec_secret_v = { { v = "s1" } } } }, get(service, "embed_spec_tasks", q))
+      q[1] = { "select", "id,embed_spec_secret_v!inner(v)" }
+      assert.same({}, get(anon, "embed_spec_tasks", q))
+      -- The view shows no email, so the people's hidden column never comes up.
+      q = { { "select", "id,embed_spec_people_v!owner_id(*)" }, { "id", "eq.1" } }
+      assert.same({ { id = 1, embed_spec_people_v = { id = 1, name = "ann" } } }, get(anon, "embed_spec_tasks", q))
+    end)
+
+    it("answer 400 PGRST200 for a view whose key column is an expression", function()
+      local doc = get(alice, "embed_spec_tasks", { { "select", "id,embed_spec_people_calc(name)" } }, 400)
+      assert.equal("PGRST200", doc.code)
+      doc = get(alice, "embed_spec_people_calc", { { "select", "id,embed_spec_tasks(id)" } }, 400)
+      assert.equal("PGRST200", doc.code)
     end)
   end)
 

@@ -49,7 +49,8 @@ local RPC = [[return { ["*"] = function() return true end }]]
 local FIXTURES = [[
 drop table if exists public.rest_more_items, public.rest_more_pairs, public.rest_more_accounts,
   public.rest_more_broken, public.rest_more_owned cascade;
-drop function if exists public.rest_more_over(int), public.rest_more_bump(), public.rest_more_accounts_all();
+drop function if exists public.rest_more_over(int), public.rest_more_bump(), public.rest_more_accounts_all(),
+  public.rest_more_labels(), public.rest_more_total();
 create table public.rest_more_items (
   id serial primary key,
   name text not null unique,
@@ -72,12 +73,17 @@ create function public.rest_more_bump() returns setof public.rest_more_items
   language sql volatile as $$ update public.rest_more_items set qty = qty + 1 returning * $$;
 create function public.rest_more_accounts_all() returns setof public.rest_more_accounts
   language sql stable as $$ select * from public.rest_more_accounts order by id $$;
+create function public.rest_more_labels() returns table (id int, label text, tags text[])
+  language sql stable as $$ select id, name, tags from public.rest_more_items order by id $$;
+create function public.rest_more_total() returns bigint
+  language sql stable as $$ select sum(qty) from public.rest_more_items $$;
 ]]
 
 local DROP = [[
 drop table if exists public.rest_more_items, public.rest_more_pairs, public.rest_more_accounts,
   public.rest_more_broken, public.rest_more_owned cascade;
-drop function if exists public.rest_more_over(int), public.rest_more_bump(), public.rest_more_accounts_all();
+drop function if exists public.rest_more_over(int), public.rest_more_bump(), public.rest_more_accounts_all(),
+  public.rest_more_labels(), public.rest_more_total();
 ]]
 
 local ROWS = [[
@@ -363,6 +369,34 @@ describe("REST API, more of PostgREST #server", function()
       code = call("POST", "rest_more_items", { body = { name = "never" }, headers = { Accept = "image/png" } })
       assert.equal(406, code)
       assert.equal("0", scalar("select count(*) from public.rest_more_items where name = 'never'"))
+    end)
+
+    it("answers a table function's rows as CSV, with select, filters, order and Content-Range", function()
+      local code, body, hdrs = call("POST", "rpc/rest_more_over?select=name,qty,tags&order=qty.desc",
+        { body = { min_qty = 4 }, headers = { Accept = "text/csv", Prefer = "count=exact" } })
+      assert.equal(200, code)
+      assert.matches("^text/csv", hdrs["content-type"])
+      assert.equal('name,qty,tags\ndate,10,{}\n"carrot, ""orange""",7,{veg}', body)
+      assert.equal("0-1/2", hdrs["content-range"])
+      code, body, hdrs = call("GET", "rpc/rest_more_labels?select=n:label,tags&id=lte.2&order=id",
+        { headers = { Accept = "application/json;q=0.5, text/csv" } })
+      assert.equal(200, code)
+      assert.matches("^text/csv", hdrs["content-type"])
+      assert.equal('n,tags\napple,"{fruit,red}"\n"carrot, ""orange""",{veg}', body)
+      _, body = call("GET", "rpc/rest_more_labels?id=eq.999", { headers = { Accept = "text/csv" } })
+      assert.equal("id,label,tags\n", body)
+    end)
+
+    it("refuses CSV for a scalar function (406), and still answers JSON when it comes first", function()
+      local code, doc = call("POST", "rpc/rest_more_total", { body = {}, headers = { Accept = "text/csv" } })
+      assert.equal(406, code)
+      is_error("PGRST107", doc)
+      local _, value, hdrs = call("POST", "rpc/rest_more_total", { body = {}, headers = { Accept = "application/json, text/csv" } })
+      assert.matches("^application/json", hdrs["content-type"])
+      assert.equal(20, value)
+      code = call("POST", "rpc/rest_more_bump", { body = {}, headers = { Accept = "text/xml" } })
+      assert.equal(406, code)
+      assert.equal("3", scalar("select qty from public.rest_more_items where name = 'apple'"))
     end)
 
     it("chooses by quality among the accepted types", function()

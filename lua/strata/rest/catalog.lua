@@ -31,23 +31,87 @@ select n.nspname as schema, p.proname as name, p.provolatile as volatility, p.pr
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
 where n.nspname = any($1::text[]) and p.prokind = 'f']]
 
--- Foreign keys between tables of the exposed schemas, for resource
--- embedding (strata.rest.embed).  is_unique: the referencing columns are
--- exactly a unique key, so the relationship is one-to-one.
+-- Foreign keys for resource embedding (strata.rest.embed), as PostgREST
+-- derives them: each key between tables, and the same key again for every
+-- view whose columns include that key's columns as plain references (the
+-- view as the referencing side, the referenced side, or both; the table
+-- behind the view need not be exposed).  Which table column a view column
+-- reads comes from the view's stored rule (pg_rewrite), parsed here in SQL
+-- once per catalog load.  is_unique: the referencing columns are exactly a
+-- unique key of the table, so the relationship is one-to-one; is_view /
+-- ref_is_view: that side is a view (PostgREST then matches it by name only).
 local FKS_SQL = [[
-select c.conname as name, n1.nspname as schema, t1.relname as table_name,
-  n2.nspname as ref_schema, t2.relname as ref_table,
-  (select json_agg(a.attname order by k.ord) from unnest(c.conkey) with ordinality as k(attnum, ord)
-    join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum) as columns,
-  (select json_agg(a.attname order by k.ord) from unnest(c.confkey) with ordinality as k(attnum, ord)
-    join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.attnum) as ref_columns,
-  exists (select 1 from pg_index i where i.indrelid = c.conrelid and i.indisunique and i.indpred is null
-    and i.indnatts = cardinality(c.conkey) and i.indkey::int2[] @> c.conkey) as is_unique
-from pg_constraint c
-join pg_class t1 on t1.oid = c.conrelid join pg_namespace n1 on n1.oid = t1.relnamespace
-join pg_class t2 on t2.oid = c.confrelid join pg_namespace n2 on n2.oid = t2.relnamespace
-where c.contype = 'f' and n1.nspname = any($1::text[]) and n2.nspname = any($1::text[])
-order by c.conname]]
+with recursive
+-- The stored rule of every view, split at each '{' (escaped braces in names
+-- dropped first): depth is how many nodes enclose a chunk's node, so the
+-- view's own target entries are the TARGETENTRY nodes at depth 2; those of
+-- subqueries and sublinks sit deeper.
+chunks as (
+  select r.ev_class as view_id, k.chunk, lead(k.chunk) over w as next,
+    k.ord - 1 - coalesce(sum(length(k.chunk) - length(replace(k.chunk, '}', '')))
+      over (w rows between unbounded preceding and 1 preceding), 0) as depth
+  from pg_rewrite r join pg_class v on v.oid = r.ev_class join pg_namespace n on n.oid = v.relnamespace
+  cross join lateral unnest(string_to_array(regexp_replace(r.ev_action::text, '\\[\\{}]', '', 'g'), '{'))
+    with ordinality as k(chunk, ord)
+  where r.rulename = '_RETURN' and v.relkind in ('v', 'm') and n.nspname not in ('pg_catalog', 'information_schema')
+  window w as (partition by r.ev_class order by k.ord)
+),
+-- A view column that is a plain VAR, with the column PostgreSQL recorded it
+-- reads (resorigtbl, resorigcol: a table's or an inner view's); anything
+-- else (an expression, a sublink, a set operation) has none and stays out.
+entries as (
+  select c.view_id, m[1]::int as view_col, m[2]::oid as rel, m[3]::int as col
+  from chunks c cross join lateral regexp_match(c.next, ':resno (\d+) .*:resorigtbl (\d+) :resorigcol (\d+) ') as m
+  where c.depth = 2 and c.chunk like 'TARGETENTRY %' and c.next like 'VAR %' and m[2] <> '0'
+),
+-- Through views over views down to the tables (bounded, in case of a cycle).
+origins(view_id, view_col, rel, col, hops) as (
+  select view_id, view_col, rel, col, 0 from entries
+  union all
+  select o.view_id, o.view_col, e.rel, e.col, o.hops + 1
+  from origins o join entries e on e.view_id = o.rel and e.view_col = o.col where o.hops < 8
+),
+-- One view column per table column (the first), when a view repeats one.
+view_cols as (
+  select o.view_id, o.rel, o.col, (array_agg(a.attname order by a.attnum))[1] as name
+  from origins o join pg_attribute a on a.attrelid = o.view_id and a.attnum = o.view_col
+  group by o.view_id, o.rel, o.col
+),
+fks as (
+  select c.oid, c.conname, c.conrelid, c.confrelid, c.conkey, c.confkey,
+    exists (select 1 from pg_index i where i.indrelid = c.conrelid and i.indisunique and i.indpred is null
+      and i.indnatts = cardinality(c.conkey) and i.indkey::int2[] @> c.conkey) as is_unique
+  from pg_constraint c where c.contype = 'f'
+),
+-- Each key's two ends: the referencing (c) and the referenced (p) columns.
+keys as (
+  select oid as con, 'c' as side, conrelid as rel, conkey as attnums from fks
+  union all select oid, 'p', confrelid, confkey from fks
+),
+-- Who can stand for each end: the table itself, or any view showing every
+-- column of that end.
+sides as (
+  select k.con, k.side, k.rel as relid, false as is_view,
+    (select json_agg(a.attname order by u.ord) from unnest(k.attnums) with ordinality as u(attnum, ord)
+      join pg_attribute a on a.attrelid = k.rel and a.attnum = u.attnum) as cols
+  from keys k
+  union all
+  select k.con, k.side, vc.view_id, true, json_agg(vc.name order by u.ord)
+  from keys k cross join lateral unnest(k.attnums) with ordinality as u(attnum, ord)
+  join view_cols vc on vc.rel = k.rel and vc.col = u.attnum
+  group by k.con, k.side, vc.view_id, k.attnums
+  having count(*) = cardinality(k.attnums)
+)
+select f.conname as name, n1.nspname as schema, t1.relname as table_name,
+  n2.nspname as ref_schema, t2.relname as ref_table, s1.cols as columns, s2.cols as ref_columns,
+  f.is_unique, s1.is_view, s2.is_view as ref_is_view
+from fks f
+join sides s1 on s1.con = f.oid and s1.side = 'c' join pg_class t1 on t1.oid = s1.relid
+join pg_namespace n1 on n1.oid = t1.relnamespace
+join sides s2 on s2.con = f.oid and s2.side = 'p' join pg_class t2 on t2.oid = s2.relid
+join pg_namespace n2 on n2.oid = t2.relnamespace
+where n1.nspname = any($1::text[]) and n2.nspname = any($1::text[])
+order by f.conname, s1.is_view, s2.is_view, t1.relname, t2.relname]]
 
 local cache, cache_version
 
@@ -57,8 +121,9 @@ local function pg_array(list)
   return "{" .. table.concat(out, ",") .. "}"
 end
 
--- Each table's foreign keys (fks) and those pointing at it (referenced_by);
--- only within one schema, as embedding looks the target up there.
+-- Each table's or view's foreign keys (fks) and those pointing at it
+-- (referenced_by); only within one schema, as embedding looks the target
+-- up there.
 local function add_foreign_keys(cat, schemas)
   local fks, err = db.query(FKS_SQL, pg_array(schemas))
   if not fks then return nil, err end

@@ -1,10 +1,11 @@
 -- strata.rest.relations: which relationship an embedded resource names,
 -- chosen as PostgREST's findRel chooses it (Plan.hs), from the catalog's
--- foreign keys only: many-to-one, one-to-many, one-to-one, and
--- many-to-many through a junction table (SchemaCache.hs addM2MRels: a
--- table with two foreign keys that are not unique on their own, whose
--- columns together are part of its primary key).  None is 400 PGRST200;
--- several are 300 PGRST201 listing the candidates with PostgREST's wording.
+-- foreign keys only (a view carries its tables' keys): many-to-one,
+-- one-to-many, one-to-one, and many-to-many through a junction table
+-- (SchemaCache.hs addM2MRels: a table with two foreign keys that are not
+-- unique on their own, whose columns together are part of its primary
+-- key).  None is 400 PGRST200; several are 300 PGRST201 listing the
+-- candidates with PostgREST's wording.
 -- Uses strata.rest.sql (fail).
 
 local sqlmod = require("strata.rest.sql")
@@ -61,12 +62,12 @@ local function relationships(t, tables)
   for _, fk in ipairs(t.fks or {}) do
     rels[#rels + 1] = { dir = "m2o", to_one = true, card = fk.is_unique and "one-to-one" or "many-to-one",
       constraint = fk.name, foreign = tables[fk.ref_table], cols = zip(fk.columns, fk.ref_columns),
-      self = fk.ref_table == t.name }
+      self = fk.ref_table == t.name, foreign_is_view = fk.ref_is_view }
   end
   for _, fk in ipairs(t.referenced_by or {}) do
     rels[#rels + 1] = { dir = "o2m", to_one = fk.is_unique, card = fk.is_unique and "one-to-one" or "one-to-many",
       constraint = fk.name, foreign = tables[fk.table_name], cols = zip(fk.ref_columns, fk.columns),
-      self = fk.table_name == t.name }
+      self = fk.table_name == t.name, foreign_is_view = fk.is_view }
   end
   many_to_many(t, tables, rels)
   return rels
@@ -82,18 +83,23 @@ end
 -- column of either side or a many-to-many's junction.  A self-reference is
 -- one-to-many by the table's name (hint: the referencing column) and
 -- many-to-one by the column's; a many-to-many one never matches (PostgREST
--- leaves it out too).
+-- leaves it out too).  A view (whose relationships are its tables' keys
+-- again, under the same constraint names) is named by its name only, as in
+-- PostgREST: otherwise `owner_id(*)` would become ambiguous the moment a
+-- view over the referenced table exists.
 local function matches(rel, target, hint)
+  local by_key = not rel.foreign_is_view
   if rel.self then
     if rel.dir == "m2m" then return false end
     if hint == nil then
-      return (target == rel.foreign.name and rel.dir == "o2m") or (rel.dir == "m2o" and single(rel, 1) == target)
+      return (target == rel.foreign.name and rel.dir == "o2m")
+        or (by_key and rel.dir == "m2o" and single(rel, 1) == target)
     end
     return target == rel.foreign.name and rel.dir == "o2m" and single(rel, 2) == hint
   end
   if rel.dir == "m2m" then return target == rel.foreign.name and (hint == nil or hint == rel.junction.name) end
   if hint == nil then
-    return target == rel.foreign.name or target == rel.constraint or single(rel, 1) == target
+    return target == rel.foreign.name or (by_key and (target == rel.constraint or single(rel, 1) == target))
   end
   return target == rel.foreign.name and (hint == rel.constraint or hint == single(rel, 1) or hint == single(rel, 2))
 end

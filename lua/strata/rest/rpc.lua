@@ -2,7 +2,9 @@
 -- arguments (GET with query arguments for stable functions, run read-only).
 -- Overloads are resolved by argument names as PostgREST does.  Table
 -- functions answer arrays of rows with select/filters/order applied;
--- scalar ones the scalar.  lua/policies/rpc.lua decides who may call what.
+-- scalar ones the scalar.  A table function answers text/csv too (Accept,
+-- negotiated by strata.rest.media), built by PostgreSQL as a read's CSV is.
+-- lua/policies/rpc.lua decides who may call what.
 
 local cjson = require("cjson")
 local db = require("strata.db")
@@ -11,6 +13,8 @@ local grammar = require("strata.rest.grammar")
 local sqlmod = require("strata.rest.sql")
 local prefer = require("strata.rest.prefer")
 local embed = require("strata.rest.embed")
+local media = require("strata.rest.media")
+local csv = require("strata.rest.csv")
 
 local format, concat, type, pairs, ipairs, tostring = string.format, table.concat, type, pairs, ipairs, tostring
 
@@ -25,14 +29,13 @@ local NATIVE = { get_broker_values_for_context = true, get_missing_broker_ids = 
   get_complete_broker_data_for_context = true }
 local BROKER_WRITES = { upsert_broker_value = true, bulk_upsert_broker_values = true }
 
-local SINGLE = "application/vnd.pgrst.object+json"
 local RESERVED = { select = true, order = true, limit = true, offset = true, columns = true, on_conflict = true }
 local LOGIC = { ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = true }
 
 -- The engine answers only the plain call: no query parameter at all (any
--- filter, select, order or limit needs SQL), no single-object Accept.
+-- filter, select, order or limit needs SQL), no single-object or CSV Accept.
 local function plain(req)
-  return next(req.query) == nil and not (req.headers.accept or ""):find(SINGLE, 1, true)
+  return next(req.query) == nil and media.of(req) == "json"
     and not prefer.of(req).count and prefer.of(req).tx ~= "rollback"
 end
 
@@ -63,13 +66,13 @@ local function fail(status, code, message, details)
   sqlmod.fail(status, code, message, details)
 end
 
--- The page of a table function's rows (alias pgrst_call) as page, body,
--- single and total.  Counting, the function runs once into a materialised
--- CTE that both the count and the page read (a volatile one must not run
--- twice).
-local function paged_sql(b, call, sel, where, order, limit, offset, counting)
+-- The page of a table function's rows (alias pgrst_call) as page, body
+-- (body_agg over the page's rows s), single and total.  Counting, the
+-- function runs once into a materialised CTE that both the count and the
+-- page read (a volatile one must not run twice).
+local function paged_sql(b, call, sel, where, order, limit, offset, counting, body_agg)
   local window = order .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset)
-  local aggs = "count(*) AS page, coalesce(json_agg(s), '[]')::text AS body, (json_agg(s) -> 0)::text AS single"
+  local aggs = "count(*) AS page, " .. body_agg .. " AS body, (json_agg(s) -> 0)::text AS single"
   if not counting then
     return "SELECT " .. aggs .. ", NULL::bigint AS total FROM (SELECT " .. sel .. " FROM " .. call .. " AS pgrst_call"
       .. where .. window .. ") AS s"
@@ -171,14 +174,31 @@ local function result_table(cat, schema, f)
   return { schema = schema, name = f.name, columns = cols, column_list = list }
 end
 
+-- The text of a page of rows s in the representation req negotiated: CSV
+-- (the select list's output names as the header) or a JSON array.
+local function body_aggregate(req, b, items)
+  if media.of(req) ~= "csv" then return "coalesce(json_agg(s), '[]')::text" end
+  local names = csv.names(b, items)
+  return csv.aggregate("s", names, b:param(csv.header(names)))
+end
+
+-- A scalar function's value is JSON only: CSV is refused (406) rather than
+-- answered as JSON under a client that asked for text/csv first.
+local function scalar_media(req)
+  if media.of(req) == "csv" then
+    fail(406, "PGRST107", "None of these media types are available: text/csv")
+  end
+end
+
 -- The response to a call that ran: a table function's page (with
 -- Content-Range, and 206 for a partial page when counted, as a read) or
 -- single object, a scalar function's value.
 local function answer(req, rt, res, offset)
   local p = prefer.of(req)
-  local headers = { ["Content-Type"] = JSON, ["Preference-Applied"] = prefer.applied(p, { count = rt ~= nil }) }
+  local headers = { ["Content-Type"] = rt and media.CONTENT_TYPES[media.of(req)] or JSON,
+    ["Preference-Applied"] = prefer.applied(p, { count = rt ~= nil }) }
   if not rt then return 200, res.body, headers end
-  if (req.headers.accept or ""):find(SINGLE, 1, true) then
+  if media.of(req) == "single" then
     if res.page ~= 1 then
       return errors.new(406, "PGRST116", "Cannot coerce the result to a single JSON object",
         format("The result contains %d rows", res.page))
@@ -272,8 +292,10 @@ function M.call(req, ctx, cat, schema, name)
     end
     local limit = math.min(int_param(query, "limit") or max_rows, max_rows)
     offset = int_param(query, "offset") or 0
-    sql = paged_sql(b, call, sel, sqlmod.where(conds), order, limit, offset, prefer.of(req).count ~= nil)
+    sql = paged_sql(b, call, sel, sqlmod.where(conds), order, limit, offset, prefer.of(req).count ~= nil,
+      body_aggregate(req, b, items))
   else
+    scalar_media(req)
     sql = "SELECT 1 AS page, to_json(" .. call .. ")::text AS body"
   end
   -- Prefer: tx=rollback answers as if committed, then takes the call back.

@@ -167,14 +167,21 @@ a=$(bench_psql -v uid="$BENCH_USER" -v lim=20 -v off=0 -f <(sed "s/:uid/:'uid'/g
 [ "$(grep -o '"title" *: *"strata-bench"' <<<"$a" | wc -l)" = 20 ] || die "scripts/bench/db_list.sql did not answer 20 chats: ${a:0:300}"
 
 # pgbench doing what strata asks of PostgreSQL per request: the request's
-# settings (claims, method, path, headers, role: core/lmod_pg.c SETTINGS_SQL)
-# and the statement, in one pipeline and one implicit transaction.
-as_strata_script() { # source-script role claims path out
-  local src=$1 role=$2 claims=$3 path=$4 out=$5
+# settings and the statement, in one pipeline and one implicit transaction.
+# The settings statement is strata's own (SETTINGS_SQL in core/lmod_pg.c,
+# read from there so the two cannot drift), its $1..$7 (claims, sub, role,
+# method, path, headers, SQL role) given as literals.
+SETTINGS_SQL=$(sed -n '/SETTINGS_SQL\[\] =/,/;$/p' "$BENCH_ROOT/core/lmod_pg.c" | grep -o '"[^"]*"' | tr -d '"\n')
+[[ $SETTINGS_SQL == "select set_config"* && $SETTINGS_SQL == *'$7'* ]] \
+  || die "cannot read SETTINGS_SQL from core/lmod_pg.c (got '$SETTINGS_SQL')"
+as_strata_script() { # source-script role claims path out [sub]
+  local src=$1 role=$2 claims=$3 path=$4 out=$5 sub=${6:-} sql=$SETTINGS_SQL i
+  local values=("'$claims'" "'$sub'" "'$role'" "'GET'" "'$path'" "'{\"host\":\"127.0.0.1\",\"user-agent\":\"wrk\"}'" "'$role'")
+  for i in 7 6 5 4 3 2 1; do sql=${sql//"\$$i"/${values[i - 1]}}; done
   {
     grep '^\\set' "$src" || true
     echo '\startpipeline'
-    echo "select set_config('request.jwt.claims', '$claims', true), set_config('request.jwt.claim.sub', '', true), set_config('request.jwt.claim.role', '$role', true), set_config('request.method', 'GET', true), set_config('request.path', '$path', true), set_config('request.headers', '{\"host\":\"127.0.0.1\",\"user-agent\":\"wrk\"}', true), set_config('role', '$role', true);"
+    echo "$sql;"
     grep -v '^\\set' "$src"
     echo '\endpipeline'
   } >"$out"
@@ -182,7 +189,7 @@ as_strata_script() { # source-script role claims path out
 ITEM_AS_STRATA=$BENCH_TMP/db_item_as_strata.sql
 LIST_AS_STRATA=$BENCH_TMP/db_list_as_strata.sql
 as_strata_script "$BENCH_DIR/db_item.sql" anon '{"role":"anon"}' /bench/item/1 "$ITEM_AS_STRATA"
-as_strata_script "$LIST_SQL" authenticated "{\"sub\":\"$BENCH_USER\",\"role\":\"authenticated\"}" /rest/v1/Chat "$LIST_AS_STRATA"
+as_strata_script "$LIST_SQL" authenticated "{\"sub\":\"$BENCH_USER\",\"role\":\"authenticated\"}" /rest/v1/Chat "$LIST_AS_STRATA" "$BENCH_USER"
 
 # --- measure -----------------------------------------------------------------
 # Each sets LINE: "rps=R errors=E" (+ latency for wrk).

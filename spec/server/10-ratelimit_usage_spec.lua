@@ -196,8 +196,15 @@ describe("rate limits and the database #server", function()
       set_limits('{"perMinute": 2, "perHour": 50, "perDay": 500}')
       srv.sleep(0.5)
       local still = calls(s, who, 1) -- perMinute 1 still cached: refused
+      local resyncs = metric(s, "strata_broker_resyncs_total")
       assert(h.scalar([[select count(pg_terminate_backend(pid)) from pg_stat_activity
                         where application_name = 'strata-broker-feed']]))
+      -- The feed notices, reconnects and counts a resync; only then is the
+      -- re-read due (asking before that would race the reconnect).
+      for _ = 1, 150 do
+        if metric(s, "strata_broker_resyncs_total") > resyncs then break end
+        srv.sleep(0.1)
+      end
       local after_reconnect, refused2 = until_refused(s, who, 10)
       h.accepts("alter table admin_config enable trigger strata_admin_config_notify")
       stop(s)

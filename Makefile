@@ -4,12 +4,12 @@
 PKGS      := lua5.4 libevent libpq libcrypto
 CC        ?= cc
 CFLAGS    ?= -O2 -g
-WARN      := -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE
+WARN      := -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-SRCS := $(wildcard core/*.c)
+SRCS := $(wildcard core/*.c core/*/*.c)
 REL_OBJS  := $(SRCS:core/%.c=build/release/%.o)
 ASAN_OBJS := $(SRCS:core/%.c=build/asan/%.o)
 

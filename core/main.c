@@ -1,10 +1,10 @@
 /* main.c: strata's entry point: reads the configuration, starts the
  * database sidecar (readiness probe) and runs the server until
  * SIGTERM/SIGINT. */
-#include "conf.h"
-#include "log.h"
-#include "readiness.h"
-#include "server.h"
+#include "base/conf.h"
+#include "obs/log.h"
+#include "db/readiness.h"
+#include "net/server.h"
 
 #include <signal.h>
 #include <stdio.h>

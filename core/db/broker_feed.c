@@ -2,8 +2,8 @@
  * thread), the engine's writer API, uuid_set, poll(2) and an eventfd. */
 #include "broker_feed.h"
 
-#include "log.h"
-#include "uuid_set.h"
+#include "obs/log.h"
+#include "engine/uuid_set.h"
 
 #include <errno.h>
 #include <libpq-fe.h>

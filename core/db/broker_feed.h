@@ -13,8 +13,8 @@
 #ifndef STRATA_BROKER_FEED_H
 #define STRATA_BROKER_FEED_H
 
-#include "buf.h"
-#include "resolve.h"
+#include "base/buf.h"
+#include "engine/resolve.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,7 +9,7 @@
  * prepared, still costs one round trip. */
 #include "pool.h"
 
-#include "log.h"
+#include "obs/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * Lua. */
 #include "ratelimit_db.h"
 
-#include "log.h"
+#include "obs/log.h"
 
 #include <errno.h>
 #include <inttypes.h>

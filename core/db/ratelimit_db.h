@@ -14,8 +14,8 @@
 #ifndef STRATA_RATELIMIT_DB_H
 #define STRATA_RATELIMIT_DB_H
 
-#include "buf.h"
-#include "usage.h"
+#include "base/buf.h"
+#include "engine/usage.h"
 
 #include <stddef.h>
 

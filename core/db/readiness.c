@@ -2,7 +2,7 @@
  * (blocking, on this unit's own thread) and pthreads; knows nothing of HTTP. */
 #include "readiness.h"
 
-#include "log.h"
+#include "obs/log.h"
 
 #include <dirent.h>
 #include <errno.h>

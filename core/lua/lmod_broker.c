@@ -13,11 +13,11 @@
  * (cjson); broker.rpc keeps them as the JSON text PostgreSQL stored. */
 #include "lmod.h"
 
-#include "broker_feed.h"
-#include "buf.h"
+#include "db/broker_feed.h"
+#include "base/buf.h"
 #include "lua_host.h"
-#include "resolve.h"
-#include "worker.h"
+#include "engine/resolve.h"
+#include "net/worker.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>

@@ -12,8 +12,8 @@
  * which lua_gen_new sets before any script runs. */
 #include "lmod.h"
 
-#include "broker_feed.h"
-#include "conf.h"
+#include "db/broker_feed.h"
+#include "base/conf.h"
 
 #include <lauxlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * Adapts http.h. */
 #include "lmod.h"
 
-#include "http.h"
+#include "http/http.h"
 
 #include <lauxlib.h>
 

@@ -16,9 +16,9 @@
  * worker. */
 #include "lmod.h"
 
-#include "limiter.h"
-#include "resolve.h"
-#include "usage.h"
+#include "engine/limiter.h"
+#include "engine/resolve.h"
+#include "engine/usage.h"
 
 #include <lauxlib.h>
 #include <time.h>

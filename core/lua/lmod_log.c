@@ -4,8 +4,8 @@
  * "fields":{...}.  Adapts log.h. */
 #include "lmod.h"
 
-#include "buf.h"
-#include "log.h"
+#include "base/buf.h"
+#include "obs/log.h"
 
 #include <lauxlib.h>
 #include <string.h>

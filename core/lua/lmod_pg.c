@@ -18,7 +18,7 @@
 #include "lmod.h"
 
 #include "lua_host.h"
-#include "pool.h"
+#include "db/pool.h"
 
 #include <lauxlib.h>
 #include <stdio.h>

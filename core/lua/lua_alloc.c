@@ -5,7 +5,7 @@
  * their size class (a multiple of 8) and go back to that class's list. */
 #include "lua_alloc.h"
 
-#include "log.h"
+#include "obs/log.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>

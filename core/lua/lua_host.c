@@ -5,7 +5,7 @@
 
 #include "lmod.h"
 #include "lua_alloc.h"
-#include "metrics.h"
+#include "obs/metrics.h"
 
 #include <lauxlib.h>
 #include <lua.h>

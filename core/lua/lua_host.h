@@ -8,9 +8,9 @@
 #ifndef STRATA_LUA_HOST_H
 #define STRATA_LUA_HOST_H
 
-#include "conf.h"
-#include "http.h"
-#include "jwt.h"
+#include "base/conf.h"
+#include "http/http.h"
+#include "auth/jwt.h"
 #include "scripts.h"
 
 #include <lua.h>

@@ -3,9 +3,9 @@
  * generation from it, and metrics for the reload counters. */
 #include "reload.h"
 
-#include "log.h"
+#include "obs/log.h"
 #include "lua_host.h"
-#include "metrics.h"
+#include "obs/metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>

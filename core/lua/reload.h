@@ -7,8 +7,8 @@
 #ifndef STRATA_RELOAD_H
 #define STRATA_RELOAD_H
 
-#include "buf.h"
-#include "conf.h"
+#include "base/buf.h"
+#include "base/conf.h"
 #include "scripts.h"
 
 typedef struct reloader reloader;

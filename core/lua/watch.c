@@ -3,7 +3,7 @@
  * timer's expiry calls back, so an editor's burst of writes reloads once. */
 #include "watch.h"
 
-#include "log.h"
+#include "obs/log.h"
 
 #include <dirent.h>
 #include <errno.h>

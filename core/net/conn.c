@@ -4,7 +4,7 @@
  * batch of answers: a keep-alive request costs two system calls. */
 #include "conn.h"
 
-#include "log.h"
+#include "obs/log.h"
 #include "router.h"
 
 #include <errno.h>

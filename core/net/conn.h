@@ -4,8 +4,8 @@
 #ifndef STRATA_CONN_H
 #define STRATA_CONN_H
 
-#include "buf.h"
-#include "http.h"
+#include "base/buf.h"
+#include "http/http.h"
 #include "worker.h"
 
 #include <stdint.h>

@@ -3,9 +3,9 @@
  * everything else. */
 #include "router.h"
 
-#include "limiter.h"
-#include "log.h"
-#include "ratelimit_db.h"
+#include "engine/limiter.h"
+#include "obs/log.h"
+#include "db/ratelimit_db.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,14 +3,14 @@
  * in the database, libevent for the main thread's signals and timers. */
 #include "server.h"
 
-#include "accesslog.h"
-#include "log.h"
-#include "metrics.h"
-#include "reload.h"
-#include "watch.h"
-#include "limiter.h"
-#include "ratelimit_db.h"
-#include "usage.h"
+#include "obs/accesslog.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
+#include "lua/reload.h"
+#include "lua/watch.h"
+#include "engine/limiter.h"
+#include "db/ratelimit_db.h"
+#include "engine/usage.h"
 #include "worker.h"
 
 #include <signal.h>

@@ -5,8 +5,8 @@
 #ifndef STRATA_SERVER_H
 #define STRATA_SERVER_H
 
-#include "conf.h"
-#include "readiness.h"
+#include "base/conf.h"
+#include "db/readiness.h"
 
 /* Serves until SIGTERM or SIGINT, then returns 0 once in-flight requests
  * finished (or shutdown_timeout passed); -1 when it cannot start (the

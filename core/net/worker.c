@@ -3,7 +3,7 @@
 #include "worker.h"
 
 #include "conn.h"
-#include "log.h"
+#include "obs/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

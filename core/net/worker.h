@@ -8,16 +8,16 @@
 #ifndef STRATA_WORKER_H
 #define STRATA_WORKER_H
 
-#include "accesslog.h"
-#include "broker_feed.h"
-#include "buf.h"
-#include "conf.h"
-#include "jwt.h"
-#include "lua_host.h"
-#include "metrics.h"
-#include "readiness.h"
-#include "reload.h"
-#include "resolve.h"
+#include "obs/accesslog.h"
+#include "db/broker_feed.h"
+#include "base/buf.h"
+#include "base/conf.h"
+#include "auth/jwt.h"
+#include "lua/lua_host.h"
+#include "obs/metrics.h"
+#include "db/readiness.h"
+#include "lua/reload.h"
+#include "engine/resolve.h"
 
 #include <event2/event.h>
 #include <pthread.h>

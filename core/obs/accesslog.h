@@ -6,8 +6,8 @@
 #ifndef STRATA_ACCESSLOG_H
 #define STRATA_ACCESSLOG_H
 
-#include "buf.h"
-#include "http.h"
+#include "base/buf.h"
+#include "http/http.h"
 
 #include <stdint.h>
 

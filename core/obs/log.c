@@ -1,7 +1,7 @@
 /* log.c: the server log (see log.h).  Uses buf for JSON escaping. */
 #include "log.h"
 
-#include "buf.h"
+#include "base/buf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

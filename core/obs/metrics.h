@@ -6,8 +6,8 @@
 #ifndef STRATA_METRICS_H
 #define STRATA_METRICS_H
 
-#include "buf.h"
-#include "pool.h"
+#include "base/buf.h"
+#include "db/pool.h"
 
 #include <stdatomic.h>
 #include <stdint.h>

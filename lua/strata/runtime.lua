@@ -1,5 +1,5 @@
 -- strata.runtime: turns a snapshot of scripts into the request dispatcher.
--- The C host (core/lua_host.c) calls boot() once per Lua state; if boot
+-- The C host (core/lua/lua_host.c) calls boot() once per Lua state; if boot
 -- fails, the state is thrown away and the previous scripts keep serving.
 -- dispatch(req) then runs inside one coroutine per request.
 

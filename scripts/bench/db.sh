@@ -168,12 +168,12 @@ a=$(bench_psql -v uid="$BENCH_USER" -v lim=20 -v off=0 -f <(sed "s/:uid/:'uid'/g
 
 # pgbench doing what strata asks of PostgreSQL per request: the request's
 # settings and the statement, in one pipeline and one implicit transaction.
-# The settings statement is strata's own (SETTINGS_SQL in core/lmod_pg.c,
+# The settings statement is strata's own (SETTINGS_SQL in core/lua/lmod_pg.c,
 # read from there so the two cannot drift), its $1..$7 (claims, sub, role,
 # method, path, headers, SQL role) given as literals.
-SETTINGS_SQL=$(sed -n '/SETTINGS_SQL\[\] =/,/;$/p' "$BENCH_ROOT/core/lmod_pg.c" | grep -o '"[^"]*"' | tr -d '"\n')
+SETTINGS_SQL=$(sed -n '/SETTINGS_SQL\[\] =/,/;$/p' "$BENCH_ROOT/core/lua/lmod_pg.c" | grep -o '"[^"]*"' | tr -d '"\n')
 [[ $SETTINGS_SQL == "select set_config"* && $SETTINGS_SQL == *'$7'* ]] \
-  || die "cannot read SETTINGS_SQL from core/lmod_pg.c (got '$SETTINGS_SQL')"
+  || die "cannot read SETTINGS_SQL from core/lua/lmod_pg.c (got '$SETTINGS_SQL')"
 as_strata_script() { # source-script role claims path out [sub]
   local src=$1 role=$2 claims=$3 path=$4 out=$5 sub=${6:-} sql=$SETTINGS_SQL i
   local values=("'$claims'" "'$sub'" "'$role'" "'GET'" "'$path'" "'{\"host\":\"127.0.0.1\",\"user-agent\":\"wrk\"}'" "'$role'")

@@ -15,7 +15,7 @@
  *
  *   bin/bench_resolve [values] [resolve ops per thread]
  *   (defaults 1000000 and 200000) */
-#include "resolve.h"
+#include "engine/resolve.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -7,7 +7,7 @@
  * CPU time per take is each thread's own (CLOCK_THREAD_CPUTIME_ID), so it
  * stays meaningful on a busy machine; the Mtakes/s column is wall-clock
  * throughput and does not. */
-#include "limiter.h"
+#include "engine/limiter.h"
 
 #include <pthread.h>
 #include <stdio.h>

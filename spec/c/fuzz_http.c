@@ -10,7 +10,7 @@
  * byte and split in two, on exact-size heap copies: all three must agree
  * on the result, the offsets and the decoded bytes.  http_url_decode and
  * the header writer get the input too. */
-#include "http.h"
+#include "http/http.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-# spec/c/http.mk: the C unit tests and the fuzz target of core/http.c.
+# spec/c/http.mk: the C unit tests and the fuzz target of core/http/http.c.
 # Included by the top-level Makefile (as every spec/c/*.mk, after its `all:`
 # rule), or used alone from the repository root:
 #   make -f spec/c/http.mk bin/test_http && bin/test_http
@@ -13,7 +13,7 @@ HTTP_TEST_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                    -fno-sanitize-recover=undefined $(HTTP_STRICT)
 HTTP_FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
                    -fno-sanitize-recover=undefined $(HTTP_STRICT)
-HTTP_SRCS      := core/http.c core/http.h
+HTTP_SRCS      := core/http/http.c core/http/http.h
 FUZZ_SECONDS   ?= 60
 # New inputs the fuzzer finds go to HTTP_FUZZ_WORK (not committed); the
 # committed seeds in spec/c/fuzz_corpus/ are only read.  Crashes are
@@ -27,11 +27,11 @@ C_TESTS += bin/test_http
 
 bin/test_http: $(HTTP_SRCS) spec/c/test_http.c spec/c/test_harness.h spec/c/http.mk
 	@mkdir -p bin
-	$(HTTP_CC) $(HTTP_TEST_FLAGS) -o $@ core/http.c spec/c/test_http.c
+	$(HTTP_CC) $(HTTP_TEST_FLAGS) -o $@ core/http/http.c spec/c/test_http.c
 
 bin/fuzz_http: $(HTTP_SRCS) spec/c/fuzz_http.c spec/c/http.mk
 	@mkdir -p bin
-	$(HTTP_FUZZ_CC) $(HTTP_FUZZ_FLAGS) -o $@ core/http.c spec/c/fuzz_http.c
+	$(HTTP_FUZZ_CC) $(HTTP_FUZZ_FLAGS) -o $@ core/http/http.c spec/c/fuzz_http.c
 
 c-test: bin/test_http
 	bin/test_http

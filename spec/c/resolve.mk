@@ -1,5 +1,5 @@
 # spec/c/resolve.mk: the C unit tests and the benchmark of the broker
-# resolution engine (core/resolve.c, resolve_query.c, resolve_index.c).
+# resolution engine (core/engine/resolve.c, resolve_query.c, resolve_index.c).
 # Included by the top-level Makefile (as every spec/c/*.mk), or used alone
 # from the repository root:
 #   make -f spec/c/resolve.mk bin/test_resolve && bin/test_resolve
@@ -12,8 +12,8 @@ RESOLVE_STRICT     := -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore
 RESOLVE_TEST_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                       -fno-sanitize-recover=undefined $(RESOLVE_STRICT)
 RESOLVE_BENCH_FLAGS := -O2 -g $(RESOLVE_STRICT)
-RESOLVE_SRCS       := core/resolve.c core/resolve_query.c core/resolve_index.c
-RESOLVE_DEPS       := $(RESOLVE_SRCS) core/resolve.h core/resolve_index.h spec/c/resolve.mk
+RESOLVE_SRCS       := core/engine/resolve.c core/engine/resolve_query.c core/engine/resolve_index.c
+RESOLVE_DEPS       := $(RESOLVE_SRCS) core/engine/resolve.h core/engine/resolve_index.h spec/c/resolve.mk
 
 C_TESTS += bin/test_resolve
 

@@ -7,7 +7,7 @@
  * also fed as every prefix of itself, each chunked case in one piece, byte
  * by byte and split at every offset.  Prints each failure with its case
  * name, then exactly one line "N passed, N failed"; exits 1 on a failure. */
-#include "http.h"
+#include "http/http.h"
 
 #include <stdint.h>
 #include <stdio.h>

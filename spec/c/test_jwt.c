@@ -11,8 +11,8 @@
  * PROT_NONE page, so an over-read faults; the program is built with ASan
  * and UBSan (spec/c/jwt.mk).  Prints each failure with its case name, then
  * exactly one line "N passed, N failed"; exits 1 on a failure. */
-#include "json_scan.h"
-#include "jwt.h"
+#include "auth/json_scan.h"
+#include "auth/jwt.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

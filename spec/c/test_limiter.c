@@ -7,7 +7,7 @@
  * (spec/c/limiter.mk).  Prints each failure with its case name, then
  * exactly one line "N passed, N failed"; exits 1 on a failure.  The
  * timings are in spec/c/bench_limiter.c, not here. */
-#include "limiter.h"
+#include "engine/limiter.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -3,7 +3,7 @@
  * handed out for more than it holds) is a heap overflow ASan reports;
  * Lua workloads that grow, shrink and free every kind of object check
  * the answers stay right and the cache stays within its cap. */
-#include "lua_alloc.h"
+#include "lua/lua_alloc.h"
 
 #include "test_harness.h"
 

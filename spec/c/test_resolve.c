@@ -9,7 +9,7 @@
  * reclaimed version or a leak of the writer fails the run.  Prints each
  * failure with its case name, then exactly one line "N passed, N failed";
  * exits 1 on a failure. */
-#include "resolve.h"
+#include "engine/resolve.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -3,7 +3,7 @@
  * put-back of a failed write, and threads recording at once.  Built with
  * ASan and UBSan (spec/c/usage.mk).  Prints each failure with its case
  * name, then exactly one line "N passed, N failed"; exits 1 on a failure. */
-#include "usage.h"
+#include "engine/usage.h"
 
 #include <errno.h>
 #include <pthread.h>

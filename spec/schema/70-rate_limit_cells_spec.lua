@@ -1,5 +1,5 @@
 -- The cluster rate limiter (sql/070_rate_limit_cells.sql): GCRA cells in
--- PostgreSQL with the same semantics as core/limiter.c, the check and the
+-- PostgreSQL with the same semantics as core/engine/limiter.c, the check and the
 -- increment in one statement, so concurrent sessions never overshoot.
 local h = require("helpers")
 

@@ -22,7 +22,7 @@ local M = {}
 
 local JSON = "application/json; charset=utf-8"
 
--- Seed 000's reads, answered from the native engine (core/resolve.c) when it
+-- Seed 000's reads, answered from the native engine (core/engine/resolve.c) when it
 -- is ready and the request asks for the plain result; its writes go through
 -- PostgreSQL and then wait until the engine holds them (read-your-writes).
 local NATIVE = { get_broker_values_for_context = true, get_missing_broker_ids = true,

@@ -15,7 +15,7 @@
 
 #include "db/broker_feed.h"
 #include "base/buf.h"
-#include "lua_host.h"
+#include "lua_run.h"
 #include "engine/resolve.h"
 #include "net/worker.h"
 
@@ -28,14 +28,14 @@
 #define WORKER_KEY "strata.worker"
 #define MAX_IDS 10000
 
-typedef struct request {
+typedef struct broker_args {
     rs_uuid ctx_ids[7];
     rs_context ctx;
     rs_uuid *ids;
     unsigned char *nulls;
     size_t n;
     char bad[64];       /* the malformed value, when parsing failed */
-} request;
+} broker_args;
 
 static void *registry(lua_State *L, const char *key)
 {
@@ -75,7 +75,7 @@ static int ctx_field(lua_State *L, int idx, const char *name, rs_uuid *u, const 
 
 /* Reads ctx (index ci) and ids (index ii) into rq; the id arrays are Lua
  * userdata left on the stack.  0, or -1 with rq->bad set.  [-0, +1, m] */
-static int read_request(lua_State *L, int ci, int ii, request *rq)
+static int read_request(lua_State *L, int ci, int ii, broker_args *rq)
 {
     memset(rq, 0, sizeof *rq);
     const rs_uuid **slots[7] = {&rq->ctx.user, &rq->ctx.organization, &rq->ctx.workspace, &rq->ctx.project,
@@ -107,7 +107,7 @@ static int read_request(lua_State *L, int ci, int ii, request *rq)
     return 0;
 }
 
-static int bad_uuid(lua_State *L, const request *rq)
+static int bad_uuid(lua_State *L, const broker_args *rq)
 {
     luaL_pushfail(L);
     lua_createtable(L, 0, 2);
@@ -173,7 +173,7 @@ static void push_row(lua_State *L, const rs_row *row)
 static int l_resolve(lua_State *L)
 {
     rs_reader *r = reader_or_error(L);
-    request rq;
+    broker_args rq;
     if (read_request(L, 1, 2, &rq) < 0)
         return bad_uuid(L, &rq);
     rs_row *rows = lua_newuserdatauv(L, (rq.n + 1) * sizeof *rows, 0);
@@ -193,7 +193,7 @@ static int l_resolve(lua_State *L)
 static int l_missing(lua_State *L)
 {
     rs_reader *r = reader_or_error(L);
-    request rq;
+    broker_args rq;
     if (read_request(L, 1, 2, &rq) < 0)
         return bad_uuid(L, &rq);
     rs_row *rows = lua_newuserdatauv(L, (rq.n + 1) * sizeof *rows, 0);
@@ -232,7 +232,7 @@ static int on_candidate(void *arg, const rs_row *row)
 static int l_explain(lua_State *L)
 {
     rs_reader *r = reader_or_error(L);
-    request rq;
+    broker_args rq;
     if (read_request(L, 1, 2, &rq) < 0)
         return bad_uuid(L, &rq);
     rs_ids ids = {rq.ids, rq.nulls, rq.n};
@@ -298,7 +298,7 @@ static int l_rpc(lua_State *L)
     if (fn < 0)
         return luaL_argerror(L, 1, "not a natively answered function");
     lua_getfield(L, 2, "p_broker_ids"); /* stack: name, args, ids */
-    request rq;
+    broker_args rq;
     if (read_request(L, 2, 3, &rq) < 0)
         return bad_uuid(L, &rq);
     rs_row *rows = lua_newuserdatauv(L, (rq.n + 1) * sizeof *rows, 0);

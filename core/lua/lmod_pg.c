@@ -2,14 +2,15 @@
  * call suspends the handler's coroutine until PostgreSQL answers (the
  * worker goes on serving others) and reads as straight-line code:
  *   pg.query(sql, ...) -> rows | nil, err
- *   pg.query_as(settings, sql, ...) -> rows | nil, err
- *   pg.begin([settings]) -> true | nil, err   pins a connection to the request
+ *   pg.caller_query(sql, ...) -> rows | nil, err
+ *   pg.begin([as_caller]) -> true | nil, err   pins a connection to the request
  *   pg.commit() / pg.rollback() -> true | nil, err   and releases it
  *   pg.in_transaction() -> boolean
- * settings is an array of the seven strings PostgREST sets per request
- * (SETTINGS_SQL below), applied in the same round trip as the statement,
- * for its (implicit or explicit) transaction only; inside a transaction
- * query_as is query, since begin applied them.
+ * "As the caller" means with the seven settings PostgREST sets per request
+ * (SETTINGS_SQL below; the request object builds them once, in C), applied
+ * in the same round trip as the statement, for its (implicit or explicit)
+ * transaction only; inside a transaction caller_query is query, since
+ * begin applied them.
  * rows is an array of tables keyed by column name; err is a table
  * {code = SQLSTATE, message, detail, hint} ({status = 503, ...} when the
  * database cannot be reached).  A request's pinned connection is given back
@@ -17,7 +18,7 @@
  * strata.db (lua/strata/db.lua) builds db.transaction on these. */
 #include "lmod.h"
 
-#include "lua_host.h"
+#include "lua_run.h"
 #include "db/pool.h"
 
 #include <lauxlib.h>
@@ -32,7 +33,7 @@ enum op_kind { OP_QUERY, OP_BEGIN, OP_COMMIT, OP_ROLLBACK };
 
 /* The last one, `role`, is SET LOCAL ROLE: the statement runs as the API
  * role (sql/100_api_role_grants.sql). */
-#define NSETTINGS 7
+#define NSETTINGS REQ_NSETTINGS
 static const char SETTINGS_SQL[] =
     "select set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true), "
     "set_config('request.jwt.claim.role', $3, true), set_config('request.method', $4, true), "
@@ -374,17 +375,16 @@ static void add_stmt(pg_op *op, const char *sql, int nparams, const char **value
     op->stmts[op->nstmts++] = (pool_stmt){sql, nparams, values};
 }
 
-/* Queues SETTINGS_SQL with the settings array at idx, its strings kept
- * alive by that array.  Raises when it is malformed.  [-0, +0, v] */
-static void add_settings(lua_State *L, int idx, pg_op *op, const char **values)
+/* Queues SETTINGS_SQL with the request's settings; the strings live in
+ * the request, which outlives the call.  Raises when out of memory.
+ * [-0, +0, v] */
+static void add_settings(lua_State *L, pg_op *op, const char **values)
 {
-    luaL_checktype(L, idx, LUA_TTABLE);
-    for (int i = 0; i < NSETTINGS; i++) {
-        if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING)
-            luaL_error(L, "pg: settings[%d] must be a string", i + 1);
-        values[i] = lua_tostring(L, -1);
-        lua_pop(L, 1);
-    }
+    const char *const *set = request_settings(lua_run_request(op->run));
+    if (!set)
+        luaL_error(L, "pg: out of memory building the request settings");
+    for (int i = 0; i < NSETTINGS; i++)
+        values[i] = set[i];
     add_stmt(op, SETTINGS_SQL, NSETTINGS, values);
 }
 
@@ -443,9 +443,9 @@ static int convert_param(lua_State *L, int i)
 }
 
 /* The statement at sql_idx with the parameters after it, preceded by the
- * settings at settings_idx (0: none) unless a transaction already set
+ * request's settings when as_caller, unless a transaction already set
  * them.  [-0, +1|2, e] */
-static int query(lua_State *L, int sql_idx, int settings_idx)
+static int query(lua_State *L, int sql_idx, int as_caller)
 {
     const char *sql = luaL_checkstring(L, sql_idx);
     int top = lua_gettop(L);
@@ -458,13 +458,13 @@ static int query(lua_State *L, int sql_idx, int settings_idx)
         if (convert_param(L, i) < 0)
             return push_failure(L, "22021", lua_pushfstring(L, "parameter $%d contains a NUL byte", i - sql_idx), 0);
     lua_run *run = lua_run_current(L);
-    if (settings_idx && run && pin_of(run))
-        settings_idx = 0; /* begin set them for the whole transaction */
-    pg_op *op = new_op(L, OP_QUERY, n + (settings_idx ? NSETTINGS : 0));
+    if (as_caller && run && pin_of(run))
+        as_caller = 0; /* begin set them for the whole transaction */
+    pg_op *op = new_op(L, OP_QUERY, n + (as_caller ? NSETTINGS : 0));
     for (int i = 0; i < n; i++)
         op->values[i] = lua_type(L, sql_idx + 1 + i) == LUA_TSTRING ? lua_tostring(L, sql_idx + 1 + i) : NULL;
-    if (settings_idx)
-        add_settings(L, settings_idx, op, op->values + n);
+    if (as_caller)
+        add_settings(L, op, op->values + n);
     add_stmt(op, sql, n, op->values);
     return run_op(L, op, lua_gettop(L));
 }
@@ -475,23 +475,22 @@ static int l_query(lua_State *L)
     return query(L, 1, 0);
 }
 
-/* pg.query_as(settings, sql, ...) -> rows | nil, err.  [-(2+n), +1|2, e] */
-static int l_query_as(lua_State *L)
+/* pg.caller_query(sql, ...) -> rows | nil, err.  [-(1+n), +1|2, e] */
+static int l_caller_query(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    return query(L, 2, 1);
+    return query(L, 1, 1);
 }
 
-/* pg.begin([settings]) -> true | nil, err.  [-(0|1), +1|2, e] */
+/* pg.begin([as_caller]) -> true | nil, err.  [-(0|1), +1|2, e] */
 static int l_begin(lua_State *L)
 {
-    int has_settings = !lua_isnoneornil(L, 1);
-    pg_op *op = new_op(L, OP_BEGIN, has_settings ? NSETTINGS : 0);
+    int as_caller = lua_toboolean(L, 1);
+    pg_op *op = new_op(L, OP_BEGIN, as_caller ? NSETTINGS : 0);
     if (pin_of(op->run))
         return luaL_error(L, "pg.begin: this request is already inside a transaction");
     add_stmt(op, "BEGIN", 0, NULL);
-    if (has_settings)
-        add_settings(L, 1, op, op->values);
+    if (as_caller)
+        add_settings(L, op, op->values);
     pinned *pin = calloc(1, sizeof *pin);
     if (!pin)
         return luaL_error(L, "pg.begin: out of memory");
@@ -529,10 +528,10 @@ static int l_in_transaction(lua_State *L)
 
 static const luaL_Reg FUNCS[] = {
     {"begin", l_begin},
+    {"caller_query", l_caller_query},
     {"commit", l_commit},
     {"in_transaction", l_in_transaction},
     {"query", l_query},
-    {"query_as", l_query_as},
     {"rollback", l_rollback},
     {NULL, NULL},
 };

@@ -5,6 +5,10 @@
 
 #include "lmod.h"
 #include "lua_alloc.h"
+#include "lua_request.h"
+#include "lua_run.h"
+
+#include "base/clock.h"
 #include "obs/metrics.h"
 
 #include <lauxlib.h>
@@ -41,12 +45,13 @@ struct lua_gen {
 
 struct lua_run {
     lua_gen *g;
+    request *r;            /* the request it serves; answered through done */
     lua_State *co;         /* anchored by ref */
     int ref;
+    int req_ref;           /* registry: the run's `req`, detached when the run ends */
     int64_t deadline_ms;   /* the running slice must end by then (monotonic) */
     int timed_out;         /* stopped by the time limit */
     int waiting;           /* suspended by a strata binding, which will resume it */
-    lua_header_fn on_header;
     lua_done_fn done;
     void *arg;
     void *resource;        /* see lua_run_set_resource */
@@ -59,13 +64,6 @@ struct lua_run {
 static lua_gen *gen_of(lua_State *L)
 {
     return *(lua_gen **)lua_getextraspace(L);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The boot counts instructions (it runs once per reload, on one thread). */
@@ -102,7 +100,7 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
     lua_gen *g = gen_of(L);
     lua_run *run = g ? g->current : NULL;
     lua_sethook(L, NULL, 0, 0);
-    if (run && mono_ms() >= run->deadline_ms) {
+    if (run && mono_coarse_ms() >= run->deadline_ms) {
         run->timed_out = 1;
         luaL_error(L, "time limit exceeded");
     }
@@ -115,7 +113,7 @@ static void *watchdog(void *arg)
     struct timespec period = {0, WATCH_PERIOD_MS * 1000000L};
     for (;;) {
         nanosleep(&period, NULL);
-        int64_t now = mono_ms();
+        int64_t now = mono_coarse_ms();
         int n = atomic_load(&nslots);
         for (int i = 0; i < n; i++) {
             pthread_mutex_lock(&slots[i].lock);
@@ -150,7 +148,7 @@ static watch_slot *thread_slot(void)
 static void watch_begin(lua_run *run)
 {
     watch_slot *s = thread_slot();
-    run->deadline_ms = mono_ms() + run->g->time_limit_ms;
+    run->deadline_ms = mono_coarse_ms() + run->g->time_limit_ms;
     if (!s)
         return;
     pthread_mutex_lock(&s->lock);
@@ -310,6 +308,7 @@ lua_gen *lua_gen_new(scripts *s, const strata_conf *conf, char *err, size_t errl
     luaL_openlibs(g->L);
     lua_gen_set_context(g, "strata.conf", (void *)conf);
     lmod_preload(g->L);
+    lua_request_init(g->L);
     /* The boot runs top-level code of every script: bound it too.  Boots
      * happen one at a time per thread, hence a thread-local budget. */
     lua_gc(g->L, LUA_GCGEN, 0, 0); /* requests make short-lived tables */
@@ -336,123 +335,6 @@ void lua_gen_retire(lua_gen *g)
         gen_close(g);
 }
 
-/* Lower-cases a header name into dst (at most cap bytes). */
-static size_t lower(char *dst, size_t cap, const char *src, size_t n)
-{
-    if (n > cap)
-        n = cap;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        dst[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-    }
-    return n;
-}
-
-/* Adds value under key in the table at the top of co; a repeated key makes
- * a list (query) or joins with ", " (headers).  [-2, +0, m] */
-static void add_repeated(lua_State *co, int join)
-{
-    /* stack: t, key, value */
-    lua_pushvalue(co, -2);
-    int t = lua_rawget(co, -4); /* stack: t, key, value, old */
-    if (t == LUA_TNIL) {
-        lua_pop(co, 1);
-        lua_rawset(co, -3);
-        return;
-    }
-    if (join && t == LUA_TSTRING) {
-        lua_pushliteral(co, ", ");
-        lua_pushvalue(co, -3);
-        lua_concat(co, 3); /* stack: t, key, value, old..", "..value */
-        lua_replace(co, -2);
-        lua_rawset(co, -3);
-        return;
-    }
-    if (t == LUA_TSTRING) {
-        lua_createtable(co, 2, 0); /* stack: t, key, value, old, list */
-        lua_insert(co, -3);        /* stack: t, key, list, value, old */
-        lua_rawseti(co, -3, 1);    /* stack: t, key, list, value */
-        lua_rawseti(co, -2, 2);    /* stack: t, key, list */
-        lua_rawset(co, -3);
-        return;
-    }
-    /* stack: t, key, value, list */
-    lua_insert(co, -2);
-    lua_rawseti(co, -2, (lua_Integer)lua_rawlen(co, -2) + 1);
-    lua_pop(co, 2);
-}
-
-/* Pushes the decoded query string as a table.  [-0, +1, m] */
-static void push_query(lua_State *co, const http_str *q)
-{
-    lua_createtable(co, 0, 4);
-    const char *p = q->p, *end = q->p + q->n;
-    char tmp[2048];
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *kend = eq ? eq : stop;
-        if (kend > p && (size_t)(stop - p) <= sizeof tmp) {
-            int64_t kn = http_url_decode(tmp, p, (size_t)(kend - p), 1);
-            if (kn >= 0) {
-                lua_pushlstring(co, tmp, (size_t)kn);
-                int64_t vn = eq ? http_url_decode(tmp, eq + 1, (size_t)(stop - eq - 1), 1) : 0;
-                if (vn >= 0) {
-                    lua_pushlstring(co, tmp, (size_t)vn);
-                    add_repeated(co, 0);
-                } else {
-                    lua_pop(co, 1); /* a bad escape: the pair is dropped */
-                }
-            }
-        }
-        p = stop + 1;
-    }
-}
-
-static void set_str(lua_State *co, const char *k, const char *v, size_t n)
-{
-    lua_pushlstring(co, v, n);
-    lua_setfield(co, -2, k);
-}
-
-/* Pushes the request table handlers see.  [-0, +1, m] */
-static void push_request(lua_State *co, const lua_request *rq)
-{
-    const http_request *h = rq->http;
-    lua_createtable(co, 0, 10);
-    set_str(co, "method", h->method.p, h->method.n);
-    set_str(co, "path", h->path.p, h->path.n);
-    set_str(co, "body", rq->body ? rq->body : "", rq->body_len);
-    set_str(co, "id", rq->id, strlen(rq->id));
-    set_str(co, "remote_addr", rq->remote_addr, strlen(rq->remote_addr));
-    push_query(co, &h->query);
-    lua_setfield(co, -2, "query");
-    lua_createtable(co, 0, (int)h->header_count);
-    for (size_t i = 0; i < h->header_count; i++) {
-        char name[256];
-        size_t n = lower(name, sizeof name, h->headers[i].name.p, h->headers[i].name.n);
-        lua_pushlstring(co, name, n);
-        lua_pushlstring(co, h->headers[i].value.p, h->headers[i].value.n);
-        add_repeated(co, 1);
-    }
-    lua_setfield(co, -2, "headers");
-    /* The auth context; strata.runtime decodes claims_json into claims. */
-    const jwt_claims *a = rq->auth;
-    lua_createtable(co, 0, 5);
-    lua_pushstring(co, a->role);
-    lua_setfield(co, -2, "role");
-    if (a->uid[0]) {
-        lua_pushstring(co, a->uid);
-        lua_setfield(co, -2, "uid");
-    }
-    lua_pushboolean(co, a->is_admin);
-    lua_setfield(co, -2, "is_admin");
-    lua_pushlstring(co, a->payload_len ? a->payload : "{}", a->payload_len ? a->payload_len : 2);
-    lua_setfield(co, -2, "claims_json");
-    lua_setfield(co, -2, "auth");
-}
-
 void lua_gen_set_context(lua_gen *g, const char *key, void *ptr)
 {
     lua_pushlightuserdata(g->L, ptr);
@@ -477,6 +359,10 @@ static void end_run(lua_run *run, int failed)
 {
     lua_gen *g = run->g;
     lua_run_set_resource(run, NULL, NULL);
+    lua_rawgeti(g->L, LUA_REGISTRYINDEX, run->req_ref); /* stack(L): req */
+    lua_request_detach(g->L, -1);
+    lua_pop(g->L, 1);
+    luaL_unref(g->L, LUA_REGISTRYINDEX, run->req_ref);
     if (failed)
         lua_resetthread(run->co);
     lua_settop(run->co, 0);
@@ -520,11 +406,11 @@ static void fail(lua_run *run, lua_response *rs, const char *msg)
         msg = lua_type(co, -1) == LUA_TTABLE && rs->error_message ? rs->error_message : "error object is not a string";
     luaL_traceback(co, co, msg, 0);
     rs->error = lua_tostring(co, -1);
-    run->done(run->arg, LUA_RUN_ERROR, rs);
+    run->done(run->arg, run->r, LUA_RUN_ERROR, rs);
     end_run(run, 1);
 }
 
-/* Passes each entry of the headers table at idx to on_header.  [-0, +0, -] */
+/* Adds each entry of the headers table at idx to the response.  [-0, +0, -] */
 static int each_header(lua_run *run, int idx)
 {
     lua_State *co = run->co;
@@ -539,7 +425,7 @@ static int each_header(lua_run *run, int idx)
         }
         const char *k = lua_tolstring(co, -2, &kn);
         const char *v = lua_tolstring(co, -1, &vn); /* converting the value in place is safe */
-        int bad = run->on_header(run->arg, k, kn, v, vn);
+        int bad = request_add_header(run->r, k, kn, v, vn);
         lua_pop(co, 1);
         if (bad) {
             lua_pop(co, 1);
@@ -608,21 +494,20 @@ static void step(lua_run *run, int nargs)
         fail(run, &rs, NULL);
         return;
     }
-    run->done(run->arg, LUA_RUN_OK, &rs);
+    run->done(run->arg, run->r, LUA_RUN_OK, &rs);
     end_run(run, 0);
 }
 
-void lua_gen_start(lua_gen *g, const lua_request *rq, lua_header_fn on_header, lua_done_fn done,
-                   void *arg)
+void lua_gen_start(lua_gen *g, request *r, lua_done_fn done, void *arg)
 {
     lua_run *run = calloc(1, sizeof *run);
     if (!run) {
         lua_response rs = {.error = "out of memory"};
-        done(arg, LUA_RUN_ERROR, &rs);
+        done(arg, r, LUA_RUN_ERROR, &rs);
         return;
     }
     run->g = g;
-    run->on_header = on_header;
+    run->r = r;
     run->done = done;
     run->arg = arg;
 
@@ -630,7 +515,9 @@ void lua_gen_start(lua_gen *g, const lua_request *rq, lua_header_fn on_header, l
     take_thread(g, run);
     lua_State *co = run->co;
     lua_rawgeti(co, LUA_REGISTRYINDEX, g->dispatch_ref); /* stack(co): dispatch */
-    push_request(co, rq);                                 /* stack(co): dispatch, req */
+    lua_request_push(co, r);                              /* stack(co): dispatch, req */
+    lua_pushvalue(co, -1);
+    run->req_ref = luaL_ref(co, LUA_REGISTRYINDEX);
     step(run, 1);
 }
 
@@ -645,6 +532,11 @@ int lua_run_yield(lua_State *L, lua_run *run, lua_KFunction k, lua_KContext ctx)
 {
     run->waiting = 1;
     return lua_yieldk(L, 0, ctx, k);
+}
+
+request *lua_run_request(lua_run *run)
+{
+    return run->r;
 }
 
 lua_State *lua_run_thread(lua_run *run)

@@ -27,6 +27,10 @@ struct reloader {
     void *publish_arg;
     reload_record_fn record;
     void *record_arg;
+
+    pthread_mutex_t async_lock; /* guards async_running */
+    pthread_cond_t async_idle;  /* signalled when async_running drops to 0 */
+    int async_running;          /* reloader_run_async threads not yet done */
 };
 
 reloader *reloader_new(const strata_conf *conf)
@@ -35,6 +39,8 @@ reloader *reloader_new(const strata_conf *conf)
     if (!r)
         return NULL;
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->async_lock, NULL);
+    pthread_cond_init(&r->async_idle, NULL);
     r->conf = conf;
     r->next_generation = 1;
     return r;
@@ -44,6 +50,9 @@ void reloader_free(reloader *r)
 {
     if (!r)
         return;
+    reloader_wait_async(r);
+    pthread_cond_destroy(&r->async_idle);
+    pthread_mutex_destroy(&r->async_lock);
     scripts_unref(r->current);
     scripts_unref(r->previous);
     for (int i = 0; i < HISTORY; i++)
@@ -237,4 +246,65 @@ scripts *reloader_current(reloader *r)
     scripts *s = r->current ? scripts_ref(r->current) : NULL;
     pthread_mutex_unlock(&r->lock);
     return s;
+}
+
+typedef struct async_job {
+    reloader *r;
+    const char *trigger;
+    reload_done_fn done;
+    void *arg;
+} async_job;
+
+static void *run_async(void *arg)
+{
+    async_job *job = arg;
+    reloader *r = job->r;
+    buf record = {0};
+    int rc = reloader_run(r, job->trigger, &record);
+    if (buf_add(&record, "", 1) < 0)
+        record.len = 0;
+    job->done(job->arg, rc, record.len ? record.p : NULL);
+    buf_free(&record);
+    free(job);
+    pthread_mutex_lock(&r->async_lock);
+    if (--r->async_running == 0)
+        pthread_cond_broadcast(&r->async_idle);
+    pthread_mutex_unlock(&r->async_lock);
+    return NULL;
+}
+
+int reloader_run_async(reloader *r, const char *trigger, reload_done_fn done, void *arg)
+{
+    async_job *job = malloc(sizeof *job);
+    if (!job)
+        return -1;
+    *job = (async_job){r, trigger, done, arg};
+    pthread_mutex_lock(&r->async_lock);
+    r->async_running++;
+    pthread_mutex_unlock(&r->async_lock);
+    pthread_t t;
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&t, &attr, run_async, job);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        log_eventf("error", "cannot start a reload thread: %s", strerror(rc));
+        pthread_mutex_lock(&r->async_lock);
+        r->async_running--;
+        pthread_mutex_unlock(&r->async_lock);
+        free(job);
+        return -1;
+    }
+    return 0;
+}
+
+void reloader_wait_async(reloader *r)
+{
+    pthread_mutex_lock(&r->async_lock);
+    while (r->async_running > 0)
+        pthread_cond_wait(&r->async_idle, &r->async_lock);
+    pthread_mutex_unlock(&r->async_lock);
 }

@@ -30,6 +30,17 @@ void reloader_on_record(reloader *r, reload_record_fn fn, void *arg);
  * appended to result when result is not NULL. */
 int reloader_run(reloader *r, const char *trigger, buf *result);
 
+/* The same on a thread of its own, so that the caller's loop goes on
+ * (a worker answering POST /admin/reload never builds a generation
+ * itself): done(arg, rc, record) is called on that thread when the
+ * attempt ends, record being its JSON (NULL when out of memory).  -1 when
+ * the thread cannot start (done is then never called). */
+typedef void (*reload_done_fn)(void *arg, int rc, const char *record);
+int reloader_run_async(reloader *r, const char *trigger, reload_done_fn done, void *arg);
+
+/* Waits until every reloader_run_async attempt has called its done. */
+void reloader_wait_async(reloader *r);
+
 /* Publishes the previous good snapshot again; -1 when there is none. */
 int reloader_rollback(reloader *r, buf *result);
 

@@ -1,13 +1,15 @@
 /* conn.c: client connections (see conn.h).  Uses libevent for readiness
- * events, http.h to parse and write, router.h to answer, accesslog and
- * metrics to account.  One read per readable event and one write per
- * batch of answers: a keep-alive request costs two system calls. */
+ * events, http/ to parse, to write and for the request object, obs/ to
+ * account.  One read per readable event and one write per batch of
+ * answers: a keep-alive request costs two system calls. */
 #include "conn.h"
 
+#include "base/clock.h"
+#include "http/cors.h"
 #include "obs/log.h"
-#include "router.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,30 +18,110 @@
 #define READ_CHUNK 16384
 #define OUT_HIGH_WATER (256 * 1024) /* stop answering pipelined requests past this */
 #define KEEP_BUF 65536              /* buffers past this are freed when empty */
+#define KEEP_REQUESTS 64            /* request objects a worker keeps for reuse */
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
+struct conn {
+    conn_env *env;
+    int fd;                   /* owned */
+    struct event *rev;        /* owned; persistent read event */
+    struct event *wev;        /* owned; armed while output is pending */
+    buf in;                   /* bytes read, not yet consumed */
+    buf out;                  /* answers not yet written */
+    size_t out_sent;          /* bytes of out already written */
+    size_t pos;               /* start of the current request in `in` */
+    int64_t head_len;         /* current request's head, 0 while still parsing it */
+    http_chunked chunk;
+    int sent_continue;        /* 100 Continue written for this request */
+    uint64_t started_us;      /* first byte of the current request; 0 when idle */
+    uint64_t idle_since_ms;
+    request *r;               /* owned; the request being read or answered, NULL when idle */
+    int closing;              /* close once `out` is written */
+    int waiting;              /* r is handed to the handler and not answered yet */
+    int in_handler;           /* inside the handler call: answers come synchronously */
+    int closed;               /* socket closed while waiting; freed when r is answered */
+    size_t pending_total;     /* bytes of the request being waited on */
+    char remote[48];
+    conn *prev, *next;        /* env's list */
+};
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
+static void on_finish(request *r, int status, const char *content_type, const char *body, size_t body_len);
 
-void conn_accept(worker *w, int fd, const char *remote)
+void conn_env_clock(conn_env *env)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    env->now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (ts.tv_sec == env->date_sec)
+        return;
+    env->date_sec = ts.tv_sec;
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(env->date, sizeof env->date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    strftime(env->iso_sec, sizeof env->iso_sec, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+void conn_env_free(conn_env *env)
+{
+    while (env->free_requests) {
+        request *r = env->free_requests;
+        env->free_requests = r->next_free;
+        request_free(r);
+    }
+    env->nfree_requests = 0;
+    buf_free(&env->logbuf);
+}
+
+/* The connection's request object: the one being read, else a fresh one
+ * from the env's free list.  NULL when out of memory. */
+static request *take_request(conn *c)
+{
+    if (c->r)
+        return c->r;
+    conn_env *env = c->env;
+    request *r = env->free_requests;
+    if (r) {
+        env->free_requests = r->next_free;
+        env->nfree_requests--;
+    } else if (!(r = request_new())) {
+        return NULL;
+    }
+    r->next_free = NULL;
+    c->r = r;
+    return r;
+}
+
+static void give_back_request(conn *c)
+{
+    request *r = c->r;
+    if (!r)
+        return;
+    c->r = NULL;
+    conn_env *env = c->env;
+    if (env->nfree_requests >= KEEP_REQUESTS) {
+        request_free(r);
+        return;
+    }
+    request_reset(r);
+    r->next_free = env->free_requests;
+    env->free_requests = r;
+    env->nfree_requests++;
+}
+
+void conn_accept(conn_env *env, int fd, const char *remote)
 {
     conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
         return;
     }
-    c->w = w;
+    c->env = env;
     c->fd = fd;
-    c->idle_since_ms = w->now_ms;
+    c->idle_since_ms = env->now_ms;
     snprintf(c->remote, sizeof c->remote, "%s", remote);
-    c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, c);
-    c->wev = event_new(w->base, fd, EV_WRITE, on_write, c);
+    c->rev = event_new(env->base, fd, EV_READ | EV_PERSIST, on_read, c);
+    c->wev = event_new(env->base, fd, EV_WRITE, on_write, c);
     if (!c->rev || !c->wev || event_add(c->rev, NULL) < 0) {
         if (c->rev)
             event_free(c->rev);
@@ -49,11 +131,11 @@ void conn_accept(worker *w, int fd, const char *remote)
         close(fd);
         return;
     }
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    w->nconns++;
+    c->next = env->conns;
+    if (env->conns)
+        env->conns->prev = c;
+    env->conns = c;
+    env->nconns++;
     atomic_fetch_add(&metrics_open_connections, 1);
 }
 
@@ -67,51 +149,30 @@ static void close_socket(conn *c)
     close(c->fd);
 }
 
-void conn_close(conn *c)
+static void conn_close(conn *c)
 {
-    worker *w = c->w;
+    conn_env *env = c->env;
     close_socket(c);
-    if (c->waiting)
-        return; /* the handler still runs; conn_resume frees */
+    if (c->waiting) {
+        /* The handler still runs: stop what it waits on.  Its answer (now,
+         * or later) frees the connection in on_finish; do not touch c. */
+        request_client_gone(c->r);
+        return;
+    }
+    give_back_request(c);
     buf_free(&c->in);
     buf_free(&c->out);
     if (c->prev)
         c->prev->next = c->next;
     else
-        w->conns = c->next;
+        env->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    w->nconns--;
+    env->nconns--;
     free(c);
     atomic_fetch_sub(&metrics_open_connections, 1);
-    if (w->draining && w->nconns == 0 && event_base_loopexit(w->base, NULL) < 0)
-        log_eventf("error", "worker %d: event_base_loopexit failed", w->id);
-}
-
-/* The client's X-Request-Id when it is sane, else a generated one. */
-static void set_request_id(conn *c)
-{
-    const http_header *h = http_find_header(&c->req, "x-request-id");
-    if (h && h->value.n > 0 && h->value.n < sizeof c->request_id) {
-        int ok = 1;
-        for (size_t i = 0; i < h->value.n && ok; i++) {
-            char ch = h->value.p[i];
-            ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 ch == '-' || ch == '_' || ch == '.' || ch == ':';
-        }
-        if (ok) {
-            memcpy(c->request_id, h->value.p, h->value.n);
-            c->request_id[h->value.n] = '\0';
-            return;
-        }
-    }
-    static const char hex[] = "0123456789abcdef";
-    uint64_t a = c->w->id_prefix, b = ++c->w->id_seq;
-    for (int i = 0; i < 16; i++) {
-        c->request_id[i] = hex[(a >> (60 - 4 * i)) & 15];
-        c->request_id[16 + i] = hex[(b >> (60 - 4 * i)) & 15];
-    }
-    c->request_id[32] = '\0';
+    if (env->draining && env->nconns == 0 && event_base_loopexit(env->base, NULL) < 0)
+        log_eventf("error", "event_base_loopexit failed");
 }
 
 static size_t put(char *p, const char *s, size_t n)
@@ -120,75 +181,65 @@ static size_t put(char *p, const char *s, size_t n)
     return n;
 }
 
-void conn_reply(conn *c, const reply *r)
+static void account(conn *c, const request *r, int status, size_t body_len)
 {
-    worker *w = c->w;
-    int head_only = c->req.method.n == 4 && memcmp(c->req.method.p, "HEAD", 4) == 0;
-    size_t extra_len = r->extra ? r->extra->len : 0;
-    size_t ct_len = r->content_type ? strlen(r->content_type) : 0;
-    size_t id_len = strlen(c->request_id);
-    buf cors = {0};
-    router_cors_headers(c, &cors);
-    size_t need = 256 + ct_len + id_len + extra_len + cors.len + (head_only ? 0 : r->body_len);
+    conn_env *env = c->env;
+    uint64_t dur = c->started_us ? mono_us() - c->started_us : 0;
+    metrics_request(env->metrics, r->route_id, status, dur);
+    if (!accesslog_enabled(env->log))
+        return;
+    char time[32];
+    snprintf(time, sizeof time, "%s.%03dZ", env->iso_sec, (int)(env->now_ms % 1000));
+    access_entry e = {time, r->id, r->http.method, r->http.path, status, body_len, dur,
+                      r->claims.uid[0] ? r->claims.uid : NULL, c->remote};
+    accesslog_add(env->log, &env->logbuf, &e);
+}
+
+/* Queues the answer to r in c->out: status line, Date, the headers, body. */
+static void write_answer(conn *c, request *r, int status, const char *ctype, const char *body, size_t body_len)
+{
+    conn_env *env = c->env;
+    size_t ct_len = ctype ? strlen(ctype) : 0;
+    size_t id_len = strlen(r->id);
+    size_t hdr_at = r->resp_headers.len;
+    cors_headers(env->conf, &r->http, &r->resp_headers);
+    const buf *extra = &r->resp_headers;
+    size_t need = 256 + ct_len + id_len + extra->len + (r->head_only ? 0 : body_len);
     if (buf_reserve(&c->out, need) < 0) {
-        buf_free(&cors);
         c->closing = 1;
         return;
     }
     char *p = c->out.p + c->out.len, *start = p;
-    p += http_write_status(p, 64, r->status);
-    p += put(p, w->date, strlen(w->date));
-    if (r->content_type)
-        p += http_write_header(p, 32 + ct_len, "Content-Type", 12, r->content_type, ct_len);
-    p += http_write_header_u64(p, 48, "Content-Length", 14, r->body_len);
-    p += http_write_header(p, 32 + id_len, "X-Request-Id", 12, c->request_id, id_len);
-    if (cors.len)
-        p += put(p, cors.p, cors.len);
-    if (extra_len)
-        p += put(p, r->extra->p, extra_len);
+    p += http_write_status(p, 64, status);
+    p += put(p, env->date, strlen(env->date));
+    if (ctype)
+        p += http_write_header(p, 32 + ct_len, "Content-Type", 12, ctype, ct_len);
+    p += http_write_header_u64(p, 48, "Content-Length", 14, body_len);
+    p += http_write_header(p, 32 + id_len, "X-Request-Id", 12, r->id, id_len);
+    if (extra->len)
+        p += put(p, extra->p, extra->len);
     if (c->closing)
         p += put(p, "Connection: close\r\n", 19);
-    else if (c->req.minor_version == 0)
+    else if (r->http.minor_version == 0)
         p += put(p, "Connection: keep-alive\r\n", 24);
     p += put(p, "\r\n", 2);
-    if (!head_only && r->body_len)
-        p += put(p, r->body, r->body_len);
+    if (!r->head_only && body_len)
+        p += put(p, body, body_len);
     c->out.len += (size_t)(p - start);
-    buf_free(&cors);
-
-    uint64_t dur = c->started_us ? now_us() - c->started_us : 0;
-    metrics_request(w->metrics, r->route_id, r->status, dur);
-    if (!accesslog_enabled(w->sh->log))
-        return;
-    char time[32];
-    snprintf(time, sizeof time, "%s.%03dZ", w->iso_sec, (int)(w->now_ms % 1000));
-    access_entry e = {time, c->request_id, c->req.method, c->req.path, r->status,
-                      head_only ? 0 : r->body_len, dur, c->uid[0] ? c->uid : NULL, c->remote};
-    accesslog_add(w->sh->log, &w->logbuf, &e);
+    r->resp_headers.len = hdr_at;
+    account(c, r, status, r->head_only ? 0 : body_len);
 }
 
-void conn_reply_error(conn *c, int status, const char *code, const char *message)
+/* Hands r to its owner: what the connection does for every answer. */
+static void prepare(conn *c, request *r)
 {
-    conn_reply_error_with(c, status, code, message, NULL);
+    r->finish = on_finish;
+    r->owner = c;
+    r->started_us = c->started_us;
+    memcpy(r->remote, c->remote, sizeof r->remote);
 }
 
-void conn_reply_error_with(conn *c, int status, const char *code, const char *message, const buf *extra)
-{
-    buf *b = &c->w->scratch;
-    b->len = 0;
-    int rc = buf_add_str(b, "{\"code\":\"");
-    rc |= buf_add_str(b, code);
-    rc |= buf_add_str(b, "\",\"message\":\"");
-    rc |= buf_add_json_escaped(b, message, strlen(message));
-    rc |= buf_add_str(b, "\",\"details\":null,\"hint\":null,\"request_id\":\"");
-    rc |= buf_add_str(b, c->request_id);
-    rc |= buf_add_str(b, "\"}");
-    reply r = {status, "application/json", rc ? "" : b->p, rc ? 0 : b->len, extra,
-               METRICS_ROUTE_NONE, NULL};
-    conn_reply(c, &r);
-}
-
-static void parse_failed(conn *c, int code)
+static void parse_failed(conn *c, request *r, int code)
 {
     static const struct { int code, status; const char *name, *msg; } E[] = {
         {HTTP_BAD_REQUEST, 400, "bad_request", "malformed HTTP request"},
@@ -202,97 +253,119 @@ static void parse_failed(conn *c, int code)
     while (i < sizeof E / sizeof E[0] - 1 && E[i].code != code)
         i++;
     /* What was parsed may be incomplete: log no method or path. */
-    c->req.method.n = c->req.path.n = 0;
-    c->req.minor_version = 1;
-    if (!c->request_id[0])
-        set_request_id(c);
+    r->http.method.n = r->http.path.n = 0;
+    r->http.minor_version = 1;
+    if (!r->id[0])
+        request_set_id(r, c->env->id_prefix, ++c->env->id_seq);
     c->closing = 1;
-    conn_reply_error(c, E[i].status, E[i].name, E[i].msg);
+    prepare(c, r);
+    c->waiting = c->in_handler = 1;
+    request_reply_error(r, E[i].status, E[i].name, E[i].msg);
+    c->in_handler = 0;
 }
 
-static void maybe_continue(conn *c)
+static void maybe_continue(conn *c, const request *r)
 {
-    if (c->req.expect_continue && !c->sent_continue && c->req.minor_version == 1) {
+    if (r->http.expect_continue && !c->sent_continue && r->http.minor_version == 1) {
         c->sent_continue = 1;
         if (buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
             c->closing = 1;
     }
 }
 
+/* The request at `start` is whole: `total` bytes with its body.  Hands it
+ * to the handler; 1 when the answer is awaited (reading stops). */
+static int dispatch(conn *c, request *r, char *body, size_t body_len, size_t total)
+{
+    if (!r->http.keep_alive || c->env->draining)
+        c->closing = 1;
+    r->body = body;
+    r->body_len = body_len;
+    r->head_only = r->http.method.n == 4 && memcmp(r->http.method.p, "HEAD", 4) == 0;
+    prepare(c, r);
+    c->waiting = c->in_handler = 1;
+    c->env->handler(r, c->env->handler_arg);
+    c->in_handler = 0;
+    if (c->waiting) {
+        /* `r` points into `in`: neither read more nor move it until the
+         * answer is sent. */
+        c->pending_total = total;
+        if (event_del(c->rev) < 0)
+            c->closing = 1;
+        return 1;
+    }
+    c->pos += total;
+    c->head_len = 0;
+    c->started_us = 0;
+    return 0;
+}
+
 /* Answers every complete request in `in`, in order. */
 static void process(conn *c)
 {
-    const strata_conf *cf = c->w->sh->conf;
+    const strata_conf *cf = c->env->conf;
     http_limits lim = {(size_t)cf->max_uri_bytes, (size_t)cf->max_header_bytes,
                        (size_t)cf->max_headers, (size_t)cf->max_body_bytes};
     while (!c->closing && !c->waiting && c->pos < c->in.len && c->out.len - c->out_sent < OUT_HIGH_WATER) {
         char *start = c->in.p + c->pos;
         size_t avail = c->in.len - c->pos;
+        request *r = take_request(c);
+        if (!r) {
+            c->closing = 1;
+            break;
+        }
         if (!c->started_us)
-            c->started_us = now_us();
+            c->started_us = mono_us();
         /* Parsed strings point into `in`, which reads may move: parse again
          * once the body is complete (cheap, and rarely needed). */
-        int64_t head = http_parse_request(start, avail, &lim, &c->req);
+        int64_t head = http_parse_request(start, avail, &lim, &r->http);
         if (head == HTTP_PARTIAL)
             break;
         if (head < 0) {
-            parse_failed(c, (int)head);
+            parse_failed(c, r, (int)head);
             break;
         }
         if (!c->head_len) {
             c->head_len = head;
             memset(&c->chunk, 0, sizeof c->chunk);
             c->sent_continue = 0;
-            c->request_id[0] = '\0';
-            c->uid[0] = '\0';
-            set_request_id(c);
+            request_set_id(r, c->env->id_prefix, ++c->env->id_seq);
         }
         char *body = start + head;
         size_t have = avail - (size_t)head, body_len, total;
-        if (c->req.chunked) {
+        if (r->http.chunked) {
             int rc = http_chunked_decode(&c->chunk, body, have, lim.max_body);
             if (rc == HTTP_PARTIAL) {
-                maybe_continue(c);
+                maybe_continue(c, r);
                 break;
             }
             if (rc < 0) {
-                parse_failed(c, rc);
+                parse_failed(c, r, rc);
                 break;
             }
             body_len = c->chunk.out;
             total = (size_t)head + c->chunk.in;
         } else {
-            size_t cl = c->req.content_length > 0 ? (size_t)c->req.content_length : 0;
+            size_t cl = r->http.content_length > 0 ? (size_t)r->http.content_length : 0;
             if (have < cl) {
-                maybe_continue(c);
+                maybe_continue(c, r);
                 break;
             }
             body_len = cl;
             total = (size_t)head + cl;
         }
-        if (!c->req.keep_alive || c->w->draining)
-            c->closing = 1;
-        c->in_handler = 1;
-        router_handle(c, body, body_len);
-        c->in_handler = 0;
-        if (c->waiting) {
-            /* The handler waits for the database.  `req` points into `in`:
-             * neither read more nor move it until the answer is sent. */
-            c->pending_total = total;
-            if (event_del(c->rev) < 0)
-                c->closing = 1;
+        if (dispatch(c, r, body, body_len, total))
             return;
-        }
-        c->pos += total;
-        c->head_len = 0;
-        c->started_us = 0;
     }
     if (c->pos) {
         buf_consume(&c->in, c->pos);
         c->pos = 0;
     }
-    if (c->in.len == 0)
+    if (c->in.len == 0) {
         buf_shrink(&c->in, KEEP_BUF);
+        if (!c->waiting)
+            give_back_request(c); /* idle connections hold no request */
+    }
 }
 
 /* Writes what is pending; closes when asked to and done.  0, or -1 when
@@ -303,7 +376,7 @@ static int flush(conn *c)
         ssize_t n = write(c->fd, c->out.p + c->out_sent, c->out.len - c->out_sent);
         if (n > 0) {
             c->out_sent += (size_t)n;
-            c->idle_since_ms = c->w->now_ms;
+            c->idle_since_ms = c->env->now_ms;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -327,13 +400,10 @@ static int flush(conn *c)
     return 0;
 }
 
-void conn_resume(conn *c)
+/* An answer that came after the handler call returned: go on with the
+ * connection from here. */
+static void resume(conn *c)
 {
-    c->waiting = 0;
-    if (c->closed) {
-        conn_close(c); /* the socket went away meanwhile: now free it */
-        return;
-    }
     c->pos += c->pending_total;
     c->pending_total = 0;
     c->head_len = 0;
@@ -347,11 +417,26 @@ void conn_resume(conn *c)
         conn_close(c);
 }
 
+/* request_finish_fn: the handler answered r. */
+static void on_finish(request *r, int status, const char *content_type, const char *body, size_t body_len)
+{
+    conn *c = r->owner;
+    c->waiting = 0;
+    if (c->closed) {
+        conn_close(c); /* the client went away meanwhile: now free it */
+        return;
+    }
+    write_answer(c, r, status, content_type, body, body_len);
+    request_reset(r); /* ready for the next pipelined request */
+    if (!c->in_handler)
+        resume(c);
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     conn *c = arg;
-    worker_clock(c->w);
+    conn_env_clock(c->env);
     if (buf_reserve(&c->in, READ_CHUNK) < 0) {
         conn_close(c);
         return;
@@ -364,7 +449,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     if (n < 0)
         return;
     c->in.len += (size_t)n;
-    c->idle_since_ms = c->w->now_ms;
+    c->idle_since_ms = c->env->now_ms;
     if (c->closing)
         return; /* answering an error; the rest is discarded */
     process(c);
@@ -377,7 +462,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     conn *c = arg;
-    worker_clock(c->w);
+    conn_env_clock(c->env);
     if (flush(c) < 0)
         return;
     /* Pipelined requests held back by the high-water mark. */
@@ -388,42 +473,66 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-void conn_sweep(worker *w)
+/* A request that does not arrive whole in time (one byte a second, say)
+ * is answered 408 and the connection closed. */
+static void read_timed_out(conn *c)
 {
-    const strata_conf *cf = w->sh->conf;
-    uint64_t now = now_us();
+    request *r = take_request(c);
+    if (!r) {
+        conn_close(c);
+        return;
+    }
+    c->closing = 1;
+    r->http.method.n = r->http.path.n = 0;
+    r->http.minor_version = 1;
+    if (!r->id[0])
+        request_set_id(r, c->env->id_prefix, ++c->env->id_seq);
+    prepare(c, r);
+    c->waiting = c->in_handler = 1;
+    request_reply_error(r, 408, "timeout", "request not received within read_timeout_ms");
+    c->in_handler = 0;
+    flush(c);
+}
+
+void conn_sweep(conn_env *env)
+{
+    const strata_conf *cf = env->conf;
+    uint64_t now = mono_us();
     conn *next;
-    for (conn *c = w->conns; c; c = next) {
+    for (conn *c = env->conns; c; c = next) {
         next = c->next;
         if (c->waiting || c->closed)
             continue; /* a handler is at work: its request arrived whole */
         int writing = c->out.len > c->out_sent;
         if (c->started_us && !c->closing && !writing &&
-            now - c->started_us > (uint64_t)cf->read_timeout_ms * 1000u) {
-            /* A request that does not arrive whole in time (one byte a
-             * second, say) is answered 408 and the connection closed. */
-            c->closing = 1;
-            c->req.method.n = c->req.path.n = 0;
-            if (!c->request_id[0])
-                set_request_id(c);
-            conn_reply_error(c, 408, "timeout", "request not received within read_timeout_ms");
-            flush(c);
-        } else if (w->now_ms - c->idle_since_ms > (uint64_t)cf->idle_timeout_ms && !c->started_us) {
+            now - c->started_us > (uint64_t)cf->read_timeout_ms * 1000u)
+            read_timed_out(c);
+        else if (env->now_ms - c->idle_since_ms > (uint64_t)cf->idle_timeout_ms && !c->started_us)
             conn_close(c); /* idle keep-alive, or a client that stopped reading */
-        }
     }
 }
 
-void conn_drain(worker *w)
+void conn_drain(conn_env *env)
 {
+    env->draining = 1;
     conn *next;
-    for (conn *c = w->conns; c; c = next) {
+    for (conn *c = env->conns; c; c = next) {
         next = c->next;
-        if (c->waiting)
-            c->closing = 1; /* answer, then close */
-        else if (!c->started_us && c->out.len == c->out_sent)
+        if (!c->waiting && !c->started_us && c->out.len == c->out_sent)
             conn_close(c);
         else
-            c->closing = 1;
+            c->closing = 1; /* answer, then close */
+    }
+    if (env->nconns == 0 && event_base_loopexit(env->base, NULL) < 0)
+        log_eventf("error", "event_base_loopexit failed");
+}
+
+void conn_close_all(conn_env *env)
+{
+    conn *next;
+    for (conn *c = env->conns; c; c = next) {
+        next = c->next;
+        if (!c->closed)
+            conn_close(c);
     }
 }

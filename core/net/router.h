@@ -1,14 +1,12 @@
 /* router.h: decides who answers a request — a built-in endpoint (/health,
  * /ready, /metrics, /admin/...), the CORS preflight, or the Lua dispatcher
- * of the worker's generation — and hands the answer to conn_reply(). */
+ * of the worker's generation — and answers it through request_reply*().
+ * It is the connections' handler (conn_handler_fn) with the worker as arg. */
 #ifndef STRATA_ROUTER_H
 #define STRATA_ROUTER_H
 
-#include "conn.h"
+#include "http/request.h"
 
-void router_handle(conn *c, const char *body, size_t body_len);
-
-/* Appends the CORS headers for this request's Origin (if allowed) to out. */
-void router_cors_headers(const conn *c, buf *out);
+void router_handle(request *r, void *worker);
 
 #endif

@@ -127,6 +127,10 @@ static int start_workers(server *sv)
 
 static void stop_workers(server *sv, int started)
 {
+    /* An admin reload still running posts its answer to a worker: let it
+     * end before the workers are freed (their tasks then run in
+     * worker_free). */
+    reloader_wait_async(sv->reload);
     for (int i = 0; i < sv->nworkers; i++) {
         if (started)
             worker_join(sv->workers[i]);

@@ -1,8 +1,12 @@
 /* worker.c: a worker thread (see worker.h).  Uses libevent for its loop,
- * conn for the connections it accepts, lua_host for its generations. */
+ * conn for the connections it accepts (answered by router.c), lua_host
+ * for its generations. */
 #include "worker.h"
 
-#include "conn.h"
+#include "router.h"
+
+#include "lua/lua_run.h" /* broker.sync waiters: moving to a lower room */
+
 #include "obs/log.h"
 
 #include <arpa/inet.h>
@@ -47,20 +51,6 @@ int worker_listen_socket(const char *host, int port, int reuseport, char *err, s
     return fd;
 }
 
-void worker_clock(worker *w)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    w->now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-    if (ts.tv_sec == w->date_sec)
-        return;
-    w->date_sec = ts.tv_sec;
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(w->date, sizeof w->date, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-    strftime(w->iso_sec, sizeof w->iso_sec, "%Y-%m-%dT%H:%M:%S", &tm);
-}
-
 static void format_addr(const struct sockaddr_storage *ss, char *out, size_t len)
 {
     if (ss->ss_family == AF_INET)
@@ -91,7 +81,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     (void)what;
     worker *w = arg;
-    worker_clock(w);
+    conn_env_clock(&w->env);
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
@@ -110,7 +100,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char remote[48];
         format_addr(&ss, remote, sizeof remote);
-        conn_accept(w, fd, remote);
+        conn_accept(&w->env, fd, remote);
     }
 }
 
@@ -179,23 +169,65 @@ static void resume_syncs(worker *w, int all)
     }
 }
 
+static void wake(worker *w);
+
+struct worker_task {
+    worker_task_fn fn;
+    void *arg;
+    struct worker_task *next;
+};
+
+void worker_post(worker *w, worker_task_fn fn, void *arg)
+{
+    struct worker_task *t = malloc(sizeof *t);
+    if (!t) {
+        /* Cannot queue it: running it here would race the worker's thread. */
+        log_eventf("error", "worker %d: out of memory posting a task; it is lost", w->id);
+        return;
+    }
+    t->fn = fn;
+    t->arg = arg;
+    pthread_mutex_lock(&w->lock);
+    t->next = w->tasks;
+    w->tasks = t;
+    pthread_mutex_unlock(&w->lock);
+    wake(w);
+}
+
+/* Runs the posted tasks, oldest first. */
+static void run_tasks(worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    struct worker_task *t = w->tasks, *rev = NULL;
+    w->tasks = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (t) { /* the list is newest first */
+        struct worker_task *next = t->next;
+        t->next = rev;
+        rev = t;
+        t = next;
+    }
+    while (rev) {
+        struct worker_task *next = rev->next;
+        rev->fn(w, rev->arg);
+        free(rev);
+        rev = next;
+    }
+}
+
 static void begin_shutdown(worker *w)
 {
-    if (w->draining)
+    if (w->env.draining)
         return;
-    w->draining = 1;
     if (w->accept_ev)
         event_del(w->accept_ev);
     if (w->listen_fd >= 0) {
         close(w->listen_fd);
         w->listen_fd = -1;
     }
-    conn_drain(w);
-    if (w->nconns == 0) {
-        if (event_base_loopexit(w->base, NULL) < 0)
-            log_eventf("error", "worker %d: event_base_loopexit failed", w->id);
-        return;
-    }
+    conn_drain(&w->env);
+    if (w->env.nconns == 0)
+        return; /* conn_drain asked the loop to exit */
     int ms = w->sh->conf->shutdown_timeout_ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     if (event_add(w->stop_ev, &tv) < 0)
@@ -209,7 +241,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     uint64_t v;
     ssize_t n = read(fd, &v, sizeof v);
     (void)n; /* the counter's value does not matter, only the wake-up */
-    worker_clock(w);
+    conn_env_clock(&w->env);
     pthread_mutex_lock(&w->lock);
     scripts *s = w->pending;
     w->pending = NULL;
@@ -220,6 +252,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         scripts_unref(s);
     }
     resume_syncs(w, 0);
+    run_tasks(w);
     if (stop)
         begin_shutdown(w);
 }
@@ -229,9 +262,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     worker *w = arg;
-    worker_clock(w);
-    conn_sweep(w);
-    accesslog_flush(w->sh->log, &w->logbuf);
+    conn_env_clock(&w->env);
+    conn_sweep(&w->env);
+    accesslog_flush(w->sh->log, &w->env.logbuf);
 }
 
 static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
@@ -239,7 +272,7 @@ static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     worker *w = arg;
-    log_eventf("warn", "worker %d: shutdown_timeout reached with %d connection(s) busy", w->id, w->nconns);
+    log_eventf("warn", "worker %d: shutdown_timeout reached with %d connection(s) busy", w->id, w->env.nconns);
     if (event_base_loopbreak(w->base) < 0)
         log_eventf("error", "worker %d: event_base_loopbreak failed", w->id);
 }
@@ -256,8 +289,8 @@ worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
     w->listen_fd = -1;
     w->wake_fd = -1;
     pthread_mutex_init(&w->lock, NULL);
-    if (getrandom(&w->id_prefix, sizeof w->id_prefix, 0) != sizeof w->id_prefix)
-        w->id_prefix = (uint64_t)time(NULL) ^ ((uint64_t)id << 56);
+    if (getrandom(&w->env.id_prefix, sizeof w->env.id_prefix, 0) != sizeof w->env.id_prefix)
+        w->env.id_prefix = (uint64_t)time(NULL) ^ ((uint64_t)id << 56);
     if (!(w->metrics = calloc(1, sizeof *w->metrics)) || !(w->base = event_base_new())) {
         snprintf(err, errlen, "worker %d: cannot create its event loop", id);
         goto err;
@@ -296,7 +329,13 @@ worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
         snprintf(err, errlen, "worker %d: cannot set up its events", id);
         goto err;
     }
-    worker_clock(w);
+    w->env.base = w->base;
+    w->env.conf = sh->conf;
+    w->env.handler = router_handle;
+    w->env.handler_arg = w;
+    w->env.log = sh->log;
+    w->env.metrics = w->metrics;
+    conn_env_clock(&w->env);
     return w;
 err:
     worker_free(w);
@@ -311,16 +350,13 @@ static void *run(void *arg)
     /* Past the shutdown deadline: whatever is still open is cut.  Handlers
      * still waiting for the database end when the pool fails their queries;
      * their connections are freed as they end. */
-    for (conn *c = w->conns, *next; c; c = next) {
-        next = c->next;
-        conn_close(c);
-    }
+    conn_close_all(&w->env);
     resume_syncs(w, 1);
     pool_free(w->pool);
     w->pool = NULL;
-    while (w->conns)
-        conn_close(w->conns);
-    accesslog_flush(w->sh->log, &w->logbuf);
+    run_tasks(w);
+    conn_close_all(&w->env);
+    accesslog_flush(w->sh->log, &w->env.logbuf);
     return NULL;
 }
 
@@ -373,6 +409,8 @@ void worker_free(worker *w)
 {
     if (!w)
         return;
+    run_tasks(w); /* what arrived after the loop ended is answered first */
+    conn_close_all(&w->env);
     if (w->accept_ev)
         event_free(w->accept_ev);
     if (w->wake_ev)
@@ -395,9 +433,7 @@ void worker_free(worker *w)
     if (w->wake_fd >= 0)
         close(w->wake_fd);
     scripts_unref(w->pending);
-    buf_free(&w->logbuf);
-    buf_free(&w->scratch);
-    buf_free(&w->extra);
+    conn_env_free(&w->env);
     free(w->metrics);
     pthread_mutex_destroy(&w->lock);
     free(w);

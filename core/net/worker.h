@@ -4,27 +4,28 @@
  * through worker_publish() and worker_shutdown(), which wake it through an
  * eventfd; nothing on the request path takes a lock.
  *
- * The struct is shared with conn.c and router.c, the worker's other files. */
+ * The struct is shared with router.c, which answers its requests. */
 #ifndef STRATA_WORKER_H
 #define STRATA_WORKER_H
 
-#include "obs/accesslog.h"
-#include "db/broker_feed.h"
+#include "conn.h"
+
+#include "auth/jwt.h"
 #include "base/buf.h"
 #include "base/conf.h"
-#include "auth/jwt.h"
-#include "lua/lua_host.h"
-#include "obs/metrics.h"
+#include "db/broker_feed.h"
+#include "db/pool.h"
 #include "db/readiness.h"
-#include "lua/reload.h"
 #include "engine/resolve.h"
+#include "lua/lua_host.h"
+#include "lua/reload.h"
+#include "obs/accesslog.h"
+#include "obs/metrics.h"
 
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-
-typedef struct conn conn;
 
 /* What every worker reads; owned by the server. */
 typedef struct worker_shared {
@@ -53,8 +54,9 @@ typedef struct worker {
     struct event *tick_ev;         /* owned; timeouts, log flush, date */
     struct event *stop_ev;         /* owned; the shutdown deadline */
 
-    pthread_mutex_t lock;          /* guards pending and stopping */
+    pthread_mutex_t lock;          /* guards pending, tasks and stopping */
     scripts *pending;              /* a snapshot to adopt; reference owned */
+    struct worker_task *tasks;     /* owned; posted by other threads, run on this one */
     int stopping;
 
     lua_gen *gen;                  /* serving now; NULL until scripts load */
@@ -62,22 +64,10 @@ typedef struct worker {
     rs_reader *broker_reader;      /* owned; this thread's reader slot of the engine */
     struct sync_wait *syncs;       /* owned; runs waiting in broker.sync() */
     size_t nsyncs, capsyncs;
-    conn *conns;                   /* every open connection (doubly linked) */
-    int nconns;
-    int draining;                  /* shutting down: no new requests on old connections */
+    conn_env env;                  /* the connections, their clock and kept requests */
 
     metrics_worker *metrics;       /* owned */
-    buf logbuf;                    /* access log lines not yet written */
-    buf scratch;                   /* bodies built by built-in endpoints */
-    buf extra;                     /* extra header lines of the response being built */
-    jwt_claims claims;             /* the auth context of the request being started */
     jwt_key *jwt_key;              /* owned; NULL without a secret (every token refused) */
-    uint64_t now_ms;               /* coarse clock, set per event */
-    char date[40];                 /* "Date: ...\r\n" for the current second */
-    char iso_sec[24];              /* "YYYY-MM-DDTHH:MM:SS" for the current second */
-    int64_t date_sec;
-    uint64_t id_prefix;            /* random, per worker, for generated request ids */
-    uint64_t id_seq;
 } worker;
 
 worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen);
@@ -100,13 +90,17 @@ lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen);
 
 /* Suspends run until the broker feed has served `ticket` (broker.sync).
  * 0, or -1 when out of memory. */
+typedef struct lua_run lua_run;
 int worker_await_broker_sync(worker *w, lua_run *run, uint64_t ticket);
 
 /* Wakes the worker to look at its broker.sync waiters.  Thread-safe. */
 void worker_broker_synced(worker *w);
 
-/* Refreshes now_ms and, once a second, the cached dates. */
-void worker_clock(worker *w);
+/* Runs fn(w, arg) on w's thread, soon (the way another thread hands a
+ * result back: a reload's, later a password hash's).  Thread-safe.  Tasks
+ * still queued when the worker ends run in worker_free. */
+typedef void (*worker_task_fn)(worker *w, void *arg);
+void worker_post(worker *w, worker_task_fn fn, void *arg);
 
 /* The listening socket for host:port with SO_REUSEPORT; -1 and err. */
 int worker_listen_socket(const char *host, int port, int reuseport, char *err, size_t errlen);

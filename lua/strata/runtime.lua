@@ -6,7 +6,6 @@
 local cjson = require("cjson")
 local router = require("strata.router")
 local checks = require("strata.checks")
-local requests = require("strata.requests")
 local ratelimit = require("strata.ratelimit")
 
 local type, pcall, ipairs, tostring, math_type = type, pcall, ipairs, tostring, math.type
@@ -100,10 +99,6 @@ function M.boot(files, loadscript)
       return 404, cjson.encode(error_body("not_found", "no route for " .. req.path)), "application/json"
     end
     req.params = why
-    local auth = req.auth
-    local claims_json = auth.claims_json
-    -- claims_json stays: strata.db hands it to PostgreSQL as it came.
-    auth.claims = claims_json == "{}" and {} or cjson.decode(claims_json) -- anonymous: no decoding
     local body = req.body
     if #body > 0 and find(req.headers["content-type"] or "", JSON_TYPE) then
       local ok, value = pcall(cjson.decode, body)
@@ -113,16 +108,12 @@ function M.boot(files, loadscript)
       end
       req.json = value
     end
-    -- No pcall here: an error must reach the host with its traceback.  A
-    -- coroutine that failed keeps its entry until its next request enters.
-    requests.enter(req)
     local limited, lbody, lheaders = ratelimit.check(req, route)
     if limited then
-      requests.leave()
       return limited, cjson.encode(lbody), "application/json", lheaders, route.path
     end
+    -- No pcall here: an error must reach the host with its traceback.
     local status, rbody, ctype, headers = finish(route.handler(req))
-    requests.leave()
     if lbody then
       headers = headers or {}
       for k, v in pairs(lbody) do if headers[k] == nil then headers[k] = v end end

@@ -1,0 +1,124 @@
+/* request.h: one HTTP exchange, the one owner of everything about it — the
+ * parsed request, the verified caller, the request id, the answer being
+ * built, what the request waits on, its timing, and the PostgREST request
+ * settings its statements carry.
+ *
+ * Who does what:
+ *   - the connection (net/conn.c) takes a request from its worker's free
+ *     list when a request has arrived whole, fills what arrived, sets
+ *     `finish`/`owner`, and hands it to one handler callback;
+ *   - the handler (net/router.c, the Lua host) authenticates it, adds
+ *     response headers and answers it exactly once with request_reply*();
+ *   - request_reply*() calls `finish`, through which the connection writes
+ *     the answer and gives the request back.
+ * Between the handler's start and its answer the request may wait
+ * (a database statement, a reload, later an outbound call): the waiting
+ * unit registers a cancel hook, which runs if the client goes away first.
+ * The answer of a request whose client has gone is discarded.
+ *
+ * Nothing here knows about sockets, Lua or the pool. */
+#ifndef STRATA_REQUEST_H
+#define STRATA_REQUEST_H
+
+#include "http.h"
+
+#include "auth/jwt.h"
+#include "base/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* PostgREST's per-request settings, in the order of pool statements'
+ * parameters: request.jwt.claims, request.jwt.claim.sub,
+ * request.jwt.claim.role, request.method, request.path, request.headers
+ * (JSON, lower-case names) and the SQL role (SET LOCAL ROLE). */
+enum {
+    REQ_SET_CLAIMS, REQ_SET_SUB, REQ_SET_ROLE, REQ_SET_METHOD, REQ_SET_PATH, REQ_SET_HEADERS,
+    REQ_SET_SQL_ROLE, REQ_NSETTINGS
+};
+
+typedef struct request request;
+
+/* The owner's side of the answer: the status, the content type and the
+ * body (borrowed for the call), plus r->resp_headers.  Called exactly once
+ * per request, by request_reply*(). */
+typedef void (*request_finish_fn)(request *r, int status, const char *content_type, const char *body,
+                                  size_t body_len);
+
+struct request {
+    /* What arrived.  The strings point into the connection's input, which
+     * does not move or go away before the request is answered. */
+    http_request http;
+    const char *body;
+    size_t body_len;
+    char id[72];                /* X-Request-Id: the client's when sane, else generated */
+    char remote[48];            /* the peer's address */
+    uint64_t started_us;        /* first byte of the request (monotonic) */
+    int head_only;              /* HEAD: the answer carries no body */
+
+    /* Who asks: anonymous until request_authenticate() succeeds. */
+    jwt_claims claims;
+
+    /* The answer being built. */
+    buf resp_headers;           /* owned; header lines "Name: value\r\n" */
+    int has_content_type;       /* a Content-Type line is in resp_headers */
+    int route_id;               /* metrics label of the route that answered */
+    buf scratch;                /* owned; bodies built in C (errors, built-in endpoints) */
+    int answered;
+
+    /* What the request waits on, and how to stop it (client gone). */
+    void (*cancel)(void *arg);
+    void *cancel_arg;
+    int client_gone;
+
+    /* The settings, built on first use. */
+    const char *settings[REQ_NSETTINGS];
+    buf settings_buf;           /* owned; the settings' text */
+    int settings_ready;
+
+    request_finish_fn finish;   /* the owner's; see above */
+    void *owner;
+    request *next_free;         /* the owner's free list */
+};
+
+/* A zeroed request; NULL when out of memory.  request_free releases it. */
+request *request_new(void);
+void request_free(request *r);
+
+/* Makes r ready for a new exchange, keeping its buffers' memory. */
+void request_reset(request *r);
+
+/* Sets r->id from the client's X-Request-Id when it is sane (at most 71
+ * characters of [A-Za-z0-9._:-]), else from prefix and seq as 32 hex
+ * digits. */
+void request_set_id(request *r, uint64_t prefix, uint64_t seq);
+
+/* Verifies the request's token (Authorization: Bearer, else apikey) with
+ * key at `now`.  0 with r->claims set (anonymous without a token), or a
+ * JWT_* error with why[] filled (the caller answers 401). */
+int request_authenticate(request *r, jwt_key *key, int64_t now, int leeway_s, char *why, size_t whylen);
+
+/* Appends a response header after checking it cannot split the response
+ * (no CR, LF or NUL; a token name).  0, or -1 when refused. */
+int request_add_header(request *r, const char *name, size_t name_len, const char *value, size_t value_len);
+
+/* Answers r (once; later calls are ignored). */
+void request_reply(request *r, int status, const char *content_type, const char *body, size_t body_len);
+
+/* Answers {"code","message","details":null,"hint":null,"request_id"}. */
+void request_reply_error(request *r, int status, const char *code, const char *message);
+
+/* The PostgREST settings (REQ_NSETTINGS NUL-terminated strings), built the
+ * first time they are asked for; NULL when out of memory.  Valid until r
+ * is reset. */
+const char *const *request_settings(request *r);
+
+/* Registers what r waits on; cancel(arg) runs if the client goes away
+ * before it ends.  request_wait(r, NULL, NULL) when the wait is over. */
+void request_wait(request *r, void (*cancel)(void *), void *arg);
+
+/* The client went away: cancels what r waits on.  Its answer, when it
+ * comes, is discarded by the owner. */
+void request_client_gone(request *r);
+
+#endif

@@ -5,8 +5,11 @@ PKGS      := lua5.4 libevent libpq libcrypto
 CC        ?= cc
 CFLAGS    ?= -O2 -g
 WARN      := -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread
+# `=`, and quiet: pkg-config runs only when a recipe needs it, after `deps`
+# has installed the packages; `make -n` or a build before `make deps` would
+# otherwise print its complaint once per expansion.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRCS := $(wildcard core/*.c core/*/*.c)
@@ -59,7 +62,9 @@ run: deps
 	@DATABASE_URL="$$(scripts/db url)" STRATA_JWT_SECRET="$${STRATA_JWT_SECRET:-$$(cat var/jwt-secret 2>/dev/null)}" exec bin/strata
 
 # The whole suite on a fresh database; the last line is "N passed, N failed".
+# First the include rules of core/'s rooms: a break stops the run before the build.
 test: deps
+	@scripts/check-boundaries || { echo "make test: core/ breaks the include rules above (scripts/check-boundaries); nothing was built or run" >&2; exit 1; }
 	@$(MAKE) --no-print-directory all asan $(C_TESTS)
 	@scripts/test
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define HISTORY 64
 
@@ -27,6 +28,7 @@ struct reloader {
     void *publish_arg;
     reload_record_fn record;
     void *record_arg;
+    struct timespec began;     /* when the attempt under way began, for its log line */
 
     pthread_mutex_t async_lock; /* guards async_running */
     pthread_cond_t async_idle;  /* signalled when async_running drops to 0 */
@@ -107,6 +109,28 @@ static int add_changes(buf *b, const scripts *old, const scripts *s)
     return rc | buf_add_str(b, "]");
 }
 
+/* The attempt's log line.  The first load lists no files (its record has
+ * them all, as "added"): a summary says how many; later ones carry their
+ * record, whose files are the changes. */
+static void log_attempt(reloader *r, const char *trigger, long generation, const scripts *old,
+                        const scripts *s, const char *error, const char *json)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (double)(now.tv_sec - r->began.tv_sec) * 1e3 + (double)(now.tv_nsec - r->began.tv_nsec) / 1e6;
+    char head[160];
+    int first = !old && s && !error;
+    if (first)
+        snprintf(head, sizeof head, "\"trigger\":\"%s\",\"generation\":%ld,\"files\":%zu,\"ms\":%.1f",
+                 trigger, generation, s->count, ms);
+    else
+        snprintf(head, sizeof head, "\"ms\":%.1f,\"reload\":", ms);
+    buf f = {0};
+    if (buf_add_str(&f, head) == 0 && (first || buf_add_str(&f, json) == 0) && buf_add(&f, "", 1) == 0)
+        log_event(error ? "error" : "info", error ? "Lua reload failed" : first ? "Lua loaded" : "Lua reloaded", f.p);
+    buf_free(&f);
+}
+
 /* Builds an attempt's record, keeps it in the history and hands it on. */
 static void record(reloader *r, const char *trigger, const char *result, long generation,
                    const scripts *old, const scripts *s, const char *error, buf *out)
@@ -139,10 +163,7 @@ static void record(reloader *r, const char *trigger, const char *result, long ge
     }
     if (out && buf_add(out, b.p, b.len - 1) < 0)
         out->len = 0;
-    buf f = {0};
-    if (buf_add_str(&f, "\"reload\":") == 0 && buf_add(&f, b.p, b.len) == 0)
-        log_event(error ? "error" : "info", error ? "Lua reload failed" : "Lua reloaded", f.p);
-    buf_free(&f);
+    log_attempt(r, trigger, generation, old, s, error, b.p);
     if (r->record)
         r->record(r->record_arg, b.p);
     free(r->history[r->head]);
@@ -164,6 +185,7 @@ int reloader_run(reloader *r, const char *trigger, buf *result)
 {
     char err[1024] = "";
     pthread_mutex_lock(&r->lock);
+    clock_gettime(CLOCK_MONOTONIC, &r->began);
     scripts *s = scripts_read(r->conf->lua_dir, err, sizeof err);
     if (s) {
         lua_gen *g = lua_gen_new(s, r->conf, err, sizeof err);
@@ -198,6 +220,7 @@ int reloader_run(reloader *r, const char *trigger, buf *result)
 int reloader_rollback(reloader *r, buf *result)
 {
     pthread_mutex_lock(&r->lock);
+    clock_gettime(CLOCK_MONOTONIC, &r->began);
     int rc = -1;
     if (r->previous) {
         /* The two swap places: rolling back twice returns to where we were. */

@@ -4,9 +4,10 @@
 #   make -f spec/c/lua_alloc.mk bin/test_lua_alloc && bin/test_lua_alloc
 
 LUA_ALLOC_CC    ?= cc
-LUA_ALLOC_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-                   -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore $(shell pkg-config --cflags lua5.4)
-LUA_ALLOC_LIBS  := $(shell pkg-config --libs lua5.4)
+# pkg-config runs only when the test is built (after `make deps`), quietly.
+LUA_ALLOC_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                   -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore $(shell pkg-config --cflags lua5.4 2>/dev/null)
+LUA_ALLOC_LIBS   = $(shell pkg-config --libs lua5.4 2>/dev/null)
 
 C_TESTS += bin/test_lua_alloc
 

@@ -127,3 +127,61 @@ describe("scripts/db", function()
     end)
   end)
 end)
+
+-- Where the embedded cluster lives.  As root it runs as the OS user
+-- "strata", which cannot enter a checkout under a 0700 directory: a copy of
+-- scripts/db in a mktemp -d folder stands for such a checkout.
+describe("scripts/db's cluster directory", function()
+  local root = sh("test \"$(id -u)\" -eq 0") == 0
+  local tmp
+
+  before_each(function()
+    local _, out = sh("mktemp -d")
+    tmp = out:gsub("%s+$", "")
+    assert(os.execute(("mkdir -p %s/a/scripts %s/b/scripts && cp scripts/db %s/a/scripts/ && cp scripts/db %s/b/scripts/")
+      :format(q(tmp), q(tmp), q(tmp), q(tmp))))
+  end)
+
+  after_each(function()
+    sh(("%s/a/scripts/db stop; rm -rf \"$(%s/a/scripts/db dir)\" %s"):format(q(tmp), q(tmp), q(tmp)))
+  end)
+
+  local function dir(checkout)
+    local st, out = sh(("env -u STRATA_VAR_DIR %s/%s/scripts/db dir"):format(q(tmp), checkout))
+    assert.equal(0, st, out)
+    return out:gsub("%s+$", "")
+  end
+
+  it("is var/ of the checkout, or as root one per checkout under /var/lib/strata", function()
+    if not root then
+      assert.equal(tmp .. "/a/var", dir("a"))
+      return
+    end
+    assert.matches("^/var/lib/strata/%x+$", dir("a"))
+    assert.equal(dir("a"), dir("a"))
+    assert.are_not.equal(dir("a"), dir("b"))
+  end)
+
+  it("as root, serves a checkout under a 0700 directory, and status, url and stop find it", function()
+    if not root then return end
+    local db = q(tmp .. "/a/scripts/db")
+    local st, out = sh(db .. " start")
+    assert.equal(0, st, out)
+    st, out = sh(db .. " status")
+    assert.equal(0, st, out)
+    assert.matches("running, socket in " .. dir("a"):gsub("%p", "%%%0") .. "/run", out)
+    st, out = sh(("psql -X -tA -d \"$(%s url)\" -c 'select current_user'"):format(db))
+    assert.equal(0, st, out)
+    assert.equal("strata", out:gsub("%s+$", ""))
+    st, out = sh(db .. " stop")
+    assert.equal(0, st, out)
+    assert.are_not.equal(0, (sh(db .. " status")))
+  end)
+
+  it("as root, still says clearly when STRATA_VAR_DIR names a place the cluster's user cannot reach", function()
+    if not root then return end
+    local st, out = sh(("STRATA_VAR_DIR=%s/a/var %s/a/scripts/db init"):format(q(tmp), q(tmp)))
+    assert.are_not.equal(0, st)
+    assert.matches("a parent directory is not searchable by others", out)
+  end)
+end)

@@ -8,7 +8,7 @@ PACKAGES=(
   lua5.4 liblua5.4-dev lua-cjson lua-busted lua-socket
   libevent-dev libpq-dev libssl-dev
   postgresql-15 postgresql-client-15
-  curl openssl
+  curl openssl python3
 )
 
 missing=()

@@ -14,7 +14,9 @@ local CLEAN = {
   ["main.c"] = { "net/server.h", "base/conf.h" },
   ["net/server.h"] = { "lua/host.h", "conn.h" },
   ["net/conn.h"] = { "http/http.h", "db/pool.h" },
-  ["lua/host.h"] = { "<lua.h>", "<lauxlib.h>", "engine/limiter.h" },
+  ["lua/host.h"] = { "engine/limiter.h" },
+  ["lua/run.h"] = { "host.h", "<lua.h>", "<lauxlib.h>" },
+  ["lua/host.c"] = { "run.h" },
   ["http/http.c"] = { "http.h", "<string.h>" },
   ["http/http.h"] = { "<stddef.h>" },
   ["db/pool.c"] = { "pool.h", "obs/log.h", "engine/resolve.h" },
@@ -81,6 +83,14 @@ describe("scripts/check-boundaries", function()
       "base/conf.c: includes lua.h (Lua headers only in lua/)",
     }, lines(out))
     assert.matches("check%-boundaries: 2 violation%(s%)", out)
+  end)
+
+  it("1: refuses Lua headers that reach another room through lua/'s headers", function()
+    local st, out = check({ ["net/server.h"] = { "lua/run.h", "conn.h" } })
+    assert.equal(1, st)
+    local found = table.concat(lines(out), "\n")
+    assert.matches("net/server.h: includes <lua.h> via lua/run.h %(Lua headers only in lua/%)", found)
+    assert.matches("main.c: includes <lua.h> via net/server.h via lua/run.h %(Lua headers only in lua/%)", found)
   end)
 
   it("2: keeps the parser, the engine and the pool free of Lua, the router and the worker, through headers", function()

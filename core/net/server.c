@@ -32,11 +32,19 @@ typedef struct server {
     readiness *ready;
 } server;
 
+/* On the reload's thread: each worker's generation is built here, so that
+ * the workers only swap it in. */
 static void publish_to_workers(void *arg, scripts *s)
 {
     server *sv = arg;
-    for (int i = 0; i < sv->nworkers; i++)
-        worker_publish(sv->workers[i], s);
+    char err[1024];
+    for (int i = 0; i < sv->nworkers; i++) {
+        lua_gen *g = worker_build_gen(sv->workers[i], s, err, sizeof err);
+        if (g)
+            worker_publish(sv->workers[i], g);
+        else /* the snapshot was validated: memory ran out; that worker keeps the old */
+            log_eventf("error", "worker %d: cannot build generation %ld: %s", i, s->generation, err);
+    }
 }
 
 static void record_in_db(void *arg, const char *json)

@@ -118,18 +118,12 @@ lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
     return g;
 }
 
-static void adopt(worker *w, scripts *s)
+/* Serves g from now on; the old generation closes once its last request
+ * ends. */
+static void adopt(worker *w, lua_gen *g)
 {
-    char err[1024];
-    lua_gen *g = worker_build_gen(w, s, err, sizeof err);
-    if (!g) {
-        /* The coordinator validated this snapshot; failing here means
-         * memory ran out.  Keep serving the old generation. */
-        log_eventf("error", "worker %d: cannot build generation %ld: %s", w->id, s->generation, err);
-        return;
-    }
     if (w->gen)
-        lua_gen_retire(w->gen); /* closed once its last request ends */
+        lua_gen_retire(w->gen);
     w->gen = g;
 }
 
@@ -243,14 +237,12 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     (void)n; /* the counter's value does not matter, only the wake-up */
     conn_env_clock(&w->env);
     pthread_mutex_lock(&w->lock);
-    scripts *s = w->pending;
+    lua_gen *g = w->pending;
     w->pending = NULL;
     int stop = w->stopping;
     pthread_mutex_unlock(&w->lock);
-    if (s) {
-        adopt(w, s);
-        scripts_unref(s);
-    }
+    if (g)
+        adopt(w, g);
     resume_syncs(w, 0);
     run_tasks(w);
     if (stop)
@@ -377,13 +369,14 @@ static void wake(worker *w)
     (void)n; /* EAGAIN means a wake-up is already pending: enough */
 }
 
-void worker_publish(worker *w, scripts *s)
+void worker_publish(worker *w, lua_gen *g)
 {
     pthread_mutex_lock(&w->lock);
-    scripts *old = w->pending;
-    w->pending = scripts_ref(s);
+    lua_gen *old = w->pending;
+    w->pending = g;
     pthread_mutex_unlock(&w->lock);
-    scripts_unref(old); /* superseded before the worker got to it */
+    if (old)
+        lua_gen_retire(old); /* superseded before the worker got to it: never ran */
     wake(w);
 }
 
@@ -432,7 +425,8 @@ void worker_free(worker *w)
         close(w->listen_fd);
     if (w->wake_fd >= 0)
         close(w->wake_fd);
-    scripts_unref(w->pending);
+    if (w->pending)
+        lua_gen_retire(w->pending);
     conn_env_free(&w->env);
     free(w->metrics);
     pthread_mutex_destroy(&w->lock);

@@ -55,7 +55,7 @@ typedef struct worker {
     struct event *stop_ev;         /* owned; the shutdown deadline */
 
     pthread_mutex_t lock;          /* guards pending, tasks and stopping */
-    scripts *pending;              /* a snapshot to adopt; reference owned */
+    lua_gen *pending;              /* owned; a generation to adopt, built by the publisher */
     struct worker_task *tasks;     /* owned; posted by other threads, run on this one */
     int stopping;
 
@@ -73,9 +73,10 @@ typedef struct worker {
 worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen);
 int worker_start(worker *w, char *err, size_t errlen);
 
-/* Hands w a new snapshot to build its next Lua generation from (takes a
- * reference).  Thread-safe. */
-void worker_publish(worker *w, scripts *s);
+/* Hands w its next generation, built for it by worker_build_gen on the
+ * publisher's thread (a worker's loop never runs a boot), and takes
+ * ownership.  Thread-safe. */
+void worker_publish(worker *w, lua_gen *g);
 
 /* Stops accepting, lets in-flight requests finish up to the conf's
  * shutdown_timeout, then ends the thread.  Thread-safe. */
@@ -85,7 +86,9 @@ void worker_join(worker *w);
 void worker_free(worker *w);
 
 /* Builds a generation from s for this worker (its pool made available to
- * strata.pg); NULL with err. */
+ * strata.pg); NULL with err.  Thread-safe: it reads only what the worker
+ * never changes, and the generation is used by w's thread only once
+ * handed over by worker_publish. */
 lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen);
 
 /* Suspends run until the broker feed has served `ticket` (broker.sync).

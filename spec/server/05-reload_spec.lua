@@ -157,6 +157,37 @@ describe("hot reload #server", function()
   end)
 end)
 
+describe("reload off the workers #server", function()
+  it("answers a worker's other requests while POST /admin/reload builds the new scripts", function()
+    -- One worker, and scripts whose loading takes a while (a loop at the
+    -- top of a route file): the reload builds them twice (validation, then
+    -- the worker's generation), on the reload's thread, never the worker's.
+    local slow = "local x = 0 for i = 1, 2e7 do x = x + i end\n" .. version_route("slow")
+    local dir = srv.lua_dir({ ["routes/version.lua"] = slow })
+    local server = srv.start({ STRATA_LUA_DIR = dir, STRATA_WORKERS = "1", STRATA_RELOAD_WATCH = "false" })
+    assert.equal(200, (srv.await(server.port, "/ready", 200, 30)), server.log())
+    local out = server.dir .. "/reload.out"
+    os.execute(("(curl -s -o /dev/null -w '%%{http_code}' -X POST http://127.0.0.1:%d/admin/reload > %s.tmp; mv %s.tmp %s) &")
+      :format(server.port, srv.quote(out), srv.quote(out), srv.quote(out)))
+    srv.sleep(0.05) -- let the reload begin
+    local code, body = srv.http(server.port, "GET", "/v1/version")
+    local reloaded_first = io.open(out) ~= nil
+    assert.equal(200, code)
+    assert.equal("slow", cjson.decode(body).v)
+    assert.is_false(reloaded_first, "the worker waited for the reload before answering")
+    local status
+    for _ = 1, 600 do
+      local f = io.open(out)
+      if f then status = f:read("a"); f:close(); break end
+      srv.sleep(0.05)
+    end
+    assert.equal("200", status, server.log())
+    assert.equal(0, server.stop(), server.log())
+    server.cleanup()
+    os.execute("rm -rf " .. srv.quote(dir))
+  end)
+end)
+
 describe("shutdown #server", function()
   it("lets an in-flight request finish on SIGTERM, then exits 0", function()
     local dir = srv.lua_dir({ ["routes/slow.lua"] = [[

@@ -51,6 +51,7 @@ struct lua_run {
     int req_ref;           /* registry: the run's `req`, detached when the run ends */
     int64_t deadline_ms;   /* the running slice must end by then (monotonic) */
     int timed_out;         /* stopped by the time limit */
+    int stopped;           /* stopped because the client went away */
     int waiting;           /* suspended by a strata binding, which will resume it */
     lua_done_fn done;
     void *arg;
@@ -105,6 +106,20 @@ static void deadline_hook(lua_State *L, lua_Debug *ar)
         luaL_error(L, "time limit exceeded");
     }
     /* Otherwise the coroutine finished and serves another request: stale. */
+}
+
+/* Set before resuming the run of a request whose client went away: the
+ * handler stops at its first instruction (an open db.transaction rolls
+ * back), since nobody will read its answer. */
+static void gone_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    lua_gen *g = gen_of(L);
+    lua_sethook(L, NULL, 0, 0);
+    if (g && g->current) {
+        g->current->stopped = 1;
+        luaL_error(L, "the client went away");
+    }
 }
 
 static void *watchdog(void *arg)
@@ -399,6 +414,7 @@ static void fail(lua_run *run, lua_response *rs, const char *msg)
 {
     lua_State *co = run->co;
     rs->budget_exceeded = run->timed_out;
+    rs->client_gone = run->stopped;
     error_fields(co, rs);
     if (!msg)
         msg = lua_tostring(co, -1);
@@ -466,6 +482,8 @@ static void step(lua_run *run, int nargs)
     int nres = 0;
     run->waiting = 0;
     g->current = run;
+    if (run->r->client_gone)
+        lua_sethook(co, gone_hook, LUA_MASKCOUNT, 1);
     watch_begin(run);
     int st = lua_resume(co, g->L, nargs, &nres);
     watch_end();

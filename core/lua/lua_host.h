@@ -46,6 +46,7 @@ typedef struct lua_response {
     int route_id;             /* metrics id of the matched route's pattern */
     const char *error;        /* on LUA_RUN_ERROR: the message with its traceback */
     int budget_exceeded;      /* on LUA_RUN_ERROR: the instruction limit stopped it */
+    int client_gone;          /* on LUA_RUN_ERROR: stopped because the client went away */
     int error_status;         /* on LUA_RUN_ERROR: a status the error asked for (503), or 0 */
     const char *error_code;   /* and its code, or NULL */
     const char *error_message;

@@ -25,6 +25,7 @@ struct conn {
     int fd;                   /* owned */
     struct event *rev;        /* owned; persistent read event */
     struct event *wev;        /* owned; armed while output is pending */
+    struct event *cev;        /* owned, made on first use; armed while waiting: the peer closed */
     buf in;                   /* bytes read, not yet consumed */
     buf out;                  /* answers not yet written */
     size_t out_sent;          /* bytes of out already written */
@@ -46,6 +47,7 @@ struct conn {
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
+static void on_peer_closed(evutil_socket_t fd, short what, void *arg);
 static void on_finish(request *r, int status, const char *content_type, const char *body, size_t body_len);
 
 void conn_env_clock(conn_env *env)
@@ -146,6 +148,8 @@ static void close_socket(conn *c)
     c->closed = 1;
     event_free(c->rev);
     event_free(c->wev);
+    if (c->cev)
+        event_free(c->cev);
     close(c->fd);
 }
 
@@ -273,6 +277,27 @@ static void maybe_continue(conn *c, const request *r)
     }
 }
 
+/* While a request waits: the peer's close (not its data) wakes us, where
+ * the event loop can tell (epoll); elsewhere it is seen at the answer. */
+static void watch_peer(conn *c)
+{
+    if (!(event_base_get_features(c->env->base) & EV_FEATURE_EARLY_CLOSE))
+        return;
+    if (!c->cev && !(c->cev = event_new(c->env->base, c->fd, EV_CLOSED, on_peer_closed, c)))
+        return;
+    if (event_add(c->cev, NULL) < 0)
+        log_eventf("warn", "cannot watch a waiting connection for its close");
+}
+
+static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn *c = arg;
+    if (c->waiting)
+        conn_close(c); /* cancels what the request waits on */
+}
+
 /* The request at `start` is whole: `total` bytes with its body.  Hands it
  * to the handler; 1 when the answer is awaited (reading stops). */
 static int dispatch(conn *c, request *r, char *body, size_t body_len, size_t total)
@@ -288,10 +313,12 @@ static int dispatch(conn *c, request *r, char *body, size_t body_len, size_t tot
     c->in_handler = 0;
     if (c->waiting) {
         /* `r` points into `in`: neither read more nor move it until the
-         * answer is sent. */
+         * answer is sent; but learn when the peer closes (EPOLLRDHUP), so
+         * that what the request waits on is cancelled. */
         c->pending_total = total;
         if (event_del(c->rev) < 0)
             c->closing = 1;
+        watch_peer(c);
         return 1;
     }
     c->pos += total;
@@ -404,6 +431,8 @@ static int flush(conn *c)
  * connection from here. */
 static void resume(conn *c)
 {
+    if (c->cev && event_del(c->cev) < 0)
+        c->closing = 1;
     c->pos += c->pending_total;
     c->pending_total = 0;
     c->head_len = 0;
@@ -423,6 +452,7 @@ static void on_finish(request *r, int status, const char *content_type, const ch
     conn *c = r->owner;
     c->waiting = 0;
     if (c->closed) {
+        account(c, r, status, 0); /* logged, though nobody reads it */
         conn_close(c); /* the client went away meanwhile: now free it */
         return;
     }

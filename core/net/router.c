@@ -215,6 +215,11 @@ static void admin(worker *w, request *r)
 
 static void lua_failed(worker *w, request *r, const lua_response *rs)
 {
+    if (rs->client_gone) { /* not the handler's fault, and nobody reads the answer */
+        log_eventf("info", "request %s: handler stopped, the client went away", r->id);
+        request_reply_error(r, 499, "client_closed_request", "the client went away");
+        return;
+    }
     metrics_add(&w->metrics->lua_errors, 1);
     if (rs->budget_exceeded)
         metrics_add(&w->metrics->lua_budget_exceeded, 1);

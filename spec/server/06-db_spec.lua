@@ -58,6 +58,14 @@ return {
       local rows = assert(db.query("select pg_sleep($1::float8) is null as slept", tonumber(req.query.s or "0.01")))
       return 200, rows[1]
     end },
+  { method = "POST", path = "/v1/db/slow_tx", handler = function(req)
+      return 200, assert(db.transaction(function(tx)
+        assert(tx.query("insert into strata_spec_tx(tag) values ($1)", req.query.tag))
+        assert(tx.query("select pg_sleep(0.5)"))
+        assert(tx.query("insert into strata_spec_tx(tag) values ($1)", req.query.tag))
+        return { ok = true }
+      end))
+    end },
   { method = "POST", path = "/v1/db/write", handler = function(req)
       assert(db.query("insert into strata_spec_writes(tag) values ($1)", req.query.tag))
       return 201, { ok = true }
@@ -130,6 +138,26 @@ describe("strata.db #server", function()
     assert.equal(200, code)
     assert.same({ s = "'); drop table strata_spec_tx; --", i = 42, b = true, j = { k = { 1, "two" } }, n = cjson.null, f = 0.125 }, doc)
     assert.equal("0", h.scalar("select count(*) from strata_spec_tx where false"), "the table is still there")
+  end)
+
+  it("stops a handler whose client went away at its next step: its transaction rolls back", function()
+    -- The client gives up during pg_sleep; when the statement ends, the
+    -- handler does not go on to its second insert and nothing commits.
+    local run = tostring(math.random(1, 1e9)) -- the table outlives this run
+    os.execute(("curl -s -o /dev/null --max-time 0.1 -X POST 'http://127.0.0.1:%d/v1/db/slow_tx?tag=gone%s' >/dev/null 2>&1")
+      :format(server.port, run))
+    local log
+    for _ = 1, 100 do
+      log = server.log()
+      if log:find("the client went away", 1, true) then break end
+      srv.sleep(0.05)
+    end
+    assert.matches("handler stopped, the client went away", log)
+    assert.equal("0", h.scalar("select count(*) from strata_spec_tx where tag = 'gone" .. run .. "'"))
+    -- The worker and the pool go on as before.
+    local code = srv.http(server.port, "POST", "/v1/db/slow_tx?tag=stays" .. run)
+    assert.equal(200, code)
+    assert.equal("2", h.scalar("select count(*) from strata_spec_tx where tag = 'stays" .. run .. "'"))
   end)
 
   it("refuses a string parameter holding a NUL byte", function()

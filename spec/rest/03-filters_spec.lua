@@ -5,9 +5,7 @@ local R = require("rest.fixture")
 local ids, reset = R.ids, R.reset
 
 describe("REST API #server", function()
-  setup(function()
-    R.setup()
-  end)
+  setup(function() R.setup() end)
 
   teardown(R.teardown)
 

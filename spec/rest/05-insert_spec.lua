@@ -6,9 +6,7 @@ local R = require("rest.fixture")
 local call, count_rows, is_error, reset, SINGLE = R.call, R.count_rows, R.is_error, R.reset, R.SINGLE
 
 describe("REST API #server", function()
-  setup(function()
-    R.setup()
-  end)
+  setup(function() R.setup() end)
 
   teardown(R.teardown)
 

@@ -6,9 +6,7 @@ local R = require("rest.fixture")
 local get, call, count_rows, is_error, reset = R.get, R.call, R.count_rows, R.is_error, R.reset
 
 describe("REST API #server", function()
-  setup(function()
-    R.setup()
-  end)
+  setup(function() R.setup() end)
 
   teardown(R.teardown)
 

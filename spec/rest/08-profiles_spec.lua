@@ -7,9 +7,7 @@ local R = require("rest.fixture")
 local get, call, is_error = R.get, R.call, R.is_error
 
 describe("REST API #server", function()
-  setup(function()
-    R.setup()
-  end)
+  setup(function() R.setup() end)
 
   teardown(R.teardown)
 

@@ -10,18 +10,18 @@ describe("REST API #server", function()
   local brokers, org
 
   setup(function()
-    R.setup()
     -- Broker fixtures for the RPC specs: an organization, three brokers,
-    -- a global value and two organization values.
+    -- a global value and two organization values, there before the server
+    -- starts (its native engine loads them then).
     org = h.uuid()
     brokers = { h.uuid(), h.uuid(), h.uuid() }
-    h.accepts(([[
+    R.setup({ sql = ([[
       insert into organizations(id, name, slug) values (%s, 'rest spec', %s);
       insert into data_broker(id, name, default_value) values (%s, 'rest b1', 'd1'), (%s, 'rest b2', null), (%s, 'rest b3', null);
       insert into broker_values(broker_id, is_global, value) values (%s, true, '"global one"');
       insert into broker_values(broker_id, organization_id, value) values (%s, %s, '{"o":1}'), (%s, %s, '2');
     ]]):format(h.lit(org), h.lit("rest-" .. org), h.lit(brokers[1]), h.lit(brokers[2]), h.lit(brokers[3]),
-      h.lit(brokers[1]), h.lit(brokers[1]), h.lit(org), h.lit(brokers[2]), h.lit(org)))
+      h.lit(brokers[1]), h.lit(brokers[1]), h.lit(org), h.lit(brokers[2]), h.lit(org)) })
   end)
 
   teardown(function()

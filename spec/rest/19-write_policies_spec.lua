@@ -7,9 +7,7 @@ local R = require("rest.fixture")
 local call, is_error, mint = R.call, R.is_error, R.mint
 
 describe("REST API #server", function()
-  setup(function()
-    R.setup()
-  end)
+  setup(function() R.setup() end)
 
   teardown(R.teardown)
 

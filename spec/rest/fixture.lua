@@ -125,7 +125,7 @@ end
 
 --- Creates the fixture (rows reset), mints M.SERVICE and M.USER and starts
 -- the server, M.server (also answered).  opts: env, the server's
--- environment; sql, run after the rows are reset.
+-- environment; sql, run after the rows are reset, before the server starts.
 function M.setup(opts)
   opts = opts or {}
   M.SERVICE = M.mint("--role service_role")

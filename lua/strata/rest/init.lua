@@ -161,9 +161,9 @@ local function read(req, ctx, cat, t, q)
   -- PostgREST's rule (RangeQuery.rangeStatus): past the end 416, a page
   -- smaller than the total 206, else 200.
   if total and offset > total then
-    return 416, { code = "PGRST103", message = "Requested range not satisfiable",
-      details = format("An offset of %d was requested, but there are only %d rows.", offset, total), hint = cjson.null },
-      headers
+    local status, body = errors.new(416, "PGRST103", "Requested range not satisfiable",
+      format("An offset of %d was requested, but there are only %d rows.", offset, total))
+    return status, body, headers
   end
   local status = (total and r.page < total) and 206 or 200
   return status, r.body, headers

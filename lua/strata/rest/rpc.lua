@@ -253,8 +253,8 @@ local function table_sql(req, ctx, cat_schema, rt, b, call, q, nested, filter_ke
 end
 
 -- Runs the statement (read-only for a GET): its row, or nil and the
--- database's error.  Prefer: tx=rollback answers as if committed, then
--- takes the call back; kept tells it was taken back.
+-- database's error; and whether the call was taken back (Prefer:
+-- tx=rollback answers as if committed, then takes the call back).
 local function run(req, get, sql, params)
   local kept
   local ok, res, err = pcall(db.transaction, function(tx)

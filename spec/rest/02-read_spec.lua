@@ -1,7 +1,7 @@
 -- /rest/v1 reads end to end: the columns of select= (aliases, JSON paths,
 -- casts, embeds) and the single object of Accept: vnd.pgrst.object+json.
 local cjson = require("cjson")
-local R = require("rest.fixture")
+local R = require("fixtures.rest")
 
 local get, is_error, reset, SINGLE = R.get, R.is_error, R.reset, R.SINGLE
 

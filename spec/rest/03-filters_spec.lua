@@ -1,6 +1,6 @@
 -- /rest/v1 filters end to end: every operator, not., quoted values, JSON
 -- paths, or=/and= logic trees.
-local R = require("rest.fixture")
+local R = require("fixtures.rest")
 
 local ids, reset = R.ids, R.reset
 

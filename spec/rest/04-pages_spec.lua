@@ -1,7 +1,7 @@
 -- /rest/v1 order, limit, offset, Range, counts (Content-Range, 206, 416,
 -- HEAD) and the max_rows cap on every read.
 local srv = require("server_helpers")
-local R = require("rest.fixture")
+local R = require("fixtures.rest")
 
 local get, call, ids, is_error, reset = R.get, R.call, R.ids, R.is_error, R.reset
 

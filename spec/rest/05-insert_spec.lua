@@ -1,7 +1,7 @@
 -- /rest/v1 POST end to end: inserts, columns=, return= and Prefer, upserts
 -- (on_conflict, merge- and ignore-duplicates), refusals, all-or-nothing.
 local cjson = require("cjson")
-local R = require("rest.fixture")
+local R = require("fixtures.rest")
 
 local call, count_rows, is_error, reset, SINGLE = R.call, R.count_rows, R.is_error, R.reset, R.SINGLE
 

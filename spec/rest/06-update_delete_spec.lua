@@ -1,7 +1,7 @@
 -- /rest/v1 PATCH and DELETE end to end: the filtered rows, return=representation,
 -- constraints, and no write without a filter.
 local cjson = require("cjson")
-local R = require("rest.fixture")
+local R = require("fixtures.rest")
 
 local call, count_rows, is_error, reset = R.call, R.count_rows, R.is_error, R.reset
 

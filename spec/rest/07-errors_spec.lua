@@ -1,7 +1,7 @@
 -- /rest/v1 errors end to end: PostgREST's codes and statuses for unknown
 -- tables and columns, unparsable parameters, and SQLSTATEs.
 local cjson = require("cjson")
-local R = require("rest.fixture")
+local R = require("fixtures.rest")
 
 local get, call, count_rows, is_error, reset = R.get, R.call, R.count_rows, R.is_error, R.reset
 

@@ -2,7 +2,7 @@
 -- orchestrator and agentflow schemas, 406 PGRST106 for any other.
 local cjson = require("cjson")
 local h = require("helpers")
-local R = require("rest.fixture")
+local R = require("fixtures.rest")
 
 local get, call, is_error = R.get, R.call, R.is_error
 

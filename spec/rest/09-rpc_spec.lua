@@ -2,7 +2,7 @@
 -- select/filters/order on results, GET for stable ones, overload errors.
 local cjson = require("cjson")
 local h = require("helpers")
-local R = require("rest.fixture")
+local R = require("fixtures.rest")
 
 local get, call, count_rows, is_error, reset, SINGLE = R.get, R.call, R.count_rows, R.is_error, R.reset, R.SINGLE
 

@@ -2,7 +2,7 @@
 -- table without policy, anon RPC; and the CORS preflight.
 local h = require("helpers")
 local srv = require("server_helpers")
-local R = require("rest.fixture")
+local R = require("fixtures.rest")
 
 local get, call, is_error, reset, mint = R.get, R.call, R.is_error, R.reset, R.mint
 

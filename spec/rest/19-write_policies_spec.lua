@@ -2,7 +2,7 @@
 -- upserts that would overwrite another owner's row, PATCH on own rows.
 local cjson = require("cjson")
 local h = require("helpers")
-local R = require("rest.fixture")
+local R = require("fixtures.rest")
 
 local call, is_error, mint = R.call, R.is_error, R.mint
 

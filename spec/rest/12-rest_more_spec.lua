@@ -1,4 +1,4 @@
--- /rest/v1 end to end, the PostgREST features beyond spec 10: Prefer
+-- /rest/v1 end to end, the PostgREST features beyond specs 02-10 and 19: Prefer
 -- (handling=strict|lenient, tx=rollback|commit, missing=default, count= on
 -- writes and RPC, Preference-Applied), CSV answers and Accept negotiation,
 -- PUT (single-row upsert) and the columns a row policy hides.

@@ -14,6 +14,10 @@ describe("REST catalog and policy explain #server", function()
   local server, service
 
   setup(function()
+    -- A function of another exposed schema that shares a name rpc.lua lists
+    -- bare (public.get_user_role, signed-in users): that entry is not its.
+    h.accepts([[create or replace function orchestrator.get_user_role() returns text
+      language sql stable as $$ select 'orchestrator' $$]])
     server = srv.start({ STRATA_JWT_SECRET = SECRET })
     assert.equal(200, (srv.await(server.port, "/ready", 200, 10)), server.log())
     service = { Authorization = "Bearer " .. token("service_role"), ["Content-Type"] = "application/json" }
@@ -22,6 +26,7 @@ describe("REST catalog and policy explain #server", function()
   teardown(function()
     assert.equal(0, server.stop(), server.log())
     server.cleanup()
+    h.exec("drop function if exists orchestrator.get_user_role()")
   end)
 
   it("serves a table created after the server started, without a reload", function()
@@ -78,6 +83,33 @@ describe("REST catalog and policy explain #server", function()
     local _, body = srv.http(server.port, "POST", "/admin/policy/explain",
       cjson.encode({ role = "anon", ["function"] = "purge_old_activity_logs", args = {} }), service)
     assert.is_false(cjson.decode(body).allowed)
+  end)
+
+  it("decides an rpc as /rest/v1/rpc does: a bare name in rpc.lua is the public schema's function only", function()
+    local uid = h.uuid()
+    local user = { Authorization = "Bearer " .. token("authenticated", uid) }
+    local function explain(schema)
+      local code, body = srv.http(server.port, "POST", "/admin/policy/explain",
+        cjson.encode({ role = "authenticated", uid = uid, schema = schema, ["function"] = "get_user_role" }), service)
+      assert.equal(200, code, body)
+      return cjson.decode(body)
+    end
+    local doc = explain("public")
+    assert.equal("get_user_role", doc.entry)
+    assert.is_true(doc.allowed)
+    local code, body = srv.http(server.port, "GET", "/rest/v1/rpc/get_user_role", nil, user)
+    assert.equal(200, code, body)
+    doc = explain("orchestrator")
+    assert.equal("*", doc.entry, "rpc.lua's catch-all decides, not the public function's entry")
+    assert.is_false(doc.allowed)
+    user["Accept-Profile"] = "orchestrator"
+    code, body = srv.http(server.port, "GET", "/rest/v1/rpc/get_user_role", nil, user)
+    assert.equal(403, code, body)
+    assert.equal("42501", cjson.decode(body).code)
+    user.Authorization = "Bearer " .. token("service_role")
+    code, body = srv.http(server.port, "GET", "/rest/v1/rpc/get_user_role", nil, user)
+    assert.equal(200, code, body)
+    assert.equal("orchestrator", cjson.decode(body))
   end)
 
   it("answers only the service_role", function()

@@ -20,27 +20,24 @@
 -- visible, matching embedded row.  A to-many embed's rows are capped by
 -- max_rows when the caller says so (reads and RPC: PostgREST caps every
 -- level there, not in writes).
--- Uses strata.rest.grammar, strata.rest.sql, strata.rest.policy and
--- strata.rest.relations.
+-- Uses strata.rest.grammar, strata.rest.query, strata.rest.sql,
+-- strata.rest.policy and strata.rest.relations.
 
 local grammar = require("strata.rest.grammar")
+local query = require("strata.rest.query")
 local sqlmod = require("strata.rest.sql")
 local policy = require("strata.rest.policy")
 local relations = require("strata.rest.relations")
+local raise = require("strata.rest.errors").raise
 
-local qi, fail = sqlmod.qi, sqlmod.fail
-local concat, format, find, ipairs, pairs, sort, type, tonumber, unpack =
-  table.concat, string.format, string.find, ipairs, pairs, table.sort, type, tonumber, table.unpack
+local qi = sqlmod.qi
+local concat, format, find, ipairs, pairs, sort, type, unpack =
+  table.concat, string.format, string.find, ipairs, pairs, table.sort, type, table.unpack
 
 local M = {}
 
-local LOGIC = { ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = true }
+local LOGIC = query.LOGIC
 local WINDOW = { order = true, limit = true, offset = true }
-
--- A REST error with a hint (strata.rest.sql's fail has none).
-local function raise(status, code, message, details, hint)
-  error({ rest_error = true, status = status, code = code, message = message, details = details, hint = hint }, 0)
-end
 
 -- "a.b.col" -> path { "a", "b" } and key "col" ("a.not.or" -> key
 -- "not.or"); nil for a parameter of the top-level resource.
@@ -94,7 +91,7 @@ end
 local function node_of(it, t, tables)
   local rel = relations.find(t, tables, it)
   if it.spread and not rel.to_one then
-    fail(400, "PGRST119", format("A spread operation on '%s' is not possible", it.name),
+    raise(400, "PGRST119", format("A spread operation on '%s' is not possible", it.name),
       format("'%s' and '%s' do not form a many-to-one or one-to-one relationship", t.name, it.name))
   end
   return { item = it, rel = rel, t = rel.foreign, params = {}, count = not it.spread and count_key(it, rel.foreign) }
@@ -149,27 +146,20 @@ local function child_builder(pl, b, t)
   local hidden = {}
   if policy.hidden then hidden = policy.hidden(pl.ctx, t.schema, t.name) end
   local status = pl.ctx.role == "anon" and 401 or 403
-  if not hidden then fail(status, "42501", format("permission denied for table %s", t.name)) end
+  if not hidden then raise(status, "42501", format("permission denied for table %s", t.name)) end
   return setmetatable({ t = t, params = b.params, embeds = pl.embeds, hidden = hidden, hidden_status = status },
     getmetatable(b))
 end
 
 local function filter_sql(eb, p, alias)
-  local node, err
-  if LOGIC[p.key] then
-    node, err = grammar.logic((p.key:gsub("^not%.", "")), p.value, p.key:sub(1, 4) == "not.")
-  else
-    node, err = grammar.filter(p.key, p.value)
-  end
-  if not node then fail(400, "PGRST100", format("failed to parse filter (%s=%s)", p.raw, p.value), err) end
-  return eb:condition(node, alias)
+  return eb:condition(query.filter_node(p.key, p.value, p.raw), alias)
 end
 
 -- A join column the policy hides would leak its values through the
 -- embed, so it is refused as PostgreSQL refuses a column it may not read.
 local function join_column(builder, name)
   if builder.hidden and builder.hidden[name] then
-    fail(builder.hidden_status or 403, "42501", format("permission denied for column %s of table %s", name,
+    raise(builder.hidden_status or 403, "42501", format("permission denied for column %s of table %s", name,
       builder.t.name))
   end
   return qi(name)
@@ -213,15 +203,6 @@ local function from_sql(node)
   return from
 end
 
-local function count_value(w)
-  local n = tonumber(w.value)
-  n = n and n >= 0 and math.tointeger(n) -- 1e999 has no integer (it became LIMIT NULL)
-  if not n then
-    fail(400, "PGRST100", format("%s must be a non-negative integer, not '%s'", w.raw, w.value))
-  end
-  return n
-end
-
 -- The value of a to-one embed's column for an order (PGRST108 when no
 -- embed of `nodes` is named so, PGRST118 when it is to-many).
 local function related_column(b, nodes, o)
@@ -234,7 +215,7 @@ local function related_column(b, nodes, o)
       format("Verify that '%s' is included in the 'select' query parameter.", o.relation))
   end
   if not node.rel.to_one then
-    fail(400, "PGRST118", format("A related order on '%s' is not possible", o.relation),
+    raise(400, "PGRST118", format("A related order on '%s' is not possible", o.relation),
       format("'%s' and '%s' do not form a many-to-one or one-to-one relationship", b.t.name, o.relation))
   end
   return "(SELECT " .. node.eb:field(o.field, node.alias .. ".") .. " FROM " .. node.from .. node.where .. " LIMIT 1)"
@@ -261,14 +242,14 @@ local function window(pl, node, eb)
   if node.order and node.order.value ~= "" then
     local list, err = grammar.order(node.order.value)
     if not list then
-      fail(400, "PGRST100", format("failed to parse order (%s=%s)", node.order.raw, node.order.value), err)
+      raise(400, "PGRST100", format("failed to parse order (%s=%s)", node.order.raw, node.order.value), err)
     end
     out = " ORDER BY " .. M.order_by(eb, list, a, node.children)
   end
-  local limit = node.limit and count_value(node.limit)
+  local limit = node.limit and query.count(node.limit.value, node.limit.raw)
   if pl.max_rows then limit = math.min(limit or pl.max_rows, pl.max_rows) end
   if limit then out = out .. " LIMIT " .. eb:param(limit) end
-  if node.offset then out = out .. " OFFSET " .. eb:param(count_value(node.offset)) end
+  if node.offset then out = out .. " OFFSET " .. eb:param(query.count(node.offset.value, node.offset.raw)) end
   return out
 end
 

@@ -1,5 +1,23 @@
 -- strata.rest.errors: PostgREST's error bodies and statuses.  Every error
 -- is { code, message, details, hint }; SQL errors keep their SQLSTATE.
+--
+-- When REST code raises and when it returns:
+-- * The parsers (strata.rest.grammar, csv.decode) return nil, err: callers
+--   also use them as tests, and only the caller knows which parameter the
+--   text came from, which the message names.
+-- * Below the handlers (the SQL builder, embed planning, relations, policy
+--   compilation, media and Prefer checks, RPC overload choice, the
+--   handlers' own argument checks) a request that cannot be answered raises
+--   M.raise(status, code, message, details, hint): a structured value that
+--   crosses every frame unchanged, so the builders keep answering plain SQL
+--   text.
+-- * It is caught in one place per route, with pcall: strata.rest.handle
+--   (for tables and rpc/) and strata.rest.explain, which turn it into the
+--   (status, body) answer with M.caught.  A value that is not a REST error
+--   is a bug: M.caught raises it again and the server answers 500.
+-- * A handler that has decided the answer itself (a policy's denial, a
+--   database error, no single row, a validator's 422) returns M.new's
+--   (status, body) as its answer, as it returns a success.
 
 local cjson = require("cjson")
 
@@ -10,6 +28,18 @@ local null = cjson.null
 --- A PostgREST-style error as (status, body table).
 function M.new(status, code, message, details, hint)
   return status, { code = code, message = message, details = details or null, hint = hint or null }
+end
+
+--- Raises a REST error: the request cannot be answered (see above).
+function M.raise(status, code, message, details, hint)
+  error({ rest_error = true, status = status, code = code, message = message, details = details, hint = hint }, 0)
+end
+
+--- The (status, body) of an error value caught by pcall at a route's
+-- boundary; anything but a REST error is raised again (a bug: 500).
+function M.caught(e)
+  if type(e) == "table" and e.rest_error then return M.new(e.status, e.code, e.message, e.details, e.hint) end
+  error(e, 0)
 end
 
 -- SQLSTATE -> HTTP status, as PostgREST maps them (exact codes first, then

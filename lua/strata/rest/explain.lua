@@ -4,11 +4,14 @@
 -- or is not visible.  Body:
 --   { role =, uid =, claims =, is_admin =,            the caller to imagine
 --     schema =, table =, action = "select"|"insert"|"update"|"delete", row = }
---   or { role =, ..., ["function"] = name, args = {...} } for rpc.lua.
+--   or { role =, ..., schema =, ["function"] = name, args = {...} } for
+--   rpc.lua, decided as /rest/v1/rpc decides (strata.rest.policy.rpc_entry:
+--   a bare name there is the public schema's function only).
 -- The answer also lists hidden_columns: the columns that caller never reads
 -- (the policy's `hidden`, null for none), whatever the action.
 local cjson = require("cjson")
 local catalog = require("strata.rest.catalog")
+local errors = require("strata.rest.errors")
 local policy = require("strata.rest.policy")
 local sqlmod = require("strata.rest.sql")
 
@@ -27,28 +30,31 @@ local function hidden_columns(ctx, schema, table_name)
 end
 
 local function err(status, message)
-  return status, { code = "PGRST100", message = message, details = cjson.null, hint = cjson.null }
+  return errors.new(status, "PGRST100", message)
+end
+
+-- Which entry of rpc.lua decides a call of schema.fn and what it answers.
+local function explain_rpc(ctx, schema, fn, args)
+  local entry = policy.rpc_entry(schema, fn)
+  return 200, { file = "policies/rpc.lua", schema = schema, entry = entry or cjson.null,
+    allowed = policy.rpc_allowed(ctx, schema, fn, args) }
 end
 
 function M.handle(req)
   if req.auth.role ~= "service_role" then
-    return 403, { code = "42501", message = "policy explain needs the service_role", details = cjson.null, hint = cjson.null }
+    return errors.new(403, "42501", "policy explain needs the service_role")
   end
   local j = req.json
   if type(j) ~= "table" then return err(400, "expected a JSON object describing the caller and the request") end
   local ctx = { role = j.role or "anon", uid = j.uid, claims = type(j.claims) == "table" and j.claims or {},
     is_admin = j.is_admin == true }
-  if j["function"] then
-    local ok, pol = pcall(require, "policies.rpc")
-    local f = ok and type(pol) == "table" and (pol[j["function"]] or pol["*"]) or nil
-    local entry = ok and type(pol) == "table" and (pol[j["function"]] and j["function"] or (pol["*"] and "*")) or nil
-    local allowed = ctx.role == "service_role" or (f and select(2, pcall(f, ctx, j.args or {})) == true) or false
-    return 200, { file = "policies/rpc.lua", entry = entry or cjson.null, allowed = allowed }
-  end
   local cat, e = catalog.get()
   if not cat then return err(503, e.message) end
   local schema = j.schema or cat.default_schema
   if not cat.schemas[schema] then return err(400, "unknown schema " .. tostring(schema)) end
+  if j["function"] then
+    return explain_rpc(ctx, schema, tostring(j["function"]), type(j.args) == "table" and j.args or {})
+  end
   local t = cat.schemas[schema].tables[j.table or ""]
   if not t then return err(404, ("no table %s.%s"):format(schema, tostring(j.table))) end
   local action = j.action or "select"
@@ -64,7 +70,7 @@ function M.handle(req)
   end
   local b = sqlmod.builder(t)
   local ok, predicate = pcall(policy.compile, b, t, decision, nil, cat.schemas[schema])
-  if not ok then return err(500, type(predicate) == "table" and predicate.message or tostring(predicate)) end
+  if not ok then return err(500, select(2, errors.caught(predicate)).message) end
   out.decision = decision
   out.predicate = predicate
   out.params = b.params

@@ -10,6 +10,7 @@ local config = require("strata.config")
 local catalog = require("strata.rest.catalog")
 local errors = require("strata.rest.errors")
 local grammar = require("strata.rest.grammar")
+local query = require("strata.rest.query")
 local sqlmod = require("strata.rest.sql")
 local policy = require("strata.rest.policy")
 local rpc = require("strata.rest.rpc")
@@ -20,90 +21,51 @@ local csv = require("strata.rest.csv")
 
 local format, concat, tonumber, type, pairs, ipairs = string.format, table.concat, tonumber, type, pairs, ipairs
 local sub = string.sub
+local raise = errors.raise
+local prefs = prefer.of -- Prefer: a=b, c=d  ->  { a = "b", c = "d" }
 
 local M = {}
 
 local JSON = "application/json; charset=utf-8"
-local RESERVED = { select = true, order = true, limit = true, offset = true, on_conflict = true, columns = true,
-  ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = true }
-local LOGIC = { ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = true }
-
-local function fail(status, code, message, details, hint)
-  sqlmod.fail(status, code, message, details, hint)
-end
-
---- Prefer: a=b, c=d  ->  { a = "b", c = "d" } (strata.rest.prefer).
-local function prefs(req)
-  return prefer.of(req)
-end
+local RESERVED, LOGIC, values_of = query.RESERVED, query.LOGIC, query.values_of
 
 local function schema_for(req, cat, write)
   local h = write and req.headers["content-profile"] or req.headers["accept-profile"]
   if not h then return cat.default_schema end
   if not cat.schemas[h] then
-    fail(406, "PGRST106", "The schema must be one of the following: " .. concat(config.schemas, ", "))
+    raise(406, "PGRST106", "The schema must be one of the following: " .. concat(config.schemas, ", "))
   end
   return h
-end
-
-local function values_of(v)
-  if type(v) == "table" then return v end
-  return { v }
-end
-
--- The SQL condition of one filter parameter k=v.
-local function filter_condition(b, k, v)
-  if LOGIC[k] then
-    local node, err = grammar.logic(k:gsub("^not%.", ""), v, k:sub(1, 4) == "not.")
-    if not node then fail(400, "PGRST100", "failed to parse logic tree (" .. v .. ")", err) end
-    return b:condition(node)
-  end
-  local node, err = grammar.filter(k, v)
-  if not node then fail(400, "PGRST100", "failed to parse filter (" .. k .. "=" .. v .. ")", err) end
-  return b:condition(node)
 end
 
 -- The client's filters (query parameters that are not reserved words).
 local function filters(b, q)
   local conds, names = {}, {}
   for k in pairs(q) do
-    if LOGIC[k] or not RESERVED[k] then names[#names + 1] = k end
+    if not RESERVED[k] then names[#names + 1] = k end
   end
   if #names > 1 then table.sort(names) end -- stable SQL text for the statement cache
   for i = 1, #names do
     local k = names[i]
     local v = q[k]
     if type(v) == "table" then
-      for _, one in ipairs(v) do conds[#conds + 1] = filter_condition(b, k, one) end
+      for _, one in ipairs(v) do conds[#conds + 1] = b:condition(query.filter_node(k, one)) end
     else
-      conds[#conds + 1] = filter_condition(b, k, v)
+      conds[#conds + 1] = b:condition(query.filter_node(k, v))
     end
   end
   return conds
 end
 
-local function int_param(q, name)
-  local v = q[name]
-  if v == nil then return nil end
-  local n = tonumber(v)
-  -- 1e999 passed the floor test but has no integer: OFFSET NULL then
-  -- answered the first page where the client asked past the end.
-  n = n and n >= 0 and math.tointeger(n)
-  if not n then
-    fail(400, "PGRST100", format("%s must be a non-negative integer, not '%s'", name, tostring(v)))
-  end
-  return n
-end
-
 -- limit and offset from the query and the Range header, capped by max_rows.
 local function window(req, q)
-  local limit, offset = int_param(q, "limit"), int_param(q, "offset") or 0
+  local limit, offset = query.int_param(q, "limit"), query.int_param(q, "offset") or 0
   local range = req.headers.range
   if range then
     local a, b = range:match("^%s*(%d+)%-(%d*)%s*$")
-    if not a then fail(416, "PGRST103", "Requested range not satisfiable", "bad Range header: " .. range) end
+    if not a then raise(416, "PGRST103", "Requested range not satisfiable", "bad Range header: " .. range) end
     a, b = tonumber(a), tonumber(b)
-    if b and b < a then fail(416, "PGRST103", "Requested range not satisfiable", "the range ends before it starts") end
+    if b and b < a then raise(416, "PGRST103", "Requested range not satisfiable", "the range ends before it starts") end
     offset = offset + a
     if b then limit = math.min(limit or math.huge, b - a + 1) end
   end
@@ -134,7 +96,7 @@ local function builder(ctx, t)
   local b = sqlmod.builder(t)
   local hidden = policy.hidden(ctx, t.schema, t.name)
   local status = anon(ctx) and 401 or 403
-  if not hidden then fail(status, "42501", format("permission denied for table %s", t.name)) end
+  if not hidden then raise(status, "42501", format("permission denied for table %s", t.name)) end
   b.hidden, b.hidden_status = hidden, status
   return b
 end
@@ -150,18 +112,6 @@ local function single_wanted(req)
   return media.of(req) == "single"
 end
 
--- The aggregate over rows `alias` (of select list items) answering the
--- negotiated representation as text.
-local function body_aggregate(req, b, items, alias)
-  local kind = media.of(req)
-  if kind == "single" then return "(json_agg(" .. alias .. ") -> 0)::text" end
-  if kind == "csv" then
-    local names = csv.names(b, items)
-    return csv.aggregate(alias, names, b:param(csv.header(names)))
-  end
-  return "coalesce(json_agg(" .. alias .. "), '[]')::text"
-end
-
 local function not_single(page)
   return errors.new(406, "PGRST116", "Cannot coerce the result to a single JSON object",
     format("The result contains %d rows", page))
@@ -172,7 +122,7 @@ local function read(req, ctx, cat, t, q)
   local nested
   q, nested = embed.split(q) -- "other.col=..." parameters belong to embedded resources
   local items, err = grammar.select(q.select)
-  if not items then fail(400, "PGRST100", "failed to parse select parameter (" .. tostring(q.select) .. ")", err) end
+  if not items then raise(400, "PGRST100", "failed to parse select parameter (" .. tostring(q.select) .. ")", err) end
   local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { max_rows = config.max_rows })
   local sel = b:select_list(items)
   local conds = filters(b, q)
@@ -184,7 +134,7 @@ local function read(req, ctx, cat, t, q)
   local order = ""
   if q.order and q.order ~= "" then
     local list, e = grammar.order(q.order)
-    if not list then fail(400, "PGRST100", "failed to parse order (" .. q.order .. ")", e) end
+    if not list then raise(400, "PGRST100", "failed to parse order (" .. q.order .. ")", e) end
     order = " ORDER BY " .. embed.order_by(b, list) -- rel(col) orders by a to-one embed
   end
   local limit, offset = window(req, q)
@@ -194,7 +144,7 @@ local function read(req, ctx, cat, t, q)
   local total_sql = (count == "exact" or count == "planned" or count == "estimated")
     and ("(SELECT count(*) FROM " .. from .. where .. ")") or "NULL::bigint"
   local single = single_wanted(req)
-  local body_sql = body_aggregate(req, b, items, "s")
+  local body_sql = media.body_aggregate(req, b, items, "s")
   local sql = "WITH pgrst_source AS (SELECT " .. sel .. " FROM " .. from .. where .. order
     .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset) .. ") SELECT " .. total_sql
     .. " AS total, (SELECT count(*) FROM pgrst_source) AS page, (SELECT " .. body_sql .. " FROM pgrst_source s) AS body"
@@ -211,9 +161,9 @@ local function read(req, ctx, cat, t, q)
   -- PostgREST's rule (RangeQuery.rangeStatus): past the end 416, a page
   -- smaller than the total 206, else 200.
   if total and offset > total then
-    return 416, { code = "PGRST103", message = "Requested range not satisfiable",
-      details = format("An offset of %d was requested, but there are only %d rows.", offset, total), hint = cjson.null },
-      headers
+    local status, body = errors.new(416, "PGRST103", "Requested range not satisfiable",
+      format("An offset of %d was requested, but there are only %d rows.", offset, total))
+    return status, body, headers
   end
   local status = (total and r.page < total) and 206 or 200
   return status, r.body, headers
@@ -224,19 +174,19 @@ local function payload_columns(t, q, payload)
   local cols, seen = {}, {}
   local function add(name)
     if not t.columns[name] then
-      fail(400, "PGRST204", format("Could not find the '%s' column of '%s' in the schema cache", name, t.name))
+      raise(400, "PGRST204", format("Could not find the '%s' column of '%s' in the schema cache", name, t.name))
     end
     if not seen[name] then seen[name] = true; cols[#cols + 1] = name end
   end
   if q.columns then
     local names, err = grammar.columns(q.columns)
-    if not names then fail(400, "PGRST100", "failed to parse columns parameter (" .. q.columns .. ")", err) end
+    if not names then raise(400, "PGRST100", "failed to parse columns parameter (" .. q.columns .. ")", err) end
     for _, name in ipairs(names) do add(name) end
     return cols
   end
   local list = payload[1] ~= nil and payload or { payload }
   for _, obj in ipairs(list) do
-    if type(obj) ~= "table" or (obj[1] ~= nil) then fail(400, "PGRST102", "All object keys must match") end
+    if type(obj) ~= "table" or (obj[1] ~= nil) then raise(400, "PGRST102", "All object keys must match") end
     local keys = {}
     for k in pairs(obj) do keys[#keys + 1] = k end
     table.sort(keys)
@@ -259,8 +209,6 @@ local function write_range(action, page, counting)
   if action == "update" then return content_range(0, page, total) end
   return "*/" .. (total and tostring(total) or "*")
 end
-
-local ROLLBACK = { code = "rollback" }
 
 -- Runs a write in one transaction; the answer as (status, body, headers).
 -- Prefer: tx=rollback answers as if committed, then takes the write back.
@@ -285,7 +233,7 @@ local function write(req, ctx, t, action, sql, params, p, put)
     else
       return r
     end
-    return nil, ROLLBACK
+    return nil, prefer.ROLLBACK
   end)
   if not ok then error(res, 0) end
   if outcome then return table.unpack(outcome) end
@@ -317,9 +265,9 @@ end
 -- embedded resources' parameters (embed.split).
 local function returning(req, ctx, cat, t, b, q, nested)
   local items, err = grammar.select(q.select)
-  if not items then fail(400, "PGRST100", "failed to parse select parameter", err) end
+  if not items then raise(400, "PGRST100", "failed to parse select parameter", err) end
   local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { parent = "pgrst_rows." })
-  return "SELECT count(*) AS page, " .. body_aggregate(req, b, items, "x")
+  return "SELECT count(*) AS page, " .. media.body_aggregate(req, b, items, "x")
     .. " AS body, (json_agg(x) -> 0)::text AS single FROM (SELECT " .. b:select_list(items) .. " FROM pgrst_rows"
     .. sqlmod.where(inner) .. ") AS x"
 end
@@ -341,7 +289,7 @@ local function refused_by_validator(req, ctx, t, q, cols, action)
   end
   local known = {}
   for k, v in pairs(q) do
-    if not RESERVED[k] then
+    if not RESERVED[k] and not LOGIC[k] then
       for _, one in ipairs(values_of(v)) do
         local node = grammar.filter(k, one)
         if node and not node.negate and #node.field.path == 0 and (node.op == "eq" or node.op == "in") then
@@ -376,16 +324,16 @@ local function conflict_clause(b, t, q, p, cols, put)
   if q.on_conflict and not put then
     target = {}
     local names, err = grammar.columns(q.on_conflict)
-    if not names then fail(400, "PGRST100", "failed to parse on_conflict parameter (" .. q.on_conflict .. ")", err) end
+    if not names then raise(400, "PGRST100", "failed to parse on_conflict parameter (" .. q.on_conflict .. ")", err) end
     for _, name in ipairs(names) do
-      if not t.columns[name] then fail(400, "42703", format("column %s.%s does not exist", t.name, name)) end
+      if not t.columns[name] then raise(400, "42703", format("column %s.%s does not exist", t.name, name)) end
       if b.hidden[name] then
-        fail(b.hidden_status, "42501", format("permission denied for column %s of table %s", name, t.name))
+        raise(b.hidden_status, "42501", format("permission denied for column %s of table %s", name, t.name))
       end
       target[#target + 1] = name
     end
   end
-  if #target == 0 then fail(400, "PGRST100", "on_conflict needs columns: the table has no primary key") end
+  if #target == 0 then raise(400, "PGRST100", "on_conflict needs columns: the table has no primary key") end
   if p.resolution == "ignore-duplicates" and not put then
     return " ON CONFLICT (" .. quoted_list(target) .. ") DO NOTHING", target, false
   end
@@ -429,16 +377,16 @@ local function put_conditions(b, t, q)
   for _, c in ipairs(t.pk) do pk[c] = true end
   local keys = {}
   for k in pairs(q) do
-    if not RESERVED[k] or k == "or" or k == "and" or k == "not.or" or k == "not.and" then keys[#keys + 1] = k end
+    if not RESERVED[k] then keys[#keys + 1] = k end
   end
   table.sort(keys) -- stable SQL text for the statement cache
   for _, k in ipairs(keys) do
     local node = pk[k] and type(q[k]) == "string" and grammar.filter(k, q[k])
-    if not node or node.op ~= "eq" or node.negate or #node.field.path > 0 then fail(400, "PGRST105", PUT_FILTERS) end
+    if not node or node.op ~= "eq" or node.negate or #node.field.path > 0 then raise(400, "PGRST105", PUT_FILTERS) end
     n = n + 1
     conds[n] = b and b:condition(node, "r.")
   end
-  if n == 0 or n ~= #t.pk then fail(400, "PGRST105", PUT_FILTERS) end
+  if n == 0 or n ~= #t.pk then raise(400, "PGRST105", PUT_FILTERS) end
   return conds
 end
 
@@ -446,7 +394,7 @@ end
 local function csv_payload(req)
   if not (req.headers["content-type"] or ""):find("^%s*[Tt][Ee][Xx][Tt]/[Cc][Ss][Vv]") then return end
   local rows, err = csv.decode(req.body)
-  if not rows then fail(400, "PGRST102", "Invalid CSV body", err) end
+  if not rows then raise(400, "PGRST102", "Invalid CSV body", err) end
   req.json, req.body = rows, cjson.encode(rows)
 end
 
@@ -456,9 +404,9 @@ local function insert(req, ctx, cat, t, q, put)
   q, nested = embed.split(q) -- "other.col=..." parameters belong to the representation's embeds
   if not put then csv_payload(req) end
   local payload = req.json
-  if type(payload) ~= "table" then fail(400, "PGRST102", "Empty or invalid json") end
+  if type(payload) ~= "table" then raise(400, "PGRST102", "Empty or invalid json") end
   local cols = payload_columns(t, q, payload)
-  if #cols == 0 then fail(400, "PGRST102", "Empty or invalid json", "no columns to insert") end
+  if #cols == 0 then raise(400, "PGRST102", "Empty or invalid json", "no columns to insert") end
   local b = builder(ctx, t)
   local p = prefs(req)
   local from = sqlmod.qualified(t)
@@ -514,7 +462,7 @@ end
 
 local function has_filter(q)
   for k in pairs(q) do
-    if not RESERVED[k] or k == "or" or k == "and" or k == "not.or" or k == "not.and" then return true end
+    if not RESERVED[k] then return true end
   end
   return false
 end
@@ -528,12 +476,12 @@ local function update(req, ctx, cat, t, q)
   local nested
   q, nested = embed.split(q) -- "other.col=..." parameters belong to the representation's embeds
   local payload = req.json
-  if type(payload) ~= "table" or payload[1] ~= nil then fail(400, "PGRST102", "Empty or invalid json") end
+  if type(payload) ~= "table" or payload[1] ~= nil then raise(400, "PGRST102", "Empty or invalid json") end
   if not has_filter(q) and not unfiltered_allowed(ctx, t, "update") then
-    fail(400, "21000", "UPDATE requires a WHERE clause", "add a filter, or allow unfiltered updates in the table's policy")
+    raise(400, "21000", "UPDATE requires a WHERE clause", "add a filter, or allow unfiltered updates in the table's policy")
   end
   local cols = payload_columns(t, q, payload)
-  if #cols == 0 then fail(400, "PGRST102", "Empty or invalid json", "no columns to update") end
+  if #cols == 0 then raise(400, "PGRST102", "Empty or invalid json", "no columns to update") end
   local b = builder(ctx, t)
   local from = sqlmod.qualified(t)
   local body_param = b:param(req.body)
@@ -556,7 +504,7 @@ local function delete(req, ctx, cat, t, q)
   local nested
   q, nested = embed.split(q) -- "other.col=..." parameters belong to the representation's embeds
   if not has_filter(q) and not unfiltered_allowed(ctx, t, "delete") then
-    fail(400, "21000", "DELETE requires a WHERE clause", "add a filter, or allow unfiltered deletes in the table's policy")
+    raise(400, "21000", "DELETE requires a WHERE clause", "add a filter, or allow unfiltered deletes in the table's policy")
   end
   local b = builder(ctx, t)
   local conds = filters(b, q)
@@ -574,7 +522,7 @@ local function put(req, ctx, cat, t, q)
   local payload = req.json
   put_conditions(nil, t, (embed.split(q))) -- the URL's error before the payload's, as PostgREST
   if type(payload) ~= "table" or payload[1] ~= nil then
-    fail(400, "PGRST102", "Empty or invalid json", "PUT expects one JSON object")
+    raise(400, "PGRST102", "Empty or invalid json", "PUT expects one JSON object")
   end
   return insert(req, ctx, cat, t, q, true)
 end
@@ -586,9 +534,9 @@ local function dispatch(req)
   -- A parameter such as select or order given twice: the last one wins
   -- (or= and and= may repeat; each is a filter).  The query is walked, not
   -- RESERVED: it is usually the shorter, and most values are strings.
-  local query = req.query
-  for k, v in pairs(query) do
-    if RESERVED[k] and not LOGIC[k] and type(v) == "table" then query[k] = v[#v] end
+  local q = req.query
+  for k, v in pairs(q) do
+    if RESERVED[k] and type(v) == "table" then q[k] = v[#v] end
   end
   prefer.check(req)
   local cat, err = catalog.get()
@@ -612,11 +560,7 @@ end
 function M.handle(req)
   local ok, status, body, headers = pcall(dispatch, req)
   if ok then return status, body, headers end
-  local e = status
-  if type(e) == "table" and e.rest_error then
-    return e.status, { code = e.code, message = e.message, details = e.details or cjson.null, hint = e.hint or cjson.null }
-  end
-  error(e, 0)
+  return errors.caught(status)
 end
 
 return M

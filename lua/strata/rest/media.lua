@@ -5,7 +5,8 @@
 --   "single"  application/vnd.pgrst.object+json (one object, else 406 PGRST116)
 --   "csv"     text/csv (built by PostgreSQL, strata.rest.csv)
 
-local sqlmod = require("strata.rest.sql")
+local errors = require("strata.rest.errors")
+local csv = require("strata.rest.csv")
 
 local concat, sort, tonumber, lower = table.concat, table.sort, tonumber, string.lower
 
@@ -52,7 +53,7 @@ function M.of(req)
       asked[#asked + 1] = r.type
     end
     if not kind then
-      sqlmod.fail(406, "PGRST107", "None of these media types are available: " .. concat(asked, ", "))
+      errors.raise(406, "PGRST107", "None of these media types are available: " .. concat(asked, ", "))
     end
   end
   req.pgrst_media = kind
@@ -63,5 +64,17 @@ M.CONTENT_TYPES = {
   json = "application/json; charset=utf-8",
   csv = "text/csv; charset=utf-8",
 }
+
+--- The aggregate over rows `alias` (of select list items, which builder b
+-- turned into SQL) answering the representation req negotiated, as text.
+function M.body_aggregate(req, b, items, alias)
+  local kind = M.of(req)
+  if kind == "single" then return "(json_agg(" .. alias .. ") -> 0)::text" end
+  if kind == "csv" then
+    local names = csv.names(b, items)
+    return csv.aggregate(alias, names, b:param(csv.header(names)))
+  end
+  return "coalesce(json_agg(" .. alias .. "), '[]')::text"
+end
 
 return M

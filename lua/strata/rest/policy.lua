@@ -13,6 +13,8 @@
 -- writes never return them (nor a constraint error's details, which print
 -- the row).  Writing them is the write policies' business.
 -- service_role bypasses it like every policy.  RPC results are not affected.
+-- lua/policies/rpc.lua maps function names (or "*") to f(ctx, args) for
+-- /rest/v1/rpc (M.rpc_entry, M.rpc_allowed; explain asks the same).
 -- `examples = { { action = "select", ctx = {...}, row = {...}, expect = ... } }`
 -- run on every reload (strata.checks): a failing example refuses the reload.
 --
@@ -29,8 +31,9 @@
 local log = require("strata.log")
 local cjson = require("cjson")
 local sqlmod = require("strata.rest.sql")
+local errors = require("strata.rest.errors")
 
-local qi, fail = sqlmod.qi, sqlmod.fail
+local qi, raise = sqlmod.qi, errors.raise
 local concat, format, type, pairs, next, pcall, sort = table.concat, string.format, type, pairs, next, pcall, table.sort
 
 local M = {}
@@ -122,7 +125,7 @@ local compile
 
 local function column(b, t, name, alias)
   if not t.columns[name] then
-    fail(500, "PGRST500", format("policy for %s names unknown column %s", t.name, name))
+    raise(500, "PGRST500", format("policy for %s names unknown column %s", t.name, name))
   end
   return (alias or "") .. qi(name)
 end
@@ -143,14 +146,14 @@ local function one(b, t, name, spec, alias, catalog_schema)
   end
   if op == "in_select" then
     local other = catalog_schema.tables[spec[2]]
-    if not other then fail(500, "PGRST500", format("policy names unknown table %s", tostring(spec[2]))) end
+    if not other then raise(500, "PGRST500", format("policy names unknown table %s", tostring(spec[2]))) end
     local ob = setmetatable({ t = other, params = b.params }, getmetatable(b))
     local inner_filter = spec[4]
     if inner_filter == nil then inner_filter = true end -- `false` must stay false: no rows
     local inner = compile(ob, other, inner_filter, nil, catalog_schema)
     return format("%s IN (SELECT %s FROM %s WHERE %s)", col, column(ob, other, spec[3]), sqlmod.qualified(other), inner)
   end
-  fail(500, "PGRST500", format("policy for %s uses unknown operator %s", t.name, tostring(op)))
+  raise(500, "PGRST500", format("policy for %s uses unknown operator %s", t.name, tostring(op)))
 end
 
 --- SQL for a policy answer (true / filter table) against table t.
@@ -188,5 +191,33 @@ function compile(b, t, filter, alias, catalog_schema)
 end
 
 M.compile = compile
+
+--- The entry of lua/policies/rpc.lua that decides calls of schema.name: its
+-- key and value, or nil.  A bare name means the public schema's function:
+-- rpc.lua's checks are written for those, and a same-named function another
+-- exposed schema gains later must not inherit them; it needs a
+-- "schema.name" entry.  Otherwise "*", if present, decides.
+function M.rpc_entry(schema, name)
+  local ok, pol = pcall(require, "policies.rpc")
+  if not ok or type(pol) ~= "table" then return nil end
+  local key = schema == "public" and name or (schema .. "." .. name)
+  if pol[key] then return key, pol[key] end
+  if pol["*"] then return "*", pol["*"] end
+  return nil
+end
+
+--- Whether ctx may call schema.name with args (service_role always may;
+-- an entry that is not a function, or raises, denies).
+function M.rpc_allowed(ctx, schema, name, args)
+  if ctx.role == "service_role" then return true end
+  local _, f = M.rpc_entry(schema, name)
+  if type(f) ~= "function" then return false end
+  local fine, res = pcall(f, ctx, args)
+  if not fine then
+    log.error("rpc policy raised; denying", { ["function"] = name, error = tostring(res) })
+    return false
+  end
+  return res == true
+end
 
 return M

@@ -5,7 +5,7 @@
 -- (handling=strict).  timezone= and max-affected= are not implemented, so
 -- they count as invalid: strict handling must not pretend to honour them.
 
-local sqlmod = require("strata.rest.sql")
+local errors = require("strata.rest.errors")
 
 local concat, ipairs = table.concat, ipairs
 
@@ -47,11 +47,15 @@ function M.of(req)
   return p
 end
 
+--- What a transaction's function returns as its error to take a write or
+-- call back under tx=rollback, after keeping the answer it would have given.
+M.ROLLBACK = { code = "rollback" }
+
 --- Raises 400 PGRST122 when handling=strict met an invalid preference.
 function M.check(req)
   local p = M.of(req)
   if p.handling == "strict" and #p.invalid > 0 then
-    sqlmod.fail(400, "PGRST122", "Invalid preferences given with handling=strict",
+    errors.raise(400, "PGRST122", "Invalid preferences given with handling=strict",
       "Invalid preferences: " .. concat(p.invalid, ", "))
   end
 end

@@ -6,19 +6,12 @@
 -- unique on their own, whose columns together are part of its primary
 -- key).  None is 400 PGRST200; several are 300 PGRST201 listing the
 -- candidates with PostgREST's wording.
--- Uses strata.rest.sql (fail).
 
-local sqlmod = require("strata.rest.sql")
+local raise = require("strata.rest.errors").raise
 
-local fail = sqlmod.fail
 local concat, format, ipairs = table.concat, string.format, ipairs
 
 local M = {}
-
--- A REST error with a hint (strata.rest.sql's fail has none).
-local function raise(status, code, message, details, hint)
-  error({ rest_error = true, status = status, code = code, message = message, details = details, hint = hint }, 0)
-end
 
 local function zip(a, b)
   local out = {}
@@ -141,7 +134,7 @@ function M.find(t, tables, item)
   end
   if #found == 1 then return found[1] end
   if #found > 1 then ambiguous(t, item, found) end
-  fail(400, "PGRST200", format("Could not find a relationship between '%s' and '%s' in the schema cache", t.name,
+  raise(400, "PGRST200", format("Could not find a relationship between '%s' and '%s' in the schema cache", t.name,
     item.name), format("Searched for a foreign key relationship between '%s' and '%s'%s in the schema '%s', but no "
     .. "matches were found.", t.name, item.name, item.hint and format(" using the hint '%s'", item.hint) or "",
     t.schema))

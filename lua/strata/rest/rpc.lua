@@ -4,19 +4,21 @@
 -- functions answer arrays of rows with select/filters/order applied;
 -- scalar ones the scalar.  A table function answers text/csv too (Accept,
 -- negotiated by strata.rest.media), built by PostgreSQL as a read's CSV is.
--- lua/policies/rpc.lua decides who may call what.
+-- lua/policies/rpc.lua decides who may call what (strata.rest.policy.rpc_allowed).
 
 local cjson = require("cjson")
 local db = require("strata.db")
 local errors = require("strata.rest.errors")
 local grammar = require("strata.rest.grammar")
+local query = require("strata.rest.query")
 local sqlmod = require("strata.rest.sql")
 local prefer = require("strata.rest.prefer")
+local policy = require("strata.rest.policy")
 local embed = require("strata.rest.embed")
 local media = require("strata.rest.media")
-local csv = require("strata.rest.csv")
 
 local format, concat, type, pairs, ipairs, tostring = string.format, table.concat, type, pairs, ipairs, tostring
+local raise = errors.raise
 
 local M = {}
 
@@ -29,8 +31,7 @@ local NATIVE = { get_broker_values_for_context = true, get_missing_broker_ids = 
   get_complete_broker_data_for_context = true }
 local BROKER_WRITES = { upsert_broker_value = true, bulk_upsert_broker_values = true }
 
-local RESERVED = { select = true, order = true, limit = true, offset = true, columns = true, on_conflict = true }
-local LOGIC = { ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = true }
+local RESERVED, LOGIC = query.RESERVED, query.LOGIC
 
 -- The engine answers only the plain call: no query parameter at all (any
 -- filter, select, order or limit needs SQL), no single-object or CSV Accept.
@@ -39,31 +40,10 @@ local function plain(req)
     and not prefer.of(req).count and prefer.of(req).tx ~= "rollback"
 end
 
-local function values_of(v)
-  if type(v) == "table" then return v end
-  return { v }
-end
-
 -- Whether a query value reads as a filter (op.value, not.op.value).
 local function filter_like(v)
   if type(v) ~= "string" then return false end
   return grammar.filter("x", v) ~= nil
-end
-
--- A non-negative integer query parameter, or nil.
-local function int_param(q, key)
-  local v = q[key]
-  if v == nil then return nil end
-  local n = tonumber(v)
-  n = n and math.tointeger(n)
-  if not n or n < 0 then
-    sqlmod.fail(400, "PGRST100", format("%s must be a non-negative integer, not '%s'", key, tostring(v)))
-  end
-  return n
-end
-
-local function fail(status, code, message, details)
-  sqlmod.fail(status, code, message, details)
 end
 
 -- The page of a table function's rows (alias pgrst_call) as page, body
@@ -82,24 +62,6 @@ local function paged_sql(b, call, sel, where, order, limit, offset, counting, bo
     .. ") AS s"
 end
 
--- Who may call fn: lua/policies/rpc.lua maps names (or "*") to f(ctx, args).
--- A bare name means the public schema's function: rpc.lua's checks are
--- written for those, and a same-named function another exposed schema
--- gains later must not inherit them; it needs a "schema.name" entry.
-local function allowed(ctx, schema, name, args)
-  if ctx.role == "service_role" then return true end
-  local ok, pol = pcall(require, "policies.rpc")
-  if not ok or type(pol) ~= "table" then return false end
-  local f = pol[schema == "public" and name or (schema .. "." .. name)] or pol["*"]
-  if type(f) ~= "function" then return false end
-  local fine, res = pcall(f, ctx, args)
-  if not fine then
-    require("strata.log").error("rpc policy raised; denying", { ["function"] = name, error = tostring(res) })
-    return false
-  end
-  return res == true
-end
-
 local function pick(list, schema, name, keys)
   local fits = {}
   for _, f in ipairs(list or {}) do
@@ -114,9 +76,9 @@ local function pick(list, schema, name, keys)
   table.sort(names)
   local sig = format("%s.%s(%s)", schema, name, concat(names, ", "))
   if #fits == 0 then
-    fail(404, "PGRST202", "Could not find the function " .. sig .. " in the schema cache")
+    raise(404, "PGRST202", "Could not find the function " .. sig .. " in the schema cache")
   elseif #fits > 1 then
-    fail(300, "PGRST203", "Could not choose the best candidate function between several for " .. sig)
+    raise(300, "PGRST203", "Could not choose the best candidate function between several for " .. sig)
   end
   return fits[1]
 end
@@ -174,19 +136,11 @@ local function result_table(cat, schema, f)
   return { schema = schema, name = f.name, columns = cols, column_list = list }
 end
 
--- The text of a page of rows s in the representation req negotiated: CSV
--- (the select list's output names as the header) or a JSON array.
-local function body_aggregate(req, b, items)
-  if media.of(req) ~= "csv" then return "coalesce(json_agg(s), '[]')::text" end
-  local names = csv.names(b, items)
-  return csv.aggregate("s", names, b:param(csv.header(names)))
-end
-
 -- A scalar function's value is JSON only: CSV is refused (406) rather than
 -- answered as JSON under a client that asked for text/csv first.
 local function scalar_media(req)
   if media.of(req) == "csv" then
-    fail(406, "PGRST107", "None of these media types are available: text/csv")
+    raise(406, "PGRST107", "None of these media types are available: text/csv")
   end
 end
 
@@ -211,22 +165,31 @@ local function answer(req, rt, res, offset)
   return (total and res.page < total) and 206 or 200, res.body, headers
 end
 
-function M.call(req, ctx, cat, schema, name)
+-- Whether the call is a GET (or HEAD), run read-only; other methods than
+-- these and POST are refused.
+local function read_only(req)
   local get = req.method == "GET" or req.method == "HEAD"
   if not get and req.method ~= "POST" then
-    fail(405, "PGRST117", "Unsupported HTTP method: " .. req.method)
+    raise(405, "PGRST117", "Unsupported HTTP method: " .. req.method)
   end
-  -- The query: reserved words, filters on the result, and (GET) arguments:
-  -- a key naming an input argument of some overload, or whose value does not
-  -- read as a filter, is an argument; the rest are filters.
-  local args, filter_keys = {}, {}
+  return get
+end
+
+-- The call's named arguments and the filters on its result.  A POST's are
+-- its JSON object.  A GET's are in the query: a key naming an input argument
+-- of some overload, or whose value does not read as a filter, is an
+-- argument; the rest are filters (reserved words aside).  Answers args, the
+-- sorted filter keys, and the top-level query and embedded resources'
+-- parameters (embed.split: "other.col=..." belong to embeds).
+local function arguments(req, overloads, get)
+  local q, nested = embed.split(req.query)
   local argnames = {}
-  local query, nested = embed.split(req.query) -- "other.col=..." parameters belong to embedded resources
-  for _, f in ipairs(cat.schemas[schema].functions[name] or {}) do
+  for _, f in ipairs(overloads or {}) do
     for _, a in ipairs(f.args) do argnames[a.name] = true end
   end
-  for k, v in pairs(query) do
-    if RESERVED[k] then -- handled below
+  local args, filter_keys = {}, {}
+  for k, v in pairs(q) do
+    if RESERVED[k] then -- read by the statement
     elseif LOGIC[k] then filter_keys[#filter_keys + 1] = k
     elseif get and (argnames[k] or not filter_like(v)) then args[k] = v
     else filter_keys[#filter_keys + 1] = k end
@@ -234,87 +197,108 @@ function M.call(req, ctx, cat, schema, name)
   table.sort(filter_keys) -- stable SQL text for the statement cache
   if not get and req.body ~= "" then
     if type(req.json) ~= "table" or req.json[1] ~= nil then
-      fail(400, "PGRST102", "Empty or invalid json", "rpc expects a JSON object of named arguments")
+      raise(400, "PGRST102", "Empty or invalid json", "rpc expects a JSON object of named arguments")
     end
     args = req.json
   end
-  local f = pick(cat.schemas[schema].functions[name], schema, name, args)
-  if get and f.volatility == "v" then
-    fail(405, "PGRST101", "Cannot use the GET method on a volatile function; use POST")
-  end
-  if not allowed(ctx, schema, name, args) then
-    return errors.new(ctx.role == "anon" and 401 or 403, "42501", format("permission denied for function %s", name))
-  end
-  if NATIVE[name] and not get and schema == "public" and plain(req) then
-    local broker = require("strata.broker")
-    if broker.ready() then
-      local body, err = broker.rpc(name, args)
-      if not body then return errors.new(400, err.code, err.message) end
-      return 200, body, { ["Content-Type"] = JSON }
-    end
-  end
-  local rt = f.returns_set and result_table(cat, schema, f) or nil
-  local b = sqlmod.builder(rt or { columns = {}, column_list = {} })
+  return args, filter_keys, q, nested
+end
+
+-- The plain call of a seed broker read, answered by the native engine when
+-- it is ready; nil when SQL must answer.
+local function native(req, schema, name, args, get)
+  if not (NATIVE[name] and not get and schema == "public" and plain(req)) then return nil end
+  local broker = require("strata.broker")
+  if not broker.ready() then return nil end
+  local body, err = broker.rpc(name, args)
+  if not body then return errors.new(400, err.code, err.message) end
+  return 200, body, { ["Content-Type"] = JSON }
+end
+
+-- schema.name(arg := $n::type, ...) for the arguments given, typed as f's.
+local function call_sql(b, schema, name, f, args)
   local call_args = {}
   for _, a in ipairs(f.args) do
     if args[a.name] ~= nil then
       call_args[#call_args + 1] = sqlmod.qi(a.name) .. " := " .. b:param(to_param(args[a.name], a.type)) .. "::" .. a.type
     end
   end
-  local call = sqlmod.qi(schema) .. "." .. sqlmod.qi(name) .. "(" .. concat(call_args, ", ") .. ")"
-  local sql, offset
-  if rt then
-    local items, err = grammar.select(query.select)
-    if not items then fail(400, "PGRST100", "failed to parse select parameter", err) end
-    local max_rows = require("strata.config").max_rows
-    -- Embeds follow the foreign keys of the table type the function returns.
-    local conds = embed.plan(b, ctx, cat.schemas[schema], rt, items, nested,
-      { parent = "pgrst_call.", max_rows = max_rows })
-    local sel = b:select_list(items, "pgrst_call.")
-    for _, k in ipairs(filter_keys) do
-      for _, v in ipairs(values_of(query[k])) do
-        local node, e
-        if LOGIC[k] then
-          node, e = grammar.logic(k:gsub("^not%.", ""), v, k:sub(1, 4) == "not.")
-          if not node then fail(400, "PGRST100", "failed to parse logic tree (" .. v .. ")", e) end
-        else
-          node, e = grammar.filter(k, v)
-          if not node then fail(400, "PGRST100", "failed to parse filter (" .. k .. "=" .. tostring(v) .. ")", e) end
-        end
-        conds[#conds + 1] = b:condition(node, "pgrst_call.")
-      end
+  return sqlmod.qi(schema) .. "." .. sqlmod.qi(name) .. "(" .. concat(call_args, ", ") .. ")"
+end
+
+-- The statement reading a table function's page (select, embeds, filters,
+-- order, limit and offset on its rows) and the page's offset.
+local function table_sql(req, ctx, cat_schema, rt, b, call, q, nested, filter_keys)
+  local items, err = grammar.select(q.select)
+  if not items then raise(400, "PGRST100", "failed to parse select parameter", err) end
+  local max_rows = require("strata.config").max_rows
+  -- Embeds follow the foreign keys of the table type the function returns.
+  local conds = embed.plan(b, ctx, cat_schema, rt, items, nested, { parent = "pgrst_call.", max_rows = max_rows })
+  local sel = b:select_list(items, "pgrst_call.")
+  for _, k in ipairs(filter_keys) do
+    for _, v in ipairs(query.values_of(q[k])) do
+      conds[#conds + 1] = b:condition(query.filter_node(k, v), "pgrst_call.")
     end
-    local order = ""
-    if query.order and query.order ~= "" then
-      local list, e = grammar.order(query.order)
-      if not list then fail(400, "PGRST100", "failed to parse order", e) end
-      order = " ORDER BY " .. embed.order_by(b, list, "pgrst_call.")
-    end
-    local limit = math.min(int_param(query, "limit") or max_rows, max_rows)
-    offset = int_param(query, "offset") or 0
-    sql = paged_sql(b, call, sel, sqlmod.where(conds), order, limit, offset, prefer.of(req).count ~= nil,
-      body_aggregate(req, b, items))
-  else
-    scalar_media(req)
-    sql = "SELECT 1 AS page, to_json(" .. call .. ")::text AS body"
   end
-  -- Prefer: tx=rollback answers as if committed, then takes the call back.
+  local order = ""
+  if q.order and q.order ~= "" then
+    local list, e = grammar.order(q.order)
+    if not list then raise(400, "PGRST100", "failed to parse order", e) end
+    order = " ORDER BY " .. embed.order_by(b, list, "pgrst_call.")
+  end
+  local limit = math.min(query.int_param(q, "limit") or max_rows, max_rows)
+  local offset = query.int_param(q, "offset") or 0
+  return paged_sql(b, call, sel, sqlmod.where(conds), order, limit, offset, prefer.of(req).count ~= nil,
+    media.body_aggregate(req, b, items, "s")), offset
+end
+
+-- Runs the statement (read-only for a GET): its row, or nil and the
+-- database's error; and whether the call was taken back (Prefer:
+-- tx=rollback answers as if committed, then takes the call back).
+local function run(req, get, sql, params)
   local kept
   local ok, res, err = pcall(db.transaction, function(tx)
     if get then
       local _, e = tx.query("SET TRANSACTION READ ONLY")
       if e then return nil, e end
     end
-    local rows, e = tx.query(sql, table.unpack(b.params, 1, #b.params))
+    local rows, e = tx.query(sql, table.unpack(params, 1, #params))
     if not rows then return nil, e end
     if prefer.of(req).tx ~= "rollback" then return rows[1] end
     kept = rows[1]
-    return nil, { code = "rollback" }
+    return nil, prefer.ROLLBACK
   end)
   if not ok then error(res, 0) end
-  res = res or kept
+  if kept then return kept, nil, true end
+  return res, err, false
+end
+
+function M.call(req, ctx, cat, schema, name)
+  local get = read_only(req)
+  local overloads = cat.schemas[schema].functions[name]
+  local args, filter_keys, q, nested = arguments(req, overloads, get)
+  local f = pick(overloads, schema, name, args)
+  if get and f.volatility == "v" then
+    raise(405, "PGRST101", "Cannot use the GET method on a volatile function; use POST")
+  end
+  if not policy.rpc_allowed(ctx, schema, name, args) then
+    return errors.new(ctx.role == "anon" and 401 or 403, "42501", format("permission denied for function %s", name))
+  end
+  local status, body, headers = native(req, schema, name, args, get)
+  if status then return status, body, headers end
+  local rt = f.returns_set and result_table(cat, schema, f) or nil
+  local b = sqlmod.builder(rt or { columns = {}, column_list = {} })
+  local call = call_sql(b, schema, name, f, args)
+  local sql, offset
+  if rt then
+    sql, offset = table_sql(req, ctx, cat.schemas[schema], rt, b, call, q, nested, filter_keys)
+  else
+    scalar_media(req)
+    sql = "SELECT 1 AS page, to_json(" .. call .. ")::text AS body"
+  end
+  local res, err, rolled_back = run(req, get, sql, b.params)
   if not res then return errors.from_db(err, ctx.role == "anon") end
-  if BROKER_WRITES[name] and schema == "public" and not kept then require("strata.broker").sync() end
+  if BROKER_WRITES[name] and schema == "public" and not rolled_back then require("strata.broker").sync() end
   return answer(req, rt, res, offset)
 end
 

@@ -3,7 +3,10 @@
 -- Results are turned into JSON by PostgreSQL (json_agg), never row by row
 -- in Lua.
 
+local errors = require("strata.rest.errors")
+
 local concat, format, gsub, find, next = table.concat, string.format, string.gsub, string.find, next
+local raise = errors.raise
 
 local M = {}
 
@@ -64,20 +67,15 @@ function Builder:param(v)
   return ph
 end
 
-local function fail(status, code, message, details)
-  error({ rest_error = true, status = status, code = code, message = message, details = details }, 0)
-end
-M.fail = fail
-
 --- SQL for a column with its JSON path, checked against the catalog.
 function Builder:field(f, alias)
   local col = self.t.columns[f.name]
   if not col then
-    fail(400, "42703", format("column %s.%s does not exist", self.t.name, f.name))
+    raise(400, "42703", format("column %s.%s does not exist", self.t.name, f.name))
   end
   if self.hidden and self.hidden[f.name] then
     -- As PostgreSQL answers a column privilege it lacks (strata.rest.policy `hidden`).
-    fail(self.hidden_status or 403, "42501", format("permission denied for column %s of table %s", f.name, self.t.name))
+    raise(self.hidden_status or 403, "42501", format("permission denied for column %s of table %s", f.name, self.t.name))
   end
   local s = (alias or "") .. qi(f.name)
   local path = f.path
@@ -160,7 +158,7 @@ function Builder:select_list(items, alias)
       -- strata.rest.embed planned it and left its subqueries here ("" for
       -- an empty embed); a statement that did not plan them cannot embed.
       local s = self.embeds and self.embeds[it]
-      if not s then fail(400, "PGRST100", format("embedding %s is not supported here", it.name)) end
+      if not s then raise(400, "PGRST100", format("embedding %s is not supported here", it.name)) end
       if s ~= "" then out[#out + 1] = s end
     else
       local s = self:field(it, alias)

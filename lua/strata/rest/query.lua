@@ -1,0 +1,61 @@
+-- strata.rest.query: the query parameters of a request as the table
+-- handlers, RPC and embedding read them: which keys are filters, repeated
+-- parameters, the integer ones, and a filter parameter parsed (by
+-- strata.rest.grammar) or refused with PostgREST's 400 PGRST100.
+
+local grammar = require("strata.rest.grammar")
+local raise = require("strata.rest.errors").raise
+
+local format, tostring, tonumber, type = string.format, tostring, tonumber, type
+
+local M = {}
+
+--- The parameters that are not filters (or= and and= are: M.LOGIC).
+M.RESERVED = { select = true, order = true, limit = true, offset = true, columns = true, on_conflict = true }
+
+--- The keys of logic trees, which may repeat (each is a filter).
+M.LOGIC = { ["or"] = true, ["and"] = true, ["not.or"] = true, ["not.and"] = true }
+
+local LOGIC = M.LOGIC
+
+--- A parameter's values: a repeated one is a list already, a single one
+-- becomes a list of one.
+function M.values_of(v)
+  if type(v) == "table" then return v end
+  return { v }
+end
+
+--- The non-negative integer of text v, or a 400 PGRST100 naming it as
+-- `name`.  1e999 passes a floor test but has no integer: OFFSET NULL then
+-- answered the first page where the client asked past the end.
+function M.count(v, name)
+  local n = tonumber(v)
+  n = n and n >= 0 and math.tointeger(n)
+  if not n then raise(400, "PGRST100", format("%s must be a non-negative integer, not '%s'", name, tostring(v))) end
+  return n
+end
+
+--- The non-negative integer parameter q[name], or nil when absent.
+function M.int_param(q, name)
+  local v = q[name]
+  if v == nil then return nil end
+  return M.count(v, name)
+end
+
+--- The parsed filter or logic tree of parameter key=value; raw, when given,
+-- is the parameter as the client wrote it (an embedded resource's,
+-- "Message_v2.or"), which the error then names for either kind.
+function M.filter_node(key, value, raw)
+  local node, err
+  if LOGIC[key] then
+    node, err = grammar.logic((key:gsub("^not%.", "")), value, key:sub(1, 4) == "not.")
+  else
+    node, err = grammar.filter(key, value)
+  end
+  if node then return node end
+  if raw then raise(400, "PGRST100", format("failed to parse filter (%s=%s)", raw, value), err) end
+  if LOGIC[key] then raise(400, "PGRST100", "failed to parse logic tree (" .. value .. ")", err) end
+  raise(400, "PGRST100", "failed to parse filter (" .. key .. "=" .. tostring(value) .. ")", err)
+end
+
+return M

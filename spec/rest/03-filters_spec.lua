@@ -1,0 +1,102 @@
+-- /rest/v1 filters end to end: every operator, not., quoted values, JSON
+-- paths, or=/and= logic trees.
+local R = require("fixtures.rest")
+
+local ids, reset = R.ids, R.reset
+
+describe("REST API #server", function()
+  setup(function() R.setup() end)
+
+  teardown(R.teardown)
+
+  describe("filters", function()
+    setup(reset)
+
+    it("eq, neq, gt, gte, lt, lte", function()
+      assert.same({ 1 }, ids({ { "name", "eq.apple" } }))
+      assert.same({ 2, 3, 4, 5 }, ids({ { "name", "neq.apple" } }))
+      assert.same({ 3, 4 }, ids({ { "qty", "gt.3" } }))
+      assert.same({ 1, 3, 4 }, ids({ { "qty", "gte.3" } }))
+      assert.same({ 5 }, ids({ { "qty", "lt.3" } }))
+      assert.same({ 1, 5 }, ids({ { "qty", "lte.3" } }))
+    end)
+
+    it("several filters on one column are ANDed", function()
+      assert.same({ 1, 3 }, ids({ { "qty", "gte.3" }, { "qty", "lt.10" } }))
+      assert.same({ 3 }, ids({ { "qty", "gte.3" }, { "qty", "lt.10" }, { "name", "neq.apple" } }))
+    end)
+
+    it("like and ilike with * as the wildcard", function()
+      assert.same({ 2, 3 }, ids({ { "name", "like.*an*" } }))
+      assert.same({}, ids({ { "name", "like.APP*" } }))
+      assert.same({ 1 }, ids({ { "name", "ilike.APP*" } }))
+      assert.same({ 2, 3 }, ids({ { "name", "ilike.%AN%" } }))
+    end)
+
+    it("in with plain and quoted members (commas, quotes, parentheses, unicode)", function()
+      assert.same({ 1, 3 }, ids({ { "id", "in.(1,3)" } }))
+      assert.same({ 3, 4 }, ids({ { "name", [[in.("carrot, \"orange\" (v.)",date)]] } }))
+      assert.same({ 5 }, ids({ { "name", "in.(éclair ✓,nothing)" } }))
+      assert.same({}, ids({ { "id", "in.()" } }))
+    end)
+
+    it("values with dots, commas and unicode, quoted or not", function()
+      assert.same({ 3 }, ids({ { "name", [[eq."carrot, \"orange\" (v.)"]] } }))
+      assert.same({ 3 }, ids({ { "name", [[eq.carrot, "orange" (v.)]] } }))
+      assert.same({ 5 }, ids({ { "name", "eq.éclair ✓" } }))
+    end)
+
+    it("is null / true / false", function()
+      assert.same({ 2 }, ids({ { "qty", "is.null" } }))
+      assert.same({ 3 }, ids({ { "meta", "is.null" } }))
+      assert.same({ 1, 2, 3, 4 }, ids({ { "body", "not.is.null" } }))
+    end)
+
+    -- (Words whose English stem is themselves: a text column is read with the
+    -- database's default configuration, the language applies to the query.)
+    it("full text: fts, plfts, phfts, wfts, with and without a language", function()
+      assert.same({ 1 }, ids({ { "body", "fts.apple" } }))
+      assert.same({ 1, 2 }, ids({ { "body", "fts.apple | banana" } }))
+      assert.same({ 1 }, ids({ { "body", "fts(english).quick" } }))
+      assert.same({ 2 }, ids({ { "body", "plfts(english).yellow bunch" } }))
+      assert.same({ 2 }, ids({ { "body", "phfts(english).yellow banana" } }))
+      assert.same({}, ids({ { "body", "phfts(english).banana yellow" } }))
+      assert.same({ 1, 4 }, ids({ { "body", "wfts(english).quick or sweet" } }))
+      assert.same({ 1 }, ids({ { "body", "wfts.red -banana" } }))
+    end)
+
+    it("cs and cd on arrays and jsonb", function()
+      assert.same({ 1, 2, 4 }, ids({ { "tags", "cs.{fruit}" } }))
+      assert.same({ 1 }, ids({ { "tags", "cs.{fruit,red}" } }))
+      assert.same({ 1, 2, 4, 5 }, ids({ { "tags", "cd.{fruit,red,yellow}" } }))
+      assert.same({ 4, 5 }, ids({ { "meta", 'cs.{"color":"brown"}' } }))
+      assert.same({ 5 }, ids({ { "meta", 'cd.{"color":"brown","x":1}' } }))
+    end)
+
+    it("filters on JSON paths", function()
+      assert.same({ 4, 5 }, ids({ { "meta->>color", "eq.brown" } }))
+      assert.same({ 1 }, ids({ { "meta->size->>w", "eq.2" } }))
+      assert.same({ 1, 4 }, ids({ { "meta->size", "not.is.null" } }))
+      assert.same({ 1, 2 }, ids({ { "meta->>color", "in.(red,yellow)" } }))
+    end)
+
+    it("negates any operator with not.", function()
+      assert.same({ 1, 3, 4, 5 }, ids({ { "qty", "not.is.null" } }))
+      assert.same({ 3, 4, 5 }, ids({ { "name", "not.in.(apple,banana)" } }))
+      assert.same({ 1, 4, 5 }, ids({ { "name", "not.like.*an*" } }))
+      assert.same({ 1, 5 }, ids({ { "qty", "not.gt.3" } }))
+      assert.same({ 2, 3, 4 }, ids({ { "body", "not.fts.apple" } }))
+      assert.same({ 3, 5 }, ids({ { "tags", "not.cs.{fruit}" } }))
+    end)
+
+    it("or=, and=, nested, negated, with quoted values", function()
+      assert.same({ 2, 3, 4 }, ids({ { "or", "(qty.gt.5,qty.is.null)" } }))
+      assert.same({ 1, 4 }, ids({ { "and", "(qty.gte.3,or(name.eq.apple,name.eq.date))" } }))
+      assert.same({ 1, 5 }, ids({ { "not.or", "(qty.is.null,qty.gt.5)" } }))
+      assert.same({ 3, 4, 5 }, ids({ { "not.and", "(qty.gte.3,qty.lte.5)" } }), "NOT of NULL is NULL: banana stays out")
+      assert.same({ 2, 3 }, ids({ { "or", [[(name.eq."carrot, \"orange\" (v.)",and(qty.is.null,not.or(name.eq.x,tags.cs.{veg})))]] } }))
+      assert.same({ 3 }, ids({ { "or", "(qty.gt.5,qty.is.null)" }, { "name", "like.c*" } }))
+      assert.same({ 4, 5 }, ids({ { "or", "(meta->>color.eq.brown,body.fts(english).nothing)" } }))
+    end)
+  end)
+end)

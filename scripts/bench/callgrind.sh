@@ -17,17 +17,23 @@
 # checked), then `callgrind_control -z`, BENCH_CG_REQUESTS requests, then
 # `callgrind_control -d`: instructions per request = the dump's Ir / the
 # requests.  The requests go on one keep-alive connection, pipelined
-# BENCH_CG_DEPTH at a time, so strata is never idle waiting for the client;
-# each id of the item route differs.  The count is of the whole process:
-# the background threads' work during the batch is included, and measured
-# alone ("idle", the same time with no request) to show how little it is.
+# BENCH_CG_DEPTH at a time (1: one at a time, as wrk or a browser; the
+# figures move by about 1%); the item route's ids differ.  The count is
+# of the whole process: the background threads' work during the batch is
+# in it, and is measured alone ("idle": no request, at least as long as
+# the slowest batch) to show how little it is.
 #
 # Figures: one line per route, "route  instructions/request", on stdout.
-# Profiles, under build/callgrind/: the dump of each route
-# (callgrind.<route>.out, for callgrind_annotate or kcachegrind) and
-# <route>.top.txt, its 15 costliest functions by self cost and by inclusive
-# cost (callgrind_annotate).  liblua5.4 has no symbols on Debian without
-# its debug package: its internal functions show as addresses.
+# Debian strips its shared liblua5.4 and libevent, so a profile of
+# bin/strata names none of their internal functions (luaV_execute, ...).
+# When build/callgrind/strata-symbols exists (`make bench-callgrind` links
+# it: bin/strata's objects with the static liblua5.4.a and libevent.a,
+# which keep their symbols), it is measured the same way next, its figures
+# shown beside bin/strata's (they agree within about 1%), and the profiles
+# are its.  Under build/callgrind/: the dump of each binary and route
+# (callgrind.<strata|symbols>.<route>.out, for callgrind_annotate or
+# kcachegrind) and item.top.txt and list.top.txt, the 15 costliest
+# functions of those routes by self cost, then by inclusive cost.
 #
 # Environment:
 #   BENCH_CG_REQUESTS  measured requests per route (default 2000)
@@ -187,27 +193,28 @@ declare -A PER IDLE
 say "$WARMUP warm-up + $REQUESTS measured requests per route, $DEPTH pipelined, one worker"
 TAGS=strata
 measure "$BENCH_ROOT/bin/strata" strata
-if [ -x "$SYMBOLS_BIN" ]; then
+# Linked from the same objects: older than bin/strata, it may be stale.
+if [ -x "$SYMBOLS_BIN" ] && ! [ "$BENCH_ROOT/bin/strata" -nt "$SYMBOLS_BIN" ]; then
   TAGS+=" symbols"
   measure "$SYMBOLS_BIN" symbols
   TOP=symbols
 else
-  say "no $SYMBOLS_BIN (make $SYMBOLS_BIN): the profiles name no function inside liblua5.4 and libevent"
+  say "no up-to-date ${SYMBOLS_BIN#"$BENCH_ROOT"/} (make bench-callgrind links it): the profiles name no function inside liblua5.4 and libevent"
   TOP=strata
 fi
 
+top() { # dump yes|no: its 15 costliest functions, inclusive or not
+  callgrind_annotate --inclusive="$2" "$1" | awk '/file:function/ { getline; on = 1; next } on && n < 15 && NF { print; n++ }'
+}
 for route in item list; do
   f=$OUT/callgrind.$TOP.$route.out
   [ -f "$f" ] || continue
-  top() { # yes|no
-    callgrind_annotate --inclusive="$1" "$f" | awk '/file:function/ { getline; on = 1; next } on && n < 15 && NF { print; n++ }'
-  }
   {
-    echo "# $route route, $REQUESTS requests ($f): the 15 costliest functions by self cost (Ir)"
-    top no
+    echo "# $route route, $REQUESTS requests (${f#"$BENCH_ROOT"/}): the 15 costliest functions by self cost (Ir)"
+    top "$f" no
     echo
     echo "# the 15 costliest functions by inclusive cost (Ir)"
-    top yes
+    top "$f" yes
   } >"$OUT/$route.top.txt"
 done
 
@@ -221,4 +228,4 @@ else
   for route in $ROUTES; do printf '%-8s %10s %22s\n' "$route" "${PER[strata.$route]}" "${PER[symbols.$route]}"; done
 fi
 echo "idle: ${IDLE[strata]} instructions/s with no request (background threads; counted above too)"
-echo "profiles: build/callgrind/callgrind.<binary>.<route>.out; the top 15 functions of item and list: build/callgrind/{item,list}.top.txt"
+echo "profiles ($TOP): build/callgrind/callgrind.$TOP.<route>.out; the top 15 functions of item and list: build/callgrind/{item,list}.top.txt"

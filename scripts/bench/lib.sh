@@ -1,6 +1,6 @@
 # scripts/bench/lib.sh: shared by the scripts of scripts/bench/ (sourced,
-# not run).  Starting and
-# stopping what a benchmark needs, and stopping all of it on exit.
+# not run).  Starting and stopping what a benchmark needs, and stopping all
+# of it on exit; the database fixture of db.sh and callgrind.sh.
 #
 # The caller sets BENCH_NAME (message prefix) before sourcing, then calls
 # bench_init, which creates BENCH_TMP and installs the exit trap.

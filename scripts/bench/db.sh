@@ -27,14 +27,8 @@
 # as a fraction of pgbench (1.00 = the HTTP server, Lua and the pool cost
 # nothing on top of PostgreSQL).
 #
-# Fixture, created when missing and reused (nothing else is touched):
-#   - schema strata_bench (not one the REST API exposes, not checked by
-#     scripts/verify-schema.sh): table bench_items(id int primary key,
-#     payload text), 100000 rows, readable by the API roles (requests'
-#     statements run as the caller's role);
-#   - auth.users row b0000000-0000-4000-8000-00000000be9c
-#     (strata-bench@bench.invalid) and BENCH_DB_CHATS rows of "Chat"
-#     owned by it, titled 'strata-bench'.
+# Fixture: bench_db_fixture in scripts/bench/lib.sh (100000 items, the
+# benchmark user and its BENCH_DB_CHATS chats), created when missing and reused.
 #   BENCH_DB_DROP_FIXTURE=1 removes all of it at the end.
 #
 # Environment:
@@ -61,14 +55,14 @@ DBCONNS=${BENCH_DB_CONNECTIONS:-4}
 CONNS=${BENCH_CONNECTIONS:-64}
 ROUNDS=${BENCH_ROUNDS:-3}
 CHATS=${BENCH_DB_CHATS:-200}
-ITEMS=100000 # also in scripts/bench/db_item.sql
+ITEMS=$BENCH_DB_ITEMS
 for v in RUN_SECONDS:"$RUN_SECONDS" WARMUP:"$WARMUP" DBCONNS:"$DBCONNS" CONNS:"$CONNS" ROUNDS:"$ROUNDS" CHATS:"$CHATS"; do
   [[ ${v#*:} =~ ^[0-9]+$ ]] || die "${v%%:*} must be a whole number, got '${v#*:}'"
 done
 [ "$RUN_SECONDS" -ge 1 ] && [ "$DBCONNS" -ge 1 ] && [ "$CONNS" -ge 1 ] && [ "$ROUNDS" -ge 1 ] && [ "$CHATS" -ge 20 ] \
   || die "BENCH_SECONDS, BENCH_DB_CONNECTIONS, BENCH_CONNECTIONS and BENCH_ROUNDS must be at least 1, BENCH_DB_CHATS at least 20"
 
-BENCH_USER=b0000000-0000-4000-8000-00000000be9c
+BENCH_USER=$BENCH_DB_USER
 
 bench_init
 bench_ensure \
@@ -81,46 +75,11 @@ bench_ensure \
 bench_cpus
 bench_database_url
 
-bench_psql() { psql -X -q -v ON_ERROR_STOP=1 -tA -d "$BENCH_DATABASE_URL" "$@"; }
-
 # --- fixture -----------------------------------------------------------------
-say "preparing the fixture (strata_bench.bench_items, $CHATS chats of user $BENCH_USER)"
-bench_psql -v items="$ITEMS" -v uid="$BENCH_USER" -v chats="$CHATS" >"$BENCH_TMP/fixture.log" 2>&1 <<'SQL' \
-  || { cat "$BENCH_TMP/fixture.log" >&2; die "could not create the fixture (is the database migrated? scripts/db migrate)"; }
-create schema if not exists strata_bench;
-create table if not exists strata_bench.bench_items (id int primary key, payload text not null);
--- Requests' statements run as the caller's API role (here anon).
-grant usage on schema strata_bench to anon, authenticated, service_role;
-grant select on strata_bench.bench_items to anon, authenticated, service_role;
-insert into strata_bench.bench_items (id, payload)
-  select g, md5(g::text) from generate_series(1, :items) g
-  where (select count(*) from strata_bench.bench_items) <> :items
-  on conflict (id) do nothing;
-insert into auth.users (id, email) values (:'uid', 'strata-bench@bench.invalid') on conflict do nothing;
--- Exactly :chats chats for the user, made again only when the count differs.
-delete from "Chat" where user_id = :'uid'
-  and (select count(*) from "Chat" where user_id = :'uid' and title = 'strata-bench') <> :chats;
-insert into "Chat" (user_id, title, "createdAt")
-  select :'uid', 'strata-bench', timestamp '2024-01-01' + g * interval '1 minute'
-  from generate_series(1, :chats) g
-  where not exists (select 1 from "Chat" where user_id = :'uid');
-analyze strata_bench.bench_items;
-analyze "Chat";
-SQL
-n_items=$(bench_psql -c "select count(*) from strata_bench.bench_items")
-n_chats=$(bench_psql -c "select count(*) from \"Chat\" where user_id = '$BENCH_USER'")
-[ "$n_items" = "$ITEMS" ] && [ "$n_chats" = "$CHATS" ] \
-  || die "fixture: $n_items items (want $ITEMS), $n_chats chats (want $CHATS)"
-
+bench_db_fixture "$CHATS"
 if [ "${BENCH_DB_DROP_FIXTURE:-}" = 1 ]; then
-  drop_fixture() {
-    bench_psql -c "drop schema if exists strata_bench cascade" \
-      -c "delete from \"Chat\" where user_id = '$BENCH_USER'" \
-      -c "delete from auth.users where id = '$BENCH_USER'" >/dev/null 2>&1 \
-      || say "could not remove the fixture"
-  }
   # lib.sh's trap stops the processes; the fixture goes first.
-  trap 'drop_fixture; bench_cleanup' EXIT
+  trap 'bench_db_drop_fixture; bench_cleanup' EXIT
 fi
 
 # --- strata ------------------------------------------------------------------
@@ -128,9 +87,8 @@ PG_CPUS="any CPU"
 if [ "${BENCH_PIN_PG:-1}" = 1 ] && [ "$SERVER_CPU" != "$CLIENT_CPU" ] && bench_pin_postgres "$CLIENT_CPU"; then
   PG_CPUS="CPU $CLIENT_CPU"
 fi
-STRATA_JWT_SECRET=$(openssl rand -hex 32)
-export STRATA_JWT_SECRET # for scripts/token only; strata gets it below
-TOKEN=$("$BENCH_ROOT/scripts/token" --sub "$BENCH_USER" --role authenticated --exp-in 86400)
+bench_db_token
+TOKEN=$BENCH_DB_TOKEN
 STRATA_PORT=$(bench_free_port)
 LUA_DIR=$(bench_strata_lua_dir "$BENCH_DIR/db")
 bench_start_strata "$STRATA_PORT" "$LUA_DIR" "$SERVER_CPU" \
@@ -138,24 +96,12 @@ bench_start_strata "$STRATA_PORT" "$LUA_DIR" "$SERVER_CPU" \
   STRATA_JWT_SECRET="$STRATA_JWT_SECRET"
 BASE=http://127.0.0.1:$STRATA_PORT
 ITEM_URL=$BASE/bench/item/1
-LIST_PATH="/rest/v1/Chat?user_id=eq.$BENCH_USER&order=createdAt.desc&limit=20"
+LIST_PATH=$BENCH_DB_LIST_PATH
 LIST_URL=$BASE$LIST_PATH
 bench_wait_http "$ITEM_URL" "$STRATA_PID" "$STRATA_LOG" "strata"
 
 # --- right answers? ----------------------------------------------------------
-a=$(curl -s -m 5 -w ' %{http_code}' "$BASE/bench/item/4242")
-say "GET /bench/item/4242: $a"
-[ "$a" = "{\"id\":4242,\"payload\":\"$(printf 4242 | md5sum | cut -d' ' -f1)\"} 200" ] \
-  || [ "$a" = "{\"payload\":\"$(printf 4242 | md5sum | cut -d' ' -f1)\",\"id\":4242} 200" ] \
-  || die "GET /bench/item/4242 answered '$a'"
-a=$(curl -s -m 5 -w '\n%{http_code}' -H "Authorization: Bearer $TOKEN" "$LIST_URL")
-status=${a##*$'\n'} body=${a%$'\n'*}
-n=$(grep -o '"title" *: *"strata-bench"' <<<"$body" | wc -l)
-say "GET $LIST_PATH: $status, $n chats, ${#body} bytes"
-[ "$status" = 200 ] && [ "$n" = 20 ] || die "the list answered $status with $n chats (want 200 and 20): ${body:0:300}"
-first=$(grep -o '"createdAt" *: *"[^"]*"' <<<"$body" | head -1)
-want=$(bench_psql -c "select to_json(max(\"createdAt\")) from \"Chat\" where user_id = '$BENCH_USER'")
-[ "${first#*: }" = "$want" ] || [ "${first#*:}" = "$want" ] || die "the list does not start with the newest chat ($first, want $want)"
+bench_db_check_answers "$BASE"
 a=$(curl -s -m 5 -o /dev/null -w '%{http_code} %{size_download}' "$LIST_URL")
 say "the same list without a token: $a (the policy lets anon read nothing)"
 

@@ -1,6 +1,6 @@
-# scripts/bench/lib.sh: shared by scripts/bench/run.sh and
-# scripts/bench/reload_under_load.sh (sourced, not run).  Starting and
-# stopping what a benchmark needs, and stopping all of it on exit.
+# scripts/bench/lib.sh: shared by the scripts of scripts/bench/ (sourced,
+# not run).  Starting and stopping what a benchmark needs, and stopping all
+# of it on exit; the database fixture of db.sh and callgrind.sh.
 #
 # The caller sets BENCH_NAME (message prefix) before sourcing, then calls
 # bench_init, which creates BENCH_TMP and installs the exit trap.
@@ -8,6 +8,7 @@
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_DIR=$BENCH_ROOT/scripts/bench
 BENCH_PIDS=()          # processes we started, stopped on exit (last first)
+BENCH_STRATA_WRAPPER=() # see bench_start_strata
 BENCH_DB_STARTED=0     # we started the embedded cluster: stop it on exit
 BENCH_TMP=
 
@@ -117,8 +118,10 @@ bench_free_port() {
 
 # DATABASE_URL, or the embedded cluster's (started when not running; it is
 # then stopped on exit).  Lua routes do not query it: strata only needs a
-# database URL to start, so no migration is run here.
+# database URL to start, so no migration is run here unless $1 is
+# "migrate" (then the migrations not yet applied are, on either database).
 bench_database_url() {
+  local migrate=${1:-}
   if [ -n "${DATABASE_URL:-}" ]; then
     BENCH_DATABASE_URL=$DATABASE_URL
     return 0
@@ -129,6 +132,92 @@ bench_database_url() {
     BENCH_DB_STARTED=1
   fi
   BENCH_DATABASE_URL=$("$BENCH_ROOT/scripts/db" url)
+  if [ "$migrate" = migrate ]; then
+    "$BENCH_ROOT/scripts/db" migrate >"$BENCH_TMP/migrate.log" 2>&1 \
+      || { cat "$BENCH_TMP/migrate.log" >&2; die "the migrations failed (scripts/db migrate)"; }
+  fi
+}
+
+bench_psql() { psql -X -q -v ON_ERROR_STOP=1 -tA -d "$BENCH_DATABASE_URL" "$@"; }
+
+# --- the database fixture of scripts/bench/db.sh and callgrind.sh ------------
+# Schema strata_bench (not one the REST API exposes, not checked by
+# scripts/verify-schema.sh): table bench_items(id int primary key, payload
+# text), BENCH_DB_ITEMS rows (also in scripts/bench/db_item.sql), readable
+# by the API roles (requests' statements run as the caller's role); the
+# auth.users row BENCH_DB_USER (strata-bench@bench.invalid) and CHATS rows
+# of "Chat" owned by it, titled 'strata-bench'.  Created when missing and
+# reused; nothing else is touched.
+BENCH_DB_ITEMS=100000
+BENCH_DB_USER=b0000000-0000-4000-8000-00000000be9c
+
+bench_db_fixture() { # chats
+  local chats=$1 n_items n_chats
+  say "preparing the fixture (strata_bench.bench_items, $chats chats of user $BENCH_DB_USER)"
+  bench_psql -v items="$BENCH_DB_ITEMS" -v uid="$BENCH_DB_USER" -v chats="$chats" >"$BENCH_TMP/fixture.log" 2>&1 <<'SQL' \
+    || { cat "$BENCH_TMP/fixture.log" >&2; die "could not create the fixture (is the database migrated? scripts/db migrate)"; }
+create schema if not exists strata_bench;
+create table if not exists strata_bench.bench_items (id int primary key, payload text not null);
+-- Requests' statements run as the caller's API role (here anon).
+grant usage on schema strata_bench to anon, authenticated, service_role;
+grant select on strata_bench.bench_items to anon, authenticated, service_role;
+insert into strata_bench.bench_items (id, payload)
+  select g, md5(g::text) from generate_series(1, :items) g
+  where (select count(*) from strata_bench.bench_items) <> :items
+  on conflict (id) do nothing;
+insert into auth.users (id, email) values (:'uid', 'strata-bench@bench.invalid') on conflict do nothing;
+-- Exactly :chats chats for the user, made again only when the count differs.
+delete from "Chat" where user_id = :'uid'
+  and (select count(*) from "Chat" where user_id = :'uid' and title = 'strata-bench') <> :chats;
+insert into "Chat" (user_id, title, "createdAt")
+  select :'uid', 'strata-bench', timestamp '2024-01-01' + g * interval '1 minute'
+  from generate_series(1, :chats) g
+  where not exists (select 1 from "Chat" where user_id = :'uid');
+analyze strata_bench.bench_items;
+analyze "Chat";
+SQL
+  n_items=$(bench_psql -c "select count(*) from strata_bench.bench_items")
+  n_chats=$(bench_psql -c "select count(*) from \"Chat\" where user_id = '$BENCH_DB_USER'")
+  [ "$n_items" = "$BENCH_DB_ITEMS" ] && [ "$n_chats" = "$chats" ] \
+    || die "fixture: $n_items items (want $BENCH_DB_ITEMS), $n_chats chats (want $chats)"
+}
+
+bench_db_drop_fixture() {
+  bench_psql -c "drop schema if exists strata_bench cascade" \
+    -c "delete from \"Chat\" where user_id = '$BENCH_DB_USER'" \
+    -c "delete from auth.users where id = '$BENCH_DB_USER'" >/dev/null 2>&1 \
+    || say "could not remove the fixture"
+}
+
+# A fresh JWT secret (exported as STRATA_JWT_SECRET, which strata must be
+# given) and BENCH_DB_TOKEN, a day's token of BENCH_DB_USER.
+bench_db_token() {
+  STRATA_JWT_SECRET=$(openssl rand -hex 32)
+  export STRATA_JWT_SECRET
+  BENCH_DB_TOKEN=$("$BENCH_ROOT/scripts/token" --sub "$BENCH_DB_USER" --role authenticated --exp-in 86400)
+}
+
+# The two database routes of the fixture, relative to strata's base URL:
+# a Lua route (scripts/bench/db/routes/bench_db.lua) and a REST list
+# through the "Chat" table's row policy (with BENCH_DB_TOKEN).
+BENCH_DB_LIST_PATH="/rest/v1/Chat?user_id=eq.$BENCH_DB_USER&order=createdAt.desc&limit=20"
+
+# Dies unless strata at base URL $1 answers both routes rightly.
+bench_db_check_answers() {
+  local base=$1 a status body n first want
+  a=$(curl -s -m 5 -w ' %{http_code}' "$base/bench/item/4242")
+  say "GET /bench/item/4242: $a"
+  [ "$a" = "{\"id\":4242,\"payload\":\"$(printf 4242 | md5sum | cut -d' ' -f1)\"} 200" ] \
+    || [ "$a" = "{\"payload\":\"$(printf 4242 | md5sum | cut -d' ' -f1)\",\"id\":4242} 200" ] \
+    || die "GET /bench/item/4242 answered '$a'"
+  a=$(curl -s -m 5 -w '\n%{http_code}' -H "Authorization: Bearer $BENCH_DB_TOKEN" "$base$BENCH_DB_LIST_PATH")
+  status=${a##*$'\n'} body=${a%$'\n'*}
+  n=$(grep -o '"title" *: *"strata-bench"' <<<"$body" | wc -l)
+  say "GET $BENCH_DB_LIST_PATH: $status, $n chats, ${#body} bytes"
+  [ "$status" = 200 ] && [ "$n" = 20 ] || die "the list answered $status with $n chats (want 200 and 20): ${body:0:300}"
+  first=$(grep -o '"createdAt" *: *"[^"]*"' <<<"$body" | head -1)
+  want=$(bench_psql -c "select to_json(max(\"createdAt\")) from \"Chat\" where user_id = '$BENCH_DB_USER'")
+  [ "${first#*: }" = "$want" ] || [ "${first#*:}" = "$want" ] || die "the list does not start with the newest chat ($first, want $want)"
 }
 
 # Pins the embedded cluster (its postmaster, whose new backends inherit the
@@ -160,30 +249,32 @@ bench_strata_lua_dir() {
 }
 
 # Waits until `curl URL` answers 200, the process PID living; else dies
-# showing LOG.
+# showing LOG after SECONDS (default 15).
 bench_wait_http() {
-  local url=$1 pid=$2 log=$3 what=$4 i code
-  for i in $(seq 1 150); do
+  local url=$1 pid=$2 log=$3 what=$4 seconds=${5:-15} i code
+  for i in $(seq 1 $((seconds * 10))); do
     kill -0 "$pid" 2>/dev/null || { tail -n 30 "$log" >&2; die "$what exited at start (log above)"; }
     code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" 2>/dev/null || true)
     [ "$code" = 200 ] && return 0
     sleep 0.1
   done
   tail -n 30 "$log" >&2
-  die "$what did not answer 200 on $url within 15 s (last status ${code:-none}; log above)"
+  die "$what did not answer 200 on $url within $seconds s (last status ${code:-none}; log above)"
 }
 
 # Starts bin/strata (one worker, no access log) on PORT with LUA_DIR,
 # pinned to CPU set CPUS; extra "NAME=value" arguments go to its
-# environment.  Sets STRATA_PID and STRATA_LOG.
+# environment.  BENCH_STRATA_BIN names another binary, and the command in
+# the array BENCH_STRATA_WRAPPER (valgrind, say) runs it.  Sets STRATA_PID
+# and STRATA_LOG.
 bench_start_strata() {
-  local port=$1 lua_dir=$2 cpus=$3
+  local port=$1 lua_dir=$2 cpus=$3 bin=${BENCH_STRATA_BIN:-$BENCH_ROOT/bin/strata}
   shift 3
-  [ -x "$BENCH_ROOT/bin/strata" ] || die "bin/strata is missing: run 'make all' first"
+  [ -x "$bin" ] || die "$bin is missing: run 'make all' first"
   STRATA_LOG=$BENCH_TMP/strata.log
   env DATABASE_URL="$BENCH_DATABASE_URL" STRATA_LISTEN="127.0.0.1:$port" STRATA_WORKERS=1 \
     STRATA_LUA_DIR="$lua_dir" STRATA_ACCESS_LOG=off STRATA_RATE_LIMIT_ANON_PER_MINUTE=0 "$@" \
-    taskset -c "$cpus" "$BENCH_ROOT/bin/strata" >"$STRATA_LOG" 2>&1 &
+    taskset -c "$cpus" "${BENCH_STRATA_WRAPPER[@]}" "$bin" >"$STRATA_LOG" 2>&1 &
   STRATA_PID=$!
   BENCH_PIDS+=("$STRATA_PID")
 }

@@ -103,6 +103,29 @@ int request_authenticate(request *r, jwt_key *key, int64_t now, int leeway_s, ch
     return rc;
 }
 
+static int media_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '+' ||
+           c == '-';
+}
+
+int request_body_is_json(const request *r)
+{
+    if (r->body_len == 0)
+        return 0;
+    const http_header *h = http_find_header(&r->http, "content-type");
+    static const char app[] = "application/";
+    if (!h || h->value.n < sizeof app - 1 || memcmp(h->value.p, app, sizeof app - 1) != 0)
+        return 0;
+    const char *p = h->value.p + sizeof app - 1, *end = h->value.p + h->value.n;
+    while (p < end && media_char(*p)) {
+        if (end - p >= 4 && memcmp(p, "json", 4) == 0)
+            return 1;
+        p++;
+    }
+    return 0;
+}
+
 int request_add_header(request *r, const char *name, size_t name_len, const char *value, size_t value_len)
 {
     if (name_len == 0 || name_len > 256 || value_len > 8192)

@@ -98,6 +98,11 @@ void request_set_id(request *r, uint64_t prefix, uint64_t seq);
  * JWT_* error with why[] filled (the caller answers 401). */
 int request_authenticate(request *r, jwt_key *key, int64_t now, int leeway_s, char *why, size_t whylen);
 
+/* 1 when r has a body and its Content-Type is JSON ("application/" then
+ * a run of [A-Za-z0-9.+-] holding "json": application/json,
+ * application/vnd.pgrst.object+json, ...). */
+int request_body_is_json(const request *r);
+
 /* Appends a response header after checking it cannot split the response
  * (no CR, LF or NUL; a token name).  0, or -1 when refused. */
 int request_add_header(request *r, const char *name, size_t name_len, const char *value, size_t value_len);

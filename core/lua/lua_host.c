@@ -536,7 +536,13 @@ void lua_gen_start(lua_gen *g, request *r, lua_done_fn done, void *arg)
     lua_request_push(co, r);                              /* stack(co): dispatch, req */
     lua_pushvalue(co, -1);
     run->req_ref = luaL_ref(co, LUA_REGISTRYINDEX);
-    step(run, 1);
+    /* The body to decode, when it is JSON: the dispatcher answers 400 for
+     * one that does not parse, before the handler runs. */
+    if (request_body_is_json(r))
+        lua_pushlstring(co, r->body, r->body_len);
+    else
+        lua_pushnil(co);                                  /* stack(co): dispatch, req, json_text */
+    step(run, 2);
 }
 
 lua_run *lua_run_current(lua_State *L)

@@ -137,6 +137,41 @@ out:
     request_free(r);
 }
 
+static void json_bodies(void)
+{
+    static const struct { const char *ctype; size_t body_len; int want; } cases[] = {
+        {"application/json", 2, 1},
+        {"application/json; charset=utf-8", 2, 1},
+        {"application/vnd.pgrst.object+json", 2, 1},
+        {"application/geo+json;q=1", 2, 1},
+        {"application/json", 0, 0},          /* no body: nothing to decode */
+        {"text/json", 2, 0},
+        {"application/x-www-form-urlencoded", 2, 0},
+        {"application/ json", 2, 0},
+        {"application/vnd json", 2, 0},      /* "json" after the media type's run */
+        {"Application/json", 2, 0},           /* as the Lua pattern it replaces: case-sensitive */
+        {NULL, 2, 0},
+    };
+    request *r = NULL;
+    for (size_t i = 0; i < COUNT(cases); i++) {
+        char head[256];
+        if (cases[i].ctype)
+            snprintf(head, sizeof head, "POST / HTTP/1.1\r\nHost: a\r\nContent-Type: %s\r\n\r\n", cases[i].ctype);
+        else
+            snprintf(head, sizeof head, "POST / HTTP/1.1\r\nHost: a\r\n\r\n");
+        r = parsed(head);
+        CHECK(r, "parse %zu", i);
+        r->body = "{}";
+        r->body_len = cases[i].body_len;
+        CHECK(request_body_is_json(r) == cases[i].want, "%s with %zu bytes: want %d", cases[i].ctype ? cases[i].ctype : "(none)",
+              cases[i].body_len, cases[i].want);
+        request_free(r);
+        r = NULL;
+    }
+out:
+    request_free(r);
+}
+
 static int cancels;
 static void on_cancel(void *arg)
 {
@@ -170,6 +205,7 @@ int main(void)
         {"request ids", request_ids},
         {"response headers cannot split", response_headers_cannot_split},
         {"answered once, errors as JSON", answered_once_with_json_errors},
+        {"JSON bodies by Content-Type", json_bodies},
         {"client gone cancels the wait once", client_gone_cancels_the_wait_once},
     };
     for (size_t i = 0; i < COUNT(cases); i++) {

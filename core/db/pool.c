@@ -9,12 +9,12 @@
  * prepared, still costs one round trip. */
 #include "pool.h"
 
+#include "base/clock.h"
 #include "obs/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define STMT_CACHE 128      /* prepared statements kept per connection */
 #define MAX_CMDS (2 * POOL_MAX_STMTS) /* a Parse and an Execute each */
@@ -81,13 +81,6 @@ struct pool {
     int closing;
     int down;               /* the last connection attempt failed: do not queue */
 };
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void stat_set(_Atomic int64_t *g, int64_t v)
 {
@@ -318,7 +311,7 @@ static void finish_op(pool *p, pg_conn *c)
         serve_waiters(p);
         return;
     }
-    uint64_t us = now_us() - c->started_us;
+    uint64_t us = mono_us() - c->started_us;
     static const uint64_t bounds[7] = {1000, 5000, 10000, 50000, 100000, 500000, 1000000};
     int b = 0;
     while (b < 7 && us > bounds[b])
@@ -499,7 +492,7 @@ static int start(pg_conn *c, pc_op op, const pool_stmt *stmts, int n, pool_resul
     c->fn = fn;
     c->arg = arg;
     c->ncmds = c->cmd_at = c->synced = 0;
-    c->started_us = now_us();
+    c->started_us = mono_us();
     for (int i = 0; i < n; i++)
         if (send_stmt(c, &stmts[i], i == n - 1) < 0)
             goto failed;

@@ -3,6 +3,7 @@
  * Lua. */
 #include "ratelimit_db.h"
 
+#include "base/clock.h"
 #include "obs/log.h"
 
 #include <errno.h>
@@ -46,13 +47,6 @@ static const char FLUSH_SQL[] =
     "limit_value = excluded.limit_value";
 
 static const char SWEEP_SQL[] = "select public.strata_rate_limit_sweep()";
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* libpq's messages span lines; the log wants one. */
 static void one_line(char *s)
@@ -227,7 +221,7 @@ static void sweep(ratelimit_db *d)
 /* Waits until `until_ms` (monotonic) or a stop.  1 when stopping. */
 static int wait_until(ratelimit_db *d, uint64_t until_ms)
 {
-    uint64_t now = now_ms();
+    uint64_t now = mono_ms();
     uint64_t wait = until_ms > now ? until_ms - now : 0;
     struct timespec at;
     clock_gettime(CLOCK_REALTIME, &at);
@@ -248,10 +242,10 @@ static int wait_until(ratelimit_db *d, uint64_t until_ms)
 static void *run(void *arg)
 {
     ratelimit_db *d = arg;
-    uint64_t next_flush = now_ms() + (uint64_t)d->flush_ms;
-    uint64_t next_sweep = now_ms() + (uint64_t)d->sweep_ms;
+    uint64_t next_flush = mono_ms() + (uint64_t)d->flush_ms;
+    uint64_t next_sweep = mono_ms() + (uint64_t)d->sweep_ms;
     while (!wait_until(d, next_flush < next_sweep ? next_flush : next_sweep)) {
-        uint64_t now = now_ms();
+        uint64_t now = mono_ms();
         if (now >= next_flush) {
             flush(d, 0);
             next_flush = now + (uint64_t)d->flush_ms;

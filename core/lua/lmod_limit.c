@@ -16,19 +16,13 @@
  * worker. */
 #include "lmod.h"
 
+#include "base/clock.h"
 #include "engine/limiter.h"
 #include "engine/resolve.h"
 #include "engine/usage.h"
 
 #include <lauxlib.h>
 #include <time.h>
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static lua_Integer field_int(lua_State *L, int idx, const char *name, lua_Integer dflt)
 {
@@ -60,7 +54,7 @@ static int take(lua_State *L, int consume)
     if (!l)
         return luaL_error(L, "strata.limit: no limiter in this Lua state");
     limit_result r;
-    if (limiter_take(l, key, klen, &rule, now_ns(), consume, &r) < 0)
+    if (limiter_take(l, key, klen, &rule, mono_ns(), consume, &r) < 0)
         return luaL_error(L, "strata.limit: key refused (empty or longer than %d bytes)", LIMITER_MAX_KEY);
     lua_pushboolean(L, r.allowed);
     lua_pushinteger(L, (lua_Integer)r.remaining);

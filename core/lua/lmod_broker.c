@@ -137,11 +137,7 @@ static void push_uuid(lua_State *L, const rs_uuid *u)
 /* Decodes JSON text with cjson.  [-0, +1, e] */
 static void push_json(lua_State *L, const char *json, size_t len)
 {
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
+    lmod_push_cjson(L, "decode");
     lua_pushlstring(L, json, len);
     lua_call(L, 1, 1);
 }
@@ -154,18 +150,18 @@ static void push_row(lua_State *L, const rs_row *row)
     if (row->value)
         push_json(L, row->value, row->value_len);
     else
-        lua_pushlightuserdata(L, NULL);
+        lmod_json_null(L);
     lua_setfield(L, -2, "value");
     const char *lvl = rs_level_name(row->level);
     if (lvl)
         lua_pushstring(L, lvl);
     else
-        lua_pushlightuserdata(L, NULL);
+        lmod_json_null(L);
     lua_setfield(L, -2, "scope_level");
     if (row->scope_id)
         push_uuid(L, row->scope_id);
     else
-        lua_pushlightuserdata(L, NULL); /* cjson.null */
+        lmod_json_null(L);
     lua_setfield(L, -2, "scope_id");
 }
 
@@ -207,7 +203,7 @@ static int l_missing(lua_State *L)
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     if (has_null) {
-        lua_pushlightuserdata(L, NULL);
+        lmod_json_null(L);
         lua_rawseti(L, -2, (lua_Integer)n + 1);
     }
     return 1;

@@ -26,7 +26,6 @@
 #include <string.h>
 
 #define POOL_KEY "strata.pool"
-#define DECODE_KEY "strata.pg.decode"
 
 enum op_kind { OP_QUERY, OP_BEGIN, OP_COMMIT, OP_ROLLBACK };
 
@@ -160,7 +159,7 @@ static void push_value(lua_State *L, Oid oid, const char *v, int len)
         return;
     }
     case 114: case 3802: /* json, jsonb */
-        lua_getfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
+        lmod_push_cjson(L, "decode");
         lua_pushlstring(L, v, (size_t)len);
         if (lua_pcall(L, 1, 1, 0) != LUA_OK) { /* cannot happen for server JSON; keep the text */
             lua_pop(L, 1);
@@ -414,7 +413,7 @@ static int convert_param(lua_State *L, int i)
 {
     int t = lua_type(L, i);
     if (t == LUA_TTABLE) {
-        lua_getfield(L, LUA_REGISTRYINDEX, "strata.pg.encode");
+        lmod_push_cjson(L, "encode");
         lua_pushvalue(L, i);
         lua_call(L, 1, 1);
         lua_replace(L, i);
@@ -540,14 +539,6 @@ static const luaL_Reg FUNCS[] = {
 /* [-0, +1, m] */
 int luaopen_strata_pg(lua_State *L)
 {
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
-    lua_call(L, 1, 1); /* stack: cjson */
-    lua_getfield(L, -1, "decode");
-    lua_setfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
-    lua_getfield(L, -1, "encode");
-    lua_setfield(L, LUA_REGISTRYINDEX, "strata.pg.encode");
-    lua_pop(L, 1);
     luaL_newlib(L, FUNCS);
     return 1;
 }

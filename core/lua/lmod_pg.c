@@ -52,7 +52,7 @@ typedef struct pg_op {
     int yielded;          /* the coroutine is suspended: resume it */
     int complete;         /* the answer is known */
     PGresult *result;     /* the answer, owned */
-    const char *failure;  /* or why there is none (static string) */
+    pool_failure failure; /* or why there is none */
     int failure_status;
 } pg_op;
 
@@ -247,15 +247,21 @@ static int answer(lua_State *L, pg_op *op)
         }
         return n;
     }
-    if (strcmp(op->failure, "timeout") == 0)
+    switch (op->failure) {
+    case POOL_TIMEOUT:
         return push_failure(L, "pool_timeout", "no database connection became free within db_wait_timeout_ms", 503);
-    if (strcmp(op->failure, "queue full") == 0)
+    case POOL_QUEUE_FULL:
         return push_failure(L, "pool_queue_full", "too many requests are waiting for a database connection", 503);
-    if (strcmp(op->failure, "unavailable") == 0)
+    case POOL_UNAVAILABLE:
         return push_failure(L, "database_unavailable", "the database cannot be reached", 503);
-    if (strcmp(op->failure, "lost") == 0)
+    case POOL_LOST:
         return push_failure(L, "08006", "the connection to the database was lost", 503);
-    return push_failure(L, "unavailable", op->failure, 503);
+    case POOL_OK: /* not a failure: cannot be without a result */
+    case POOL_CLOSING:
+    case POOL_NO_MEMORY:
+        break;
+    }
+    return push_failure(L, "unavailable", pool_strerror(op->failure), 503);
 }
 
 static void complete(pg_op *op)
@@ -274,7 +280,7 @@ static void on_result(void *arg, PGresult *res)
     pinned *pin = pin_of(op->run);
     int pinned_conn = pin && pin->conn == op->conn;
     if (!res) {
-        op->failure = "lost";
+        op->failure = POOL_LOST;
         if (pinned_conn)
             pin->conn = NULL; /* gone with the connection */
     } else {
@@ -302,12 +308,12 @@ static void send_op(pg_op *op)
             pin->conn = NULL;
         pool_release(op->pool, op->conn); /* broken: the pool replaces it */
         op->conn = NULL;
-        op->failure = "lost";
+        op->failure = POOL_LOST;
         complete(op);
     }
 }
 
-static void on_acquired(void *arg, pg_conn *c, const char *why)
+static void on_acquired(void *arg, pg_conn *c, pool_failure why)
 {
     pg_op *op = arg;
     if (!c) {

@@ -162,8 +162,11 @@ void conn_reply(conn *c, const reply *r)
         return;
     char time[32];
     snprintf(time, sizeof time, "%s.%03dZ", w->iso_sec, (int)(w->now_ms % 1000));
-    access_entry e = {time, c->request_id, c->req.method, c->req.path, r->status,
-                      head_only ? 0 : r->body_len, dur, c->uid[0] ? c->uid : NULL, c->remote};
+    access_entry e = {.time = time, .id = c->request_id,
+                      .method = c->req.method.p, .method_len = c->req.method.n,
+                      .path = c->req.path.p, .path_len = c->req.path.n, .status = r->status,
+                      .bytes = head_only ? 0 : r->body_len, .duration_us = dur,
+                      .uid = c->uid[0] ? c->uid : NULL, .remote = c->remote};
     accesslog_add(w->sh->log, &w->logbuf, &e);
 }
 

@@ -10,6 +10,7 @@
 
 #include "obs/accesslog.h"
 #include "db/broker_feed.h"
+#include "db/pool.h"
 #include "base/buf.h"
 #include "base/conf.h"
 #include "auth/jwt.h"

@@ -13,11 +13,11 @@
  * (cjson); broker.rpc keeps them as the JSON text PostgreSQL stored. */
 #include "lmod.h"
 
-#include "db/broker_feed.h"
 #include "base/buf.h"
-#include "lua_host.h"
+#include "broker_sync.h"
+#include "db/broker_feed.h"
 #include "engine/resolve.h"
-#include "net/worker.h"
+#include "lua_host.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -344,14 +344,14 @@ static int synced(lua_State *L, int status, lua_KContext ctx)
 static int l_sync(lua_State *L)
 {
     broker_feed *f = registry(L, FEED_KEY);
-    worker *w = registry(L, WORKER_KEY);
     lua_run *run = lua_run_current(L);
     if (!run)
         return luaL_error(L, "broker.sync can only be called by a request's handler");
-    if (!f || !w || !broker_feed_ready(f))
+    /* Only a worker's thread resumes waiters (broker_sync_resume). */
+    if (!f || !registry(L, WORKER_KEY) || !broker_feed_ready(f))
         return synced(L, LUA_OK, 0); /* no engine: nothing to wait for */
     uint64_t ticket = broker_feed_sync_request(f);
-    if (worker_await_broker_sync(w, run, ticket) < 0)
+    if (broker_sync_wait(run, ticket) < 0)
         return luaL_error(L, "broker.sync: out of memory");
     return lua_run_yield(L, run, synced, 0);
 }

@@ -4,6 +4,7 @@
 #include "ratelimit_db.h"
 
 #include "base/clock.h"
+#include "engine/uuid.h"
 #include "obs/log.h"
 
 #include <errno.h>
@@ -72,19 +73,6 @@ static int ensure_connected(ratelimit_db *d, char *why, size_t len)
     return -1;
 }
 
-static void hex_uuid(const unsigned char u[16], char out[37])
-{
-    static const char HEX[] = "0123456789abcdef";
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = HEX[u[i] >> 4];
-        *p++ = HEX[u[i] & 15];
-    }
-    *p = '\0';
-}
-
 /* Appends s as a quoted element of an array literal. */
 static int add_quoted(buf *b, const char *s)
 {
@@ -111,7 +99,9 @@ static int build_arrays(const usage_row *rows, size_t n, buf a[NARRAYS])
         char text[40];
         for (int k = 0; k < NARRAYS; k++)
             rc |= buf_add_str(&a[k], sep);
-        hex_uuid(r->user, text);
+        rs_uuid user;
+        memcpy(user.b, r->user, sizeof user.b);
+        rs_uuid_format(&user, text);
         rc |= buf_add_str(&a[A_USER], text);
         rc |= add_quoted(&a[A_AGENT], r->agent);
         rc |= buf_add_str(&a[A_KIND], r->kind == USAGE_DAILY ? "daily" : "hourly");

@@ -13,13 +13,20 @@
  * burst defaults to rate.  Shared by every worker of the process (policy
  * "local": exact for one instance).  The limiter and the usage table come
  * from the registry keys "strata.limiter" and "strata.usage", set by the
- * worker. */
+ * worker.
+ *
+ * Two units behind one module, on purpose: scripts see one concern, the
+ * rate limits of a request (lua/strata/agent_limits.lua takes from the
+ * limiter and records the same allowed request in rate_limit_tracking), so
+ * Lua gets one module.  take/peek adapt limiter.h alone and record_usage
+ * usage.h alone; neither reaches the other, and the uuid text is read by
+ * uuid.h. */
 #include "lmod.h"
 
 #include "base/clock.h"
 #include "engine/limiter.h"
-#include "engine/resolve.h"
 #include "engine/usage.h"
+#include "engine/uuid.h"
 
 #include <lauxlib.h>
 #include <time.h>

@@ -6,11 +6,17 @@
  *   broker.explain(ctx, ids) -> rows     every candidate, most specific first
  *   broker.rpc(name, args) -> json | nil, err   the SQL function's answer as JSON text
  *   broker.sync() -> true                waits until every change committed so far is in
+ *   broker.catalog_version() -> integer  moves when the schema changed (DDL)
+ *   broker.admin_config_version() -> integer or nil
+ *       moves when admin_config changed (NOTIFY strata_admin_config) or the
+ *       listening connection came back (changes may have been missed); nil
+ *       while nothing listens, when callers must poll instead
  * ctx: { user_id, organization_id, workspace_id, project_id, task_id,
  * ai_runs_id, ai_tasks_id } (the p_ prefix is accepted too); ids: an array of
  * uuid strings (cjson.null entries are SQL NULLs).  A malformed uuid is an
  * error {code = "22P02"}, as PostgreSQL answers.  Values come back decoded
- * (cjson); broker.rpc keeps them as the JSON text PostgreSQL stored. */
+ * (cjson); broker.rpc keeps them as the JSON text PostgreSQL stored.
+ * The versions are here because the feed (broker_feed.h) counts them. */
 #include "lmod.h"
 
 #include "base/buf.h"
@@ -331,6 +337,25 @@ static int l_ready(lua_State *L)
     return 1;
 }
 
+/* broker.catalog_version() -> integer.  [-0, +1, -] */
+static int l_catalog_version(lua_State *L)
+{
+    const broker_feed *f = registry(L, FEED_KEY);
+    lua_pushinteger(L, f ? (lua_Integer)broker_feed_ddl_version(f) : 0);
+    return 1;
+}
+
+/* broker.admin_config_version() -> integer or nil.  [-0, +1, -] */
+static int l_admin_config_version(lua_State *L)
+{
+    const broker_feed *f = registry(L, FEED_KEY);
+    if (f && broker_feed_ready(f))
+        lua_pushinteger(L, (lua_Integer)broker_feed_admin_config_version(f));
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 static int synced(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
@@ -357,6 +382,8 @@ static int l_sync(lua_State *L)
 }
 
 static const luaL_Reg FUNCS[] = {
+    {"admin_config_version", l_admin_config_version},
+    {"catalog_version", l_catalog_version},
     {"explain", l_explain},
     {"missing", l_missing},
     {"ready", l_ready},

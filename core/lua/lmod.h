@@ -1,5 +1,5 @@
 /* lmod.h: the strata.* Lua modules implemented in C, one lmod_<name>.c
- * each with its luaopen_strata_<name>. */
+ * each with its luaopen_strata_<name>, and what they share (cjson). */
 #ifndef STRATA_LMOD_H
 #define STRATA_LMOD_H
 

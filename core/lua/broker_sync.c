@@ -14,10 +14,14 @@ typedef struct sync_wait {
 static _Thread_local struct {
     sync_wait *v;
     size_t n, cap;
+    int closed;     /* the final resume is done: a handler the pool fails
+                     * later must not wait for a resume that will not come */
 } waits;
 
 int broker_sync_wait(lua_run *run, uint64_t ticket)
 {
+    if (waits.closed)
+        return 1;
     if (waits.n == waits.cap) {
         size_t cap = waits.cap ? waits.cap * 2 : 16;
         sync_wait *p = realloc(waits.v, cap * sizeof *p);
@@ -48,5 +52,6 @@ void broker_sync_resume(const broker_feed *f, int all)
         free(waits.v);
         waits.v = NULL;
         waits.cap = 0;
+        waits.closed = 1;
     }
 }

@@ -14,13 +14,14 @@
 struct lua_run;
 
 /* Suspends nothing by itself: records that run waits for `ticket` (from
- * broker_feed_sync_request) on the calling thread.  0, or -1 when out of
- * memory. */
+ * broker_feed_sync_request) on the calling thread.  0; 1 when the thread
+ * resumes no more waiters (it is exiting: the caller must not suspend);
+ * -1 when out of memory. */
 int broker_sync_wait(struct lua_run *run, uint64_t ticket);
 
 /* Resumes the calling thread's waiters whose ticket f has served (f NULL:
- * all); every waiter when `all` (the thread is exiting; the list is then
- * freed). */
+ * all); every waiter when `all` (the thread is exiting: the list is freed
+ * and takes no more). */
 void broker_sync_resume(const broker_feed *f, int all);
 
 #endif

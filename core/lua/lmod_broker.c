@@ -375,9 +375,11 @@ static int l_sync(lua_State *L)
     /* Only a worker's thread resumes waiters (broker_sync_resume). */
     if (!f || !registry(L, WORKER_KEY) || !broker_feed_ready(f))
         return synced(L, LUA_OK, 0); /* no engine: nothing to wait for */
-    uint64_t ticket = broker_feed_sync_request(f);
-    if (broker_sync_wait(run, ticket) < 0)
+    int rc = broker_sync_wait(run, broker_feed_sync_request(f));
+    if (rc < 0)
         return luaL_error(L, "broker.sync: out of memory");
+    if (rc > 0)
+        return synced(L, LUA_OK, 0); /* the worker is exiting */
     return lua_run_yield(L, run, synced, 0);
 }
 

@@ -166,10 +166,7 @@ static int apply_env(strata_conf *c, char *err, size_t errlen)
             return -1;
     }
     const char *v = getenv("DATABASE_URL");
-    for (size_t i = 0; v && *v && i < NFIELDS; i++)
-        if (strcmp(FIELDS[i].key, "database_url") == 0)
-            return set_text(c, &FIELDS[i], v, "DATABASE_URL", err, errlen);
-    return 0;
+    return v && *v ? conf_set(c, "database_url", v, "DATABASE_URL", err, errlen) : 0;
 }
 
 /* Splits "host:port" (the last colon separates; "[::1]:80" allowed). */

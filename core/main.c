@@ -2,9 +2,10 @@
  * database sidecar (readiness probe) and runs the server until
  * SIGTERM/SIGINT. */
 #include "base/conf.h"
-#include "obs/log.h"
 #include "db/readiness.h"
+#include "lua/conf_file.h"
 #include "net/server.h"
+#include "obs/log.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
 
     strata_conf conf;
     char err[512];
-    if (conf_load(&conf, conf_path, err, sizeof err) < 0) {
+    if (conf_file_load(&conf, conf_path, err, sizeof err) < 0) {
         log_eventf("error", "configuration: %s", err);
         conf_free(&conf);
         return 1;

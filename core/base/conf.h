@@ -1,7 +1,9 @@
-/* conf.h: the server configuration, read once at start from conf/strata.lua
- * (a Lua chunk returning a table).  Every scalar key can be overridden by
- * the environment variable STRATA_<KEY> (upper case), and database_url by
- * DATABASE_URL.  Immutable after conf_load(): workers read it without a lock. */
+/* conf.h: the server configuration, set once at start: defaults, then the
+ * keys of conf/strata.lua (read by lua/conf_file.h, which hands each value
+ * here as text), then the environment: every scalar key can be overridden
+ * by the variable STRATA_<KEY> (upper case), and database_url by
+ * DATABASE_URL.  Immutable after conf_finish(): workers read it without a
+ * lock.  No Lua here: base is the bottom room. */
 #ifndef STRATA_CONF_H
 #define STRATA_CONF_H
 
@@ -59,9 +61,35 @@ typedef struct strata_conf {
     int cors_max_age;           /* seconds, preflight cache */
 } strata_conf;
 
-/* Loads `path` and applies the environment.  On failure returns -1 and
- * writes a message naming the file or variable and the key into err. */
-int conf_load(strata_conf *conf, const char *path, char *err, size_t errlen);
+/* How a key's value is written: a scalar's text is what its environment
+ * variable would hold ("8080", "true", "stderr"); cors_origins is the one
+ * list. */
+typedef enum conf_kind { CONF_STRING, CONF_INT, CONF_BOOL, CONF_LIST, CONF_UNKNOWN } conf_kind;
+
+/* Every function below returns 0, or -1 with a message in err that begins
+ * with `where` (the file's path, the variable) and names the key. */
+
+/* Zeroes conf and sets every default. */
+int conf_init(strata_conf *conf, char *err, size_t errlen);
+
+/* The scalar keys, in a fixed order: the i-th, or NULL past the last. */
+const char *conf_key(size_t i);
+
+/* CONF_UNKNOWN for a key that does not exist. */
+conf_kind conf_key_kind(const char *key);
+
+/* Sets a scalar key from its text, checked as the environment's is. */
+int conf_set(strata_conf *conf, const char *key, const char *text, const char *where, char *err,
+             size_t errlen);
+
+/* Appends one entry to a list key (cors_origins: CONF_MAX_ORIGINS at most). */
+int conf_add(strata_conf *conf, const char *key, const char *text, const char *where, char *err,
+             size_t errlen);
+
+/* Applies the environment over what is set, then checks the whole (listen,
+ * database_url, the pool bounds) and resolves workers = 0; `path` names the
+ * file in messages. */
+int conf_finish(strata_conf *conf, const char *path, char *err, size_t errlen);
 
 /* Frees what conf owns; safe on a zeroed or partly loaded conf. */
 void conf_free(strata_conf *conf);

@@ -2,6 +2,7 @@
  * thread), the engine's writer API, uuid_set, poll(2) and an eventfd. */
 #include "broker_feed.h"
 
+#include "base/clock.h"
 #include "obs/log.h"
 #include "engine/uuid_set.h"
 
@@ -49,13 +50,6 @@ struct broker_feed {
     _Atomic uint64_t ddl;      /* schema changes seen (strata_ddl), for the REST catalog */
     _Atomic uint64_t admin_config; /* admin_config changes seen (strata_admin_config), for the agent limits */
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int get_uuid(const PGresult *r, int row, int col, rs_uuid *u)
 {
@@ -302,11 +296,11 @@ static int connect_and_load(broker_feed *f)
         f->conn = NULL;
         return -1;
     }
-    uint64_t t0 = now_ms();
+    uint64_t t0 = mono_ms();
     /* LISTEN first, then load: a change racing the load is re-read. */
     if (apply_pending(f, 1) < 0)
         return -1;
-    atomic_store(&f->load_ms, now_ms() - t0);
+    atomic_store(&f->load_ms, mono_ms() - t0);
     if (atomic_fetch_add(&f->loads, 1) > 0)
         atomic_fetch_add(&f->resyncs, 1);
     atomic_store(&f->ready, 1);

@@ -9,19 +9,21 @@
  * prepared, still costs one round trip. */
 #include "pool.h"
 
+#include "base/clock.h"
 #include "obs/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define STMT_CACHE 128      /* prepared statements kept per connection */
 #define MAX_CMDS (2 * POOL_MAX_STMTS) /* a Parse and an Execute each */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-typedef enum { PC_CONNECTING, PC_IDLE, PC_BUSY, PC_NSTATES } pc_state;
+/* PC_OUT: in no list, between its allocation and its first move, and
+ * from its last move until it is freed. */
+typedef enum { PC_CONNECTING, PC_IDLE, PC_BUSY, PC_NSTATES, PC_OUT = PC_NSTATES } pc_state;
 
 /* What a connection is doing on the wire. */
 typedef enum { OP_NONE, OP_RUN, OP_ROLLBACK } pc_op;
@@ -82,13 +84,6 @@ struct pool {
     int down;               /* the last connection attempt failed: do not queue */
 };
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void stat_set(_Atomic int64_t *g, int64_t v)
 {
     atomic_store_explicit(g, v, memory_order_relaxed);
@@ -108,28 +103,28 @@ static void publish_gauges(pool *p)
     stat_set(&p->stats->queued, p->qlen);
 }
 
-static void unlink_conn(pool *p, pg_conn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        p->lists[c->state] = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    p->counts[c->state]--;
-}
-
-/* The one place a connection changes state. */
+/* The one place a connection changes state: it enters the pool by a move
+ * from PC_OUT and leaves it by a move to PC_OUT. */
 static void move(pool *p, pg_conn *c, pc_state to)
 {
-    unlink_conn(p, c);
+    if (c->state != PC_OUT) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            p->lists[c->state] = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        c->prev = c->next = NULL;
+        p->counts[c->state]--;
+    }
     c->state = to;
-    c->next = p->lists[to];
-    if (c->next)
-        c->next->prev = c;
-    p->lists[to] = c;
-    p->counts[to]++;
+    if (to != PC_OUT) {
+        c->next = p->lists[to];
+        if (c->next)
+            c->next->prev = c;
+        p->lists[to] = c;
+        p->counts[to]++;
+    }
     publish_gauges(p);
 }
 
@@ -184,7 +179,7 @@ static void schedule_refill(pool *p)
 }
 
 /* Closes a broken connection; its caller, if any, learns it by res NULL. */
-static void fail_waiters(pool *p, const char *why);
+static void fail_waiters(pool *p, pool_failure why);
 
 static void drop(pool *p, pg_conn *c, const char *why)
 {
@@ -196,8 +191,7 @@ static void drop(pool *p, pg_conn *c, const char *why)
     else
         stat_add(&p->stats->reconnects, 1);
     log_eventf("warn", "pool: connection lost: %s", why);
-    unlink_conn(p, c);
-    publish_gauges(p);
+    move(p, c, PC_OUT);
     free_conn(c);
     if (fn)
         fn(arg, NULL);
@@ -205,7 +199,7 @@ static void drop(pool *p, pg_conn *c, const char *why)
         /* The database is out of reach: answer at once (503) rather than
          * let requests queue until their wait timeout. */
         p->down = 1;
-        fail_waiters(p, "unavailable");
+        fail_waiters(p, POOL_UNAVAILABLE);
     }
     if (!p->closing && total(p) < (p->conf.min ? p->conf.min : 1))
         schedule_refill(p);
@@ -223,6 +217,20 @@ static const char *conn_error(pg_conn *c)
         if (*s == '\n' || *s == '\t')
             *s = ' ';
     return msg;
+}
+
+const char *pool_strerror(pool_failure why)
+{
+    switch (why) {
+    case POOL_OK: return "ok";
+    case POOL_TIMEOUT: return "timeout";
+    case POOL_QUEUE_FULL: return "queue full";
+    case POOL_UNAVAILABLE: return "unavailable";
+    case POOL_CLOSING: return "closing";
+    case POOL_NO_MEMORY: return "out of memory";
+    case POOL_LOST: return "lost";
+    }
+    return "unknown";
 }
 
 const char *pool_conn_error(const pg_conn *c)
@@ -264,17 +272,12 @@ static void start_connect(pool *p)
     if (!c)
         return;
     c->pool = p;
+    c->state = PC_OUT; /* calloc's 0 would be PC_CONNECTING, a list it is not in yet */
     c->polling_connect = 1;
     const char *keys[] = {"dbname", "application_name", "options", NULL};
     const char *vals[] = {p->url, "strata", p->options, NULL};
     c->pg = PQconnectStartParams(keys, vals, 1);
-    c->state = PC_CONNECTING;
-    c->next = p->lists[PC_CONNECTING];
-    if (c->next)
-        c->next->prev = c;
-    p->lists[PC_CONNECTING] = c;
-    p->counts[PC_CONNECTING]++;
-    publish_gauges(p);
+    move(p, c, PC_CONNECTING);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
         drop(p, c, c->pg ? conn_error(c) : "out of memory");
         return;
@@ -318,7 +321,7 @@ static void finish_op(pool *p, pg_conn *c)
         serve_waiters(p);
         return;
     }
-    uint64_t us = now_us() - c->started_us;
+    uint64_t us = mono_us() - c->started_us;
     static const uint64_t bounds[7] = {1000, 5000, 10000, 50000, 100000, 500000, 1000000};
     int b = 0;
     while (b < 7 && us > bounds[b])
@@ -499,7 +502,7 @@ static int start(pg_conn *c, pc_op op, const pool_stmt *stmts, int n, pool_resul
     c->fn = fn;
     c->arg = arg;
     c->ncmds = c->cmd_at = c->synced = 0;
-    c->started_us = now_us();
+    c->started_us = mono_us();
     for (int i = 0; i < n; i++)
         if (send_stmt(c, &stmts[i], i == n - 1) < 0)
             goto failed;
@@ -522,7 +525,7 @@ int pool_run(pg_conn *c, const pool_stmt *stmts, int n, pool_result_fn fn, void 
 static void give(pool *p, pg_conn *c, pool_acquire_fn fn, void *arg)
 {
     move(p, c, PC_BUSY);
-    fn(arg, c, NULL);
+    fn(arg, c, POOL_OK);
 }
 
 static void dequeue(pool *p, pool_waiter *w)
@@ -563,13 +566,13 @@ static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
     dequeue(p, w);
     free(w);
     stat_add(&p->stats->timeouts, 1);
-    fn(warg, NULL, "timeout");
+    fn(warg, NULL, POOL_TIMEOUT);
 }
 
 pool_waiter *pool_acquire(pool *p, pool_acquire_fn fn, void *arg)
 {
     if (p->closing) {
-        fn(arg, NULL, "closing");
+        fn(arg, NULL, POOL_CLOSING);
         return NULL;
     }
     if (p->lists[PC_IDLE] && !p->qhead) {
@@ -577,12 +580,12 @@ pool_waiter *pool_acquire(pool *p, pool_acquire_fn fn, void *arg)
         return NULL;
     }
     if (p->down && !p->lists[PC_IDLE]) {
-        fn(arg, NULL, "unavailable");
+        fn(arg, NULL, POOL_UNAVAILABLE);
         return NULL;
     }
     if (p->qlen >= p->conf.queue_max) {
         stat_add(&p->stats->rejected, 1);
-        fn(arg, NULL, "queue full");
+        fn(arg, NULL, POOL_QUEUE_FULL);
         return NULL;
     }
     pool_waiter *w = calloc(1, sizeof *w);
@@ -591,7 +594,7 @@ pool_waiter *pool_acquire(pool *p, pool_acquire_fn fn, void *arg)
         if (w && w->timer)
             event_free(w->timer);
         free(w);
-        fn(arg, NULL, "out of memory");
+        fn(arg, NULL, POOL_NO_MEMORY);
         return NULL;
     }
     w->pool = p;
@@ -612,7 +615,7 @@ pool_waiter *pool_acquire(pool *p, pool_acquire_fn fn, void *arg)
     return w;
 }
 
-static void fail_waiters(pool *p, const char *why)
+static void fail_waiters(pool *p, pool_failure why)
 {
     while (p->qhead) {
         pool_waiter *w = p->qhead;
@@ -683,13 +686,13 @@ void pool_free(pool *p)
     if (!p)
         return;
     p->closing = 1;
-    fail_waiters(p, "closing");
+    fail_waiters(p, POOL_CLOSING);
     for (int s = 0; s < PC_NSTATES; s++)
         while (p->lists[s]) {
             pg_conn *c = p->lists[s];
             pool_result_fn fn = c->op == OP_RUN ? c->fn : NULL;
             void *arg = c->arg;
-            unlink_conn(p, c);
+            move(p, c, PC_OUT);
             free_conn(c);
             if (fn)
                 fn(arg, NULL);

@@ -9,10 +9,10 @@
 #ifndef STRATA_POOL_H
 #define STRATA_POOL_H
 
+#include "obs/pool_stats.h"
+
 #include <event2/event.h>
 #include <libpq-fe.h>
-#include <stdatomic.h>
-#include <stdint.h>
 
 typedef struct pool pool;
 typedef struct pg_conn pg_conn;
@@ -27,18 +27,23 @@ typedef struct pool_conf {
     int statement_timeout_ms; /* server-side statement_timeout of each connection */
 } pool_conf;
 
-/* Gauges and counters, written by the owning worker only and read by
- * /metrics from any thread (relaxed atomics). */
-typedef struct pool_stats {
-    _Atomic int64_t open, busy, idle, connecting, queued;
-    _Atomic uint64_t waits, timeouts, rejected, reconnects, failures;
-    _Atomic uint64_t queries, query_us;
-    _Atomic uint64_t query_bucket[8]; /* <=1ms, 5, 10, 50, 100, 500, 1000, +Inf */
-} pool_stats;
+/* Why the pool has no connection, or no result, for a caller. */
+typedef enum pool_failure {
+    POOL_OK,          /* no failure */
+    POOL_TIMEOUT,     /* none became free within wait_timeout_ms */
+    POOL_QUEUE_FULL,  /* queue_max callers already wait */
+    POOL_UNAVAILABLE, /* the last connection attempt failed: the database is out of reach */
+    POOL_CLOSING,     /* the pool is being freed */
+    POOL_NO_MEMORY,
+    POOL_LOST,        /* the connection broke during the query (pool_result_fn got NULL) */
+} pool_failure;
 
-/* Called once a connection is acquired (c), or with c NULL and a short
- * reason ("timeout", "queue full", "closing") when none can be. */
-typedef void (*pool_acquire_fn)(void *arg, pg_conn *c, const char *why);
+/* A short lowercase name of the failure, for logs and messages. */
+const char *pool_strerror(pool_failure why);
+
+/* Called once a connection is acquired (c, why POOL_OK), or with c NULL and the
+ * reason when none can be. */
+typedef void (*pool_acquire_fn)(void *arg, pg_conn *c, pool_failure why);
 
 /* Called once per query with its final result (owned by the callee, who
  * must PQclear it), or res NULL when the connection broke (the connection

@@ -3,6 +3,8 @@
  * Lua. */
 #include "ratelimit_db.h"
 
+#include "base/clock.h"
+#include "engine/uuid.h"
 #include "obs/log.h"
 
 #include <errno.h>
@@ -47,13 +49,6 @@ static const char FLUSH_SQL[] =
 
 static const char SWEEP_SQL[] = "select public.strata_rate_limit_sweep()";
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* libpq's messages span lines; the log wants one. */
 static void one_line(char *s)
 {
@@ -76,19 +71,6 @@ static int ensure_connected(ratelimit_db *d, char *why, size_t len)
     PQfinish(d->conn);
     d->conn = NULL;
     return -1;
-}
-
-static void hex_uuid(const unsigned char u[16], char out[37])
-{
-    static const char HEX[] = "0123456789abcdef";
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = HEX[u[i] >> 4];
-        *p++ = HEX[u[i] & 15];
-    }
-    *p = '\0';
 }
 
 /* Appends s as a quoted element of an array literal. */
@@ -117,7 +99,9 @@ static int build_arrays(const usage_row *rows, size_t n, buf a[NARRAYS])
         char text[40];
         for (int k = 0; k < NARRAYS; k++)
             rc |= buf_add_str(&a[k], sep);
-        hex_uuid(r->user, text);
+        rs_uuid user;
+        memcpy(user.b, r->user, sizeof user.b);
+        rs_uuid_format(&user, text);
         rc |= buf_add_str(&a[A_USER], text);
         rc |= add_quoted(&a[A_AGENT], r->agent);
         rc |= buf_add_str(&a[A_KIND], r->kind == USAGE_DAILY ? "daily" : "hourly");
@@ -227,7 +211,7 @@ static void sweep(ratelimit_db *d)
 /* Waits until `until_ms` (monotonic) or a stop.  1 when stopping. */
 static int wait_until(ratelimit_db *d, uint64_t until_ms)
 {
-    uint64_t now = now_ms();
+    uint64_t now = mono_ms();
     uint64_t wait = until_ms > now ? until_ms - now : 0;
     struct timespec at;
     clock_gettime(CLOCK_REALTIME, &at);
@@ -248,10 +232,10 @@ static int wait_until(ratelimit_db *d, uint64_t until_ms)
 static void *run(void *arg)
 {
     ratelimit_db *d = arg;
-    uint64_t next_flush = now_ms() + (uint64_t)d->flush_ms;
-    uint64_t next_sweep = now_ms() + (uint64_t)d->sweep_ms;
+    uint64_t next_flush = mono_ms() + (uint64_t)d->flush_ms;
+    uint64_t next_sweep = mono_ms() + (uint64_t)d->sweep_ms;
     while (!wait_until(d, next_flush < next_sweep ? next_flush : next_sweep)) {
-        uint64_t now = now_ms();
+        uint64_t now = mono_ms();
         if (now >= next_flush) {
             flush(d, 0);
             next_flush = now + (uint64_t)d->flush_ms;

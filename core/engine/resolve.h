@@ -14,19 +14,16 @@
  * it.  Readers never lock and never wait; the writer never waits for them.
  * How old versions are reclaimed is explained at the top of resolve.c.
  *
- * UUIDs are 16 raw bytes in network order, the way PostgreSQL stores and
- * sorts uuid (memcmp order). */
+ * UUIDs are rs_uuid (uuid.h). */
 #ifndef STRATA_RESOLVE_H
 #define STRATA_RESOLVE_H
+
+#include "uuid.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 #define RS_MAX_READERS 64 /* reader slots per engine: one per reading thread */
-
-typedef struct rs_uuid {
-    uint8_t b[16];
-} rs_uuid;
 
 /* The scope levels in priority order, most specific first; the numbers are
  * the SQL function's level_rank.  RS_NONE: no value. */
@@ -46,19 +43,6 @@ typedef struct rs_engine rs_engine; /* the engine: current version, reader slots
 typedef struct rs_snap rs_snap;     /* one published version, immutable */
 typedef struct rs_reader rs_reader; /* a reader slot, used by one thread at a time */
 typedef struct rs_batch rs_batch;   /* the writer's open batch of changes */
-
-/* ---- UUIDs ---- */
-
-/* Parses PostgreSQL's uuid input syntax from s[0..n): 32 hex digits (either
- * case), optionally '-' after any group of four, optionally within braces;
- * the canonical form is 8-4-4-4-12.  0, or -1 when s is not a uuid. */
-int rs_uuid_parse(const char *s, size_t n, rs_uuid *out);
-
-/* Writes the canonical lowercase form (36 characters) and a NUL. */
-void rs_uuid_format(const rs_uuid *u, char out[37]);
-
-/* memcmp order: the order of PostgreSQL's uuid type. */
-int rs_uuid_cmp(const rs_uuid *a, const rs_uuid *b);
 
 /* "ai_task", "ai_run", "task", "project", "workspace", "organization",
  * "user", "global" (the SQL scope_level texts); NULL for RS_NONE. */

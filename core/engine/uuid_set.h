@@ -5,7 +5,7 @@
 #ifndef STRATA_UUID_SET_H
 #define STRATA_UUID_SET_H
 
-#include "resolve.h"
+#include "uuid.h"
 
 #include <stddef.h>
 

@@ -23,3 +23,26 @@ void lmod_preload(lua_State *L)
     }
     lua_pop(L, 1);
 }
+
+#define CJSON_KEY "strata.cjson"
+
+void lmod_push_cjson(lua_State *L, const char *fn)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, CJSON_KEY) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "cjson");
+        lua_call(L, 1, 1);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, CJSON_KEY);
+    }
+    if (fn) {
+        lua_getfield(L, -1, fn);
+        lua_remove(L, -2);
+    }
+}
+
+void lmod_json_null(lua_State *L)
+{
+    lua_pushlightuserdata(L, NULL);
+}

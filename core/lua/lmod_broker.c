@@ -6,18 +6,24 @@
  *   broker.explain(ctx, ids) -> rows     every candidate, most specific first
  *   broker.rpc(name, args) -> json | nil, err   the SQL function's answer as JSON text
  *   broker.sync() -> true                waits until every change committed so far is in
+ *   broker.catalog_version() -> integer  moves when the schema changed (DDL)
+ *   broker.admin_config_version() -> integer or nil
+ *       moves when admin_config changed (NOTIFY strata_admin_config) or the
+ *       listening connection came back (changes may have been missed); nil
+ *       while nothing listens, when callers must poll instead
  * ctx: { user_id, organization_id, workspace_id, project_id, task_id,
  * ai_runs_id, ai_tasks_id } (the p_ prefix is accepted too); ids: an array of
  * uuid strings (cjson.null entries are SQL NULLs).  A malformed uuid is an
  * error {code = "22P02"}, as PostgreSQL answers.  Values come back decoded
- * (cjson); broker.rpc keeps them as the JSON text PostgreSQL stored. */
+ * (cjson); broker.rpc keeps them as the JSON text PostgreSQL stored.
+ * The versions are here because the feed (broker_feed.h) counts them. */
 #include "lmod.h"
 
-#include "db/broker_feed.h"
 #include "base/buf.h"
-#include "lua_run.h"
+#include "broker_sync.h"
+#include "db/broker_feed.h"
 #include "engine/resolve.h"
-#include "net/worker.h"
+#include "lua_run.h"
 
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -137,11 +143,7 @@ static void push_uuid(lua_State *L, const rs_uuid *u)
 /* Decodes JSON text with cjson.  [-0, +1, e] */
 static void push_json(lua_State *L, const char *json, size_t len)
 {
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
+    lmod_push_cjson(L, "decode");
     lua_pushlstring(L, json, len);
     lua_call(L, 1, 1);
 }
@@ -154,18 +156,18 @@ static void push_row(lua_State *L, const rs_row *row)
     if (row->value)
         push_json(L, row->value, row->value_len);
     else
-        lua_pushlightuserdata(L, NULL);
+        lmod_json_null(L);
     lua_setfield(L, -2, "value");
     const char *lvl = rs_level_name(row->level);
     if (lvl)
         lua_pushstring(L, lvl);
     else
-        lua_pushlightuserdata(L, NULL);
+        lmod_json_null(L);
     lua_setfield(L, -2, "scope_level");
     if (row->scope_id)
         push_uuid(L, row->scope_id);
     else
-        lua_pushlightuserdata(L, NULL); /* cjson.null */
+        lmod_json_null(L);
     lua_setfield(L, -2, "scope_id");
 }
 
@@ -207,7 +209,7 @@ static int l_missing(lua_State *L)
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     if (has_null) {
-        lua_pushlightuserdata(L, NULL);
+        lmod_json_null(L);
         lua_rawseti(L, -2, (lua_Integer)n + 1);
     }
     return 1;
@@ -335,6 +337,25 @@ static int l_ready(lua_State *L)
     return 1;
 }
 
+/* broker.catalog_version() -> integer.  [-0, +1, -] */
+static int l_catalog_version(lua_State *L)
+{
+    const broker_feed *f = registry(L, FEED_KEY);
+    lua_pushinteger(L, f ? (lua_Integer)broker_feed_ddl_version(f) : 0);
+    return 1;
+}
+
+/* broker.admin_config_version() -> integer or nil.  [-0, +1, -] */
+static int l_admin_config_version(lua_State *L)
+{
+    const broker_feed *f = registry(L, FEED_KEY);
+    if (f && broker_feed_ready(f))
+        lua_pushinteger(L, (lua_Integer)broker_feed_admin_config_version(f));
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 static int synced(lua_State *L, int status, lua_KContext ctx)
 {
     (void)status;
@@ -348,19 +369,23 @@ static int synced(lua_State *L, int status, lua_KContext ctx)
 static int l_sync(lua_State *L)
 {
     broker_feed *f = registry(L, FEED_KEY);
-    worker *w = registry(L, WORKER_KEY);
     lua_run *run = lua_run_current(L);
     if (!run)
         return luaL_error(L, "broker.sync can only be called by a request's handler");
-    if (!f || !w || !broker_feed_ready(f))
+    /* Only a worker's thread resumes waiters (broker_sync_resume). */
+    if (!f || !registry(L, WORKER_KEY) || !broker_feed_ready(f))
         return synced(L, LUA_OK, 0); /* no engine: nothing to wait for */
-    uint64_t ticket = broker_feed_sync_request(f);
-    if (worker_await_broker_sync(w, run, ticket) < 0)
+    int rc = broker_sync_wait(run, broker_feed_sync_request(f));
+    if (rc < 0)
         return luaL_error(L, "broker.sync: out of memory");
+    if (rc > 0)
+        return synced(L, LUA_OK, 0); /* the worker is exiting */
     return lua_run_yield(L, run, synced, 0);
 }
 
 static const luaL_Reg FUNCS[] = {
+    {"admin_config_version", l_admin_config_version},
+    {"catalog_version", l_catalog_version},
     {"explain", l_explain},
     {"missing", l_missing},
     {"ready", l_ready},

@@ -3,16 +3,13 @@
  *   config.schemas -> { "public", ... }   the exposed schemas, default first
  *   config.max_rows -> integer            the REST read cap
  *   config.workers, config.listen
- *   config.catalog_version() -> integer  moves when the schema changed (DDL)
- *   config.admin_config_version() -> integer or nil
- *       moves when admin_config changed (NOTIFY strata_admin_config) or the
- *       listening connection came back (changes may have been missed); nil
- *       while nothing listens, when callers must poll instead
+ *   config.rate_limit_user_per_minute, config.rate_limit_anon_per_minute
+ * Adapts conf.h alone: what the database tells (the schema's and
+ * admin_config's versions) is strata.broker's, the binding of the feed.
  * The C configuration is found through the registry key "strata.conf",
  * which lua_gen_new sets before any script runs. */
 #include "lmod.h"
 
-#include "db/broker_feed.h"
 #include "base/conf.h"
 
 #include <lauxlib.h>
@@ -40,36 +37,13 @@ static void push_list(lua_State *L, const char *csv)
     }
 }
 
-/* config.catalog_version() -> integer.  [-0, +1, -] */
-static int l_catalog_version(lua_State *L)
-{
-    lua_getfield(L, LUA_REGISTRYINDEX, "strata.broker_feed");
-    const broker_feed *f = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    lua_pushinteger(L, f ? (lua_Integer)broker_feed_ddl_version(f) : 0);
-    return 1;
-}
-
-/* config.admin_config_version() -> integer or nil.  [-0, +1, -] */
-static int l_admin_config_version(lua_State *L)
-{
-    lua_getfield(L, LUA_REGISTRYINDEX, "strata.broker_feed");
-    const broker_feed *f = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    if (f && broker_feed_ready(f))
-        lua_pushinteger(L, (lua_Integer)broker_feed_admin_config_version(f));
-    else
-        lua_pushnil(L);
-    return 1;
-}
-
 /* [-0, +1, m] */
 int luaopen_strata_config(lua_State *L)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, "strata.conf");
     const strata_conf *c = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 6);
     push_list(L, c && c->schemas ? c->schemas : "public,orchestrator,agentflow");
     lua_setfield(L, -2, "schemas");
     lua_pushinteger(L, c ? c->max_rows : 1000);
@@ -82,9 +56,5 @@ int luaopen_strata_config(lua_State *L)
     lua_setfield(L, -2, "rate_limit_user_per_minute");
     lua_pushinteger(L, c ? c->rate_limit_anon_per_minute : 600);
     lua_setfield(L, -2, "rate_limit_anon_per_minute");
-    lua_pushcfunction(L, l_catalog_version);
-    lua_setfield(L, -2, "catalog_version");
-    lua_pushcfunction(L, l_admin_config_version);
-    lua_setfield(L, -2, "admin_config_version");
     return 1;
 }

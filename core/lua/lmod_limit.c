@@ -13,22 +13,23 @@
  * burst defaults to rate.  Shared by every worker of the process (policy
  * "local": exact for one instance).  The limiter and the usage table come
  * from the registry keys "strata.limiter" and "strata.usage", set by the
- * worker. */
+ * worker.
+ *
+ * Two units behind one module, on purpose: scripts see one concern, the
+ * rate limits of a request (lua/strata/agent_limits.lua takes from the
+ * limiter and records the same allowed request in rate_limit_tracking), so
+ * Lua gets one module.  take/peek adapt limiter.h alone and record_usage
+ * usage.h alone; neither reaches the other, and the uuid text is read by
+ * uuid.h. */
 #include "lmod.h"
 
+#include "base/clock.h"
 #include "engine/limiter.h"
-#include "engine/resolve.h"
 #include "engine/usage.h"
+#include "engine/uuid.h"
 
 #include <lauxlib.h>
 #include <time.h>
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static lua_Integer field_int(lua_State *L, int idx, const char *name, lua_Integer dflt)
 {
@@ -60,7 +61,7 @@ static int take(lua_State *L, int consume)
     if (!l)
         return luaL_error(L, "strata.limit: no limiter in this Lua state");
     limit_result r;
-    if (limiter_take(l, key, klen, &rule, now_ns(), consume, &r) < 0)
+    if (limiter_take(l, key, klen, &rule, mono_ns(), consume, &r) < 0)
         return luaL_error(L, "strata.limit: key refused (empty or longer than %d bytes)", LIMITER_MAX_KEY);
     lua_pushboolean(L, r.allowed);
     lua_pushinteger(L, (lua_Integer)r.remaining);

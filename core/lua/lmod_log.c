@@ -19,12 +19,9 @@ static int emit(lua_State *L, const char *level)
         return 0;
     }
     luaL_checktype(L, 2, LUA_TTABLE);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
-    lua_call(L, 1, 1);               /* stack: msg, fields, cjson */
-    lua_getfield(L, -1, "encode");
+    lmod_push_cjson(L, "encode");
     lua_pushvalue(L, 2);
-    lua_call(L, 1, 1);               /* stack: msg, fields, cjson, json */
+    lua_call(L, 1, 1);               /* stack: msg, fields, json */
     size_t n;
     const char *json = lua_tolstring(L, -1, &n);
     buf b = {0};

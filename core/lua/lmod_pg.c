@@ -27,7 +27,6 @@
 #include <string.h>
 
 #define POOL_KEY "strata.pool"
-#define DECODE_KEY "strata.pg.decode"
 
 enum op_kind { OP_QUERY, OP_BEGIN, OP_COMMIT, OP_ROLLBACK };
 
@@ -54,7 +53,7 @@ typedef struct pg_op {
     int yielded;          /* the coroutine is suspended: resume it */
     int complete;         /* the answer is known */
     PGresult *result;     /* the answer, owned */
-    const char *failure;  /* or why there is none (static string) */
+    pool_failure failure; /* or why there is none */
     int failure_status;
 } pg_op;
 
@@ -161,7 +160,7 @@ static void push_value(lua_State *L, Oid oid, const char *v, int len)
         return;
     }
     case 114: case 3802: /* json, jsonb */
-        lua_getfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
+        lmod_push_cjson(L, "decode");
         lua_pushlstring(L, v, (size_t)len);
         if (lua_pcall(L, 1, 1, 0) != LUA_OK) { /* cannot happen for server JSON; keep the text */
             lua_pop(L, 1);
@@ -249,15 +248,21 @@ static int answer(lua_State *L, pg_op *op)
         }
         return n;
     }
-    if (strcmp(op->failure, "timeout") == 0)
+    switch (op->failure) {
+    case POOL_TIMEOUT:
         return push_failure(L, "pool_timeout", "no database connection became free within db_wait_timeout_ms", 503);
-    if (strcmp(op->failure, "queue full") == 0)
+    case POOL_QUEUE_FULL:
         return push_failure(L, "pool_queue_full", "too many requests are waiting for a database connection", 503);
-    if (strcmp(op->failure, "unavailable") == 0)
+    case POOL_UNAVAILABLE:
         return push_failure(L, "database_unavailable", "the database cannot be reached", 503);
-    if (strcmp(op->failure, "lost") == 0)
+    case POOL_LOST:
         return push_failure(L, "08006", "the connection to the database was lost", 503);
-    return push_failure(L, "unavailable", op->failure, 503);
+    case POOL_OK: /* not a failure: cannot be without a result */
+    case POOL_CLOSING:
+    case POOL_NO_MEMORY:
+        break;
+    }
+    return push_failure(L, "unavailable", pool_strerror(op->failure), 503);
 }
 
 static void complete(pg_op *op)
@@ -276,7 +281,7 @@ static void on_result(void *arg, PGresult *res)
     pinned *pin = pin_of(op->run);
     int pinned_conn = pin && pin->conn == op->conn;
     if (!res) {
-        op->failure = "lost";
+        op->failure = POOL_LOST;
         if (pinned_conn)
             pin->conn = NULL; /* gone with the connection */
     } else {
@@ -304,12 +309,12 @@ static void send_op(pg_op *op)
             pin->conn = NULL;
         pool_release(op->pool, op->conn); /* broken: the pool replaces it */
         op->conn = NULL;
-        op->failure = "lost";
+        op->failure = POOL_LOST;
         complete(op);
     }
 }
 
-static void on_acquired(void *arg, pg_conn *c, const char *why)
+static void on_acquired(void *arg, pg_conn *c, pool_failure why)
 {
     pg_op *op = arg;
     if (!c) {
@@ -414,7 +419,7 @@ static int convert_param(lua_State *L, int i)
 {
     int t = lua_type(L, i);
     if (t == LUA_TTABLE) {
-        lua_getfield(L, LUA_REGISTRYINDEX, "strata.pg.encode");
+        lmod_push_cjson(L, "encode");
         lua_pushvalue(L, i);
         lua_call(L, 1, 1);
         lua_replace(L, i);
@@ -539,14 +544,6 @@ static const luaL_Reg FUNCS[] = {
 /* [-0, +1, m] */
 int luaopen_strata_pg(lua_State *L)
 {
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
-    lua_call(L, 1, 1); /* stack: cjson */
-    lua_getfield(L, -1, "decode");
-    lua_setfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
-    lua_getfield(L, -1, "encode");
-    lua_setfield(L, LUA_REGISTRYINDEX, "strata.pg.encode");
-    lua_pop(L, 1);
     luaL_newlib(L, FUNCS);
     return 1;
 }

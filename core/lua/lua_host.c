@@ -49,7 +49,7 @@ struct lua_run {
     lua_State *co;         /* anchored by ref */
     int ref;
     int req_ref;           /* registry: the run's `req`, detached when the run ends */
-    int64_t deadline_ms;   /* the running slice must end by then (monotonic) */
+    uint64_t deadline_ms;  /* the running slice must end by then (monotonic) */
     int timed_out;         /* stopped by the time limit */
     int stopped;           /* stopped because the client went away */
     int waiting;           /* suspended by a strata binding, which will resume it */
@@ -87,7 +87,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 typedef struct watch_slot {
     pthread_mutex_t lock;  /* held while co is set or looked at: co cannot be freed meanwhile */
     lua_State *co;         /* the coroutine running now on that thread, or NULL */
-    int64_t deadline_ms;
+    uint64_t deadline_ms;
 } watch_slot;
 
 static watch_slot slots[WATCH_SLOTS];
@@ -128,7 +128,7 @@ static void *watchdog(void *arg)
     struct timespec period = {0, WATCH_PERIOD_MS * 1000000L};
     for (;;) {
         nanosleep(&period, NULL);
-        int64_t now = mono_coarse_ms();
+        uint64_t now = mono_coarse_ms();
         int n = atomic_load(&nslots);
         for (int i = 0; i < n; i++) {
             pthread_mutex_lock(&slots[i].lock);
@@ -163,7 +163,7 @@ static watch_slot *thread_slot(void)
 static void watch_begin(lua_run *run)
 {
     watch_slot *s = thread_slot();
-    run->deadline_ms = mono_coarse_ms() + run->g->time_limit_ms;
+    run->deadline_ms = mono_coarse_ms() + (uint64_t)run->g->time_limit_ms;
     if (!s)
         return;
     pthread_mutex_lock(&s->lock);

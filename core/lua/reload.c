@@ -3,15 +3,16 @@
  * generation from it, and metrics for the reload counters. */
 #include "reload.h"
 
-#include "obs/log.h"
 #include "lua_host.h"
+
+#include "base/clock.h"
+#include "obs/log.h"
 #include "obs/metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define HISTORY 64
 
@@ -28,7 +29,7 @@ struct reloader {
     void *publish_arg;
     reload_record_fn record;
     void *record_arg;
-    struct timespec began;     /* when the attempt under way began, for its log line */
+    uint64_t began_us;         /* when the attempt under way began, for its log line */
 
     pthread_mutex_t async_lock; /* guards async_running */
     pthread_cond_t async_idle;  /* signalled when async_running drops to 0 */
@@ -115,9 +116,7 @@ static int add_changes(buf *b, const scripts *old, const scripts *s)
 static void log_attempt(reloader *r, const char *trigger, long generation, const scripts *old,
                         const scripts *s, const char *error, const char *json)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double ms = (double)(now.tv_sec - r->began.tv_sec) * 1e3 + (double)(now.tv_nsec - r->began.tv_nsec) / 1e6;
+    double ms = (double)(mono_us() - r->began_us) / 1e3;
     char head[160];
     int first = !old && s && !error;
     if (first)
@@ -185,7 +184,7 @@ int reloader_run(reloader *r, const char *trigger, buf *result)
 {
     char err[1024] = "";
     pthread_mutex_lock(&r->lock);
-    clock_gettime(CLOCK_MONOTONIC, &r->began);
+    r->began_us = mono_us();
     scripts *s = scripts_read(r->conf->lua_dir, err, sizeof err);
     if (s) {
         lua_gen *g = lua_gen_new(s, r->conf, err, sizeof err);
@@ -220,7 +219,7 @@ int reloader_run(reloader *r, const char *trigger, buf *result)
 int reloader_rollback(reloader *r, buf *result)
 {
     pthread_mutex_lock(&r->lock);
-    clock_gettime(CLOCK_MONOTONIC, &r->began);
+    r->began_us = mono_us();
     int rc = -1;
     if (r->previous) {
         /* The two swap places: rolling back twice returns to where we were. */

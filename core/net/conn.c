@@ -194,8 +194,11 @@ static void account(conn *c, const request *r, int status, size_t body_len)
         return;
     char time[32];
     snprintf(time, sizeof time, "%s.%03dZ", env->iso_sec, (int)(env->now_ms % 1000));
-    access_entry e = {time, r->id, r->http.method, r->http.path, status, body_len, dur,
-                      r->claims.uid[0] ? r->claims.uid : NULL, c->remote};
+    access_entry e = {.time = time, .id = r->id,
+                      .method = r->http.method.p, .method_len = r->http.method.n,
+                      .path = r->http.path.p, .path_len = r->http.path.n, .status = status,
+                      .bytes = body_len, .duration_us = dur,
+                      .uid = r->claims.uid[0] ? r->claims.uid : NULL, .remote = c->remote};
     accesslog_add(env->log, &env->logbuf, &e);
 }
 

@@ -5,8 +5,7 @@
 
 #include "router.h"
 
-#include "lua/lua_run.h" /* broker.sync waiters: moving to a lower room */
-
+#include "lua/broker_sync.h"
 #include "obs/log.h"
 
 #include <arpa/inet.h>
@@ -127,42 +126,6 @@ static void adopt(worker *w, lua_gen *g)
     w->gen = g;
 }
 
-struct sync_wait {
-    lua_run *run;
-    uint64_t ticket;
-};
-
-int worker_await_broker_sync(worker *w, lua_run *run, uint64_t ticket)
-{
-    if (w->nsyncs == w->capsyncs) {
-        size_t cap = w->capsyncs ? w->capsyncs * 2 : 16;
-        struct sync_wait *p = realloc(w->syncs, cap * sizeof *p);
-        if (!p)
-            return -1;
-        w->syncs = p;
-        w->capsyncs = cap;
-    }
-    w->syncs[w->nsyncs++] = (struct sync_wait){run, ticket};
-    return 0;
-}
-
-/* Resumes the broker.sync waiters the feed has served (all when `all`). */
-static void resume_syncs(worker *w, int all)
-{
-    uint64_t done = w->sh->feed ? broker_feed_synced(w->sh->feed) : UINT64_MAX;
-    size_t i = 0;
-    while (i < w->nsyncs) {
-        if (all || w->syncs[i].ticket <= done) {
-            lua_run *run = w->syncs[i].run;
-            w->syncs[i] = w->syncs[--w->nsyncs]; /* order does not matter */
-            lua_run_resume(run, 0);
-            i = 0; /* resuming may have added or removed waiters */
-        } else {
-            i++;
-        }
-    }
-}
-
 static void wake(worker *w);
 
 struct worker_task {
@@ -243,7 +206,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&w->lock);
     if (g)
         adopt(w, g);
-    resume_syncs(w, 0);
+    broker_sync_resume(w->sh->feed, 0);
     run_tasks(w);
     if (stop)
         begin_shutdown(w);
@@ -343,7 +306,7 @@ static void *run(void *arg)
      * still waiting for the database end when the pool fails their queries;
      * their connections are freed as they end. */
     conn_close_all(&w->env);
-    resume_syncs(w, 1);
+    broker_sync_resume(w->sh->feed, 1);
     pool_free(w->pool);
     w->pool = NULL;
     run_tasks(w);
@@ -417,7 +380,6 @@ void worker_free(worker *w)
     pool_free(w->pool); /* after the Lua states: nothing refers to it any more */
     if (w->broker_reader)
         rs_reader_free(w->broker_reader);
-    free(w->syncs);
     jwt_key_free(w->jwt_key);
     if (w->base)
         event_base_free(w->base);

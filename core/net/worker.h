@@ -62,8 +62,6 @@ typedef struct worker {
     lua_gen *gen;                  /* serving now; NULL until scripts load */
     pool *pool;                    /* owned; this worker's database connections */
     rs_reader *broker_reader;      /* owned; this thread's reader slot of the engine */
-    struct sync_wait *syncs;       /* owned; runs waiting in broker.sync() */
-    size_t nsyncs, capsyncs;
     conn_env env;                  /* the connections, their clock and kept requests */
 
     metrics_worker *metrics;       /* owned */
@@ -90,11 +88,6 @@ void worker_free(worker *w);
  * never changes, and the generation is used by w's thread only once
  * handed over by worker_publish. */
 lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen);
-
-/* Suspends run until the broker feed has served `ticket` (broker.sync).
- * 0, or -1 when out of memory. */
-typedef struct lua_run lua_run;
-int worker_await_broker_sync(worker *w, lua_run *run, uint64_t ticket);
 
 /* Wakes the worker to look at its broker.sync waiters.  Thread-safe. */
 void worker_broker_synced(worker *w);

@@ -66,9 +66,9 @@ void accesslog_add(accesslog *log, buf *b, const access_entry *e)
     rc |= buf_add_str(b, "\",\"id\":\"");
     rc |= buf_add_json_escaped(b, e->id, strlen(e->id));
     rc |= buf_add_str(b, "\",\"method\":\"");
-    rc |= buf_add_json_escaped(b, e->method.p, e->method.n);
+    rc |= buf_add_json_escaped(b, e->method, e->method_len);
     rc |= buf_add_str(b, "\",\"path\":\"");
-    rc |= buf_add_json_escaped(b, e->path.p, e->path.n);
+    rc |= buf_add_json_escaped(b, e->path, e->path_len);
     rc |= buf_add_str(b, "\",\"status\":");
     rc |= buf_add_u64(b, (uint64_t)e->status);
     rc |= buf_add_str(b, ",\"bytes\":");

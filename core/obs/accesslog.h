@@ -7,8 +7,8 @@
 #define STRATA_ACCESSLOG_H
 
 #include "base/buf.h"
-#include "http/http.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct accesslog accesslog;
@@ -21,7 +21,10 @@ void accesslog_close(accesslog *log);
 typedef struct access_entry {
     const char *time;      /* ISO 8601 UTC, NUL-terminated */
     const char *id;        /* request id */
-    http_str method, path;
+    const char *method;    /* method_len bytes, not NUL-terminated */
+    size_t method_len;
+    const char *path;      /* path_len bytes, not NUL-terminated */
+    size_t path_len;
     int status;
     uint64_t bytes;        /* response body bytes */
     uint64_t duration_us;

@@ -7,7 +7,7 @@
 #define STRATA_METRICS_H
 
 #include "base/buf.h"
-#include "db/pool.h"
+#include "pool_stats.h"
 
 #include <stdatomic.h>
 #include <stdint.h>

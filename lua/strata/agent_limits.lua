@@ -3,12 +3,12 @@
 -- activeProvider of the app_settings entry) has a rateLimit with perMinute,
 -- perHour and perDay.  admin_config is re-read when it changes: a trigger
 -- NOTIFYs strata_admin_config (sql/091_admin_config_notify.sql), the
--- server's LISTEN connection counts it, and config.admin_config_version()
+-- server's LISTEN connection counts it, and broker.admin_config_version()
 -- moves (also when that connection comes back, as it may have missed
 -- changes).  While nothing listens the table is polled once a second; and
 -- every 30 s anyway, in case a notification was lost.
 
-local config = require("strata.config")
+local broker = require("strata.broker")
 local db = require("strata.db")
 local log = require("strata.log")
 
@@ -32,7 +32,7 @@ end
 local function configs()
   -- Read before the query: a change committed during it moves the version
   -- past the one kept, so the next request reads again.
-  local version, t = config.admin_config_version(), now()
+  local version, t = broker.admin_config_version(), now()
   if not stale(version, t) then return cache end
   local rows, err = db.query("select config_key, config_data from public.admin_config")
   if not rows then

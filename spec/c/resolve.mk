@@ -12,8 +12,9 @@ RESOLVE_STRICT     := -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore
 RESOLVE_TEST_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                       -fno-sanitize-recover=undefined $(RESOLVE_STRICT)
 RESOLVE_BENCH_FLAGS := -O2 -g $(RESOLVE_STRICT)
-RESOLVE_SRCS       := core/engine/resolve.c core/engine/resolve_query.c core/engine/resolve_index.c
-RESOLVE_DEPS       := $(RESOLVE_SRCS) core/engine/resolve.h core/engine/resolve_index.h spec/c/resolve.mk
+RESOLVE_SRCS       := core/engine/resolve.c core/engine/resolve_query.c core/engine/resolve_index.c \
+                      core/engine/uuid.c
+RESOLVE_DEPS       := $(RESOLVE_SRCS) core/engine/uuid.h core/engine/resolve.h core/engine/resolve_index.h spec/c/resolve.mk
 
 C_TESTS += bin/test_resolve
 

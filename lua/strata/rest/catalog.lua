@@ -6,6 +6,7 @@
 -- (a new Lua state).
 
 local db = require("strata.db")
+local broker = require("strata.broker")
 local config = require("strata.config")
 
 local M = {}
@@ -181,7 +182,7 @@ end
 --- The catalog, loading it on first use and again after a schema change
 -- (the server hears DDL on channel strata_ddl: sql/080_ddl_notify.sql).
 function M.get()
-  local version = config.catalog_version()
+  local version = broker.catalog_version()
   if cache and cache_version == version then return cache end
   local cat, err = load()
   if not cat then return nil, err end

@@ -19,6 +19,7 @@
 
 #define MAX_IDS 256 /* ids per notification (the trigger sends at most 200) */
 #define IDLE_MS 1000 /* a wait with nothing to do: reclaim and look at the connection */
+#define CATCH_UP_ROUNDS 16 /* applies in a row before syncs, reclaiming and stopping are served */
 
 /* strata_broker_apply_lag_seconds' upper bounds, +Inf apart. */
 static const double LAG_BOUNDS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
@@ -402,16 +403,21 @@ static int drain_notifications(broker_feed *f)
 /* Drains and applies until a drain finds nothing.  The feed's own queries
  * (re-reading rows, a sync's SELECT 1) make libpq read notifications that
  * arrive meanwhile into its queue, where poll(2) cannot see them: the feed
- * must not wait before taking them.  0 or -1. */
+ * must not wait before taking them.  0 when idle; 1 when notifications
+ * still came after CATCH_UP_ROUNDS applies (the caller serves syncs and
+ * stopping, then comes back without waiting); -1 when the connection failed. */
 static int catch_up(broker_feed *f)
 {
-    int n;
-    do {
-        if ((n = drain_notifications(f)) < 0 || apply_pending(f, 0) < 0)
+    for (int round = 0; round < CATCH_UP_ROUNDS; round++) {
+        int n = drain_notifications(f);
+        if (n < 0 || apply_pending(f, 0) < 0)
             return -1;
-    } while (n > 0);
-    close_open(f); /* idle: the last transaction is complete as far as we know */
-    return 0;
+        if (n == 0) {
+            close_open(f); /* the last transaction is complete as far as we know */
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static int exec_ok(PGconn *c, const char *sql)
@@ -496,9 +502,8 @@ static void *run(void *arg)
         /* A sync: one round trip makes the server send every notification
          * committed before it, then they are applied. */
         int rc = (want > atomic_load(&f->synced) ? exec_ok(f->conn, "SELECT 1") : 0);
-        if (rc == 0)
-            rc = catch_up(f);
-        if (rc < 0 || PQstatus(f->conn) != CONNECTION_OK) {
+        int busy = rc == 0 ? catch_up(f) : -1;
+        if (busy < 0 || PQstatus(f->conn) != CONNECTION_OK) {
             lose_connection(f);
             continue;
         }
@@ -508,10 +513,10 @@ static void *run(void *arg)
                 f->on_synced(f->arg);
         }
         rs_reclaim(f->engine);
-        wait_events(f, IDLE_MS);
-        /* catch_up left libpq's queue empty; anything in it now was read
-         * by a query without being taken (it is noted here, applied next). */
-        if (take_notifications(f) > 0)
+        wait_events(f, busy ? 0 : IDLE_MS);
+        /* An idle catch_up left libpq's queue empty; anything in it now was
+         * read by a query without being taken (noted here, applied next). */
+        if (!busy && take_notifications(f) > 0)
             atomic_fetch_add(&f->stalls, 1);
     }
     PQfinish(f->conn);

@@ -68,7 +68,7 @@ struct broker_feed {
     size_t nxacts, xacts_cap;
     xact open;
     double open_applied;       /* when open was applied; 0 = none */
-    _Atomic uint64_t lag_bucket[LAG_BUCKETS + 1], lag_count, lag_sum_us;
+    _Atomic uint64_t lag_bucket[LAG_BUCKETS + 1], lag_sum_us;
 };
 
 static uint64_t now_ms(void)
@@ -94,7 +94,6 @@ static void observe_lag(broker_feed *f, double seconds)
         b++;
     atomic_fetch_add(&f->lag_bucket[b], 1);
     atomic_fetch_add(&f->lag_sum_us, (uint64_t)(seconds * 1e6));
-    atomic_fetch_add(&f->lag_count, 1);
 }
 
 /* Observes the last transaction applied: it is complete. */

@@ -2,11 +2,12 @@
  * PostgreSQL.  One thread with one blocking libpq connection, off every
  * event loop: it streams data_broker, workspaces and broker_values into
  * the engine at start (single-row mode, one batch), then LISTENs on
- * strata_broker (sql/060_broker_notify.sql, sql/110_...) and re-reads the
- * rows each notification names.  It takes every notification libpq holds,
- * including those read during its own queries, before it waits again, so
- * a change is applied as soon as its notification is read, whatever the
- * shape of its transaction.  The same connection hears strata_ddl (schema
+ * strata_broker (sql/060_broker_notify.sql, payload extended by
+ * sql/110_broker_notify_commit_time.sql) and re-reads the rows each
+ * notification names.  It takes every notification libpq holds, including
+ * those read during its own queries, before it waits again, so a change is
+ * applied as soon as its notification is read, whatever the shape of its
+ * transaction.  The same connection hears strata_ddl (schema
  * changes) and strata_admin_config, and only counts them.  A lost
  * connection is logged and counted, and after reconnecting the engine is
  * resynchronised whole, never left stale.

@@ -19,6 +19,18 @@
 #include <unistd.h>
 
 #define MAX_IDS 256 /* ids per notification (the trigger sends at most 200) */
+#define IDLE_MS 1000 /* a wait with nothing to do: reclaim and look at the connection */
+#define CATCH_UP_ROUNDS 16 /* applies in a row before syncs, reclaiming and stopping are served */
+
+/* strata_broker_apply_lag_seconds' upper bounds, +Inf apart. */
+static const double LAG_BOUNDS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+#define LAG_BUCKETS (sizeof LAG_BOUNDS / sizeof LAG_BOUNDS[0])
+
+/* A transaction named by notifications, and its latest commit stamp. */
+typedef struct xact {
+    uint64_t xid;
+    double stamp; /* seconds since the epoch, the database's clock */
+} xact;
 
 enum { T_VALUES, T_WORKSPACES, T_BROKERS, NTABLES };
 
@@ -49,7 +61,85 @@ struct broker_feed {
     _Atomic uint64_t loads, resyncs, lost, notifications, applied, load_ms;
     _Atomic uint64_t ddl;      /* schema changes seen (strata_ddl), for the REST catalog */
     _Atomic uint64_t admin_config; /* admin_config changes seen (strata_admin_config), for the agent limits */
+    _Atomic uint64_t stalls;   /* waits begun while libpq held unread notifications */
+    /* The lag, commit to applied: the transactions named since the last
+     * apply (in commit order), and the last one applied, observed once the
+     * next notification shows it complete or the feed goes idle. */
+    xact *xacts;               /* owned */
+    size_t nxacts, xacts_cap;
+    xact open;
+    double open_applied;       /* when open was applied; 0 = none */
+    _Atomic uint64_t lag_bucket[LAG_BUCKETS + 1], lag_sum_us;
 };
+
+static double now_epoch(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void observe_lag(broker_feed *f, double seconds)
+{
+    if (seconds < 0)
+        seconds = 0; /* the database's clock ahead of ours */
+    size_t b = 0;
+    while (b < LAG_BUCKETS && seconds > LAG_BOUNDS[b])
+        b++;
+    atomic_fetch_add(&f->lag_bucket[b], 1);
+    atomic_fetch_add(&f->lag_sum_us, (uint64_t)(seconds * 1e6));
+}
+
+/* Observes the last transaction applied: it is complete. */
+static void close_open(broker_feed *f)
+{
+    if (f->open_applied > 0)
+        observe_lag(f, f->open_applied - f->open.stamp);
+    f->open_applied = 0;
+}
+
+/* Notes that transaction xid changed something, stamped at.  A
+ * transaction's notifications arrive together, in commit order, but may be
+ * split across applies: only the latest stamp counts, observed once. */
+static void note_xact(broker_feed *f, uint64_t xid, double at)
+{
+    if (f->nxacts == 0 && f->open_applied > 0) {
+        if (f->open.xid == xid) {
+            at = at > f->open.stamp ? at : f->open.stamp;
+            f->open_applied = 0; /* it goes on: observed after this apply */
+        } else {
+            close_open(f);
+        }
+    }
+    xact *last = f->nxacts ? &f->xacts[f->nxacts - 1] : NULL;
+    if (last && last->xid == xid) {
+        if (at > last->stamp)
+            last->stamp = at;
+        return;
+    }
+    if (f->nxacts == f->xacts_cap) {
+        size_t cap = f->xacts_cap ? f->xacts_cap * 2 : 64;
+        xact *x = realloc(f->xacts, cap * sizeof *x);
+        if (!x)
+            return; /* unmeasured, not unapplied */
+        f->xacts = x;
+        f->xacts_cap = cap;
+    }
+    f->xacts[f->nxacts++] = (xact){xid, at};
+}
+
+/* After an apply: the transactions named before it are in the engine. */
+static void applied_xacts(broker_feed *f)
+{
+    if (f->nxacts == 0)
+        return;
+    double t = now_epoch();
+    for (size_t i = 0; i + 1 < f->nxacts; i++)
+        observe_lag(f, t - f->xacts[i].stamp);
+    f->open = f->xacts[f->nxacts - 1];
+    f->open_applied = t;
+    f->nxacts = 0;
+}
 
 static int get_uuid(const PGresult *r, int row, int col, rs_uuid *u)
 {
@@ -207,8 +297,10 @@ static int apply_pending(broker_feed *f, int all)
     int any = all;
     for (int t = 0; t < NTABLES; t++)
         any |= f->resync[t] || f->dirty[t].count;
-    if (!any)
+    if (!any) {
+        applied_xacts(f);
         return 0;
+    }
     rs_batch *b = rs_batch_begin(f->engine);
     if (!b)
         return -1;
@@ -227,18 +319,35 @@ static int apply_pending(broker_feed *f, int all)
             uuid_set_free(&f->dirty[t]);
         }
     }
+    if (rc == 0)
+        applied_xacts(f);
     atomic_fetch_add(&f->applied, 1);
     return rc;
+}
+
+/* The text after "key" and its colon (and a quote), or NULL. */
+static const char *value_of(const char *payload, const char *key)
+{
+    const char *p = strstr(payload, key);
+    if (!p)
+        return NULL;
+    p += strlen(key);
+    while (*p == ' ' || *p == ':' || *p == '"')
+        p++;
+    return p;
 }
 
 /* Reads one notification payload into the pending work. */
 static void note(broker_feed *f, const char *payload)
 {
-    const char *k = strstr(payload, "\"t\"");
-    const char *q = k ? strchr(k + 3, '"') : NULL;
-    int t = !q ? -1 : q[1] == 'v' ? T_VALUES : q[1] == 'w' ? T_WORKSPACES : q[1] == 'b' ? T_BROKERS : -1;
+    const char *q = value_of(payload, "\"t\"");
+    int t = !q ? -1 : q[0] == 'v' ? T_VALUES : q[0] == 'w' ? T_WORKSPACES : q[0] == 'b' ? T_BROKERS : -1;
     if (t < 0)
         return;
+    /* Payloads of sql/110_broker_notify_commit_time.sql: measured. */
+    const char *x = value_of(payload, "\"x\""), *c = value_of(payload, "\"c\"");
+    if (x && c)
+        note_xact(f, strtoull(x, NULL, 10), strtod(c, NULL));
     if (strstr(payload, "\"resync\"")) {
         f->resync[t] = 1;
         return;
@@ -256,12 +365,13 @@ static void note(broker_feed *f, const char *payload)
     }
 }
 
-static int drain_notifications(broker_feed *f)
+/* Takes the notifications libpq has already read; how many. */
+static int take_notifications(broker_feed *f)
 {
-    if (!PQconsumeInput(f->conn))
-        return -1;
+    int count = 0;
     PGnotify *n;
     while ((n = PQnotifies(f->conn))) {
+        count++;
         atomic_fetch_add(&f->notifications, 1);
         if (strcmp(n->relname, "strata_ddl") == 0)
             atomic_fetch_add(&f->ddl, 1);
@@ -271,7 +381,36 @@ static int drain_notifications(broker_feed *f)
             note(f, n->extra);
         PQfreemem(n);
     }
-    return 0;
+    return count;
+}
+
+/* Reads what the socket holds, then takes every notification: how many,
+ * or -1 when the connection failed. */
+static int drain_notifications(broker_feed *f)
+{
+    if (!PQconsumeInput(f->conn))
+        return -1;
+    return take_notifications(f);
+}
+
+/* Drains and applies until a drain finds nothing.  The feed's own queries
+ * (re-reading rows, a sync's SELECT 1) make libpq read notifications that
+ * arrive meanwhile into its queue, where poll(2) cannot see them: the feed
+ * must not wait before taking them.  0 when idle; 1 when notifications
+ * still came after CATCH_UP_ROUNDS applies (the caller serves syncs and
+ * stopping, then comes back without waiting); -1 when the connection failed. */
+static int catch_up(broker_feed *f)
+{
+    for (int round = 0; round < CATCH_UP_ROUNDS; round++) {
+        int n = drain_notifications(f);
+        if (n < 0 || apply_pending(f, 0) < 0)
+            return -1;
+        if (n == 0) {
+            close_open(f); /* the last transaction is complete as far as we know */
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static int exec_ok(PGconn *c, const char *sql)
@@ -313,6 +452,8 @@ static int connect_and_load(broker_feed *f)
 static void lose_connection(broker_feed *f)
 {
     atomic_store(&f->ready, 0);
+    f->nxacts = 0; /* the resync that follows is not a transaction's lag */
+    f->open_applied = 0;
     atomic_fetch_add(&f->lost, 1);
     log_eventf("warn", "broker feed: lost the database connection; the engine will be resynchronised on reconnect");
     PQfinish(f->conn);
@@ -350,16 +491,12 @@ static void *run(void *arg)
             log_eventf("info", "broker feed: engine loaded in %llu ms",
                        (unsigned long long)atomic_load(&f->load_ms));
         }
-        wait_events(f, 1000);
         uint64_t want = atomic_load(&f->wanted);
         /* A sync: one round trip makes the server send every notification
          * committed before it, then they are applied. */
         int rc = (want > atomic_load(&f->synced) ? exec_ok(f->conn, "SELECT 1") : 0);
-        if (rc == 0)
-            rc = drain_notifications(f);
-        if (rc == 0)
-            rc = apply_pending(f, 0);
-        if (rc < 0 || PQstatus(f->conn) != CONNECTION_OK) {
+        int busy = rc == 0 ? catch_up(f) : -1;
+        if (busy < 0 || PQstatus(f->conn) != CONNECTION_OK) {
             lose_connection(f);
             continue;
         }
@@ -369,6 +506,11 @@ static void *run(void *arg)
                 f->on_synced(f->arg);
         }
         rs_reclaim(f->engine);
+        wait_events(f, busy ? 0 : IDLE_MS);
+        /* An idle catch_up left libpq's queue empty; anything in it now was
+         * read by a query without being taken (noted here, applied next). */
+        if (!busy && take_notifications(f) > 0)
+            atomic_fetch_add(&f->stalls, 1);
     }
     PQfinish(f->conn);
     f->conn = NULL;
@@ -424,6 +566,7 @@ void broker_feed_free(broker_feed *f)
         uuid_set_free(&f->held[t]);
         uuid_set_free(&f->dirty[t]);
     }
+    free(f->xacts);
     close(f->wake_fd);
     free(f->url);
     free(f);
@@ -456,6 +599,28 @@ uint64_t broker_feed_synced(const broker_feed *f)
     return atomic_load(&((broker_feed *)f)->synced);
 }
 
+static int lag_metrics(broker_feed *f, buf *out)
+{
+    int rc = buf_add_str(out, "# HELP strata_broker_apply_lag_seconds Time from a transaction's commit "
+                              "(its last change's clock_timestamp()) to its changes in the engine.\n"
+                              "# TYPE strata_broker_apply_lag_seconds histogram\n");
+    uint64_t cumulative = 0;
+    char line[128];
+    for (size_t b = 0; b <= LAG_BUCKETS; b++) {
+        cumulative += atomic_load(&f->lag_bucket[b]);
+        if (b < LAG_BUCKETS)
+            snprintf(line, sizeof line, "strata_broker_apply_lag_seconds_bucket{le=\"%g\"} %llu\n", LAG_BOUNDS[b],
+                     (unsigned long long)cumulative);
+        else
+            snprintf(line, sizeof line, "strata_broker_apply_lag_seconds_bucket{le=\"+Inf\"} %llu\n",
+                     (unsigned long long)cumulative);
+        rc |= buf_add_str(out, line);
+    }
+    snprintf(line, sizeof line, "strata_broker_apply_lag_seconds_sum %.6f\nstrata_broker_apply_lag_seconds_count %llu\n",
+             (double)atomic_load(&f->lag_sum_us) / 1e6, (unsigned long long)cumulative);
+    return rc | buf_add_str(out, line);
+}
+
 int broker_feed_metrics(const broker_feed *f, buf *out)
 {
     broker_feed *m = (broker_feed *)f;
@@ -466,7 +631,7 @@ int broker_feed_metrics(const broker_feed *f, buf *out)
         rs_read_end(r);
         rs_reader_free(r);
     }
-    char text[2048];
+    char text[2560];
     snprintf(text, sizeof text,
              "# HELP strata_broker_values Broker values held by the native engine.\n"
              "# TYPE strata_broker_values gauge\nstrata_broker_values %zu\n"
@@ -489,10 +654,12 @@ int broker_feed_metrics(const broker_feed *f, buf *out)
              "# HELP strata_broker_feed_lost_total Times the feed lost its LISTEN connection.\n"
              "# TYPE strata_broker_feed_lost_total counter\nstrata_broker_feed_lost_total %llu\n"
              "# HELP strata_broker_notifications_total Change notifications received.\n"
-             "# TYPE strata_broker_notifications_total counter\nstrata_broker_notifications_total %llu\n",
+             "# TYPE strata_broker_notifications_total counter\nstrata_broker_notifications_total %llu\n"
+             "# HELP strata_broker_feed_stalls_total Waits the feed began with notifications already read (0 unless the feed is wrong).\n"
+             "# TYPE strata_broker_feed_stalls_total counter\nstrata_broker_feed_stalls_total %llu\n",
              st.values, st.workspaces, st.brokers, st.bytes, st.values ? (double)st.bytes / (double)st.values : 0.0,
              (unsigned long long)st.version, (double)atomic_load(&m->load_ms) / 1000.0, atomic_load(&m->ready),
              (unsigned long long)atomic_load(&m->resyncs), (unsigned long long)atomic_load(&m->lost),
-             (unsigned long long)atomic_load(&m->notifications));
-    return buf_add_str(out, text);
+             (unsigned long long)atomic_load(&m->notifications), (unsigned long long)atomic_load(&m->stalls));
+    return buf_add_str(out, text) | lag_metrics(m, out);
 }

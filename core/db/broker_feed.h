@@ -2,10 +2,15 @@
  * PostgreSQL.  One thread with one blocking libpq connection, off every
  * event loop: it streams data_broker, workspaces and broker_values into
  * the engine at start (single-row mode, one batch), then LISTENs on
- * strata_broker (sql/060_broker_notify.sql) and re-reads the rows each
- * notification names.  The same connection hears strata_ddl (schema
+ * strata_broker (sql/060_broker_notify.sql, payload extended by
+ * sql/110_broker_notify_commit_time.sql) and re-reads the rows each
+ * notification names.  It takes every notification libpq holds, including
+ * those read during its own queries, before it waits again, so a change is
+ * applied as soon as its notification is read, whatever the shape of its
+ * transaction.  The same connection hears strata_ddl (schema
  * changes) and strata_admin_config, and only counts them.  A lost
- * connection is logged and counted, and after reconnecting the engine is resynchronised whole, never left stale.
+ * connection is logged and counted, and after reconnecting the engine is
+ * resynchronised whole, never left stale.
  *
  * Read-your-writes: a worker that wrote through strata asks for a sync
  * (broker_feed_sync_request) and is told when every change committed before
@@ -54,7 +59,9 @@ uint64_t broker_feed_ddl_version(const broker_feed *f);
  * broker_feed_ready: while the feed is away nothing is heard. */
 uint64_t broker_feed_admin_config_version(const broker_feed *f);
 
-/* Appends the feed's and the engine's Prometheus metrics to out. */
+/* Appends the feed's and the engine's Prometheus metrics to out, among
+ * them strata_broker_apply_lag_seconds (commit to applied, per transaction;
+ * the commit time is the database's clock, the applied time ours). */
 int broker_feed_metrics(const broker_feed *f, buf *out);
 
 #endif

@@ -3,7 +3,9 @@
 local cjson = require("cjson")
 local h = require("helpers")
 
--- Runs sql in a psql session that LISTENs first; the payloads it received.
+-- Runs sql in a psql session that LISTENs first; the payloads it received,
+-- their stamps (sql/110_broker_notify_commit_time.sql) taken out into a
+-- second list: {x = transaction id, c = clock_timestamp()} each.
 local function notifications(sql)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
@@ -14,11 +16,14 @@ local function notifications(sql)
   local out = p:read("a")
   p:close()
   os.remove(path)
-  local list = {}
+  local list, stamps = {}, {}
   for payload in out:gmatch('Asynchronous notification "strata_broker" with payload "(.-)" received') do
-    list[#list + 1] = cjson.decode(payload)
+    local n = cjson.decode(payload)
+    stamps[#stamps + 1] = { x = n.x, c = n.c }
+    n.x, n.c = nil, nil
+    list[#list + 1] = n
   end
-  return list, out
+  return list, out, stamps
 end
 
 describe("strata_broker notifications", function()
@@ -59,6 +64,26 @@ describe("strata_broker notifications", function()
         select %s, false, null, '1' from generate_series(1, 0);
       insert into data_broker(name) select 'bulk ' || g from generate_series(1, 250) g;]]):format(h.lit(broker)))
     assert.same({ { t = "b", resync = true } }, list)
+  end)
+
+  it("stamps each message with its transaction and the statement's clock_timestamp()", function()
+    local list, out, stamps = notifications(([[
+      begin;
+      insert into data_broker(name) select 'stamp ' || g from generate_series(1, 200) g;
+      insert into data_broker(name) values ('stamp 201');
+      commit;
+      update data_broker set description = 'd' where id = %s;]]):format(h.lit(broker)))
+    assert.equal(3, #list, out)
+    assert.equal(200, #list[1].ids, "200 ids still fit a payload")
+    for _, s in ipairs(stamps) do
+      assert.matches("^%d+$", s.x)
+      assert.is_number(s.c)
+    end
+    assert.equal(stamps[1].x, stamps[2].x, "one transaction")
+    assert.are_not.equal(stamps[2].x, stamps[3].x, "the next one")
+    assert.is_true(stamps[1].c <= stamps[2].c and stamps[2].c <= stamps[3].c, "in commit order")
+    local db_now = tonumber(h.scalar("select extract(epoch from clock_timestamp())"))
+    assert.is_true(stamps[3].c <= db_now, "stamped before now")
   end)
 
   it("sends nothing for a statement that changed no row", function()

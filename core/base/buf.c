@@ -48,24 +48,36 @@ int buf_add_u64(buf *b, uint64_t v)
     return buf_add(b, tmp + i, sizeof tmp - i);
 }
 
+/* Copies runs of bytes that need no escape at once: header values and
+ * tokens are long and almost never need one. */
 int buf_add_json_escaped(buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     if (buf_reserve(b, n) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
+    size_t i = 0;
+    while (i < n) {
+        size_t run = i;
+        while (run < n) {
+            unsigned char c = (unsigned char)s[run];
+            if (c < 0x20 || c == '"' || c == '\\')
+                break;
+            run++;
+        }
+        if (run > i && buf_add(b, s + i, run - i) < 0)
+            return -1;
+        if (run == n)
+            break;
+        unsigned char c = (unsigned char)s[run];
+        char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
         if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
+            e[1] = (char)c;
             if (buf_add(b, e, 2) < 0)
                 return -1;
-        } else if (c < 0x20) {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            if (buf_add(b, e, 6) < 0)
-                return -1;
-        } else if (buf_add(b, s + i, 1) < 0) {
+        } else if (buf_add(b, e, 6) < 0) {
             return -1;
         }
+        i = run + 1;
     }
     return 0;
 }

@@ -36,7 +36,8 @@ typedef struct pc_cmd {
 
 typedef struct stmt {
     char *sql;              /* owned; NULL when the slot is free */
-    unsigned hash;
+    size_t len;             /* strlen(sql) */
+    uint64_t hash;
 } stmt;
 
 struct pg_conn {
@@ -438,12 +439,22 @@ static int after_send(pg_conn *c)
     return watch(c, f == 1 ? (EV_READ | EV_WRITE) : EV_READ);
 }
 
-static unsigned hash_sql(const char *s)
+/* Eight bytes a step: every statement is hashed on every run, and the
+ * REST layer's are several hundred bytes long. */
+static uint64_t hash_sql(const char *s, size_t n)
 {
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, s + i, n - i);
+    h = (h ^ tail) * 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 29);
 }
 
 /* "s<slot>", the name a cached statement is prepared under. */
@@ -470,10 +481,11 @@ static void add_cmd(pg_conn *c, int slot, int last)
  * and Execute.  Returns 0, or -1 when libpq refused. */
 static int send_stmt(pg_conn *c, const pool_stmt *s, int last)
 {
-    unsigned h = hash_sql(s->sql);
+    size_t len = strlen(s->sql);
+    uint64_t h = hash_sql(s->sql, len);
     int slot = (int)(h % STMT_CACHE);
     stmt *st = &c->stmts[slot];
-    if (st->sql && (st->hash != h || strcmp(st->sql, s->sql) != 0)) {
+    if (st->sql && (st->hash != h || st->len != len || memcmp(st->sql, s->sql, len) != 0)) {
         /* The slot holds another statement: run this one unnamed rather
          * than evict (no DEALLOCATE, no re-Parse of the other later). */
         add_cmd(c, -1, last);
@@ -484,6 +496,7 @@ static int send_stmt(pg_conn *c, const pool_stmt *s, int last)
     if (!st->sql) {
         if (!(st->sql = strdup(s->sql)))
             return -1;
+        st->len = len;
         st->hash = h;
         add_cmd(c, slot, 0);
         if (!PQsendPrepare(c->pg, name, s->sql, 0, NULL))

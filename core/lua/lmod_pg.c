@@ -33,11 +33,14 @@ enum op_kind { OP_QUERY, OP_BEGIN, OP_COMMIT, OP_ROLLBACK };
 /* The last one, `role`, is SET LOCAL ROLE: the statement runs as the API
  * role (sql/100_api_role_grants.sql). */
 #define NSETTINGS REQ_NSETTINGS
+/* Its row has no columns: echoing the values back (the headers, the token's
+ * claims) cost libpq a result to parse per statement.  PostgreSQL keeps the
+ * volatile set_config calls of an unread subquery. */
 static const char SETTINGS_SQL[] =
-    "select set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true), "
+    "select from (select set_config('request.jwt.claims', $1, true), set_config('request.jwt.claim.sub', $2, true), "
     "set_config('request.jwt.claim.role', $3, true), set_config('request.method', $4, true), "
     "set_config('request.path', $5, true), set_config('request.headers', $6, true), "
-    "set_config('role', $7, true)";
+    "set_config('role', $7, true)) s";
 
 /* One call in flight.  A full userdata on the calling function's stack:
  * it lives exactly as long as the call, and so do the parameter strings

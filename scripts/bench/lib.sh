@@ -227,7 +227,7 @@ bench_db_check_answers() {
 bench_pin_postgres() {
   local cpus=$1 pid child
   [ -z "${DATABASE_URL:-}" ] || return 1
-  pid=$(head -1 "${STRATA_VAR_DIR:-$BENCH_ROOT/var}/pg/postmaster.pid" 2>/dev/null) || return 1
+  pid=$(head -1 "$("$BENCH_ROOT/scripts/db" dir)/pg/postmaster.pid" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
   taskset -a -p -c "$cpus" "$pid" >/dev/null || return 1
   for child in $(pgrep -P "$pid"); do

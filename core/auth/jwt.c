@@ -335,7 +335,7 @@ static int check_signature(jwt_key *key, const char *token, size_t signed_len,
     return CRYPTO_memcmp(mac, sig, SIG_LEN) == 0 ? 0 : -1;
 }
 
-static int check_time(const jwt_claims *c, int64_t now, int leeway_s, char *err, size_t errlen)
+int jwt_check_time(const jwt_claims *c, int64_t now, int leeway_s, char *err, size_t errlen)
 {
     const int64_t bound = 4 * JSON_NUM_LIMIT; /* exp, nbf are within 1e18: no overflow below */
     int64_t leeway = leeway_s > 0 ? leeway_s : 0;
@@ -381,7 +381,7 @@ int jwt_verify(const char *token, size_t len, jwt_key *key, int64_t now, int lee
     out->role[0] = '\0'; /* read_payload fills in the default */
     int rc = verify(token, len, key, out, err, errlen);
     if (rc == JWT_OK)
-        rc = check_time(out, now, leeway_s, err, errlen);
+        rc = jwt_check_time(out, now, leeway_s, err, errlen);
     if (rc != JWT_OK) {
         jwt_claims_anon(out);
         return rc;

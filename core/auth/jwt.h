@@ -93,6 +93,11 @@ void jwt_claims_anon(jwt_claims *c);
 int jwt_verify(const char *token, size_t len, jwt_key *key, int64_t now, int leeway_s,
                jwt_claims *out, char *err, size_t errlen);
 
+/* The time checks of jwt_verify alone (exp and nbf with leeway_s of
+ * tolerance at `now`), for claims verified earlier: JWT_OK, JWT_EXPIRED or
+ * JWT_NOT_YET_VALID with err filled. */
+int jwt_check_time(const jwt_claims *c, int64_t now, int leeway_s, char *err, size_t errlen);
+
 /* A stable message per result, for the 401 body: "invalid token",
  * "unsupported token algorithm", "invalid token signature", "token
  * expired", "token not yet valid"; "ok" for JWT_OK, "unknown" otherwise. */

@@ -10,6 +10,7 @@
 #include "pool.h"
 
 #include "base/clock.h"
+#include "base/hash.h"
 #include "obs/log.h"
 
 #include <stdio.h>
@@ -439,23 +440,6 @@ static int after_send(pg_conn *c)
     return watch(c, f == 1 ? (EV_READ | EV_WRITE) : EV_READ);
 }
 
-/* Eight bytes a step: every statement is hashed on every run, and the
- * REST layer's are several hundred bytes long. */
-static uint64_t hash_sql(const char *s, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdu;
-        h ^= h >> 32;
-    }
-    uint64_t tail = 0;
-    memcpy(&tail, s + i, n - i);
-    h = (h ^ tail) * 0xc4ceb9fe1a85ec53u;
-    return h ^ (h >> 29);
-}
 
 /* "s<slot>", the name a cached statement is prepared under. */
 static void stmt_name(char name[8], int slot)
@@ -482,7 +466,7 @@ static void add_cmd(pg_conn *c, int slot, int last)
 static int send_stmt(pg_conn *c, const pool_stmt *s, int last)
 {
     size_t len = strlen(s->sql);
-    uint64_t h = hash_sql(s->sql, len);
+    uint64_t h = hash_bytes(s->sql, len); /* every run: REST statements are long */
     int slot = (int)(h % STMT_CACHE);
     stmt *st = &c->stmts[slot];
     if (st->sql && (st->hash != h || st->len != len || memcmp(st->sql, s->sql, len) != 0)) {

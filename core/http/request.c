@@ -82,7 +82,8 @@ void request_set_id(request *r, uint64_t prefix, uint64_t seq)
     r->id[32] = '\0';
 }
 
-int request_authenticate(request *r, jwt_key *key, int64_t now, int leeway_s, char *why, size_t whylen)
+int request_authenticate(request *r, jwt_key *key, jwt_cache *cache, int64_t now, int leeway_s, char *why,
+                         size_t whylen)
 {
     const http_header *a = http_find_header(&r->http, "authorization");
     const http_header *k = http_find_header(&r->http, "apikey");
@@ -97,7 +98,14 @@ int request_authenticate(request *r, jwt_key *key, int64_t now, int leeway_s, ch
         snprintf(why, whylen, "empty token");
         return JWT_MALFORMED;
     }
-    int rc = jwt_verify(tok, len, key, now, leeway_s, &r->claims, why, whylen);
+    int rc;
+    if (cache && jwt_cache_get(cache, tok, len, &r->claims)) {
+        rc = jwt_check_time(&r->claims, now, leeway_s, why, whylen);
+    } else {
+        rc = jwt_verify(tok, len, key, now, leeway_s, &r->claims, why, whylen);
+        if (rc == JWT_OK && cache)
+            jwt_cache_put(cache, tok, len, &r->claims);
+    }
     if (rc != JWT_OK)
         jwt_claims_anon(&r->claims); /* nothing of a refused token stays */
     return rc;

@@ -23,6 +23,7 @@
 #include "http.h"
 
 #include "auth/jwt.h"
+#include "auth/jwt_cache.h"
 #include "base/buf.h"
 
 #include <stddef.h>
@@ -94,9 +95,11 @@ void request_reset(request *r);
 void request_set_id(request *r, uint64_t prefix, uint64_t seq);
 
 /* Verifies the request's token (Authorization: Bearer, else apikey) with
- * key at `now`.  0 with r->claims set (anonymous without a token), or a
- * JWT_* error with why[] filled (the caller answers 401). */
-int request_authenticate(request *r, jwt_key *key, int64_t now, int leeway_s, char *why, size_t whylen);
+ * key at `now`, or finds it in cache (NULL: none) when key verified it
+ * before.  0 with r->claims set (anonymous without a token), or a JWT_*
+ * error with why[] filled (the caller answers 401). */
+int request_authenticate(request *r, jwt_key *key, jwt_cache *cache, int64_t now, int leeway_s, char *why,
+                         size_t whylen);
 
 /* 1 when r has a body and its Content-Type is JSON ("application/" then
  * a run of [A-Za-z0-9.+-] holding "json": application/json,

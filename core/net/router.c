@@ -123,8 +123,8 @@ static void metrics(worker *w, request *r)
 static int authenticate(worker *w, request *r)
 {
     char why[128];
-    int rc = request_authenticate(r, w->jwt_key, (int64_t)(w->env.now_ms / 1000), w->sh->conf->jwt_leeway_s, why,
-                                  sizeof why);
+    int rc = request_authenticate(r, w->jwt_key, w->jwt_cache, (int64_t)(w->env.now_ms / 1000),
+                                  w->sh->conf->jwt_leeway_s, why, sizeof why);
     if (rc == JWT_OK)
         return 0;
     static const char www[] = "Bearer error=\"invalid_token\"";

@@ -259,7 +259,8 @@ worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
     }
     /* Each worker keys its own HMAC context: it holds hashing state. */
     const char *secret = sh->conf->jwt_secret;
-    if (secret && *secret && !(w->jwt_key = jwt_key_new((const unsigned char *)secret, strlen(secret)))) {
+    if (secret && *secret &&
+        (!(w->jwt_key = jwt_key_new((const unsigned char *)secret, strlen(secret))) || !(w->jwt_cache = jwt_cache_new()))) {
         snprintf(err, errlen, "worker %d: cannot key the JWT verifier", id);
         goto err;
     }
@@ -381,6 +382,7 @@ void worker_free(worker *w)
     if (w->broker_reader)
         rs_reader_free(w->broker_reader);
     jwt_key_free(w->jwt_key);
+    jwt_cache_free(w->jwt_cache);
     if (w->base)
         event_base_free(w->base);
     if (w->listen_fd >= 0)

@@ -11,6 +11,7 @@
 #include "conn.h"
 
 #include "auth/jwt.h"
+#include "auth/jwt_cache.h"
 #include "base/buf.h"
 #include "base/conf.h"
 #include "db/broker_feed.h"
@@ -66,6 +67,7 @@ typedef struct worker {
 
     metrics_worker *metrics;       /* owned */
     jwt_key *jwt_key;              /* owned; NULL without a secret (every token refused) */
+    jwt_cache *jwt_cache;          /* owned; tokens jwt_key verified lately */
 } worker;
 
 worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen);

@@ -13,6 +13,7 @@
  * exactly one line "N passed, N failed"; exits 1 on a failure. */
 #include "auth/json_scan.h"
 #include "auth/jwt.h"
+#include "auth/jwt_cache.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -778,6 +779,42 @@ static void run_skip_case(const skip_case *c)
         finish_case();                                                        \
     }
 
+/* The cache of verified tokens: a hit gives the same claims as verifying;
+ * another token (even one byte off, same length) misses; replacing a slot
+ * works; long tokens are not kept. */
+static void run_cache(void)
+{
+    static char tok[TOKEN_CAP], other[TOKEN_CAP];
+    const char *payload = "{\"sub\":\"u-1\",\"role\":\"authenticated\",\"exp\":1700000100,"
+                          "\"user_metadata\":{\"role\":\"admin\"}}";
+    size_t n = mint(tok, HS256, payload, strlen(payload), SECRET);
+    static jwt_claims verified, cached;
+    char err[128];
+    CHECK(jwt_verify(tok, n, main_key, NOW, 0, &verified, err, sizeof err) == JWT_OK, "verify: %s", err);
+    jwt_cache *cache = jwt_cache_new(); /* freed below; a failed check leaks it, and ASan says so too */
+    CHECK(cache, "jwt_cache_new");
+    CHECK(!jwt_cache_get(cache, tok, n, &cached), "empty cache misses");
+    jwt_cache_put(cache, tok, n, &verified);
+    memset(&cached, 0x5a, sizeof cached);
+    CHECK(jwt_cache_get(cache, tok, n, &cached), "hit after put");
+    CHECK(strcmp(cached.uid, "u-1") == 0 && strcmp(cached.role, "authenticated") == 0 && cached.is_admin,
+          "claims: %s %s %d", cached.uid, cached.role, cached.is_admin);
+    CHECK(cached.has_exp && cached.exp == 1700000100 && !cached.has_nbf, "exp and nbf kept");
+    CHECK(cached.payload_len == verified.payload_len && strcmp(cached.payload, verified.payload) == 0,
+          "payload kept: %s", cached.payload);
+    CHECK(jwt_check_time(&cached, NOW + 101, 0, err, sizeof err) == JWT_EXPIRED, "a cached token still expires");
+    memcpy(other, tok, n + 1);
+    other[n - 1] = other[n - 1] == 'A' ? 'B' : 'A'; /* a forged signature of the same length */
+    CHECK(!jwt_cache_get(cache, other, n, &cached), "one byte off misses");
+    jwt_cache_put(cache, tok, n, &verified); /* again: the slot is replaced, not leaked */
+    CHECK(jwt_cache_get(cache, tok, n, &cached), "hit after a second put");
+    memset(other, 'a', JWT_CACHE_MAX_TOKEN + 1);
+    jwt_cache_put(cache, other, JWT_CACHE_MAX_TOKEN + 1, &verified);
+    int kept = jwt_cache_get(cache, other, JWT_CACHE_MAX_TOKEN + 1, &cached);
+    jwt_cache_free(cache);
+    CHECK(!kept, "long tokens are not kept");
+}
+
 int main(void)
 {
     char name[160];
@@ -814,7 +851,8 @@ int main(void)
                  {"every truncated payload refused", run_truncated_payloads},
                  {"token size limit", run_size_limit},
                  {"nesting depth limit", run_depth_limit},
-                 {"jwt_strerror", run_strerror}};
+                 {"jwt_strerror", run_strerror},
+                 {"cache of verified tokens", run_cache}};
     for (size_t i = 0; i < COUNT(props); i++) {
         case_name = props[i].name;
         props[i].fn();

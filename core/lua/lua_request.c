@@ -1,13 +1,15 @@
 /* lua_request.c: the `req` table of a handler (see lua_request.h).  Uses
- * the Lua C API and the request object; decodes claims with cjson.
+ * the Lua C API and the request object; decodes claims with cjson (lmod.h).
  *
- * `req` holds method, path and id from the start; its metatable's __index
- * builds headers, query, body, remote_addr and auth when first read and
+ * `req` holds method and path from the start; its metatable's __index
+ * builds headers, query, body, remote_addr, id and auth when first read and
  * stores them in the table, so each is built at most once.  The request
  * is reached through a light userdata under a private key; when the run
  * ends the key is set to false, so a `req` kept past its request (stored
  * in a global, say) cannot reach freed memory. */
 #include "lua_request.h"
+
+#include "lmod.h"
 
 #include <lauxlib.h>
 #include <string.h>
@@ -15,7 +17,6 @@
 static const char REQUEST_KEY = 'r'; /* its address keys the request pointer */
 #define REQ_META "strata.request"
 #define AUTH_META "strata.request.auth"
-#define DECODE_KEY "strata.request.decode"
 
 /* Lower-cases a header name into dst (at most cap bytes). */
 static size_t lower(char *dst, size_t cap, const char *src, size_t n)
@@ -115,7 +116,7 @@ static int l_auth_index(lua_State *L)
         return 0;
     if (lua_getfield(L, 1, "claims_json") != LUA_TSTRING) /* stack: auth, key, json */
         return 0;
-    lua_getfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
+    lmod_push_cjson(L, "decode");
     lua_insert(L, -2); /* stack: auth, key, decode, json */
     lua_call(L, 1, 1); /* stack: auth, key, claims */
     lua_pushvalue(L, -1);
@@ -136,17 +137,12 @@ static void push_auth(lua_State *L, const jwt_claims *a)
     }
     lua_pushboolean(L, a->is_admin);
     lua_setfield(L, -2, "is_admin");
-    if (a->payload_len) {
+    if (a->payload_len)
         lua_pushlstring(L, a->payload, a->payload_len);
-        lua_setfield(L, -2, "claims_json");
-        luaL_setmetatable(L, AUTH_META);
-    } else {
-        /* Anonymous: nothing to decode. */
-        lua_pushliteral(L, "{}");
-        lua_setfield(L, -2, "claims_json");
-        lua_newtable(L);
-        lua_setfield(L, -2, "claims");
-    }
+    else
+        lua_pushliteral(L, "{}"); /* anonymous: claims decodes to an empty table when read */
+    lua_setfield(L, -2, "claims_json");
+    luaL_setmetatable(L, AUTH_META);
 }
 
 /* __index of req: builds the field, keeps it in req.  [-2, +1, e] */
@@ -170,6 +166,8 @@ static int l_req_index(lua_State *L)
         lua_pushstring(L, r->remote);
     else if (n == 4 && memcmp(k, "auth", 4) == 0)
         push_auth(L, &r->claims);
+    else if (n == 2 && memcmp(k, "id", 2) == 0)
+        lua_pushstring(L, r->id);
     else
         return 0;
     lua_pushvalue(L, 2);
@@ -187,12 +185,6 @@ void lua_request_init(lua_State *L)
     lua_pushcfunction(L, l_auth_index);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 2);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
-    lua_call(L, 1, 1); /* stack: cjson */
-    lua_getfield(L, -1, "decode");
-    lua_setfield(L, LUA_REGISTRYINDEX, DECODE_KEY);
-    lua_pop(L, 1);
 }
 
 static void set_str(lua_State *L, const char *k, const char *v, size_t n)
@@ -206,7 +198,6 @@ void lua_request_push(lua_State *L, request *r)
     lua_createtable(L, 0, 12);
     set_str(L, "method", r->http.method.p, r->http.method.n);
     set_str(L, "path", r->http.path.p, r->http.path.n);
-    set_str(L, "id", r->id, strlen(r->id));
     lua_pushlightuserdata(L, r);
     lua_rawsetp(L, -2, &REQUEST_KEY);
     luaL_setmetatable(L, REQ_META);

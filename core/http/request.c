@@ -285,3 +285,18 @@ const char *const *request_settings(request *r)
     r->settings_ready = 1;
     return r->settings;
 }
+
+const char *const *request_service_settings(request *r)
+{
+    const char *const *caller = request_settings(r);
+    if (!caller)
+        return NULL;
+    r->service_settings[REQ_SET_CLAIMS] = "{\"role\":\"service_role\"}";
+    r->service_settings[REQ_SET_SUB] = "";
+    r->service_settings[REQ_SET_ROLE] = "service_role";
+    r->service_settings[REQ_SET_METHOD] = caller[REQ_SET_METHOD];
+    r->service_settings[REQ_SET_PATH] = caller[REQ_SET_PATH];
+    r->service_settings[REQ_SET_HEADERS] = caller[REQ_SET_HEADERS];
+    r->service_settings[REQ_SET_SQL_ROLE] = "service_role";
+    return r->service_settings;
+}

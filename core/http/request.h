@@ -72,8 +72,10 @@ struct request {
     void *cancel_arg;
     int client_gone;
 
-    /* The settings, built on first use. */
+    /* The settings, built on first use; the service's share the request's
+     * method, path and headers. */
     const char *settings[REQ_NSETTINGS];
+    const char *service_settings[REQ_NSETTINGS];
     buf settings_buf;           /* owned; the settings' text */
     int settings_ready;
 
@@ -120,6 +122,11 @@ void request_reply_error(request *r, int status, const char *code, const char *m
  * first time they are asked for; NULL when out of memory.  Valid until r
  * is reset. */
 const char *const *request_settings(request *r);
+
+/* The same for trusted server work done while serving r (strata.data's
+ * as_service): claims {"role":"service_role"}, no sub, role and SQL role
+ * service_role, r's method, path and headers.  NULL when out of memory. */
+const char *const *request_service_settings(request *r);
 
 /* Registers what r waits on; cancel(arg) runs if the client goes away
  * before it ends.  request_wait(r, NULL, NULL) when the wait is over. */

@@ -3,14 +3,18 @@
  * worker goes on serving others) and reads as straight-line code:
  *   pg.query(sql, ...) -> rows | nil, err
  *   pg.caller_query(sql, ...) -> rows | nil, err
- *   pg.begin([as_caller]) -> true | nil, err   pins a connection to the request
+ *   pg.service_query(sql, ...) -> rows | nil, err
+ *   pg.begin([as]) -> true | nil, err   pins a connection to the request;
+ *                                        as: true (the caller) or "service"
  *   pg.commit() / pg.rollback() -> true | nil, err   and releases it
  *   pg.in_transaction() -> boolean
  * "As the caller" means with the seven settings PostgREST sets per request
  * (SETTINGS_SQL below; the request object builds them once, in C), applied
  * in the same round trip as the statement, for its (implicit or explicit)
  * transaction only; inside a transaction caller_query is query, since
- * begin applied them.
+ * begin applied them.  "As the service" is the same with the claims and the
+ * role of service_role, for trusted server work (strata.data's as_service);
+ * inside a transaction service_query is query too: begin decided.
  * rows is an array of tables keyed by column name; err is a table
  * {code = SQLSTATE, message, detail, hint} ({status = 503, ...} when the
  * database cannot be reached).  A request's pinned connection is given back
@@ -29,6 +33,9 @@
 #define POOL_KEY "strata.pool"
 
 enum op_kind { OP_QUERY, OP_BEGIN, OP_COMMIT, OP_ROLLBACK };
+
+/* Whose settings go with a statement. */
+enum as_whom { AS_NONE, AS_CALLER, AS_SERVICE };
 
 /* The last one, `role`, is SET LOCAL ROLE: the statement runs as the API
  * role (sql/100_api_role_grants.sql). */
@@ -386,9 +393,10 @@ static void add_stmt(pg_op *op, const char *sql, int nparams, const char **value
 /* Queues SETTINGS_SQL with the request's settings; the strings live in
  * the request, which outlives the call.  Raises when out of memory.
  * [-0, +0, v] */
-static void add_settings(lua_State *L, pg_op *op, const char **values)
+static void add_settings(lua_State *L, pg_op *op, enum as_whom as, const char **values)
 {
-    const char *const *set = request_settings(lua_run_request(op->run));
+    request *r = lua_run_request(op->run);
+    const char *const *set = as == AS_SERVICE ? request_service_settings(r) : request_settings(r);
     if (!set)
         luaL_error(L, "pg: out of memory building the request settings");
     for (int i = 0; i < NSETTINGS; i++)
@@ -451,9 +459,8 @@ static int convert_param(lua_State *L, int i)
 }
 
 /* The statement at sql_idx with the parameters after it, preceded by the
- * request's settings when as_caller, unless a transaction already set
- * them.  [-0, +1|2, e] */
-static int query(lua_State *L, int sql_idx, int as_caller)
+ * settings of `as`, unless a transaction already set them.  [-0, +1|2, e] */
+static int query(lua_State *L, int sql_idx, enum as_whom as)
 {
     const char *sql = luaL_checkstring(L, sql_idx);
     int top = lua_gettop(L);
@@ -466,13 +473,13 @@ static int query(lua_State *L, int sql_idx, int as_caller)
         if (convert_param(L, i) < 0)
             return push_failure(L, "22021", lua_pushfstring(L, "parameter $%d contains a NUL byte", i - sql_idx), 0);
     lua_run *run = lua_run_current(L);
-    if (as_caller && run && pin_of(run))
-        as_caller = 0; /* begin set them for the whole transaction */
-    pg_op *op = new_op(L, OP_QUERY, n + (as_caller ? NSETTINGS : 0));
+    if (as != AS_NONE && run && pin_of(run))
+        as = AS_NONE; /* begin set them for the whole transaction */
+    pg_op *op = new_op(L, OP_QUERY, n + (as != AS_NONE ? NSETTINGS : 0));
     for (int i = 0; i < n; i++)
         op->values[i] = lua_type(L, sql_idx + 1 + i) == LUA_TSTRING ? lua_tostring(L, sql_idx + 1 + i) : NULL;
-    if (as_caller)
-        add_settings(L, op, op->values + n);
+    if (as != AS_NONE)
+        add_settings(L, op, as, op->values + n);
     add_stmt(op, sql, n, op->values);
     return run_op(L, op, lua_gettop(L));
 }
@@ -480,25 +487,37 @@ static int query(lua_State *L, int sql_idx, int as_caller)
 /* pg.query(sql, ...) -> rows | nil, err.  [-(1+n), +1|2, e] */
 static int l_query(lua_State *L)
 {
-    return query(L, 1, 0);
+    return query(L, 1, AS_NONE);
 }
 
 /* pg.caller_query(sql, ...) -> rows | nil, err.  [-(1+n), +1|2, e] */
 static int l_caller_query(lua_State *L)
 {
-    return query(L, 1, 1);
+    return query(L, 1, AS_CALLER);
 }
 
-/* pg.begin([as_caller]) -> true | nil, err.  [-(0|1), +1|2, e] */
+/* pg.service_query(sql, ...) -> rows | nil, err.  [-(1+n), +1|2, e] */
+static int l_service_query(lua_State *L)
+{
+    return query(L, 1, AS_SERVICE);
+}
+
+/* pg.begin([as]) -> true | nil, err.  [-(0|1), +1|2, e] */
 static int l_begin(lua_State *L)
 {
-    int as_caller = lua_toboolean(L, 1);
-    pg_op *op = new_op(L, OP_BEGIN, as_caller ? NSETTINGS : 0);
+    enum as_whom as = AS_NONE;
+    if (lua_type(L, 1) == LUA_TSTRING && strcmp(lua_tostring(L, 1), "service") == 0)
+        as = AS_SERVICE;
+    else if (lua_type(L, 1) == LUA_TSTRING)
+        return luaL_argerror(L, 1, "true, nil or \"service\"");
+    else if (lua_toboolean(L, 1))
+        as = AS_CALLER;
+    pg_op *op = new_op(L, OP_BEGIN, as != AS_NONE ? NSETTINGS : 0);
     if (pin_of(op->run))
         return luaL_error(L, "pg.begin: this request is already inside a transaction");
     add_stmt(op, "BEGIN", 0, NULL);
-    if (as_caller)
-        add_settings(L, op, op->values);
+    if (as != AS_NONE)
+        add_settings(L, op, as, op->values);
     pinned *pin = calloc(1, sizeof *pin);
     if (!pin)
         return luaL_error(L, "pg.begin: out of memory");
@@ -541,6 +560,7 @@ static const luaL_Reg FUNCS[] = {
     {"in_transaction", l_in_transaction},
     {"query", l_query},
     {"rollback", l_rollback},
+    {"service_query", l_service_query},
     {NULL, NULL},
 };
 

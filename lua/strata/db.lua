@@ -36,13 +36,21 @@ local M = {}
 -- settings (or inside the current transaction).
 M.query = pg.caller_query
 
---- Runs fn(tx) on one connection inside BEGIN ... COMMIT.  fn's queries go
+--- The same as the service (claims {"role":"service_role"}, SQL role
+-- service_role): for trusted server work, never on a caller's behalf
+-- without a check of your own.  Inside a transaction, the transaction's
+-- identity applies.
+M.query_as_service = pg.service_query
+
+--- Runs fn(tx) on one connection inside BEGIN ... COMMIT, as the caller (or,
+-- with opts.as_service, as the service).  fn's queries go
 -- through tx.query (db.query works too).  COMMIT when fn returns; ROLLBACK
 -- when it raises (the error is raised again) or returns nil, err (which is
 -- returned).  The connection goes back to the pool clean either way.
-function M.transaction(fn)
+function M.transaction(fn, opts)
   if type(fn) ~= "function" then error("db.transaction expects a function", 2) end
-  local ok, err = pg.begin(true)
+  if opts ~= nil and type(opts) ~= "table" then error("db.transaction: opts must be a table", 2) end
+  local ok, err = pg.begin(opts and opts.as_service and "service" or true)
   if not ok then return nil, err end
   local res = pack(pcall(fn, { query = pg.query }))
   if not res[1] then

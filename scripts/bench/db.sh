@@ -118,7 +118,7 @@ a=$(bench_psql -v uid="$BENCH_USER" -v lim=20 -v off=0 -f <(sed "s/:uid/:'uid'/g
 # read from there so the two cannot drift), its $1..$7 (claims, sub, role,
 # method, path, headers, SQL role) given as literals.
 SETTINGS_SQL=$(sed -n '/SETTINGS_SQL\[\] =/,/;$/p' "$BENCH_ROOT/core/lua/lmod_pg.c" | grep -o '"[^"]*"' | tr -d '"\n')
-[[ $SETTINGS_SQL == "select set_config"* && $SETTINGS_SQL == *'$7'* ]] \
+[[ ( $SETTINGS_SQL == "select set_config"* || $SETTINGS_SQL == "select from (select set_config"* ) && $SETTINGS_SQL == *'$7'* ]] \
   || die "cannot read SETTINGS_SQL from core/lua/lmod_pg.c (got '$SETTINGS_SQL')"
 as_strata_script() { # source-script role claims path out [sub]
   local src=$1 role=$2 claims=$3 path=$4 out=$5 sub=${6:-} sql=$SETTINGS_SQL i

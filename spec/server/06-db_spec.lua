@@ -58,6 +58,14 @@ return {
       local rows = assert(db.query("select pg_sleep($1::float8) is null as slept", tonumber(req.query.s or "0.01")))
       return 200, rows[1]
     end },
+  { method = "GET", path = "/v1/db/as_service", handler = function()
+      local sql = [==[select auth.role() as role, current_user as sql_role, auth.uid()::text as uid,
+        current_setting('request.jwt.claims', true) as claims, current_setting('request.path', true) as path]==]
+      local one = assert(db.query_as_service(sql))
+      local tx = assert(db.transaction(function(t) return assert(t.query(sql))[1] end, { as_service = true }))
+      local caller = assert(db.query(sql))
+      return 200, { one = one[1], tx = tx, caller = caller[1] }
+    end },
   { method = "POST", path = "/v1/db/slow_tx", handler = function(req)
       return 200, assert(db.transaction(function(tx)
         assert(tx.query("insert into strata_spec_tx(tag) values ($1)", req.query.tag))
@@ -158,6 +166,22 @@ describe("strata.db #server", function()
     local code = srv.http(server.port, "POST", "/v1/db/slow_tx?tag=stays" .. run)
     assert.equal(200, code)
     assert.equal("2", h.scalar("select count(*) from strata_spec_tx where tag = 'stays" .. run .. "'"))
+  end)
+
+  it("runs statements as the service when asked, and as the caller otherwise", function()
+    local code, body = srv.http(server.port, "GET", "/v1/db/as_service", nil,
+      { Authorization = "Bearer " .. srv.token(SECRET, "--sub 6f1c0d1e-9c1b-4a55-9b7a-0d3a2d9b5e11 --role authenticated") })
+    assert.equal(200, code, body)
+    local doc = cjson.decode(body)
+    for _, k in ipairs({ "one", "tx" }) do
+      assert.equal("service_role", doc[k].role, k)
+      assert.equal("service_role", doc[k].sql_role, k)
+      assert.equal(cjson.null, doc[k].uid, k)
+      assert.equal('{"role":"service_role"}', doc[k].claims, k)
+      assert.equal("/v1/db/as_service", doc[k].path, k)
+    end
+    assert.equal("authenticated", doc.caller.sql_role)
+    assert.equal("6f1c0d1e-9c1b-4a55-9b7a-0d3a2d9b5e11", doc.caller.uid)
   end)
 
   it("refuses a string parameter holding a NUL byte", function()

@@ -3,22 +3,13 @@
  * is bounded by the callers' depth argument. */
 #include "json_scan.h"
 
+#include "base/hex.h"
+
 #include <string.h>
 
 static int is_digit(int c)
 {
     return c >= '0' && c <= '9';
-}
-
-static int hex_value(int c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 void json_scan_init(json_scan *s, const char *buf, size_t len)
@@ -78,7 +69,7 @@ static int hex4(json_scan *s, unsigned *v)
         return JSON_BAD;
     *v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hex_value((unsigned char)s->p[i]);
+        int h = hex_digit((unsigned char)s->p[i]);
         if (h < 0)
             return JSON_BAD;
         *v = *v << 4 | (unsigned)h;

@@ -4,6 +4,7 @@
 
 #include "base/clock.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "engine/uuid_set.h"
 
 #include <errno.h>
@@ -601,24 +602,13 @@ uint64_t broker_feed_synced(const broker_feed *f)
 
 static int lag_metrics(broker_feed *f, buf *out)
 {
-    int rc = buf_add_str(out, "# HELP strata_broker_apply_lag_seconds Time from a transaction's commit "
-                              "(its last change's clock_timestamp()) to its changes in the engine.\n"
-                              "# TYPE strata_broker_apply_lag_seconds histogram\n");
-    uint64_t cumulative = 0;
-    char line[128];
-    for (size_t b = 0; b <= LAG_BUCKETS; b++) {
-        cumulative += atomic_load(&f->lag_bucket[b]);
-        if (b < LAG_BUCKETS)
-            snprintf(line, sizeof line, "strata_broker_apply_lag_seconds_bucket{le=\"%g\"} %llu\n", LAG_BOUNDS[b],
-                     (unsigned long long)cumulative);
-        else
-            snprintf(line, sizeof line, "strata_broker_apply_lag_seconds_bucket{le=\"+Inf\"} %llu\n",
-                     (unsigned long long)cumulative);
-        rc |= buf_add_str(out, line);
-    }
-    snprintf(line, sizeof line, "strata_broker_apply_lag_seconds_sum %.6f\nstrata_broker_apply_lag_seconds_count %llu\n",
-             (double)atomic_load(&f->lag_sum_us) / 1e6, (unsigned long long)cumulative);
-    return rc | buf_add_str(out, line);
+    uint64_t counts[LAG_BUCKETS + 1];
+    for (size_t b = 0; b <= LAG_BUCKETS; b++)
+        counts[b] = atomic_load(&f->lag_bucket[b]);
+    return metrics_render_histogram(out, "strata_broker_apply_lag_seconds",
+                                    "Time from a transaction's commit (its last change's clock_timestamp()) to "
+                                    "its changes in the engine.",
+                                    LAG_BOUNDS, LAG_BUCKETS, counts, (double)atomic_load(&f->lag_sum_us) / 1e6);
 }
 
 int broker_feed_metrics(const broker_feed *f, buf *out)

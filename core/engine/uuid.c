@@ -1,18 +1,9 @@
 /* uuid.c: the uuid text syntax, as PostgreSQL's uuid type reads and writes it. */
 #include "uuid.h"
 
-#include <string.h>
+#include "base/hex.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include <string.h>
 
 int rs_uuid_parse(const char *s, size_t n, rs_uuid *out)
 {
@@ -23,7 +14,7 @@ int rs_uuid_parse(const char *s, size_t n, rs_uuid *out)
     for (int k = 0; k < 16; k++) {
         if (n - i < 2)
             return -1;
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        int hi = hex_digit((unsigned char)s[i]), lo = hex_digit((unsigned char)s[i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         u.b[k] = (uint8_t)(hi << 4 | lo);

@@ -11,6 +11,8 @@
  * past min(len, max_header_bytes) in the head or past len in a body. */
 #include "http.h"
 
+#include "base/hex.h"
+
 #include <string.h>
 
 /* Chunked framing limits (answered HTTP_BAD_REQUEST when passed): one
@@ -64,14 +66,6 @@ static int case_eq(const char *a, const char *b, size_t n)
 static int is_digit(unsigned c)
 {
     return c - '0' < 10u;
-}
-
-static int hex_value(unsigned c)
-{
-    if (is_digit(c))
-        return (int)(c - '0');
-    c |= 0x20;
-    return c - 'a' < 6u ? (int)(c - 'a' + 10) : -1;
 }
 
 static int is_ows(unsigned c)
@@ -423,7 +417,7 @@ static int chunk_digit(chunk_scan *c, int digit)
 /* The size line: hex digits, [BWS ";" extensions], CRLF. */
 static int chunk_size_byte(chunk_scan *c, unsigned b)
 {
-    int digit = hex_value(b);
+    int digit = hex_digit(b);
     switch (c->state) {
     case CH_SIZE0:
         return digit < 0 ? HTTP_BAD_REQUEST : chunk_digit(c, digit);
@@ -657,8 +651,8 @@ int64_t http_url_decode(char *dst, const char *src, size_t n, int plus_is_space)
         if (c == '%') {
             if (n - i < 3)
                 return -1;
-            int hi = hex_value((unsigned char)src[i + 1]);
-            int lo = hex_value((unsigned char)src[i + 2]);
+            int hi = hex_digit((unsigned char)src[i + 1]);
+            int lo = hex_digit((unsigned char)src[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (unsigned char)(hi << 4 | lo);

@@ -123,27 +123,33 @@ static int render_requests(buf *out, metrics_worker *const *w, int n)
     return rc;
 }
 
-static int render_histogram(buf *out, metrics_worker *const *w, int n)
+int metrics_render_histogram(buf *out, const char *name, const char *help, const double *bounds, size_t nbounds,
+                             const uint64_t *counts, double sum_s)
 {
-    int rc = buf_add_str(out, "# HELP strata_http_request_duration_seconds Time from a request's "
-                              "first byte to its response.\n"
-                              "# TYPE strata_http_request_duration_seconds histogram\n");
+    char line[256];
+    snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    int rc = buf_add_str(out, line);
     uint64_t cumulative = 0;
-    char line[128];
-    for (int b = 0; b <= METRICS_BUCKETS; b++) {
-        cumulative += sum(w, n, offsetof(metrics_worker, bucket) + (size_t)b * sizeof(_Atomic uint64_t));
-        if (b < METRICS_BUCKETS)
-            snprintf(line, sizeof line, "strata_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                     BOUNDS[b], (unsigned long long)cumulative);
+    for (size_t b = 0; b <= nbounds; b++) {
+        cumulative += counts[b];
+        if (b < nbounds)
+            snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[b], (unsigned long long)cumulative);
         else
-            snprintf(line, sizeof line, "strata_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                     (unsigned long long)cumulative);
+            snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
         rc |= buf_add_str(out, line);
     }
-    snprintf(line, sizeof line,
-             "strata_http_request_duration_seconds_sum %.6f\nstrata_http_request_duration_seconds_count %llu\n",
-             (double)sum(w, n, offsetof(metrics_worker, duration_us)) / 1e6, (unsigned long long)cumulative);
+    snprintf(line, sizeof line, "%s_sum %.6f\n%s_count %llu\n", name, sum_s, name, (unsigned long long)cumulative);
     return rc | buf_add_str(out, line);
+}
+
+static int render_histogram(buf *out, metrics_worker *const *w, int n)
+{
+    uint64_t counts[METRICS_BUCKETS + 1];
+    for (int b = 0; b <= METRICS_BUCKETS; b++)
+        counts[b] = sum(w, n, offsetof(metrics_worker, bucket) + (size_t)b * sizeof(_Atomic uint64_t));
+    return metrics_render_histogram(out, "strata_http_request_duration_seconds",
+                                    "Time from a request's first byte to its response.", BOUNDS, METRICS_BUCKETS,
+                                    counts, (double)sum(w, n, offsetof(metrics_worker, duration_us)) / 1e6);
 }
 
 static int64_t gauge(metrics_worker *const *w, int n, size_t offset)

@@ -63,4 +63,10 @@ void metrics_request(metrics_worker *m, int route_id, int status, uint64_t durat
 /* Renders every metric, summing the n workers. */
 int metrics_render(buf *out, metrics_worker *const *workers, int n);
 
+/* Appends a Prometheus histogram named `name`: counts[0..nbounds] are the
+ * observations per bucket (not cumulative; the last is above every bound)
+ * and sum_s their sum in seconds.  0, or -1 when out of memory. */
+int metrics_render_histogram(buf *out, const char *name, const char *help, const double *bounds, size_t nbounds,
+                             const uint64_t *counts, double sum_s);
+
 #endif

@@ -26,6 +26,20 @@ local function sleep(seconds)
 end
 M.sleep = sleep
 
+--- A port nothing listens on now (other suites may run on this machine:
+-- a random pick alone collides now and then).
+function M.free_port()
+  for _ = 1, 50 do
+    local port = math.random(10240, 32000)
+    local probe = socket.bind("127.0.0.1", port)
+    if probe then
+      probe:close()
+      return port
+    end
+  end
+  error("no free port found")
+end
+
 --- Starts the server in the background with `env` (a table of variables)
 -- and `args` (a string).  Returns a handle with port, log() and stop().
 -- DATABASE_URL defaults to the test database; STRATA_LISTEN to a free port.
@@ -35,7 +49,7 @@ function M.start(env, args)
   os.remove(dir)
   assert(os.execute("mkdir -p " .. q(dir)))
   -- Below the kernel's ephemeral range (32768+), where client sockets could hold it.
-  local port = env.port or math.random(10240, 32000)
+  local port = env.port or M.free_port()
   local vars = {
     DATABASE_URL = os.getenv("STRATA_TEST_DATABASE_URL"),
     STRATA_LISTEN = "127.0.0.1:" .. port,

@@ -3,10 +3,15 @@
  * PQsendQueryPrepared, PQconsumeInput/PQisBusy/PQgetResult) and libevent
  * events on PQsocket.
  *
- * Connections stay in libpq's pipeline mode: each pool_run sends all its
+ * Connections stay in libpq's pipeline mode: each run sends all its
  * messages (a statement's first Parse included) followed by one Sync, so
  * a query that needs the caller's settings first, or a statement not yet
- * prepared, still costs one round trip. */
+ * prepared, still costs one round trip.  A connection is either acquired
+ * (one caller's, for a transaction: pool_acquire / pool_run /
+ * pool_release) or shared: pool_submit's runs of different requests follow
+ * each other on it, up to PIPE_DEPTH in flight, each its own implicit
+ * transaction ended by its own Sync, so a busy worker does not wait a
+ * round trip per statement. */
 #include "pool.h"
 
 #include "base/clock.h"
@@ -19,6 +24,8 @@
 
 #define STMT_CACHE 128      /* prepared statements kept per connection */
 #define MAX_CMDS (2 * POOL_MAX_STMTS) /* a Parse and an Execute each */
+#define PIPE_DEPTH 8        /* runs in flight on one shared connection */
+#define PIPE_MAX_AGE_US 2000 /* join a shared connection only while its oldest run is younger */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -29,42 +36,52 @@ typedef enum { PC_CONNECTING, PC_IDLE, PC_BUSY, PC_NSTATES, PC_OUT = PC_NSTATES 
 /* What a connection is doing on the wire. */
 typedef enum { OP_NONE, OP_RUN, OP_ROLLBACK } pc_op;
 
-/* One command of the pipeline in flight, in the order results come back. */
+/* One command of a run, in the order results come back. */
 typedef struct pc_cmd {
     short slot;             /* a Parse into this cache slot, or -1 */
     short last;             /* the Execute whose result the caller wants */
 } pc_cmd;
 
+/* One run in flight: its statements and their Sync. */
+typedef struct pc_run {
+    pc_op op;
+    pool_result_fn fn;      /* its caller (NULL for the pool's own ROLLBACK) */
+    void *arg;
+    PGresult *result;       /* the result to hand over, owned until then */
+    pc_cmd cmds[MAX_CMDS];
+    int ncmds, cmd_at;      /* commands sent; the one being answered */
+    uint64_t started_us;
+} pc_run;
+
 typedef struct stmt {
     char *sql;              /* owned; NULL when the slot is free */
     size_t len;             /* strlen(sql) */
     uint64_t hash;
+    int prepared;           /* its Parse succeeded: later runs may Execute it */
 } stmt;
 
 struct pg_conn {
     pool *pool;
     PGconn *pg;             /* owned */
     pc_state state;
-    pc_op op;
     struct event *ev;       /* owned; on `sock` for `want` */
     int sock;
     short want;             /* EV_READ and/or EV_WRITE armed */
     int polling_connect;    /* still in PQconnectPoll */
-    pool_result_fn fn;      /* the current query's caller */
-    void *arg;
-    PGresult *result;       /* the result to hand over, owned until then */
-    pc_cmd cmds[MAX_CMDS];  /* the pipeline in flight */
-    int ncmds, cmd_at;      /* commands sent; the one being answered */
-    int synced;             /* its Sync came back: the pipeline is done */
+    pc_run runs[PIPE_DEPTH]; /* in flight, oldest first: a ring from run_head */
+    int run_head, nruns;
+    int shared;             /* busy with pool_submit's runs, not acquired */
     int broken;             /* a send failed half-way: never reuse */
-    uint64_t started_us;
     stmt stmts[STMT_CACHE];
     pg_conn *prev, *next;   /* list of its state */
 };
 
 struct pool_waiter {
     pool *pool;
-    pool_acquire_fn fn;
+    pool_acquire_fn fn;     /* an acquire's, or NULL for a submit */
+    pool_result_fn rfn;     /* a submit's */
+    const pool_stmt *stmts; /* a submit's statements (its caller keeps them alive) */
+    int nstmts;
     void *arg;
     struct event *timer;    /* owned */
     pool_waiter *prev, *next;
@@ -159,11 +176,17 @@ static int watch(pg_conn *c, short want)
     return 0;
 }
 
+static pc_run *head_run(pg_conn *c)
+{
+    return &c->runs[c->run_head];
+}
+
 static void free_conn(pg_conn *c)
 {
     if (c->ev)
         event_free(c->ev);
-    PQclear(c->result);
+    for (int i = 0; i < c->nruns; i++)
+        PQclear(c->runs[(c->run_head + i) % PIPE_DEPTH].result);
     PQfinish(c->pg);
     for (int i = 0; i < STMT_CACHE; i++)
         free(c->stmts[i].sql);
@@ -183,10 +206,35 @@ static void schedule_refill(pool *p)
 /* Closes a broken connection; its caller, if any, learns it by res NULL. */
 static void fail_waiters(pool *p, pool_failure why);
 
+/* The callers of c's runs, taken before c goes. */
+typedef struct callers {
+    pool_result_fn fn[PIPE_DEPTH];
+    void *arg[PIPE_DEPTH];
+    int n;
+} callers;
+
+static void take_callers(pg_conn *c, callers *out)
+{
+    out->n = 0;
+    for (int i = 0; i < c->nruns; i++) {
+        const pc_run *r = &c->runs[(c->run_head + i) % PIPE_DEPTH];
+        if (r->fn) {
+            out->fn[out->n] = r->fn;
+            out->arg[out->n++] = r->arg;
+        }
+    }
+}
+
+static void fail_callers(const callers *cs)
+{
+    for (int i = 0; i < cs->n; i++)
+        cs->fn[i](cs->arg[i], NULL, POOL_LOST);
+}
+
 static void drop(pool *p, pg_conn *c, const char *why)
 {
-    pool_result_fn fn = c->op != OP_NONE && c->op != OP_ROLLBACK ? c->fn : NULL;
-    void *arg = c->arg;
+    callers cs;
+    take_callers(c, &cs);
     int connect_failed = c->polling_connect;
     if (connect_failed)
         stat_add(&p->stats->failures, 1);
@@ -195,8 +243,7 @@ static void drop(pool *p, pg_conn *c, const char *why)
     log_eventf("warn", "pool: connection lost: %s", why);
     move(p, c, PC_OUT);
     free_conn(c);
-    if (fn)
-        fn(arg, NULL);
+    fail_callers(&cs);
     if (connect_failed && !p->closing) {
         /* The database is out of reach: answer at once (503) rather than
          * let requests queue until their wait timeout. */
@@ -302,28 +349,24 @@ static void on_refill(evutil_socket_t fd, short what, void *arg)
         start_connect(p);
 }
 
-/* Hands the finished query's result to its caller. */
-static void finish_op(pool *p, pg_conn *c)
+/* The oldest run's Sync came back: it is done.  Its caller and result go
+ * to *out (called later, once the connection is in a consistent state). */
+typedef struct done_run {
+    pool_result_fn fn;
+    void *arg;
+    PGresult *res;
+} done_run;
+
+static void pop_run(pool *p, pg_conn *c, done_run *out)
 {
-    PGresult *res = c->result;
-    pool_result_fn fn = c->fn;
-    void *arg = c->arg;
-    c->result = NULL;
-    c->fn = NULL;
-    pc_op op = c->op;
-    c->op = OP_NONE;
-    if (watch(c, EV_READ) < 0) {
-        PQclear(res);
-        drop(p, c, "cannot watch the socket");
+    pc_run *r = head_run(c);
+    *out = (done_run){r->fn, r->arg, r->result};
+    r->result = NULL;
+    c->run_head = (c->run_head + 1) % PIPE_DEPTH;
+    c->nruns--;
+    if (r->op == OP_ROLLBACK)
         return;
-    }
-    if (op == OP_ROLLBACK) {
-        PQclear(res);
-        move(p, c, PC_IDLE);
-        serve_waiters(p);
-        return;
-    }
-    uint64_t us = mono_us() - c->started_us;
+    uint64_t us = mono_us() - r->started_us;
     static const uint64_t bounds[7] = {1000, 5000, 10000, 50000, 100000, 500000, 1000000};
     int b = 0;
     while (b < 7 && us > bounds[b])
@@ -331,7 +374,6 @@ static void finish_op(pool *p, pg_conn *c)
     stat_add(&p->stats->query_bucket[b], 1);
     stat_add(&p->stats->queries, 1);
     stat_add(&p->stats->query_us, us);
-    fn(arg, res);
 }
 
 /* Forgets a cached statement whose Parse did not succeed. */
@@ -341,26 +383,42 @@ static void uncache(pg_conn *c, int slot)
     c->stmts[slot].sql = NULL;
 }
 
-/* Files one result of the command being answered: the caller gets the
+/* Files one result of run's command being answered: the caller gets the
  * first failure, else the last statement's result. */
-static void take_result(pg_conn *c, PGresult *r)
+static void take_result(pg_conn *c, pc_run *run, PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
     int failed = st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK;
-    const pc_cmd *cmd = c->cmd_at < c->ncmds ? &c->cmds[c->cmd_at] : NULL;
-    if (failed && cmd && cmd->slot >= 0)
-        uncache(c, cmd->slot); /* not prepared, by error or abort */
-    int have_failure = c->result && PQresultStatus(c->result) == PGRES_FATAL_ERROR;
+    const pc_cmd *cmd = run->cmd_at < run->ncmds ? &run->cmds[run->cmd_at] : NULL;
+    if (cmd && cmd->slot >= 0) {
+        if (failed)
+            uncache(c, cmd->slot); /* not prepared, by error or abort */
+        else
+            c->stmts[cmd->slot].prepared = 1;
+    }
+    int have_failure = run->result && PQresultStatus(run->result) == PGRES_FATAL_ERROR;
     int wanted = failed ? st != PGRES_PIPELINE_ABORTED && !have_failure : cmd && cmd->last;
     if (!wanted) {
         PQclear(r);
         return;
     }
-    PQclear(c->result);
-    c->result = r;
+    PQclear(run->result);
+    run->result = r;
 }
 
-/* Reads what arrived; returns when more is needed or the pipeline is done. */
+/* After runs ended on c: a shared connection with none left, or one that
+ * rolled back for its last owner, is free again. */
+static void runs_ended(pool *p, pg_conn *c, int rolled_back)
+{
+    if (c->nruns == 0 && (c->shared || rolled_back)) {
+        c->shared = 0;
+        move(p, c, PC_IDLE);
+    }
+}
+
+/* Reads what arrived and answers every run whose Sync came back.  The
+ * callers are called last: they may run more queries, release or drop
+ * connections, and c may be gone by then. */
 static void read_results(pool *p, pg_conn *c)
 {
     if (!PQconsumeInput(c->pg)) {
@@ -370,26 +428,38 @@ static void read_results(pool *p, pg_conn *c)
     PGnotify *n;
     while ((n = PQnotifies(c->pg)))
         PQfreemem(n); /* nobody LISTENs on pool connections */
-    while (!c->synced && !PQisBusy(c->pg)) {
-        PGresult *r = PQgetResult(c->pg);
-        if (!r) {
+    done_run done[PIPE_DEPTH];
+    int ndone = 0, lost = 0, rolled_back = 0;
+    while (c->nruns > 0 && !PQisBusy(c->pg)) {
+        pc_run *r = head_run(c);
+        PGresult *res = PQgetResult(c->pg);
+        if (!res) {
             /* Each command's results end with NULL; more NULLs than
              * commands means libpq has nothing left: the link broke. */
-            if (++c->cmd_at > c->ncmds)
+            if (++r->cmd_at > r->ncmds) {
+                lost = 1;
                 break;
-        } else if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            c->synced = 1;
+            }
+        } else if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            rolled_back |= r->op == OP_ROLLBACK;
+            pop_run(p, c, &done[ndone++]);
         } else {
-            take_result(c, r);
+            take_result(c, r, res);
         }
     }
-    if (c->synced) {
-        finish_op(p, c);
-        return;
-    }
-    if (c->cmd_at > c->ncmds || PQstatus(c->pg) == CONNECTION_BAD)
+    if (lost || PQstatus(c->pg) == CONNECTION_BAD)
         drop(p, c, conn_error(c));
+    else if (ndone)
+        runs_ended(p, c, rolled_back);
+    for (int i = 0; i < ndone; i++) {
+        if (done[i].fn)
+            done[i].fn(done[i].arg, done[i].res, done[i].res ? POOL_OK : POOL_LOST);
+        else
+            PQclear(done[i].res);
+    }
+    if (ndone)
+        serve_waiters(p);
 }
 
 static void on_socket(evutil_socket_t fd, short what, void *arg)
@@ -415,7 +485,7 @@ static void on_socket(evutil_socket_t fd, short what, void *arg)
             return;
     }
     if (what & EV_READ) {
-        if (c->op == OP_NONE && c->state == PC_IDLE) {
+        if (c->nruns == 0) {
             /* An idle connection became readable: the server closed it, or
              * sent a notice. */
             if (!PQconsumeInput(c->pg) || PQstatus(c->pg) == CONNECTION_BAD) {
@@ -454,25 +524,29 @@ static void stmt_name(char name[8], int slot)
     *d = '\0';
 }
 
-static void add_cmd(pg_conn *c, int slot, int last)
+static void add_cmd(pc_run *r, int slot, int last)
 {
-    c->cmds[c->ncmds].slot = (short)slot;
-    c->cmds[c->ncmds].last = (short)last;
-    c->ncmds++;
+    r->cmds[r->ncmds].slot = (short)slot;
+    r->cmds[r->ncmds].last = (short)last;
+    r->ncmds++;
 }
 
 /* Queues one statement: Parse (first use of its text on this connection)
  * and Execute.  Returns 0, or -1 when libpq refused. */
-static int send_stmt(pg_conn *c, const pool_stmt *s, int last)
+static int send_stmt(pg_conn *c, pc_run *r, const pool_stmt *s, int last)
 {
     size_t len = strlen(s->sql);
     uint64_t h = hash_bytes(s->sql, len); /* every run: REST statements are long */
     int slot = (int)(h % STMT_CACHE);
     stmt *st = &c->stmts[slot];
-    if (st->sql && (st->hash != h || st->len != len || memcmp(st->sql, s->sql, len) != 0)) {
-        /* The slot holds another statement: run this one unnamed rather
-         * than evict (no DEALLOCATE, no re-Parse of the other later). */
-        add_cmd(c, -1, last);
+    int other = st->sql && (st->hash != h || st->len != len || memcmp(st->sql, s->sql, len) != 0);
+    /* A Parse still in flight in an earlier run may yet fail (aborted by
+     * that run's error): do not let this run depend on it. */
+    int unsure = st->sql && !other && !st->prepared;
+    if (other || unsure) {
+        /* Run it unnamed rather than evict (no DEALLOCATE, no re-Parse of
+         * the other later). */
+        add_cmd(r, -1, last);
         return PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, s->values, NULL, NULL, 0) ? 0 : -1;
     }
     char name[8];
@@ -482,41 +556,44 @@ static int send_stmt(pg_conn *c, const pool_stmt *s, int last)
             return -1;
         st->len = len;
         st->hash = h;
-        add_cmd(c, slot, 0);
+        st->prepared = 0;
+        add_cmd(r, slot, 0);
         if (!PQsendPrepare(c->pg, name, s->sql, 0, NULL))
             return -1;
     }
-    add_cmd(c, -1, last);
+    add_cmd(r, -1, last);
     return PQsendQueryPrepared(c->pg, name, s->nparams, s->values, NULL, NULL, 0) ? 0 : -1;
 }
 
-/* Sends stmts and a Sync as one pipeline for op. */
+/* Sends stmts and a Sync as one run after those in flight.  -1 when
+ * nothing or half of it could be sent: the connection is broken then, and
+ * the run stays in the ring for drop() to fail. */
 static int start(pg_conn *c, pc_op op, const pool_stmt *stmts, int n, pool_result_fn fn, void *arg)
 {
-    if (n < 1 || n > POOL_MAX_STMTS)
+    if (n < 1 || n > POOL_MAX_STMTS || c->nruns == PIPE_DEPTH || c->broken)
         return -1;
-    c->op = op;
-    c->fn = fn;
-    c->arg = arg;
-    c->ncmds = c->cmd_at = c->synced = 0;
-    c->started_us = mono_us();
+    pc_run *r = &c->runs[(c->run_head + c->nruns) % PIPE_DEPTH];
+    *r = (pc_run){.op = op, .fn = fn, .arg = arg, .started_us = mono_us()};
+    c->nruns++;
     for (int i = 0; i < n; i++)
-        if (send_stmt(c, &stmts[i], i == n - 1) < 0)
+        if (send_stmt(c, r, &stmts[i], i == n - 1) < 0)
             goto failed;
     if (!PQpipelineSync(c->pg) || after_send(c) < 0)
         goto failed;
     return 0;
 failed:
-    /* Half a pipeline may be queued: this connection is done for. */
-    c->broken = 1;
-    c->op = OP_NONE;
-    c->fn = NULL;
+    c->broken = 1; /* half a pipeline may be queued: this connection is done for */
     return -1;
 }
 
 int pool_run(pg_conn *c, const pool_stmt *stmts, int n, pool_result_fn fn, void *arg)
 {
-    return start(c, OP_RUN, stmts, n, fn, arg);
+    if (c->nruns || c->shared)
+        return -1; /* an acquired connection carries one run at a time */
+    if (start(c, OP_RUN, stmts, n, fn, arg) == 0)
+        return 0;
+    c->nruns = 0; /* fn is not called: the caller releases, which drops it */
+    return -1;
 }
 
 static void give(pool *p, pg_conn *c, pool_acquire_fn fn, void *arg)
@@ -540,15 +617,54 @@ static void dequeue(pool *p, pool_waiter *w)
     publish_gauges(p);
 }
 
+/* A shared connection with room for another run (the least loaded), or
+ * NULL.  Runs answer in order, so a run queued behind a slow statement
+ * waits for it: join only connections whose oldest run is recent (a slow
+ * statement's followers wait in the queue instead, with its timeout). */
+static pg_conn *shared_with_room(pool *p)
+{
+    pg_conn *best = NULL;
+    uint64_t now = 0;
+    for (pg_conn *c = p->lists[PC_BUSY]; c; c = c->next) {
+        if (!c->shared || c->broken || c->nruns >= PIPE_DEPTH || (best && c->nruns >= best->nruns))
+            continue;
+        if (!now)
+            now = mono_us();
+        if (now - head_run(c)->started_us < PIPE_MAX_AGE_US)
+            best = c;
+    }
+    return best;
+}
+
+/* Starts a submitted run on c (idle: it becomes shared; or shared). */
+static void submit_on(pool *p, pg_conn *c, const pool_stmt *stmts, int n, pool_result_fn fn, void *arg)
+{
+    if (c->state == PC_IDLE) {
+        c->shared = 1;
+        move(p, c, PC_BUSY);
+    }
+    if (start(c, OP_RUN, stmts, n, fn, arg) < 0)
+        drop(p, c, c->broken ? "a query could not be sent" : conn_error(c)); /* fails the run too */
+}
+
+/* Serves the queue in order while the head can be served: an acquire
+ * needs an idle connection, a submit an idle or a shared one with room. */
 static void serve_waiters(pool *p)
 {
-    while (p->qhead && p->lists[PC_IDLE]) {
+    while (p->qhead) {
         pool_waiter *w = p->qhead;
-        pool_acquire_fn fn = w->fn;
-        void *arg = w->arg;
+        pg_conn *c = p->lists[PC_IDLE];
+        if (!c && !w->fn)
+            c = shared_with_room(p);
+        if (!c)
+            return;
+        pool_waiter took = *w;
         dequeue(p, w);
         free(w);
-        give(p, p->lists[PC_IDLE], fn, arg);
+        if (took.fn)
+            give(p, c, took.fn, took.arg);
+        else
+            submit_on(p, c, took.stmts, took.nstmts, took.rfn, took.arg);
     }
 }
 
@@ -558,46 +674,49 @@ static void on_wait_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     pool_waiter *w = arg;
     pool *p = w->pool;
-    pool_acquire_fn fn = w->fn;
-    void *warg = w->arg;
+    pool_waiter took = *w;
     dequeue(p, w);
     free(w);
     stat_add(&p->stats->timeouts, 1);
-    fn(warg, NULL, POOL_TIMEOUT);
+    if (took.fn)
+        took.fn(took.arg, NULL, POOL_TIMEOUT);
+    else
+        took.rfn(took.arg, NULL, POOL_TIMEOUT);
 }
 
-pool_waiter *pool_acquire(pool *p, pool_acquire_fn fn, void *arg)
+/* Queues a waiter like proto (fn or rfn set) behind the others, with its
+ * wait timeout; answers the caller at once when it cannot wait. */
+static pool_waiter *enqueue(pool *p, const pool_waiter *proto)
 {
-    if (p->closing) {
-        fn(arg, NULL, POOL_CLOSING);
-        return NULL;
-    }
-    if (p->lists[PC_IDLE] && !p->qhead) {
-        give(p, p->lists[PC_IDLE], fn, arg);
-        return NULL;
-    }
-    if (p->down && !p->lists[PC_IDLE]) {
-        fn(arg, NULL, POOL_UNAVAILABLE);
-        return NULL;
-    }
-    if (p->qlen >= p->conf.queue_max) {
-        stat_add(&p->stats->rejected, 1);
-        fn(arg, NULL, POOL_QUEUE_FULL);
-        return NULL;
-    }
-    pool_waiter *w = calloc(1, sizeof *w);
+    pool_failure why = POOL_OK;
+    pool_waiter *w = NULL;
     struct timeval tv = {p->conf.wait_timeout_ms / 1000, (p->conf.wait_timeout_ms % 1000) * 1000};
-    if (!w || !(w->timer = evtimer_new(p->base, on_wait_timeout, w)) || evtimer_add(w->timer, &tv) < 0) {
+    if (p->down && !p->lists[PC_IDLE]) {
+        why = POOL_UNAVAILABLE;
+    } else if (p->qlen >= p->conf.queue_max) {
+        stat_add(&p->stats->rejected, 1);
+        why = POOL_QUEUE_FULL;
+    } else if (!(w = calloc(1, sizeof *w)) || !(w->timer = evtimer_new(p->base, on_wait_timeout, w)) ||
+               evtimer_add(w->timer, &tv) < 0) {
         if (w && w->timer)
             event_free(w->timer);
         free(w);
-        fn(arg, NULL, POOL_NO_MEMORY);
+        w = NULL;
+        why = POOL_NO_MEMORY;
+    }
+    if (!w) {
+        if (proto->fn)
+            proto->fn(proto->arg, NULL, why);
+        else
+            proto->rfn(proto->arg, NULL, why);
         return NULL;
     }
+    struct event *timer = w->timer;
+    *w = *proto;
+    w->timer = timer;
     w->pool = p;
-    w->fn = fn;
-    w->arg = arg;
     w->prev = p->qtail;
+    w->next = NULL;
     if (p->qtail)
         p->qtail->next = w;
     else
@@ -612,15 +731,48 @@ pool_waiter *pool_acquire(pool *p, pool_acquire_fn fn, void *arg)
     return w;
 }
 
+pool_waiter *pool_acquire(pool *p, pool_acquire_fn fn, void *arg)
+{
+    if (p->closing) {
+        fn(arg, NULL, POOL_CLOSING);
+        return NULL;
+    }
+    if (p->lists[PC_IDLE] && !p->qhead) {
+        give(p, p->lists[PC_IDLE], fn, arg);
+        return NULL;
+    }
+    pool_waiter proto = {.fn = fn, .arg = arg};
+    return enqueue(p, &proto);
+}
+
+void pool_submit(pool *p, const pool_stmt *stmts, int n, pool_result_fn fn, void *arg)
+{
+    if (p->closing) {
+        fn(arg, NULL, POOL_CLOSING);
+        return;
+    }
+    /* Nobody jumps the queue; and while an acquire waits, shared
+     * connections are left to drain, so that it gets one. */
+    pg_conn *c = p->qhead ? NULL : p->lists[PC_IDLE] ? p->lists[PC_IDLE] : shared_with_room(p);
+    if (c) {
+        submit_on(p, c, stmts, n, fn, arg);
+        return;
+    }
+    pool_waiter proto = {.rfn = fn, .stmts = stmts, .nstmts = n, .arg = arg};
+    enqueue(p, &proto);
+}
+
 static void fail_waiters(pool *p, pool_failure why)
 {
     while (p->qhead) {
         pool_waiter *w = p->qhead;
-        pool_acquire_fn fn = w->fn;
-        void *arg = w->arg;
+        pool_waiter took = *w;
         dequeue(p, w);
         free(w);
-        fn(arg, NULL, why);
+        if (took.fn)
+            took.fn(took.arg, NULL, why);
+        else
+            took.rfn(took.arg, NULL, why);
     }
 }
 
@@ -634,7 +786,7 @@ void pool_cancel(pool *p, pool_waiter *w)
 
 void pool_release(pool *p, pg_conn *c)
 {
-    if (c->state != PC_BUSY)
+    if (c->state != PC_BUSY || c->shared)
         return;
     if (c->broken || PQstatus(c->pg) == CONNECTION_BAD) {
         drop(p, c, c->broken ? "a query could not be sent" : conn_error(c));
@@ -649,7 +801,7 @@ void pool_release(pool *p, pg_conn *c)
             drop(p, c, "cannot send ROLLBACK");
         return;
     }
-    if (ts != PQTRANS_IDLE) {
+    if (ts != PQTRANS_IDLE || c->nruns) {
         drop(p, c, "released while a query was still running");
         return;
     }
@@ -687,12 +839,11 @@ void pool_free(pool *p)
     for (int s = 0; s < PC_NSTATES; s++)
         while (p->lists[s]) {
             pg_conn *c = p->lists[s];
-            pool_result_fn fn = c->op == OP_RUN ? c->fn : NULL;
-            void *arg = c->arg;
+            callers cs;
+            take_callers(c, &cs);
             move(p, c, PC_OUT);
             free_conn(c);
-            if (fn)
-                fn(arg, NULL);
+            fail_callers(&cs);
         }
     publish_gauges(p);
     event_free(p->refill);

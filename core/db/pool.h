@@ -46,9 +46,10 @@ const char *pool_strerror(pool_failure why);
 typedef void (*pool_acquire_fn)(void *arg, pg_conn *c, pool_failure why);
 
 /* Called once per query with its final result (owned by the callee, who
- * must PQclear it), or res NULL when the connection broke (the connection
- * is then already gone: do not release it). */
-typedef void (*pool_result_fn)(void *arg, PGresult *res);
+ * must PQclear it) and POOL_OK, or res NULL and why: POOL_LOST when the
+ * connection broke (it is then already gone: do not release it), or, for
+ * pool_submit, why no connection carried it. */
+typedef void (*pool_result_fn)(void *arg, PGresult *res, pool_failure why);
 
 pool *pool_new(struct event_base *base, const pool_conf *conf, pool_stats *stats);
 
@@ -84,6 +85,14 @@ typedef struct pool_stmt {
  * or -1 when nothing could be sent (fn is not called then; the connection
  * is broken and release replaces it). */
 int pool_run(pg_conn *c, const pool_stmt *stmts, int n, pool_result_fn fn, void *arg);
+
+/* Runs stmts as pool_run does, on a shared connection: an idle one, or
+ * one already carrying other callers' runs (up to a few in flight, each
+ * its own implicit transaction), or after a wait in the queue (then with
+ * wait_timeout_ms and queue_max as pool_acquire).  fn is called exactly
+ * once, maybe before this returns; stmts and their values must live until
+ * then.  Not for transactions: those need pool_acquire's connection. */
+void pool_submit(pool *p, const pool_stmt *stmts, int n, pool_result_fn fn, void *arg);
 
 /* The libpq error of a connection that failed to send, for messages. */
 const char *pool_conn_error(const pg_conn *c);

@@ -285,22 +285,23 @@ static void complete(pg_op *op)
         lua_run_resume(op->run, 0); /* the continuation pushes the answer */
 }
 
-static void on_result(void *arg, PGresult *res)
+/* pool_result_fn: the answer to op.  A statement outside a transaction
+ * ran on a shared connection (pool_submit: nothing to give back); one
+ * inside ran on the request's pinned connection. */
+static void on_result(void *arg, PGresult *res, pool_failure why)
 {
     pg_op *op = arg;
     pinned *pin = pin_of(op->run);
-    int pinned_conn = pin && pin->conn == op->conn;
+    int pinned_conn = pin && op->conn && pin->conn == op->conn;
     if (!res) {
-        op->failure = POOL_LOST;
+        op->failure = why;
         if (pinned_conn)
             pin->conn = NULL; /* gone with the connection */
     } else {
         op->result = res;
         int failed = PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK;
         int ends = op->kind == OP_COMMIT || op->kind == OP_ROLLBACK || (op->kind == OP_BEGIN && failed);
-        if (!pinned_conn) {
-            pool_release(op->pool, op->conn);
-        } else if (ends) {
+        if (pinned_conn && ends) {
             pin->conn = NULL;
             pool_release(op->pool, op->conn);
             if (op->kind != OP_BEGIN)
@@ -355,8 +356,10 @@ static int run_op(lua_State *L, pg_op *op, int op_index)
     if (pin && pin->conn) {
         op->conn = pin->conn;
         send_op(op);
+    } else if (op->kind == OP_BEGIN) {
+        pool_acquire(op->pool, on_acquired, op); /* a transaction needs a connection of its own */
     } else {
-        pool_acquire(op->pool, on_acquired, op);
+        pool_submit(op->pool, op->stmts, op->nstmts, on_result, op);
     }
     if (op->complete)
         return answer(L, op); /* failed at once: no need to yield */

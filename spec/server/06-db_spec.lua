@@ -66,6 +66,19 @@ return {
       local caller = assert(db.query(sql))
       return 200, { one = one[1], tx = tx, caller = caller[1] }
     end },
+  { method = "GET", path = "/v1/db/pipe/:k/:x", handler = function(req)
+      -- The SQL text is new to the connection for each k: its first runs
+      -- share a Parse still in flight.
+      local rows, err = db.query("select $1::int * 2 as v, $2::text as k /* pipe " .. req.params.k .. " */",
+        tonumber(req.params.x), req.params.k)
+      if not rows then return 422, err end
+      return 200, rows[1]
+    end },
+  { method = "GET", path = "/v1/db/pipe_fail/:x", handler = function(req)
+      local rows, err = db.query("select 1 / ($1::int - $1::int) as v", tonumber(req.params.x))
+      if not rows then return 422, err end
+      return 200, rows[1]
+    end },
   { method = "POST", path = "/v1/db/slow_tx", handler = function(req)
       return 200, assert(db.transaction(function(tx)
         assert(tx.query("insert into strata_spec_tx(tag) values ($1)", req.query.tag))
@@ -299,6 +312,46 @@ describe("strata.db #server", function()
     assert.same({ ["200"] = 200 }, codes)
     assert.matches('strata_db_connections{state="open"} 4', metrics)
     assert.matches("strata_db_waits_total [1-9]", metrics)
+  end)
+
+  it("keeps each request's answer its own when many share one connection, failures among them", function()
+    -- One worker, one connection: concurrent statements follow each other
+    -- on it (each its own implicit transaction); a failing one (division
+    -- by zero) or one with a header PostgreSQL refuses (invalid UTF-8 in
+    -- request.headers) must not take its neighbours' answers or statements.
+    local s = start({ STRATA_WORKERS = "1", STRATA_DB_POOL_MIN = "1", STRATA_DB_POOL_MAX = "1" })
+    local k = tostring(math.random(1, 1e9))
+    local dir = s.dir .. "/pipe"
+    assert(os.execute("mkdir -p " .. srv.quote(dir)))
+    local args = {}
+    for i = 1, 60 do
+      local url
+      if i % 5 == 0 then
+        url = ("http://127.0.0.1:%d/v1/db/pipe_fail/%d"):format(s.port, i)
+      else
+        url = ("http://127.0.0.1:%d/v1/db/pipe/%s/%d"):format(s.port, k, i)
+      end
+      local bad = i % 7 == 0 and " -H $'X-Bad: \xff\xfe'" or ""
+      args[#args + 1] = ("%s -o %s/%d -w '%%{http_code}\n'%s"):format(srv.quote(url), dir, i, bad)
+    end
+    local p = io.popen("bash -c " .. srv.quote("curl -s --parallel --parallel-immediate --parallel-max 60 "
+      .. table.concat(args, " --next -s ")) .. " 2>/dev/null")
+    p:read("a")
+    p:close()
+    for i = 1, 60 do
+      local f = assert(io.open(("%s/%d"):format(dir, i)))
+      local doc = cjson.decode(f:read("a"))
+      f:close()
+      if i % 7 == 0 then
+        assert.equal("22021", doc.code, "request " .. i .. ": invalid UTF-8 in its headers")
+      elseif i % 5 == 0 then
+        assert.equal("22012", doc.code, "request " .. i .. ": division by zero")
+      else
+        assert.same({ v = 2 * i, k = k }, doc, "request " .. i)
+      end
+    end
+    assert.equal(0, s.stop(), s.log())
+    s.cleanup()
   end)
 
   it("answers 503 with Retry-After when no connection frees up within the wait timeout", function()

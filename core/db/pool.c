@@ -34,7 +34,7 @@
 typedef enum { PC_CONNECTING, PC_IDLE, PC_BUSY, PC_NSTATES, PC_OUT = PC_NSTATES } pc_state;
 
 /* What a connection is doing on the wire. */
-typedef enum { OP_NONE, OP_RUN, OP_ROLLBACK } pc_op;
+typedef enum { OP_RUN, OP_ROLLBACK } pc_op;
 
 /* One command of a run, in the order results come back. */
 typedef struct pc_cmd {

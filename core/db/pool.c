@@ -33,7 +33,7 @@
  * from its last move until it is freed. */
 typedef enum { PC_CONNECTING, PC_IDLE, PC_BUSY, PC_NSTATES, PC_OUT = PC_NSTATES } pc_state;
 
-/* What a connection is doing on the wire. */
+/* What a run is: a caller's statements, or the pool's own ROLLBACK of a released transaction. */
 typedef enum { OP_RUN, OP_ROLLBACK } pc_op;
 
 /* One command of a run, in the order results come back. */

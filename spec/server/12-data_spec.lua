@@ -170,7 +170,7 @@ end
 
 describe("strata.data #server", function()
   local server, callers, tally
-  local A, B, ADMIN, G, W, chat_a, chat_b
+  local A, B, ADMIN, G, chat_a, chat_b
 
   local function start()
     local dir = srv.lua_dir({ ["routes/data_spec.lua"] = ROUTES })
@@ -252,7 +252,7 @@ describe("strata.data #server", function()
       "W", "P", "G", "session" }) do
       ids[name] = h.uuid()
     end
-    G, W, chat_a, chat_b = ids.G, ids.W, ids.chat_a, ids.chat_b
+    G, chat_a, chat_b = ids.G, ids.chat_a, ids.chat_b
     h.accepts((FIXTURE:gsub("{([%w_]+)}", function(k) return h.lit(assert(ids[k], k)) end)))
     server = start()
     local function tok(args) return srv.token(SECRET, args) end

@@ -3,9 +3,23 @@
 -- (GET, HEAD, POST, PUT, PATCH, DELETE) and functions (rpc/<name>), filtered by
 -- the Lua row policies.  SQL comes from strata.rest.sql; identifiers from
 -- the catalog only; values always as parameters; JSON built by PostgreSQL.
+--
+-- Two doors, one implementation: M.handle(req) is the HTTP route, which
+-- turns the request into a call and runs it; M.run(call) answers a call
+-- made without HTTP (strata.data, for Lua routes).  A call is
+--   { ctx = { role, uid, is_admin, claims },   the caller the policies see
+--     service = true,                         statements as the service (strata.rest.exec)
+--     method = "GET" | "HEAD" | "POST" | "PATCH" | "DELETE" | "PUT",
+--     schema = profile or nil (the default), table = name | fn = function name,
+--     query = { k = "v" | { "v", ... } },     PostgREST's parameters, as in a URL
+--     json = decoded body, body = its JSON text, csv = true (body is CSV text),
+--     prefer = strata.rest.prefer.parse's table,
+--     media = "json" | "single" | "csv", or accept = an Accept header to negotiate,
+--     range = a Range header or nil }
+-- and its answer is (status, body, headers): body a JSON (or CSV) text, a
+-- PostgREST error table, or nil.
 
 local cjson = require("cjson")
-local db = require("strata.db")
 local config = require("strata.config")
 local catalog = require("strata.rest.catalog")
 local errors = require("strata.rest.errors")
@@ -18,24 +32,24 @@ local embed = require("strata.rest.embed")
 local prefer = require("strata.rest.prefer")
 local media = require("strata.rest.media")
 local csv = require("strata.rest.csv")
+local exec = require("strata.rest.exec")
 
 local format, concat, tonumber, type, pairs, ipairs = string.format, table.concat, tonumber, type, pairs, ipairs
 local sub = string.sub
 local raise = errors.raise
-local prefs = prefer.of -- Prefer: a=b, c=d  ->  { a = "b", c = "d" }
 
 local M = {}
 
 local JSON = "application/json; charset=utf-8"
 local RESERVED, LOGIC, values_of = query.RESERVED, query.LOGIC, query.values_of
 
-local function schema_for(req, cat, write)
-  local h = write and req.headers["content-profile"] or req.headers["accept-profile"]
-  if not h then return cat.default_schema end
-  if not cat.schemas[h] then
+local function schema_for(call, cat)
+  local name = call.schema
+  if not name then return cat.default_schema end
+  if not cat.schemas[name] then
     raise(406, "PGRST106", "The schema must be one of the following: " .. concat(config.schemas, ", "))
   end
-  return h
+  return name
 end
 
 -- The client's filters (query parameters that are not reserved words).
@@ -58,9 +72,9 @@ local function filters(b, q)
 end
 
 -- limit and offset from the query and the Range header, capped by max_rows.
-local function window(req, q)
+local function window(call, q)
   local limit, offset = query.int_param(q, "limit"), query.int_param(q, "offset") or 0
-  local range = req.headers.range
+  local range = call.range
   if range then
     local a, b = range:match("^%s*(%d+)%-(%d*)%s*$")
     if not a then raise(416, "PGRST103", "Requested range not satisfiable", "bad Range header: " .. range) end
@@ -108,8 +122,8 @@ local function predicate(b, ctx, cat_schema, t, action, alias)
   return policy.compile(b, t, pol, alias, cat_schema), false
 end
 
-local function single_wanted(req)
-  return media.of(req) == "single"
+local function single_wanted(call)
+  return media.of(call) == "single"
 end
 
 local function not_single(page)
@@ -117,7 +131,7 @@ local function not_single(page)
     format("The result contains %d rows", page))
 end
 
-local function read(req, ctx, cat, t, q)
+local function read(call, ctx, cat, t, q)
   local b = builder(ctx, t)
   local nested
   q, nested = embed.split(q) -- "other.col=..." parameters belong to embedded resources
@@ -137,18 +151,18 @@ local function read(req, ctx, cat, t, q)
     if not list then raise(400, "PGRST100", "failed to parse order (" .. q.order .. ")", e) end
     order = " ORDER BY " .. embed.order_by(b, list) -- rel(col) orders by a to-one embed
   end
-  local limit, offset = window(req, q)
-  local p = prefs(req)
+  local limit, offset = window(call, q)
+  local p = call.prefer
   local count = p.count
   local from = sqlmod.qualified(t)
   local total_sql = (count == "exact" or count == "planned" or count == "estimated")
     and ("(SELECT count(*) FROM " .. from .. where .. ")") or "NULL::bigint"
-  local single = single_wanted(req)
-  local body_sql = media.body_aggregate(req, b, items, "s")
+  local single = single_wanted(call)
+  local body_sql = media.body_aggregate(call, b, items, "s")
   local sql = "WITH pgrst_source AS (SELECT " .. sel .. " FROM " .. from .. where .. order
     .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset) .. ") SELECT " .. total_sql
     .. " AS total, (SELECT count(*) FROM pgrst_source) AS page, (SELECT " .. body_sql .. " FROM pgrst_source s) AS body"
-  local rows, dberr = db.query(sql, table.unpack(b.params, 1, #b.params))
+  local rows, dberr = exec.query(call, sql, table.unpack(b.params, 1, #b.params))
   if not rows then return errors.from_db(dberr, anon(ctx)) end
   local r = rows[1]
   local total = r.total ~= cjson.null and r.total or nil
@@ -156,7 +170,7 @@ local function read(req, ctx, cat, t, q)
     if r.page ~= 1 then return not_single(r.page) end
     return 200, r.body, { ["Content-Type"] = JSON }
   end
-  local headers = { ["Content-Type"] = media.CONTENT_TYPES[media.of(req)],
+  local headers = { ["Content-Type"] = media.CONTENT_TYPES[media.of(call)],
     ["Content-Range"] = content_range(offset, r.page, total), ["Preference-Applied"] = prefer.applied(p, { count = true }) }
   -- PostgREST's rule (RangeQuery.rangeStatus): past the end 416, a page
   -- smaller than the total 206, else 200.
@@ -210,14 +224,15 @@ local function write_range(action, page, counting)
   return "*/" .. (total and tostring(total) or "*")
 end
 
--- Runs a write in one transaction; the answer as (status, body, headers).
--- Prefer: tx=rollback answers as if committed, then takes the write back.
--- put: a PUT, which must have written exactly the row of its URL.
-local function write(req, ctx, t, action, sql, params, p, put)
-  local single = single_wanted(req)
+-- Runs a write atomically (strata.rest.exec); the answer as (status, body,
+-- headers).  Prefer: tx=rollback answers as if committed, then takes the
+-- write back.  put: a PUT, which must have written exactly the row of its URL.
+local function write(call, ctx, t, action, sql, params, put)
+  local single = single_wanted(call)
+  local p = call.prefer
   local ret = p["return"] or "minimal"
   local outcome, kept
-  local ok, res, err = pcall(db.transaction, function(tx)
+  local res, err = exec.atomic(call, function(tx)
     local rows, e = tx.query(sql, table.unpack(params, 1, params.n or #params))
     if not rows then return nil, e end
     local r = rows[1]
@@ -235,7 +250,6 @@ local function write(req, ctx, t, action, sql, params, p, put)
     end
     return nil, prefer.ROLLBACK
   end)
-  if not ok then error(res, 0) end
   if outcome then return table.unpack(outcome) end
   res = res or kept
   if not res then
@@ -247,7 +261,7 @@ local function write(req, ctx, t, action, sql, params, p, put)
     return errors.from_db(err, anon(ctx))
   end
   local insert = action == "insert"
-  local headers = { ["Content-Type"] = media.CONTENT_TYPES[media.of(req)], ["Preference-Applied"] =
+  local headers = { ["Content-Type"] = media.CONTENT_TYPES[media.of(call)], ["Preference-Applied"] =
     prefer.applied(p, { ["return"] = true, count = true, resolution = insert and not put, missing = insert and not put }) }
   if not put then headers["Content-Range"] = write_range(action, res.page, p.count ~= nil) end
   if ret == "representation" then
@@ -263,11 +277,11 @@ end
 -- they were before the statement (PostgreSQL's rule for a data-modifying
 -- CTE, PostgREST's too), under their select policies; nested holds the
 -- embedded resources' parameters (embed.split).
-local function returning(req, ctx, cat, t, b, q, nested)
+local function returning(call, ctx, cat, t, b, q, nested)
   local items, err = grammar.select(q.select)
   if not items then raise(400, "PGRST100", "failed to parse select parameter", err) end
   local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { parent = "pgrst_rows." })
-  return "SELECT count(*) AS page, " .. media.body_aggregate(req, b, items, "x")
+  return "SELECT count(*) AS page, " .. media.body_aggregate(call, b, items, "x")
     .. " AS body, (json_agg(x) -> 0)::text AS single FROM (SELECT " .. b:select_list(items) .. " FROM pgrst_rows"
     .. sqlmod.where(inner) .. ") AS x"
 end
@@ -278,10 +292,10 @@ end
 -- raises, cannot load or answers nonsense refuses the write (fail closed).
 -- PATCH (partial) passes the values its eq./in. filters allow per column.
 -- A caller the policy refuses outright gets the policy's answer instead.
-local function refused_by_validator(req, ctx, t, q, cols, action)
+local function refused_by_validator(call, ctx, t, q, cols, action)
   if t.schema ~= "public" then return nil end
   if policy.decide(ctx, t.schema, t.name, action == "update" and "update" or "insert") == false then return nil end
-  local list = req.json[1] ~= nil and req.json or { req.json }
+  local list = call.json[1] ~= nil and call.json or { call.json }
   local rows = {}
   for i, obj in ipairs(list) do
     rows[i] = {}
@@ -304,7 +318,7 @@ local function refused_by_validator(req, ctx, t, q, cols, action)
   end
   local vctx = { action = action, partial = action == "update", schema = t.schema, table = t.name,
     auth = ctx, filters = known }
-  local bad = require("strata.schema").check_rows(t.name, rows, vctx, req.json[1] ~= nil)
+  local bad = require("strata.schema").check_rows(t.name, rows, vctx, call.json[1] ~= nil)
   if not bad then return nil end
   if bad.failed then
     return errors.new(422, "23514", format("the validator %s failed; the write is refused", bad.file),
@@ -391,30 +405,30 @@ local function put_conditions(b, t, q)
 end
 
 -- A POST body in text/csv becomes the JSON array of its rows (strata.rest.csv).
-local function csv_payload(req)
-  if not (req.headers["content-type"] or ""):find("^%s*[Tt][Ee][Xx][Tt]/[Cc][Ss][Vv]") then return end
-  local rows, err = csv.decode(req.body)
+local function csv_payload(call)
+  if not call.csv then return end
+  local rows, err = csv.decode(call.body)
   if not rows then raise(400, "PGRST102", "Invalid CSV body", err) end
-  req.json, req.body = rows, cjson.encode(rows)
+  call.json, call.body = rows, cjson.encode(rows)
 end
 
 -- put: true for a PUT (strata.rest's put).
-local function insert(req, ctx, cat, t, q, put)
+local function insert(call, ctx, cat, t, q, put)
   local nested
   q, nested = embed.split(q) -- "other.col=..." parameters belong to the representation's embeds
-  if not put then csv_payload(req) end
-  local payload = req.json
+  if not put then csv_payload(call) end
+  local payload = call.json
   if type(payload) ~= "table" then raise(400, "PGRST102", "Empty or invalid json") end
   local cols = payload_columns(t, q, payload)
   if #cols == 0 then raise(400, "PGRST102", "Empty or invalid json", "no columns to insert") end
   local b = builder(ctx, t)
-  local p = prefs(req)
+  local p = call.prefer
   local from = sqlmod.qualified(t)
-  local body_param = b:param(req.body)
+  local body_param = b:param(call.body)
   local check, deny = predicate(b, ctx, cat.schemas[t.schema], t, "insert", "r.")
   if deny then return denied(ctx, t) end
   local upsert = put or q.on_conflict or p.resolution
-  local vs, vbody = refused_by_validator(req, ctx, t, q, cols, upsert and "upsert" or "insert")
+  local vs, vbody = refused_by_validator(call, ctx, t, q, cols, upsert and "upsert" or "insert")
   if vs then return vs, vbody end
   local list = quoted_list(cols)
   local conflict, target, merge = conflict_clause(b, t, q, p, cols, put)
@@ -456,8 +470,8 @@ local function insert(req, ctx, cat, t, q, put)
     .. ") " .. insert_rows(b, from, cols, payload, p, source, put_where) .. conflict .. " RETURNING *"
     .. (put and ", (xmax = 0) AS pgrst_inserted" or "") .. ") SELECT " .. checks .. " AS violations, "
     .. (put and "(SELECT count(*) FROM pgrst_rows WHERE pgrst_inserted) AS inserted, " or "")
-    .. "x.* FROM (" .. returning(req, ctx, cat, t, b, q, nested) .. ") AS x"
-  return write(req, ctx, t, "insert", sql, b.params, p, put)
+    .. "x.* FROM (" .. returning(call, ctx, cat, t, b, q, nested) .. ") AS x"
+  return write(call, ctx, t, "insert", sql, b.params, put)
 end
 
 local function has_filter(q)
@@ -472,10 +486,10 @@ local function unfiltered_allowed(ctx, t, action)
   return ok and type(mod) == "table" and type(mod.unfiltered) == "table" and mod.unfiltered[action] == true
 end
 
-local function update(req, ctx, cat, t, q)
+local function update(call, ctx, cat, t, q)
   local nested
   q, nested = embed.split(q) -- "other.col=..." parameters belong to the representation's embeds
-  local payload = req.json
+  local payload = call.json
   if type(payload) ~= "table" or payload[1] ~= nil then raise(400, "PGRST102", "Empty or invalid json") end
   if not has_filter(q) and not unfiltered_allowed(ctx, t, "update") then
     raise(400, "21000", "UPDATE requires a WHERE clause", "add a filter, or allow unfiltered updates in the table's policy")
@@ -484,11 +498,11 @@ local function update(req, ctx, cat, t, q)
   if #cols == 0 then raise(400, "PGRST102", "Empty or invalid json", "no columns to update") end
   local b = builder(ctx, t)
   local from = sqlmod.qualified(t)
-  local body_param = b:param(req.body)
+  local body_param = b:param(call.body)
   local conds = filters(b, q)
   local using, deny = predicate(b, ctx, cat.schemas[t.schema], t, "update")
   if deny then return denied(ctx, t) end
-  local vs, vbody = refused_by_validator(req, ctx, t, q, cols, "update")
+  local vs, vbody = refused_by_validator(call, ctx, t, q, cols, "update")
   if vs then return vs, vbody end
   conds[#conds + 1] = using
   local check = predicate(b, ctx, cat.schemas[t.schema], t, "update", "c.")
@@ -496,11 +510,11 @@ local function update(req, ctx, cat, t, q)
   local sql = "WITH pgrst_rows AS (UPDATE " .. from .. " SET (" .. list .. ") = (SELECT " .. list
     .. " FROM json_populate_record(NULL::" .. from .. ", " .. body_param .. "::json))" .. sqlmod.where(conds)
     .. " RETURNING *) SELECT (SELECT count(*) FROM pgrst_rows AS c WHERE NOT coalesce(" .. check
-    .. ", false)) AS violations, x.* FROM (" .. returning(req, ctx, cat, t, b, q, nested) .. ") AS x"
-  return write(req, ctx, t, "update", sql, b.params, prefs(req))
+    .. ", false)) AS violations, x.* FROM (" .. returning(call, ctx, cat, t, b, q, nested) .. ") AS x"
+  return write(call, ctx, t, "update", sql, b.params)
 end
 
-local function delete(req, ctx, cat, t, q)
+local function delete(call, ctx, cat, t, q)
   local nested
   q, nested = embed.split(q) -- "other.col=..." parameters belong to the representation's embeds
   if not has_filter(q) and not unfiltered_allowed(ctx, t, "delete") then
@@ -512,55 +526,72 @@ local function delete(req, ctx, cat, t, q)
   if deny then return denied(ctx, t) end
   conds[#conds + 1] = using
   local sql = "WITH pgrst_rows AS (DELETE FROM " .. sqlmod.qualified(t) .. sqlmod.where(conds)
-    .. " RETURNING *) SELECT 0 AS violations, x.* FROM (" .. returning(req, ctx, cat, t, b, q, nested) .. ") AS x"
-  return write(req, ctx, t, "delete", sql, b.params, prefs(req))
+    .. " RETURNING *) SELECT 0 AS violations, x.* FROM (" .. returning(call, ctx, cat, t, b, q, nested) .. ") AS x"
+  return write(call, ctx, t, "delete", sql, b.params)
 end
 
 -- PUT /<table>?<pk>=eq.<v>: the upsert of exactly that row, checked by the
 -- insert and update policies as any upsert is.
-local function put(req, ctx, cat, t, q)
-  local payload = req.json
+local function put(call, ctx, cat, t, q)
+  local payload = call.json
   put_conditions(nil, t, (embed.split(q))) -- the URL's error before the payload's, as PostgREST
   if type(payload) ~= "table" or payload[1] ~= nil then
     raise(400, "PGRST102", "Empty or invalid json", "PUT expects one JSON object")
   end
-  return insert(req, ctx, cat, t, q, true)
+  return insert(call, ctx, cat, t, q, true)
 end
 
 local HANDLERS = { GET = read, HEAD = read, POST = insert, PATCH = update, DELETE = delete, PUT = put }
 
-local function dispatch(req)
-  local ctx = req.auth
+local function dispatch(call)
   -- A parameter such as select or order given twice: the last one wins
   -- (or= and and= may repeat; each is a filter).  The query is walked, not
   -- RESERVED: it is usually the shorter, and most values are strings.
-  local q = req.query
+  local q = call.query
   for k, v in pairs(q) do
     if RESERVED[k] and type(v) == "table" then q[k] = v[#v] end
   end
-  prefer.check(req)
+  prefer.check(call.prefer)
   local cat, err = catalog.get()
   if not cat then return errors.from_db(err, false) end
+  local schema = schema_for(call, cat)
+  if call.fn then return rpc.call(call, cat, schema, call.fn) end
+  local t = cat.schemas[schema].tables[call.table]
+  if not t then
+    return errors.new(404, "PGRST205", format("Could not find the table '%s.%s' in the schema cache", schema, call.table))
+  end
+  local h = HANDLERS[call.method]
+  if not h then return errors.new(405, "PGRST117", "Unsupported HTTP method: " .. call.method) end
+  media.of(call) -- 406 before any work when no acceptable representation exists
+  return h(call, call.ctx, cat, t, q)
+end
+
+--- Answers a call (see the top of this file) as (status, body, headers).
+function M.run(call)
+  local ok, status, body, headers = pcall(dispatch, call)
+  if ok then return status, body, headers end
+  return errors.caught(status)
+end
+
+local CSV_TYPE = "^%s*[Tt][Ee][Xx][Tt]/[Cc][Ss][Vv]"
+
+-- The call an HTTP request makes.  A read's body is never looked at (nor
+-- built: req.body is read on demand).
+local function call_of(req)
+  local method, h = req.method, req.headers
+  local write = method ~= "GET" and method ~= "HEAD"
   local target = req.params.rest or ""
   local fn = sub(target, 1, 4) == "rpc/" and target:match("^rpc/(.+)$") or nil
-  local write_method = req.method ~= "GET" and req.method ~= "HEAD"
-  local schema = schema_for(req, cat, write_method)
-  if fn then return rpc.call(req, ctx, cat, schema, fn) end
-  local t = cat.schemas[schema].tables[target]
-  if not t then
-    return errors.new(404, "PGRST205", format("Could not find the table '%s.%s' in the schema cache", schema, target))
-  end
-  local h = HANDLERS[req.method]
-  if not h then return errors.new(405, "PGRST117", "Unsupported HTTP method: " .. req.method) end
-  media.of(req) -- 406 before any work when no acceptable representation exists
-  return h(req, ctx, cat, t, req.query)
+  local body = write and req.body or nil
+  return { ctx = req.auth, method = method, schema = write and h["content-profile"] or h["accept-profile"],
+    table = not fn and target or nil, fn = fn, query = req.query, json = req.json, body = body,
+    csv = body and (h["content-type"] or ""):find(CSV_TYPE) ~= nil, prefer = prefer.parse(h.prefer),
+    accept = h.accept, range = h.range }
 end
 
 --- The /rest/v1/*rest route's handler.
 function M.handle(req)
-  local ok, status, body, headers = pcall(dispatch, req)
-  if ok then return status, body, headers end
-  return errors.caught(status)
+  return M.run(call_of(req))
 end
 
 return M

@@ -37,11 +37,13 @@ local function ranges(accept)
   return list
 end
 
---- The representation req asks for; raises 406 PGRST107 when strata can
--- produce none of the types it accepts.  Memoised on req.
-function M.of(req)
-  if req.pgrst_media then return req.pgrst_media end
-  local accept = req.headers.accept
+--- The representation a REST call (strata.rest.run) asks for: call.media
+-- when its caller chose one, else negotiated from call.accept (the Accept
+-- header) and memoised as call.media; raises 406 PGRST107 when strata can
+-- produce none of the types it accepts.
+function M.of(call)
+  if call.media then return call.media end
+  local accept = call.accept
   local kind = "json"
   if accept and KINDS[accept] then
     kind = KINDS[accept] -- one known type, as clients mostly send it: what ranges() would find
@@ -56,7 +58,7 @@ function M.of(req)
       errors.raise(406, "PGRST107", "None of these media types are available: " .. concat(asked, ", "))
     end
   end
-  req.pgrst_media = kind
+  call.media = kind
   return kind
 end
 
@@ -66,9 +68,9 @@ M.CONTENT_TYPES = {
 }
 
 --- The aggregate over rows `alias` (of select list items, which builder b
--- turned into SQL) answering the representation req negotiated, as text.
-function M.body_aggregate(req, b, items, alias)
-  local kind = M.of(req)
+-- turned into SQL) answering the representation call negotiated, as text.
+function M.body_aggregate(call, b, items, alias)
+  local kind = M.of(call)
   if kind == "single" then return "(json_agg(" .. alias .. ") -> 0)::text" end
   if kind == "csv" then
     local names = csv.names(b, items)

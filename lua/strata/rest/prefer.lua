@@ -11,7 +11,8 @@ local concat, ipairs = table.concat, ipairs
 
 local M = {}
 
-local VALID = {
+--- Each preference's valid values.
+M.VALID = {
   resolution = { ["merge-duplicates"] = true, ["ignore-duplicates"] = true },
   missing = { default = true, null = true },
   ["return"] = { minimal = true, representation = true, ["headers-only"] = true },
@@ -24,26 +25,20 @@ local VALID = {
 -- PostgREST's order of Preference-Applied (Preferences.prefAppliedHeader).
 local ORDER = { "resolution", "missing", "return", "params", "count", "tx", "handling" }
 
---- The preferences of req: { count = "exact", ..., invalid = { token, ... } }.
--- Memoised on req: a request's handlers read it several times.
-function M.of(req)
-  if req.pgrst_prefer then return req.pgrst_prefer end
+--- The preferences of a Prefer header (nil: none):
+-- { count = "exact", ..., invalid = { token, ... } }.
+function M.parse(header)
   local p = { invalid = {} }
-  local header = req.headers.prefer
-  if not header then -- the common case: nothing to parse
-    req.pgrst_prefer = p
-    return p
-  end
+  if not header then return p end -- the common case: nothing to parse
   for token in header:gmatch("[^,]+") do
     token = token:match("^%s*(.-)%s*$")
     local k, v = token:match("^([%w%-]+)%s*=%s*(.-)$")
-    if k and VALID[k] and VALID[k][v] then
+    if k and M.VALID[k] and M.VALID[k][v] then
       if p[k] == nil then p[k] = v end
     elseif token ~= "" then
       p.invalid[#p.invalid + 1] = token
     end
   end
-  req.pgrst_prefer = p
   return p
 end
 
@@ -51,9 +46,8 @@ end
 -- call back under tx=rollback, after keeping the answer it would have given.
 M.ROLLBACK = { code = "rollback" }
 
---- Raises 400 PGRST122 when handling=strict met an invalid preference.
-function M.check(req)
-  local p = M.of(req)
+--- Raises 400 PGRST122 when handling=strict met an invalid preference of p.
+function M.check(p)
   if p.handling == "strict" and #p.invalid > 0 then
     errors.raise(400, "PGRST122", "Invalid preferences given with handling=strict",
       "Invalid preferences: " .. concat(p.invalid, ", "))

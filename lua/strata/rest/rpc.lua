@@ -7,7 +7,6 @@
 -- lua/policies/rpc.lua decides who may call what (strata.rest.policy.rpc_allowed).
 
 local cjson = require("cjson")
-local db = require("strata.db")
 local errors = require("strata.rest.errors")
 local grammar = require("strata.rest.grammar")
 local query = require("strata.rest.query")
@@ -16,6 +15,7 @@ local prefer = require("strata.rest.prefer")
 local policy = require("strata.rest.policy")
 local embed = require("strata.rest.embed")
 local media = require("strata.rest.media")
+local exec = require("strata.rest.exec")
 
 local format, concat, type, pairs, ipairs, tostring = string.format, table.concat, type, pairs, ipairs, tostring
 local raise = errors.raise
@@ -35,9 +35,9 @@ local RESERVED, LOGIC = query.RESERVED, query.LOGIC
 
 -- The engine answers only the plain call: no query parameter at all (any
 -- filter, select, order or limit needs SQL), no single-object or CSV Accept.
-local function plain(req)
-  return next(req.query) == nil and media.of(req) == "json"
-    and not prefer.of(req).count and prefer.of(req).tx ~= "rollback"
+local function plain(call)
+  return next(call.query) == nil and media.of(call) == "json"
+    and not call.prefer.count and call.prefer.tx ~= "rollback"
 end
 
 -- Whether a query value reads as a filter (op.value, not.op.value).
@@ -50,14 +50,14 @@ end
 -- (body_agg over the page's rows s), single and total.  Counting, the
 -- function runs once into a materialised CTE that both the count and the
 -- page read (a volatile one must not run twice).
-local function paged_sql(b, call, sel, where, order, limit, offset, counting, body_agg)
+local function paged_sql(b, invocation, sel, where, order, limit, offset, counting, body_agg)
   local window = order .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset)
   local aggs = "count(*) AS page, " .. body_agg .. " AS body, (json_agg(s) -> 0)::text AS single"
   if not counting then
-    return "SELECT " .. aggs .. ", NULL::bigint AS total FROM (SELECT " .. sel .. " FROM " .. call .. " AS pgrst_call"
+    return "SELECT " .. aggs .. ", NULL::bigint AS total FROM (SELECT " .. sel .. " FROM " .. invocation .. " AS pgrst_call"
       .. where .. window .. ") AS s"
   end
-  return "WITH pgrst_all AS MATERIALIZED (SELECT * FROM " .. call .. " AS pgrst_call" .. where .. ") SELECT " .. aggs
+  return "WITH pgrst_all AS MATERIALIZED (SELECT * FROM " .. invocation .. " AS pgrst_call" .. where .. ") SELECT " .. aggs
     .. ", (SELECT count(*) FROM pgrst_all) AS total FROM (SELECT " .. sel .. " FROM pgrst_all AS pgrst_call" .. window
     .. ") AS s"
 end
@@ -138,8 +138,8 @@ end
 
 -- A scalar function's value is JSON only: CSV is refused (406) rather than
 -- answered as JSON under a client that asked for text/csv first.
-local function scalar_media(req)
-  if media.of(req) == "csv" then
+local function scalar_media(call)
+  if media.of(call) == "csv" then
     raise(406, "PGRST107", "None of these media types are available: text/csv")
   end
 end
@@ -147,12 +147,12 @@ end
 -- The response to a call that ran: a table function's page (with
 -- Content-Range, and 206 for a partial page when counted, as a read) or
 -- single object, a scalar function's value.
-local function answer(req, rt, res, offset)
-  local p = prefer.of(req)
-  local headers = { ["Content-Type"] = rt and media.CONTENT_TYPES[media.of(req)] or JSON,
+local function answer(call, rt, res, offset)
+  local p = call.prefer
+  local headers = { ["Content-Type"] = rt and media.CONTENT_TYPES[media.of(call)] or JSON,
     ["Preference-Applied"] = prefer.applied(p, { count = rt ~= nil }) }
   if not rt then return 200, res.body, headers end
-  if media.of(req) == "single" then
+  if media.of(call) == "single" then
     if res.page ~= 1 then
       return errors.new(406, "PGRST116", "Cannot coerce the result to a single JSON object",
         format("The result contains %d rows", res.page))
@@ -167,10 +167,10 @@ end
 
 -- Whether the call is a GET (or HEAD), run read-only; other methods than
 -- these and POST are refused.
-local function read_only(req)
-  local get = req.method == "GET" or req.method == "HEAD"
-  if not get and req.method ~= "POST" then
-    raise(405, "PGRST117", "Unsupported HTTP method: " .. req.method)
+local function read_only(call)
+  local get = call.method == "GET" or call.method == "HEAD"
+  if not get and call.method ~= "POST" then
+    raise(405, "PGRST117", "Unsupported HTTP method: " .. call.method)
   end
   return get
 end
@@ -181,8 +181,8 @@ end
 -- argument; the rest are filters (reserved words aside).  Answers args, the
 -- sorted filter keys, and the top-level query and embedded resources'
 -- parameters (embed.split: "other.col=..." belong to embeds).
-local function arguments(req, overloads, get)
-  local q, nested = embed.split(req.query)
+local function arguments(call, overloads, get)
+  local q, nested = embed.split(call.query)
   local argnames = {}
   for _, f in ipairs(overloads or {}) do
     for _, a in ipairs(f.args) do argnames[a.name] = true end
@@ -195,19 +195,19 @@ local function arguments(req, overloads, get)
     else filter_keys[#filter_keys + 1] = k end
   end
   table.sort(filter_keys) -- stable SQL text for the statement cache
-  if not get and req.body ~= "" then
-    if type(req.json) ~= "table" or req.json[1] ~= nil then
+  if not get and call.body ~= "" then
+    if type(call.json) ~= "table" or call.json[1] ~= nil then
       raise(400, "PGRST102", "Empty or invalid json", "rpc expects a JSON object of named arguments")
     end
-    args = req.json
+    args = call.json
   end
   return args, filter_keys, q, nested
 end
 
 -- The plain call of a seed broker read, answered by the native engine when
 -- it is ready; nil when SQL must answer.
-local function native(req, schema, name, args, get)
-  if not (NATIVE[name] and not get and schema == "public" and plain(req)) then return nil end
+local function native(call, schema, name, args, get)
+  if not (NATIVE[name] and not get and schema == "public" and plain(call)) then return nil end
   local broker = require("strata.broker")
   if not broker.ready() then return nil end
   local body, err = broker.rpc(name, args)
@@ -228,7 +228,7 @@ end
 
 -- The statement reading a table function's page (select, embeds, filters,
 -- order, limit and offset on its rows) and the page's offset.
-local function table_sql(req, ctx, cat_schema, rt, b, call, q, nested, filter_keys)
+local function table_sql(call, ctx, cat_schema, rt, b, invocation, q, nested, filter_keys)
   local items, err = grammar.select(q.select)
   if not items then raise(400, "PGRST100", "failed to parse select parameter", err) end
   local max_rows = require("strata.config").max_rows
@@ -248,35 +248,37 @@ local function table_sql(req, ctx, cat_schema, rt, b, call, q, nested, filter_ke
   end
   local limit = math.min(query.int_param(q, "limit") or max_rows, max_rows)
   local offset = query.int_param(q, "offset") or 0
-  return paged_sql(b, call, sel, sqlmod.where(conds), order, limit, offset, prefer.of(req).count ~= nil,
-    media.body_aggregate(req, b, items, "s")), offset
+  return paged_sql(b, invocation, sel, sqlmod.where(conds), order, limit, offset, call.prefer.count ~= nil,
+    media.body_aggregate(call, b, items, "s")), offset
 end
 
--- Runs the statement (read-only for a GET): its row, or nil and the
--- database's error; and whether the call was taken back (Prefer:
--- tx=rollback answers as if committed, then takes the call back).
-local function run(req, get, sql, params)
+-- Runs the statement atomically (strata.rest.exec; read-only for a GET):
+-- its row, or nil and the database's error; and whether the call was taken
+-- back (Prefer: tx=rollback answers as if committed, then takes the call back).
+local function run(call, get, sql, params)
   local kept
-  local ok, res, err = pcall(db.transaction, function(tx)
+  local res, err = exec.atomic(call, function(tx)
     if get then
       local _, e = tx.query("SET TRANSACTION READ ONLY")
       if e then return nil, e end
     end
     local rows, e = tx.query(sql, table.unpack(params, 1, #params))
     if not rows then return nil, e end
-    if prefer.of(req).tx ~= "rollback" then return rows[1] end
+    if call.prefer.tx ~= "rollback" then return rows[1] end
     kept = rows[1]
     return nil, prefer.ROLLBACK
   end)
-  if not ok then error(res, 0) end
   if kept then return kept, nil, true end
   return res, err, false
 end
 
-function M.call(req, ctx, cat, schema, name)
-  local get = read_only(req)
+--- Answers the call (strata.rest.run) of function schema.name as
+-- (status, body, headers).
+function M.call(call, cat, schema, name)
+  local ctx = call.ctx
+  local get = read_only(call)
   local overloads = cat.schemas[schema].functions[name]
-  local args, filter_keys, q, nested = arguments(req, overloads, get)
+  local args, filter_keys, q, nested = arguments(call, overloads, get)
   local f = pick(overloads, schema, name, args)
   if get and f.volatility == "v" then
     raise(405, "PGRST101", "Cannot use the GET method on a volatile function; use POST")
@@ -284,22 +286,26 @@ function M.call(req, ctx, cat, schema, name)
   if not policy.rpc_allowed(ctx, schema, name, args) then
     return errors.new(ctx.role == "anon" and 401 or 403, "42501", format("permission denied for function %s", name))
   end
-  local status, body, headers = native(req, schema, name, args, get)
+  local status, body, headers = native(call, schema, name, args, get)
   if status then return status, body, headers end
   local rt = f.returns_set and result_table(cat, schema, f) or nil
   local b = sqlmod.builder(rt or { columns = {}, column_list = {} })
-  local call = call_sql(b, schema, name, f, args)
+  local invocation = call_sql(b, schema, name, f, args)
   local sql, offset
   if rt then
-    sql, offset = table_sql(req, ctx, cat.schemas[schema], rt, b, call, q, nested, filter_keys)
+    sql, offset = table_sql(call, ctx, cat.schemas[schema], rt, b, invocation, q, nested, filter_keys)
   else
-    scalar_media(req)
-    sql = "SELECT 1 AS page, to_json(" .. call .. ")::text AS body"
+    scalar_media(call)
+    sql = "SELECT 1 AS page, to_json(" .. invocation .. ")::text AS body"
   end
-  local res, err, rolled_back = run(req, get, sql, b.params)
+  local res, err, rolled_back = run(call, get, sql, b.params)
   if not res then return errors.from_db(err, ctx.role == "anon") end
-  if BROKER_WRITES[name] and schema == "public" and not rolled_back then require("strata.broker").sync() end
-  return answer(req, rt, res, offset)
+  -- Inside a transaction (strata.data's) the write is not committed yet:
+  -- there is nothing the engine could wait for.
+  if BROKER_WRITES[name] and schema == "public" and not rolled_back and not exec.in_transaction() then
+    require("strata.broker").sync()
+  end
+  return answer(call, rt, res, offset)
 end
 
 return M

@@ -12,8 +12,9 @@
 -- and truthiness behave as for a real caller.  Each answer (true, false or
 -- a filter of constants and sentinels, in strata.rest.policy's grammar) is
 -- compiled to SQL, a sentinel becoming `(select auth.uid())` (an initPlan:
--- evaluated once per statement), and the shapes are joined by guards on the
--- request settings into one predicate.  An in_select becomes
+-- evaluated once per statement); each distinct answer is ANDed with the
+-- guards (on the request settings) of the shapes that give it, as one
+-- `(select g1 and g2 ...)` initPlan, and the answers are ORed.  An in_select becomes
 -- `col IN (SELECT strata_rls."<schema>.<table>:<n>"())`, a SECURITY DEFINER
 -- function reading the other table as its owner: a policy's subquery under
 -- the caller's RLS would apply the other table's policies (not what the Lua
@@ -48,11 +49,11 @@ local SENTINELS = {
   { uid = "\2strata.rls:uid:2\2", agent = "\2strata.rls:agent_id:2\2", number = -987654321.75 },
 }
 
-local JWT = "(select auth.jwt())"
-local AGENT_TYPE = "(select jsonb_typeof(auth.jwt() -> 'agent_id'))"
-local AGENT_TEXT = "(select auth.jwt() ->> 'agent_id')"
-local ADMIN = "coalesce((select auth.jwt() -> 'user_metadata' ->> 'role') = 'admin', false)"
-local ROLE = "(select auth.role())"
+-- Guards are plain expressions: a term puts its guards in one (select ...).
+local AGENT_TYPE = "jsonb_typeof(auth.jwt() -> 'agent_id')"
+local AGENT_TEXT = "(auth.jwt() ->> 'agent_id')"
+local ADMIN = "coalesce(auth.jwt() -> 'user_metadata' ->> 'role' = 'admin', false)"
+local ROLE = "auth.role()"
 
 local function agent_of_type(t) return format("coalesce(%s = '%s', false)", AGENT_TYPE, t) end
 
@@ -68,15 +69,15 @@ local DIMS = {
     { v = "strata_rls_other_role", guard = "coalesce(" .. ROLE .. " not in ('anon', 'authenticated'), true)" },
   } },
   { key = "uid", values = {
-    { v = nil, guard = "(select auth.uid()) is null" },
-    { v = "uid", guard = "(select auth.uid()) is not null" },
+    { v = nil, guard = "auth.uid() is null" },
+    { v = "uid", guard = "auth.uid() is not null" },
   } },
   { key = "is_admin", values = {
     { v = false, guard = "not " .. ADMIN },
     { v = true, guard = ADMIN },
   } },
   { key = "agent_id", values = {
-    { v = nil, absent = true, guard = "not coalesce(" .. JWT .. " ? 'agent_id', false)" },
+    { v = nil, absent = true, guard = "not coalesce(auth.jwt() ? 'agent_id', false)" },
     { v = "agent", guard = format("coalesce(%s = 'string' and %s <> '', false)", AGENT_TYPE, AGENT_TEXT) },
     { v = "", guard = format("coalesce(%s = 'string' and %s = '', false)", AGENT_TYPE, AGENT_TEXT) },
     { v = "number", guard = agent_of_type("number") },
@@ -249,34 +250,54 @@ local function leaf(f, shape, c, t)
   return sqls[1]
 end
 
--- The predicate over dimensions d.. given the shape so far; nil, why.
-local function tree(f, shape, d, c, t)
-  if d > #DIMS then return leaf(f, shape, c, t) end
+-- The terms of the predicate over dimensions d.. given the shape so far:
+-- a list of { guards = {...}, sql = ... }, one per distinct answer, with a
+-- dimension's guard only where the answer depends on it; nil, why.
+local function terms(f, shape, d, c, t)
+  if d > #DIMS then
+    local sql, why = leaf(f, shape, c, t)
+    if not sql then return nil, why end
+    return { { guards = {}, sql = sql } }, sql
+  end
   local dim = DIMS[d]
-  local branches, first, same = {}, nil, true
+  local children, first, same = {}, nil, true
   for i, val in ipairs(dim.values) do
     shape[dim.key] = val
-    local sql, why = tree(f, shape, d + 1, c, t)
-    if not sql then return nil, why end
-    branches[i] = sql
-    if i == 1 then first = sql elseif sql ~= first then same = false end
+    local list, key = terms(f, shape, d + 1, c, t)
+    if not list then return nil, key end
+    children[i] = list
+    if i == 1 then first = key elseif key ~= first then same = false end
   end
   shape[dim.key] = nil
-  if same then return first end
-  -- Two values: the other's guard is the negation of one's, so a branch
-  -- that is TRUE or FALSE needs only its guard.
-  if #branches == 2 then
-    for i = 1, 2 do
-      local g, other = dim.values[i].guard, branches[3 - i]
-      if branches[i] == "TRUE" then return "(" .. g .. " OR " .. other .. ")" end
-      if branches[i] == "FALSE" then return "(NOT " .. g .. " AND " .. other .. ")" end
+  if same then return children[1], first end
+  local out, keys = {}, {}
+  for i, list in ipairs(children) do
+    for _, term in ipairs(list) do
+      local guards = { dim.values[i].guard }
+      for _, g in ipairs(term.guards) do guards[#guards + 1] = g end
+      out[#out + 1] = { guards = guards, sql = term.sql }
+      keys[#keys + 1] = concat(guards, " AND ") .. " => " .. term.sql
     end
   end
+  return out, concat(keys, " | ")
+end
+
+-- One term: its guards as one initPlan (one boolean per statement, which
+-- the planner estimates as such instead of as a chain of unknown
+-- comparisons), ANDed with the answer.
+local function term_sql(term)
+  if term.sql == "FALSE" then return nil end
+  if #term.guards == 0 then return term.sql end
+  local guard = "(select " .. concat(term.guards, " and ") .. ")"
+  if term.sql == "TRUE" then return guard end
+  return "(" .. guard .. " AND " .. term.sql .. ")"
+end
+
+local function tree(f, c, t)
+  local list, why = terms(f, {}, 1, c, t)
+  if not list then return nil, why end
   local ors = {}
-  for i, sql in ipairs(branches) do
-    if sql == "TRUE" then ors[#ors + 1] = "(" .. dim.values[i].guard .. ")"
-    elseif sql ~= "FALSE" then ors[#ors + 1] = "(" .. dim.values[i].guard .. " AND " .. sql .. ")" end
-  end
+  for _, term in ipairs(list) do ors[#ors + 1] = term_sql(term) end
   if #ors == 0 then return "FALSE" end
   return #ors == 1 and ors[1] or "(" .. concat(ors, " OR ") .. ")"
 end
@@ -285,7 +306,7 @@ end
 -- and why it is not expressible.  fns(body, coltype) names the function
 -- answering an in_select (M.table_sql's collector).
 function M.predicate(f, catalog, schema, t, fns)
-  return tree(f, {}, 1, { catalog = catalog, schema = schema, fns = fns }, t)
+  return tree(f, { catalog = catalog, schema = schema, fns = fns }, t)
 end
 
 --- A collector of in_select functions for one table (same body, same
@@ -296,8 +317,10 @@ function M.collector(schema, table_name)
   local function name_for(body, coltype)
     local key = coltype .. " " .. body
     if not by_body[key] then
-      local name = format("%s.%s", M.FN_SCHEMA, qi(format("%s.%s:%d", schema, table_name, #list + 1)))
-      if #name > 63 + #M.FN_SCHEMA + 3 then fail("function name too long for " .. table_name) end
+      local ident = format("%s.%s:%d", schema, table_name, #list + 1)
+      -- PostgreSQL would cut a longer name, and two could then collide.
+      if #ident > 63 then fail("the function name " .. ident .. " is longer than 63 bytes") end
+      local name = M.FN_SCHEMA .. "." .. qi(ident)
       by_body[key] = name
       list[#list + 1] = { name = name, body = body, coltype = coltype }
     end

@@ -113,4 +113,45 @@ report index Indexes
 report trigger Triggers
 report constraint Constraints
 report seed "Seed data"
+
+# RLS (STRATA_RLS_SQL: the script `scripts/db rls` would apply): the
+# database's generated policies, their functions, the API roles' table
+# privileges and which tables have RLS on must be exactly what applying
+# that script gives; it is applied in a transaction that is rolled back.
+rls_state() {
+  cat <<SQL
+select 'policy ' || schemaname || '.' || tablename || ' ' || policyname || ' ' || cmd || ' ' || roles::text
+       || ' using ' || coalesce(qual, '-') || ' check ' || coalesce(with_check, '-')
+  from pg_policies where schemaname in ($SCHEMAS) and policyname like 'strata\_%'
+union all
+select 'function ' || p.oid::regprocedure::text || ' ' || p.prosrc
+  from pg_proc p where p.pronamespace = 'strata_rls'::regnamespace
+union all
+select 'rls ' || n.nspname || '.' || c.relname || ' ' || c.relrowsecurity
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+ where n.nspname in ($SCHEMAS) and n.nspname not in ('auth', 'extensions') and c.relkind in ('r', 'p')
+union all
+select 'grant ' || n.nspname || '.' || c.relname || ' ' || a.grantee::regrole::text || ' ' || a.privilege_type
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace, aclexplode(c.relacl) a
+ where n.nspname in ($SCHEMAS) and n.nspname not in ('auth', 'extensions') and c.relkind in ('r', 'p')
+   and a.grantee in ('anon'::regrole, 'authenticated'::regrole)
+order by 1;
+SQL
+}
+if [ -n "${STRATA_RLS_SQL:-}" ]; then
+  have=$(mktemp); want=$(mktemp)
+  psql -X -q -v ON_ERROR_STOP=1 -tA -d "$URL" -c "$(rls_state)" >"$have" 2>&1 || true
+  { echo "begin;"; cat "$STRATA_RLS_SQL"; echo "\o $want"; rls_state; echo "\o"; echo "rollback;"; } \
+    | psql -X -q -v ON_ERROR_STOP=1 -tA -d "$URL" >/dev/null 2>"$want.err" || true
+  problems=$( (diff "$want" "$have" || true) | { grep '^[<>]' || true; } \
+    | sed -e 's/^< /missing: /' -e 's/^> /not generated from lua\/policies: /')
+  if [ -s "$want.err" ]; then
+    printf 'FAILED - RLS, the generated policies are refused:\n'; sed 's/^/    /' "$want.err"; failed=1
+  elif [ -n "$problems" ]; then
+    printf 'FAILED - RLS (scripts/db rls regenerates it)\n'; sed 's/^/    /' <<<"$problems" | cut -c1-300; failed=1
+  else
+    printf 'PASSED - RLS (%d)\n' "$(wc -l <"$want")"
+  fi
+  rm -f "$have" "$want" "$want.err"
+fi
 exit $failed

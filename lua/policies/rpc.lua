@@ -86,8 +86,9 @@ local function scopes_allowed(sql, uid, args, brokers)
     if not absent(v) then params[i] = tostring(v); any = true end
   end
   if not any then return true end -- nothing only the database could vouch for
-  local db = require("strata.db")
-  local rows, err = db.query(sql, uid, params[1], params[2], params[3], params[4], params[5], params[6],
+  -- As strata's own role (no caller settings, no RLS): the check must see
+  -- the rows the caller cannot, to refuse them.
+  local rows, err = require("strata.pg").query(sql, uid, params[1], params[2], params[3], params[4], params[5], params[6],
     id_array(brokers))
   if not rows then
     require("strata.log").warn("rpc policy: scope check failed; denying", { error = err and err.message })

@@ -9,7 +9,7 @@
 -- every 30 s anyway, in case a notification was lost.
 
 local broker = require("strata.broker")
-local db = require("strata.db")
+local pg = require("strata.pg")
 local log = require("strata.log")
 
 local type, ipairs, clock, time = type, ipairs, os.clock, os.time
@@ -34,7 +34,9 @@ local function configs()
   -- past the one kept, so the next request reads again.
   local version, t = broker.admin_config_version(), now()
   if not stale(version, t) then return cache end
-  local rows, err = db.query("select config_key, config_data from public.admin_config")
+  -- As strata's own role (strata.pg: no caller settings, no RLS): the
+  -- limits apply to callers who may not read admin_config themselves.
+  local rows, err = pg.query("select config_key, config_data from public.admin_config")
   if not rows then
     log.warn("agent rate limits: cannot read admin_config; keeping the last known", { error = err.message })
     return cache or {}

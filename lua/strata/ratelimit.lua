@@ -17,7 +17,7 @@
 -- (limit.record_usage: in memory, written in batches by the server).
 
 local limit = require("strata.limit")
-local db = require("strata.db")
+local pg = require("strata.pg")
 local log = require("strata.log")
 
 local type, ipairs, pcall, format, floor = type, ipairs, pcall, string.format, math.floor
@@ -56,7 +56,7 @@ local function seconds(ms) return (ms + 999) // 1000 end
 -- allowed, remaining, reset_s, retry_after_s for window w.
 local function take(w)
   if w.policy == "cluster" then
-    local rows, err = db.query(TAKE_SQL, w.key, w.rate, floor(w.per * 1000), w.burst or w.rate)
+    local rows, err = pg.query(TAKE_SQL, w.key, w.rate, floor(w.per * 1000), w.burst or w.rate)
     local r = rows and rows[1]
     if r then return r.allowed, r.remaining, seconds(r.reset_ms), seconds(r.retry_after_ms) end
     log.warn("cluster rate limit unavailable; counting locally", { window = w.name,

@@ -108,9 +108,11 @@ local function start(env)
   return s
 end
 
-local function post(s, path, doc)
-  local code, body, headers = srv.http(s.port, "POST", path, cjson.encode(doc), { ["Content-Type"] = "application/json" })
-  return code, body ~= "" and cjson.decode(body) or nil, headers
+local function post(s, path, doc, headers)
+  headers = headers or {}
+  headers["Content-Type"] = "application/json"
+  local code, body, rheaders = srv.http(s.port, "POST", path, cjson.encode(doc), headers)
+  return code, body ~= "" and cjson.decode(body) or nil, rheaders
 end
 
 describe("strata.db #server", function()
@@ -206,16 +208,24 @@ describe("strata.db #server", function()
 
   it("answers errors with their SQLSTATE, message, detail and hint", function()
     local slug = "s-" .. h.uuid():sub(1, 8)
+    -- anon may not create organizations (row level security, sql/120);
+    -- service_role may.
     local code, doc = post(server, "/v1/db/raw", { sql = "insert into organizations(name, slug) values ('a', $1)", params = { slug } })
+    assert.equal(422, code)
+    assert.equal("42501", doc.code)
+    local function svc(path, d)
+      return post(server, path, d, { Authorization = "Bearer " .. srv.token(SECRET, "--role service_role") })
+    end
+    code, doc = svc("/v1/db/raw", { sql = "insert into organizations(name, slug) values ('a', $1)", params = { slug } })
     assert.equal(200, code)
-    code, doc = post(server, "/v1/db/raw", { sql = "insert into organizations(name, slug) values ('a', $1)", params = { slug } })
+    code, doc = svc("/v1/db/raw", { sql = "insert into organizations(name, slug) values ('a', $1)", params = { slug } })
     assert.equal(422, code)
     assert.equal("23505", doc.code)
     assert.matches("duplicate key", doc.message)
     assert.matches("already exists", doc.detail)
-    code, doc = post(server, "/v1/db/raw", { sql = "insert into organizations(name, slug) values ('a', 'Not A Slug')" })
+    code, doc = svc("/v1/db/raw", { sql = "insert into organizations(name, slug) values ('a', 'Not A Slug')" })
     assert.equal("23514", doc.code)
-    code, doc = post(server, "/v1/db/raw", { sql = "insert into workspaces(organization_id, name) values ($1, 'w')", params = { h.uuid() } })
+    code, doc = svc("/v1/db/raw", { sql = "insert into workspaces(organization_id, name) values ($1, 'w')", params = { h.uuid() } })
     assert.equal("23503", doc.code)
     code, doc = post(server, "/v1/db/raw", { sql = "selec 1" })
     assert.equal("42601", doc.code)

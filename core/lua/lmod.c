@@ -11,6 +11,7 @@ static const luaL_Reg MODULES[] = {
     {"strata.limit", luaopen_strata_limit},
     {"strata.log", luaopen_strata_log},
     {"strata.pg", luaopen_strata_pg},
+    {"strata.request", luaopen_strata_request},
     {NULL, NULL},
 };
 

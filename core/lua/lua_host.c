@@ -558,6 +558,11 @@ int lua_run_yield(lua_State *L, lua_run *run, lua_KFunction k, lua_KContext ctx)
     return lua_yieldk(L, 0, ctx, k);
 }
 
+void lua_run_push_req(lua_State *L, lua_run *run)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, run->req_ref);
+}
+
 request *lua_run_request(lua_run *run)
 {
     return run->r;

@@ -4,7 +4,7 @@
 -- validators, the error values and the request settings — because it is
 -- the same implementation: each call is a strata.rest call (see the top
 -- of lua/strata/rest/init.lua) answered by strata.rest.run, as the HTTP
--- route's requests are.  Uses strata.rest, strata.runtime (the running
+-- route's requests are.  Uses strata.rest, strata.request (the running
 -- request), strata.db (transactions) and strata.log.
 --
 --   data.select(tbl, query[, opts])         -> rows, meta | nil, err
@@ -38,7 +38,7 @@
 -- Who: the caller of the request whose handler is running — its req.auth
 -- decides the policies, its settings go with the statements (db.query).
 -- strata.data finds that request as strata.pg finds it in C, by the
--- coroutine serving it (strata.runtime.current), so the functions take no
+-- coroutine serving it (strata.request.current, in C), so the functions take no
 -- req: the policies' caller and the statements' settings then come from
 -- one request and cannot disagree, and there is no req to pass wrongly.
 -- (`data.for(req)` was the alternative; `for` is a keyword in Lua, too.)
@@ -77,7 +77,7 @@ local open = setmetatable({}, { __mode = "k" })
 local PREFERENCES = { returning = "return", count = "count", resolution = "resolution", missing = "missing" }
 
 local function caller_ctx()
-  local req = require("strata.runtime").current()
+  local req = require("strata.request").current()
   if not req then
     error("strata.data can only be used by a request's handler (not at load time, nor from a coroutine of its own)", 4)
   end

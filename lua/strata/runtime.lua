@@ -10,23 +10,8 @@ local ratelimit = require("strata.ratelimit")
 
 local type, pcall, ipairs, tostring, math_type = type, pcall, ipairs, tostring, math.type
 local find = string.find
-local running_coroutine = coroutine.running
 
 local M = {}
-
--- The request each coroutine serves while its handler runs, so that
--- strata.data acts as that request's caller without being handed req, as
--- strata.pg finds the request of the coroutine in C.  A handler that
--- raises leaves its entry: the host resets the coroutine and the next
--- request it serves replaces the entry before any script runs on it; weak
--- keys let a coroutine the host drops take its entry along.
-local running = setmetatable({}, { __mode = "k" })
-
---- The request whose handler runs on the current coroutine, or nil (at
--- load time, in a coroutine of the script's own).
-function M.current()
-  return running[running_coroutine()]
-end
 
 local function error_body(code, message)
   return { code = code, message = message, details = cjson.null, hint = cjson.null }
@@ -127,10 +112,7 @@ function M.boot(files, loadscript)
       return limited, cjson.encode(lbody), "application/json", lheaders, route.path
     end
     -- No pcall here: an error must reach the host with its traceback.
-    local co = running_coroutine()
-    running[co] = req
     local status, rbody, ctype, headers = finish(route.handler(req))
-    running[co] = nil
     if lbody then
       headers = headers or {}
       for k, v in pairs(lbody) do if headers[k] == nil then headers[k] = v end end

@@ -153,13 +153,23 @@ local function via_data(port, tok, calls)
   return cjson.decode(body)
 end
 
+-- An error's details may print a row whose timestamps (now() defaults)
+-- differ between the two sides' transactions: those are not the answer.
+local TIMESTAMP = "%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d[%.%d]*"
+local function without_times(doc)
+  if type(doc) == "table" and type(doc.details) == "string" then
+    doc.details = doc.details:gsub(TIMESTAMP, "<time>")
+  end
+  return doc
+end
+
 -- Asserts that strata.data's answer d equals /rest/v1's r; the outcome's kind.
 local function same(r, d, label)
   if d.err ~= nil then
     local err = d.err
     assert.equal(r.status, err.status, label .. ": " .. cjson.encode(err))
     err.status = nil
-    assert.same(r.doc, err, label)
+    assert.same(without_times(r.doc), without_times(err), label)
     return r.status
   end
   assert.equal(r.status, d.meta.status, label .. ": " .. tostring(r.raw))

@@ -115,8 +115,8 @@ report constraint Constraints
 report seed "Seed data"
 
 # RLS (STRATA_RLS_SQL: the script `scripts/db rls` would apply): the
-# database's generated policies, their functions, the API roles' table
-# privileges and which tables have RLS on must be exactly what applying
+# database's generated policies, their functions, the validated-write
+# triggers, the API roles' table privileges and which tables have RLS on must be exactly what applying
 # that script gives; it is applied in a transaction that is rolled back.
 rls_state() {
   cat <<SQL
@@ -126,6 +126,10 @@ select 'policy ' || schemaname || '.' || tablename || ' ' || policyname || ' ' |
 union all
 select 'function ' || p.oid::regprocedure::text || ' ' || p.prosrc
   from pg_proc p where p.pronamespace = 'strata_rls'::regnamespace
+union all
+select 'trigger ' || n.nspname || '.' || c.relname || ' ' || g.tgname || ' ' || g.tgfoid::regproc::text
+  from pg_trigger g join pg_class c on c.oid = g.tgrelid join pg_namespace n on n.oid = c.relnamespace
+ where g.tgname = 'strata_validated_write'
 union all
 select 'rls ' || n.nspname || '.' || c.relname || ' ' || c.relrowsecurity
   from pg_class c join pg_namespace n on n.oid = c.relnamespace

@@ -377,16 +377,61 @@ function M.table_sql(catalog, schema, t, mod)
   return { sql = out }
 end
 
+-- Validated tables (lua/validators/<table>.lua, schema public): the
+-- validators run in strata (strata.data, /rest/v1), so an API role's write
+-- that does not come through them (a route's raw db.query) is refused by a
+-- statement trigger.  strata's validated writes set strata.validated_write
+-- for their one statement (strata.rest.exec); service_role and the owner
+-- (an operator's psql; strata re-validates on the NOTIFY) are not API roles.
+M.VALIDATED_TRIGGER = M.PREFIX .. "validated_write"
+local GUARD = M.FN_SCHEMA .. ".refuse_unvalidated_write"
+
+local function guard_sql()
+  return format([[CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS $strata$
+BEGIN
+  IF current_user IN ('anon', 'authenticated')
+     AND coalesce(current_setting('strata.validated_write', true), '') <> 'on' THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('table %%I.%%I is validated by lua/validators/%%s.lua; this write did not go through it',
+                       TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_TABLE_NAME),
+      HINT = 'write it with strata.data or /rest/v1 (validated), or as the service';
+  END IF;
+  RETURN NULL;
+END
+$strata$;]], GUARD)
+end
+
+--- The guard and its triggers for the validated tables (names of
+-- lua/validators/*.lua) that exist in the catalog's schema public.
+function M.validated_sql(catalog, validated)
+  local out = { guard_sql() }
+  local names = {}
+  for _, name in ipairs(validated or {}) do
+    if (catalog.public or {})[name] then names[#names + 1] = name end
+  end
+  sort(names)
+  for _, name in ipairs(names) do
+    out[#out + 1] = format("CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION %s();",
+      M.VALIDATED_TRIGGER, qualified("public", name), GUARD)
+  end
+  return out
+end
+
 --- The whole regeneration, one script for one transaction: drop every
--- policy named M.PREFIX.. on the exposed tables and every function of
--- M.FN_SCHEMA, then create them again.  catalog: { [schema] = { [table] =
--- { name, columns = { [column] = type } } } }; load(schema, table) answers
--- the policy module, nil when there is no file, false when it fails to
--- load.  Returns the SQL and the list of "schema.table: why" not expressible.
-function M.script(catalog, schemas, load)
+-- policy named M.PREFIX.., the validated-write triggers on the exposed
+-- tables and every function of M.FN_SCHEMA, then create them again.
+-- catalog: { [schema] = { [table] = { name, columns = { [column] = type } } } };
+-- load(schema, table) answers the policy module, nil when there is no
+-- file, false when it fails to load; validated: the validated tables'
+-- names.  Returns the SQL and the list of "schema.table: why" not expressible.
+function M.script(catalog, schemas, load, validated)
   local out = { format([[DO $strata$
 DECLARE r record;
 BEGIN
+  FOR r IN SELECT n.nspname, c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE g.tgname = '%s' LOOP
+    EXECUTE format('DROP TRIGGER %s ON %%I.%%I', r.nspname, r.relname);
+  END LOOP;
   FOR r IN SELECT schemaname, tablename, policyname FROM pg_policies
            WHERE schemaname = ANY(%s) AND policyname LIKE '%s%%' LOOP
     EXECUTE format('DROP POLICY %%I ON %%I.%%I', r.policyname, r.schemaname, r.tablename);
@@ -396,7 +441,8 @@ BEGIN
     EXECUTE format('DROP FUNCTION %%s', r.fn);
   END LOOP;
 END
-$strata$;]], quote("{" .. concat(schemas, ",") .. "}"), M.PREFIX:gsub("_", "\\_"), M.FN_SCHEMA) }
+$strata$;]], M.VALIDATED_TRIGGER, M.VALIDATED_TRIGGER, quote("{" .. concat(schemas, ",") .. "}"),
+    (M.PREFIX:gsub("_", "\\_")), M.FN_SCHEMA) }
   local bad = {}
   for _, schema in ipairs(schemas) do
     local names = {}
@@ -408,6 +454,7 @@ $strata$;]], quote("{" .. concat(schemas, ",") .. "}"), M.PREFIX:gsub("_", "\\_"
       for _, s in ipairs(r.sql) do out[#out + 1] = s end
     end
   end
+  for _, s in ipairs(M.validated_sql(catalog, validated)) do out[#out + 1] = s end
   return concat(out, "\n") .. "\n", bad
 end
 

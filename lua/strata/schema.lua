@@ -476,6 +476,13 @@ local function missing_module(name, err)
   return tostring(err):find("module 'validators." .. name .. "' not found", 1, true) ~= nil
 end
 
+--- Whether table <name> (schema public) has a validator: a
+-- lua/validators/<name>.lua, loading or not.
+function M.validated(name)
+  local ok, err = pcall(require, "validators." .. name)
+  return ok or not missing_module(name, err)
+end
+
 --- Runs validators.<name> (if there is one) on each row.  Returns nil when
 -- there is no validator or every row passes; else a refusal
 -- { file = ..., errors = { {path, message}, ... }, failed = true when the

@@ -90,6 +90,29 @@ return {
       return 200, { ok = ok, res = res, err = err ~= nil and tostring(err) or nil, forged_err = forged_err }
     end },
 
+  -- Writes to a validated table (admin_config) by the paths a route has:
+  -- raw SQL as the caller, strata.data, raw SQL after strata.data in one
+  -- transaction, raw SQL as the service.
+  { method = "POST", path = "/v1/spec/validated", handler = function(req)
+      local db = require("strata.db")
+      local key, data_ = req.json.key, cjson.encode(req.json.data)
+      local sql = "update admin_config set config_data = $2::jsonb where config_key = $1"
+      local function outcome(rows, err)
+        if rows then return { ok = true } end
+        return { code = err.code, message = err.message, hint = err.hint }
+      end
+      local out = {}
+      out.raw = outcome(db.query(sql, key, data_))
+      out.data = outcome(data.update("admin_config", { config_key = "eq." .. key }, { config_data = req.json.data }))
+      local _, err = data.transaction(function(tx)
+        assert(data.update("admin_config", { config_key = "eq." .. key }, { config_data = req.json.data }))
+        return tx.query(sql, key, data_)
+      end)
+      out.raw_after_data = outcome(nil, err)
+      out.service = outcome(db.query_as_service(sql, key, data_))
+      return 200, out
+    end },
+
   { method = "GET", path = "/v1/spec/misuse", handler = function()
       local mixed = { pcall(data.transaction, function() return data.as_service().select("Chat", { limit = 1 }) end) }
       local nested = { pcall(data.transaction, function() return data.transaction(function() return true end) end) }
@@ -460,6 +483,32 @@ describe("strata.data #server", function()
       local r = admin_config("update", { config_data = { activeProvider = 42 } })
       assert.equal(422, r.status)
       assert.equal(before, h.scalar("select config_data::text from admin_config where config_key = 'app_settings'"))
+    end)
+  end)
+
+  describe("validated tables", function()
+    it("refuse a route's raw write as the caller; strata.data and the service write them", function()
+      local key = "document_agent_openai"
+      local cfg = { enabled = true, rateLimit = { perMinute = 1, perHour = 2, perDay = 3 },
+        tools = { create = { enabled = true } } }
+      h.accepts("delete from admin_config where config_key = 'document_agent_openai'")
+      h.accepts([[insert into admin_config(config_key, config_data) values ('document_agent_openai', '{"enabled":false,
+        "rateLimit":{"perMinute":5,"perHour":6,"perDay":7},"tools":{"create":{"enabled":true}}}')]])
+      local code, body = srv.http(server.port, "POST", "/v1/spec/validated", cjson.encode({ key = key, data = cfg }),
+        auth(callers[3].tok, { ["Content-Type"] = "application/json" }))
+      assert.equal(200, code, body)
+      local out = cjson.decode(body)
+      assert.equal("42501", out.raw.code)
+      assert.equal("table public.admin_config is validated by lua/validators/admin_config.lua; "
+        .. "this write did not go through it", out.raw.message)
+      assert.matches("strata.data", out.raw.hint, 1, true)
+      assert.is_true(out.data.ok, body)
+      -- The flag strata.data sets lasts for its own statement only.
+      assert.equal("42501", out.raw_after_data.code)
+      assert.is_true(out.service.ok, body)
+      assert.equal("1", h.scalar("select config_data -> 'rateLimit' ->> 'perMinute' from admin_config"
+        .. " where config_key = 'document_agent_openai'"))
+      h.accepts("delete from admin_config where config_key = 'document_agent_openai'")
     end)
   end)
 

@@ -45,10 +45,31 @@ local function in_savepoint(fn)
   return nil, res[3]
 end
 
+-- fn(tx) with strata.validated_write on: the write of a validated table
+-- (its validator passed) that the table's guard trigger lets through
+-- (strata.rls); off again after it, so that later raw statements of the
+-- same transaction are still refused.  When fn fails, its transaction or
+-- savepoint is rolled back, the setting with it.
+local VALIDATED_ON = "SELECT set_config('strata.validated_write', 'on', true)"
+local VALIDATED_OFF = "SELECT set_config('strata.validated_write', '', true)"
+local function validated(fn)
+  return function(tx)
+    local ok, err = tx.query(VALIDATED_ON)
+    if not ok then return nil, err end
+    local res = pack(fn(tx))
+    if res[1] == nil then return unpack(res, 1, res.n) end
+    ok, err = tx.query(VALIDATED_OFF)
+    if not ok then return nil, err end
+    return unpack(res, 1, res.n)
+  end
+end
+
 --- Runs fn(tx) atomically for call (see above): fn's results, or nil and
 -- the error fn answered (its work taken back); an error fn raises is raised
--- again after the rollback.
-function M.atomic(call, fn)
+-- again after the rollback.  is_validated: fn writes a table whose
+-- validator passed (above).
+function M.atomic(call, fn, is_validated)
+  if is_validated then fn = validated(fn) end
   if pg.in_transaction() then return in_savepoint(fn) end
   return db.transaction(fn, call.service and SERVICE or nil)
 end

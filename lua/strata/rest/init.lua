@@ -27,6 +27,7 @@ local grammar = require("strata.rest.grammar")
 local query = require("strata.rest.query")
 local sqlmod = require("strata.rest.sql")
 local policy = require("strata.rest.policy")
+local validation = require("strata.schema")
 local rpc = require("strata.rest.rpc")
 local embed = require("strata.rest.embed")
 local prefer = require("strata.rest.prefer")
@@ -232,6 +233,7 @@ local function write(call, ctx, t, action, sql, params, put)
   local p = call.prefer
   local ret = p["return"] or "minimal"
   local outcome, kept
+  local validated = action ~= "delete" and t.schema == "public" and validation.validated(t.name)
   local res, err = exec.atomic(call, function(tx)
     local rows, e = tx.query(sql, table.unpack(params, 1, params.n or #params))
     if not rows then return nil, e end
@@ -249,7 +251,7 @@ local function write(call, ctx, t, action, sql, params, put)
       return r
     end
     return nil, prefer.ROLLBACK
-  end)
+  end, validated)
   if outcome then return table.unpack(outcome) end
   res = res or kept
   if not res then
@@ -318,7 +320,7 @@ local function refused_by_validator(call, ctx, t, q, cols, action)
   end
   local vctx = { action = action, partial = action == "update", schema = t.schema, table = t.name,
     auth = ctx, filters = known }
-  local bad = require("strata.schema").check_rows(t.name, rows, vctx, call.json[1] ~= nil)
+  local bad = validation.check_rows(t.name, rows, vctx, call.json[1] ~= nil)
   if not bad then return nil end
   if bad.failed then
     return errors.new(422, "23514", format("the validator %s failed; the write is refused", bad.file),

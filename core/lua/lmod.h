@@ -12,6 +12,7 @@ int luaopen_strata_config(lua_State *L);
 int luaopen_strata_http(lua_State *L);
 int luaopen_strata_limit(lua_State *L);
 int luaopen_strata_request(lua_State *L);
+int luaopen_strata_health(lua_State *L);
 
 /* Puts every strata.* module into package.preload.  [-0, +0, m] */
 void lmod_preload(lua_State *L);

@@ -9,6 +9,7 @@
 #include "engine/limiter.h"
 #include "http/cors.h"
 #include "obs/log.h"
+#include "obs/warnings.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ static void health(request *r)
 
 /* Ready = the database answers with every migration applied, and scripts
  * are loaded.  A failed reload keeps it ready (the old scripts serve) but
- * shows the error. */
+ * shows the error; so do warnings (obs/warnings.h). */
 static void ready(worker *w, request *r)
 {
     char db_reason[512], lua_error[1024];
@@ -74,7 +75,9 @@ static void ready(worker *w, request *r)
         rc |= buf_add_json_escaped(b, lua_error, strlen(lua_error));
         rc |= buf_add_str(b, "\"");
     }
-    rc |= buf_add_str(b, "}}");
+    rc |= buf_add_str(b, "},\"warnings\":");
+    rc |= warnings_render_json(b);
+    rc |= buf_add_str(b, "}");
     if (rc) {
         request_reply_error(r, 500, "internal_error", "out of memory");
         return;
@@ -110,7 +113,7 @@ static void metrics(worker *w, request *r)
     buf *b = &r->scratch;
     b->len = 0;
     if (metrics_render(b, sh->metrics, sh->nworkers) < 0 || (sh->feed && broker_feed_metrics(sh->feed, b) < 0) ||
-        limiter_metrics(sh, b) < 0 || (sh->ratelimit_db && ratelimit_db_metrics(sh->ratelimit_db, b) < 0)) {
+        limiter_metrics(sh, b) < 0 || warnings_render_metrics(b) < 0 || (sh->ratelimit_db && ratelimit_db_metrics(sh->ratelimit_db, b) < 0)) {
         request_reply_error(r, 500, "internal_error", "out of memory");
         return;
     }

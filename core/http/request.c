@@ -300,3 +300,14 @@ const char *const *request_service_settings(request *r)
     r->service_settings[REQ_SET_SQL_ROLE] = "service_role";
     return r->service_settings;
 }
+
+const char *const *request_bypass_settings(request *r)
+{
+    const char *const *caller = request_settings(r);
+    if (!caller)
+        return NULL;
+    for (int i = 0; i < REQ_NSETTINGS; i++)
+        r->bypass_settings[i] = caller[i];
+    r->bypass_settings[REQ_SET_SQL_ROLE] = "service_role";
+    return r->bypass_settings;
+}

@@ -76,6 +76,7 @@ struct request {
      * method, path and headers. */
     const char *settings[REQ_NSETTINGS];
     const char *service_settings[REQ_NSETTINGS];
+    const char *bypass_settings[REQ_NSETTINGS];
     buf settings_buf;           /* owned; the settings' text */
     int settings_ready;
 
@@ -127,6 +128,13 @@ const char *const *request_settings(request *r);
  * as_service): claims {"role":"service_role"}, no sub, role and SQL role
  * service_role, r's method, path and headers.  NULL when out of memory. */
 const char *const *request_service_settings(request *r);
+
+/* The caller's settings (claims, sub, role, method, path, headers) with
+ * the SQL role service_role, whose row level security policies let
+ * everything through: for statements that carry the caller's Lua row
+ * policy themselves (the REST layer's) on a table whose policy SQL cannot
+ * express.  NULL when out of memory. */
+const char *const *request_bypass_settings(request *r);
 
 /* Registers what r waits on; cancel(arg) runs if the client goes away
  * before it ends.  request_wait(r, NULL, NULL) when the wait is over. */

@@ -4,6 +4,7 @@
  *   pg.query(sql, ...) -> rows | nil, err
  *   pg.caller_query(sql, ...) -> rows | nil, err
  *   pg.service_query(sql, ...) -> rows | nil, err
+ *   pg.bypass_query(sql, ...) -> rows | nil, err
  *   pg.begin([as]) -> true | nil, err   pins a connection to the request;
  *                                        as: true (the caller) or "service"
  *   pg.commit() / pg.rollback() -> true | nil, err   and releases it
@@ -14,7 +15,12 @@
  * transaction only; inside a transaction caller_query is query, since
  * begin applied them.  "As the service" is the same with the claims and the
  * role of service_role, for trusted server work (strata.data's as_service);
- * inside a transaction service_query is query too: begin decided.
+ * inside a transaction service_query is query too: begin decided.  "Bypass"
+ * is the caller's settings with the SQL role service_role, which row level
+ * security lets through: only for statements that carry the caller's Lua
+ * row policy themselves (strata.rest on a table whose policy SQL cannot
+ * express; see request_bypass_settings); inside a transaction strata.rest
+ * switches the role itself.
  * rows is an array of tables keyed by column name; err is a table
  * {code = SQLSTATE, message, detail, hint} ({status = 503, ...} when the
  * database cannot be reached).  A request's pinned connection is given back
@@ -35,7 +41,7 @@
 enum op_kind { OP_QUERY, OP_BEGIN, OP_COMMIT, OP_ROLLBACK };
 
 /* Whose settings go with a statement. */
-enum as_whom { AS_NONE, AS_CALLER, AS_SERVICE };
+enum as_whom { AS_NONE, AS_CALLER, AS_SERVICE, AS_BYPASS };
 
 /* The last one, `role`, is SET LOCAL ROLE: the statement runs as the API
  * role (sql/100_api_role_grants.sql). */
@@ -399,7 +405,9 @@ static void add_stmt(pg_op *op, const char *sql, int nparams, const char **value
 static void add_settings(lua_State *L, pg_op *op, enum as_whom as, const char **values)
 {
     request *r = lua_run_request(op->run);
-    const char *const *set = as == AS_SERVICE ? request_service_settings(r) : request_settings(r);
+    const char *const *set = as == AS_SERVICE  ? request_service_settings(r)
+                             : as == AS_BYPASS ? request_bypass_settings(r)
+                                               : request_settings(r);
     if (!set)
         luaL_error(L, "pg: out of memory building the request settings");
     for (int i = 0; i < NSETTINGS; i++)
@@ -505,6 +513,12 @@ static int l_service_query(lua_State *L)
     return query(L, 1, AS_SERVICE);
 }
 
+/* pg.bypass_query(sql, ...) -> rows | nil, err.  [-(1+n), +1|2, e] */
+static int l_bypass_query(lua_State *L)
+{
+    return query(L, 1, AS_BYPASS);
+}
+
 /* pg.begin([as]) -> true | nil, err.  [-(0|1), +1|2, e] */
 static int l_begin(lua_State *L)
 {
@@ -564,6 +578,7 @@ static const luaL_Reg FUNCS[] = {
     {"query", l_query},
     {"rollback", l_rollback},
     {"service_query", l_service_query},
+    {"bypass_query", l_bypass_query},
     {NULL, NULL},
 };
 

@@ -298,3 +298,100 @@ return {
     assert.equal("42501", err.code)
   end)
 end)
+
+-- A policy SQL cannot express: `scripts/db rls` lists its table and gives
+-- the API roles no policy there (RLS denies them everything); strata's own
+-- statements carry the Lua policy and run past RLS, raw SQL as the caller
+-- stays denied, and GET /ready lists the table.
+describe("a policy SQL cannot express #server", function()
+  local SECRET = "rls-gap-spec-secret"
+  local server, dir, A, B
+  -- assert() on the uid's length: the generator's stand-ins for auth.uid()
+  -- are not 36 characters long, so the symbolic run raises.
+  local POLICY = [[
+local function mine(ctx)
+  if ctx.role ~= "authenticated" or not ctx.uid then return false end
+  assert(#ctx.uid == 36, "a uuid")
+  return { user_id = ctx.uid }
+end
+return { select = mine, insert = mine, update = mine, delete = mine }
+]]
+  local ROUTES = [[
+local db = require("strata.db")
+local data = require("strata.data")
+return {
+  { method = "GET", path = "/v1/rls_gap", handler = function()
+      local _, raw = db.query("select note from public.spec_rls_gap")
+      local via_data = assert(data.select("spec_rls_gap", { select = "note" }))
+      local in_tx, raw_after
+      data.transaction(function(tx)
+        in_tx = assert(data.select("spec_rls_gap", { select = "note" }))
+        local _, e = tx.query("select note from public.spec_rls_gap")
+        raw_after = e
+        return nil, e
+      end)
+      return 200, { raw = raw.code, data = #via_data, in_tx = #in_tx, raw_after = raw_after.code }
+    end },
+}
+]]
+
+  local function rls_regenerate(lua_dir)
+    local cmd = ("DATABASE_URL=%s STRATA_LUA_DIR=%s scripts/db rls 2>&1"):format(
+      srv.quote(os.getenv("STRATA_TEST_DATABASE_URL")), srv.quote(lua_dir))
+    local p = assert(io.popen(cmd))
+    local out = p:read("a")
+    assert.is_true(p:close(), out)
+    return out
+  end
+
+  setup(function()
+    h.accepts([[create table public.spec_rls_gap (id uuid primary key default gen_random_uuid(),
+      user_id uuid not null, note text)]])
+    A, B = h.user(), h.user()
+    dir = srv.lua_dir({ ["policies/public/spec_rls_gap.lua"] = POLICY, ["routes/rls_gap.lua"] = ROUTES })
+    local out = rls_regenerate(dir)
+    assert.matches("not expressible in SQL, denied to the API roles: public.spec_rls_gap: select", out, 1, true)
+    server = srv.start({ STRATA_LUA_DIR = dir, STRATA_JWT_SECRET = SECRET })
+    assert.equal(200, (srv.await(server.port, "/ready", 200, 10)), server.log())
+  end)
+
+  teardown(function()
+    if server then
+      assert.equal(0, server.stop(), server.log())
+      server.cleanup()
+    end
+    os.execute("rm -rf " .. srv.quote(dir))
+    h.accepts("drop table if exists public.spec_rls_gap")
+    rls_regenerate("lua")
+  end)
+
+  it("serves the Lua policy through /rest/v1 and strata.data, and denies raw SQL", function()
+    local a = srv.token(SECRET, "--sub " .. A)
+    local alice, bob = srv.rest_client(server.port, a), srv.rest_client(server.port, srv.token(SECRET, "--sub " .. B))
+    assert.equal(201, (alice.post("spec_rls_gap", { user_id = A, note = "a1" })))
+    assert.equal(201, (bob.post("spec_rls_gap", { user_id = B, note = "b1" })))
+    -- The Lua policy still refuses a row for someone else.
+    local code, err = alice.post("spec_rls_gap", { user_id = B, note = "forged" })
+    assert.equal(403, code)
+    assert.equal("42501", err.code)
+    assert.same({ 200, { { note = "a1" } } }, { alice.get("spec_rls_gap?select=note") })
+    assert.same({ 200, {} }, { alice.patch("spec_rls_gap?note=eq.b1&select=note", { note = "hacked" }) })
+    assert.same({ 200, { { note = "a2" } } }, { alice.patch("spec_rls_gap?note=eq.a1&select=note", { note = "a2" }) })
+    assert.same({ 200, {} }, { alice.delete("spec_rls_gap?note=eq.b1&select=note") })
+    assert.equal("1", h.scalar("select count(*) from public.spec_rls_gap where note = 'b1'"))
+
+    local body
+    code, body = srv.http(server.port, "GET", "/v1/rls_gap", nil, { Authorization = "Bearer " .. a })
+    assert.equal(200, code, body)
+    -- The API roles have no privilege on the table: raw SQL is refused,
+    -- also after strata.data's statement in the same transaction.
+    assert.same({ raw = "42501", data = 1, in_tx = 1, raw_after = "42501" }, cjson.decode(body))
+
+    local _, ready = srv.http(server.port, "GET", "/ready")
+    local found
+    for _, w in ipairs(cjson.decode(ready).warnings) do
+      if w.source == "rls" and w.key == "public.spec_rls_gap" then found = w.message end
+    end
+    assert.matches("public.spec_rls_gap has no row level security policy for select, insert, update, delete", found, 1, true)
+  end)
+end)

@@ -19,7 +19,10 @@ select n.nspname as schema, c.relname as name, c.relkind as kind,
   coalesce((select json_agg(a.attname order by k.ord)
     from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
     join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-    where i.indrelid = c.oid and i.indisprimary), '[]') as pk
+    where i.indrelid = c.oid and i.indisprimary), '[]') as pk,
+  c.relrowsecurity as rls,
+  coalesce((select json_agg(p.polcmd::text) from pg_policy p
+    where p.polrelid = c.oid and p.polname like 'strata\_%' and p.polname <> 'strata_service_role'), '[]') as rls_cmds
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = any($1::text[]) and c.relkind in ('r', 'v', 'm', 'p', 'f')]]
 
@@ -139,6 +142,21 @@ local function add_foreign_keys(cat, schemas)
   return true
 end
 
+-- The actions the API roles have a generated row level security policy
+-- for (strata.rls, `scripts/db rls`), as a set: { select = true, ... }.
+local CMDS = { r = "select", a = "insert", w = "update", d = "delete" }
+local function rls_actions(cmds)
+  local set = {}
+  for _, c in ipairs(cmds) do
+    if c == "*" then
+      for _, a in pairs(CMDS) do set[a] = true end
+    elseif CMDS[c] then
+      set[CMDS[c]] = true
+    end
+  end
+  return set
+end
+
 local function load()
   local schemas = config.schemas
   local tables, err = db.query(TABLES_SQL, pg_array(schemas))
@@ -152,7 +170,8 @@ local function load()
     local cols = {}
     for _, c in ipairs(t.columns) do cols[c.name] = c end
     cat.schemas[t.schema].tables[t.name] = { schema = t.schema, name = t.name, kind = t.kind,
-      columns = cols, column_list = t.columns, pk = t.pk, fks = {}, referenced_by = {} }
+      columns = cols, column_list = t.columns, pk = t.pk, fks = {}, referenced_by = {},
+      rls = t.rls and rls_actions(t.rls_cmds) or nil }
   end
   local ok
   ok, err = add_foreign_keys(cat, schemas)

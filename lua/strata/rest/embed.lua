@@ -168,7 +168,9 @@ end
 -- t's select policy on rows `alias` (none: no rows, as RLS without a policy).
 local function read_policy(pl, builder, t, alias)
   local pol = policy.decide(pl.ctx, t.schema, t.name, "select")
-  return pol == nil and "FALSE" or policy.compile(builder, t, pol, alias, pl.cat_schema)
+  if pol == nil then return "FALSE" end
+  policy.note_rls(builder, t, "select")
+  return policy.compile(builder, t, pol, alias, pl.cat_schema)
 end
 
 -- The join of the embedded rows to the parent's: directly, or through

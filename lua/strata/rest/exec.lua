@@ -22,12 +22,6 @@ local TX = { query = pg.query }
 
 M.in_transaction = pg.in_transaction
 
---- One statement of call: rows | nil, err.
-function M.query(call, sql, ...)
-  if call.service then return db.query_as_service(sql, ...) end
-  return db.query(sql, ...)
-end
-
 -- fn(tx) inside SAVEPOINT ... RELEASE, rolled back to the savepoint when
 -- it raises (raised again) or answers nil, err (returned).
 local function in_savepoint(fn)
@@ -43,6 +37,37 @@ local function in_savepoint(fn)
   if not res[1] then error(res[2], 0) end
   if not back then return nil, berr end
   return nil, res[3]
+end
+
+-- call.rls_bypass (strata.rest.policy's note_rls): the statement carries
+-- the caller's Lua policy for a table row level security has no generated
+-- policy for; it runs with the caller's settings under the SQL role
+-- service_role, which RLS lets through.  In a transaction, by switching the
+-- role for the statement and back (the caller's role kept in a setting).
+local ROLE_BYPASS = "SELECT set_config('strata.caller_role', current_setting('role'), true),"
+  .. " set_config('role', 'service_role', true)"
+local ROLE_BACK = "SELECT set_config('role', current_setting('strata.caller_role'), true)"
+local function bypassing(fn)
+  return function(tx)
+    local ok, err = tx.query(ROLE_BYPASS)
+    if not ok then return nil, err end
+    local res = pack(fn(tx))
+    if res[1] == nil then return unpack(res, 1, res.n) end
+    ok, err = tx.query(ROLE_BACK)
+    if not ok then return nil, err end
+    return unpack(res, 1, res.n)
+  end
+end
+
+--- One statement of call: rows | nil, err.
+function M.query(call, sql, ...)
+  if call.service then return db.query_as_service(sql, ...) end
+  if call.rls_bypass then
+    if not pg.in_transaction() then return pg.bypass_query(sql, ...) end
+    local args = pack(...)
+    return in_savepoint(bypassing(function(tx) return tx.query(sql, unpack(args, 1, args.n)) end))
+  end
+  return db.query(sql, ...)
 end
 
 -- fn(tx) with strata.validated_write on: the write of a validated table
@@ -67,9 +92,10 @@ end
 --- Runs fn(tx) atomically for call (see above): fn's results, or nil and
 -- the error fn answered (its work taken back); an error fn raises is raised
 -- again after the rollback.  is_validated: fn writes a table whose
--- validator passed (above).
+-- validator passed (above); call.rls_bypass: see M.query.
 function M.atomic(call, fn, is_validated)
   if is_validated then fn = validated(fn) end
+  if call.rls_bypass and not call.service then fn = bypassing(fn) end
   if pg.in_transaction() then return in_savepoint(fn) end
   return db.transaction(fn, call.service and SERVICE or nil)
 end

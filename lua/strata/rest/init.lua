@@ -120,6 +120,7 @@ end
 local function predicate(b, ctx, cat_schema, t, action, alias)
   local pol = policy.decide(ctx, t.schema, t.name, action)
   if pol == nil then return nil, true end
+  policy.note_rls(b, t, action)
   return policy.compile(b, t, pol, alias, cat_schema), false
 end
 
@@ -163,6 +164,7 @@ local function read(call, ctx, cat, t, q)
   local sql = "WITH pgrst_source AS (SELECT " .. sel .. " FROM " .. from .. where .. order
     .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset) .. ") SELECT " .. total_sql
     .. " AS total, (SELECT count(*) FROM pgrst_source) AS page, (SELECT " .. body_sql .. " FROM pgrst_source s) AS body"
+  call.rls_bypass = b.params.rls_bypass
   local rows, dberr = exec.query(call, sql, table.unpack(b.params, 1, #b.params))
   if not rows then return errors.from_db(dberr, anon(ctx)) end
   local r = rows[1]
@@ -234,6 +236,7 @@ local function write(call, ctx, t, action, sql, params, put)
   local ret = p["return"] or "minimal"
   local outcome, kept
   local validated = action ~= "delete" and t.schema == "public" and validation.validated(t.name)
+  call.rls_bypass = params.rls_bypass
   local res, err = exec.atomic(call, function(tx)
     local rows, e = tx.query(sql, table.unpack(params, 1, params.n or #params))
     if not rows then return nil, e end
@@ -556,6 +559,7 @@ local function dispatch(call)
   prefer.check(call.prefer)
   local cat, err = catalog.get()
   if not cat then return errors.from_db(err, false) end
+  policy.review_rls(cat)
   local schema = schema_for(call, cat)
   if call.fn then return rpc.call(call, cat, schema, call.fn) end
   local t = cat.schemas[schema].tables[call.table]

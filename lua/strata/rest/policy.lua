@@ -94,6 +94,64 @@ function M.decide(ctx, schema, table_name, action, row)
   return res, file
 end
 
+-- Row level security gaps ---------------------------------------------------
+-- The database refuses the API roles what the generated row level security
+-- does not allow (strata.rls).  A Lua policy SQL cannot express (it calls
+-- arbitrary Lua), or one changed since `scripts/db rls` last ran, has no
+-- generated policy for its action: the API roles are denied everything
+-- there.  Statements strata builds carry the Lua policy themselves, so for
+-- them the gap is bridged: they run with the caller's settings under the
+-- SQL role service_role, which RLS lets through (strata.rest.exec), only
+-- after the Lua policy was compiled into them.  Raw SQL as the caller
+-- (db.query) stays denied.
+
+--- Whether t's Lua policy has action while RLS is on for t without a
+-- generated policy for it (t from strata.rest.catalog).
+function M.rls_gap(t, action)
+  local rls = t.rls
+  if not rls or rls[action] then return false end
+  local mod = module_for(t.schema, t.name)
+  return mod ~= NO_POLICY and type(mod[action]) == "function"
+end
+
+--- Marks builder b's statement to bypass RLS when t has a gap for action
+-- (the builders of one statement, embeds and policy subqueries included,
+-- share their params table).
+function M.note_rls(b, t, action)
+  if M.rls_gap(t, action) then b.params.rls_bypass = true end
+end
+
+local ACTIONS = { "select", "insert", "update", "delete" }
+local reviewed -- the catalog last reviewed
+
+--- Lists the tables with gaps as warnings (GET /ready, /metrics, the log
+-- once), and clears those of tables without gaps now.  Once per catalog:
+-- after a reload, a schema change or `scripts/db rls` (DDL).
+function M.review_rls(cat)
+  if cat == reviewed then return end
+  reviewed = cat
+  local health = require("strata.health")
+  local held = {}
+  for _, key in ipairs(health.keys("rls")) do held[key] = true end
+  for schema, s in pairs(cat.schemas) do
+    for name, t in pairs(s.tables) do
+      local gaps = {}
+      for _, action in ipairs(ACTIONS) do
+        if M.rls_gap(t, action) then gaps[#gaps + 1] = action end
+      end
+      local key = schema .. "." .. name
+      if #gaps > 0 then
+        local message = format("%s has no row level security policy for %s (SQL cannot express its Lua policy, or"
+          .. " `scripts/db rls` has not run since it changed): raw SQL as the API roles is denied there; strata's"
+          .. " own statements carry the Lua policy and run past RLS", key, concat(gaps, ", "))
+        if health.warn("rls", key, message) then log.warn(message, { table = key }) end
+      end
+      held[key] = nil
+    end
+  end
+  for key in pairs(held) do health.clear("rls", key) end
+end
+
 --- The columns ctx must never read in schema.table, as a set { name = true };
 -- nil when the policy's `hidden` raised or answered nonsense (the caller
 -- then denies: fail closed).
@@ -148,6 +206,7 @@ local function one(b, t, name, spec, alias, catalog_schema)
     local other = catalog_schema.tables[spec[2]]
     if not other then raise(500, "PGRST500", format("policy names unknown table %s", tostring(spec[2]))) end
     local ob = setmetatable({ t = other, params = b.params }, getmetatable(b))
+    M.note_rls(ob, other, "select")
     local inner_filter = spec[4]
     if inner_filter == nil then inner_filter = true end -- `false` must stay false: no rows
     local inner = compile(ob, other, inner_filter, nil, catalog_schema)

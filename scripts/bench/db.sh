@@ -12,6 +12,11 @@
 #         (lua/policies/public/Chat.lua); pgbench runs the statement strata
 #         generates for it (scripts/bench/db_list.sql: the text strata sends,
 #         seen in pg_stat_activity), with the same four parameters.
+#   The list is also measured with row level security off on "Chat"
+#   (strata and pgbench +settings, "RLS off" lines): what PostgreSQL's
+#   generated policy (sql/120, scripts/db rls) costs on top of the
+#   predicate the REST layer compiles itself.  RLS is switched back on after
+#   each such run and when the script exits.
 #   Each route is also measured against pgbench sending, before its
 #   statement and in the same pipeline, the request settings strata applies
 #   to every statement (claims, method, path, headers, SET LOCAL ROLE): the
@@ -77,9 +82,13 @@ bench_database_url
 
 # --- fixture -----------------------------------------------------------------
 bench_db_fixture "$CHATS"
+rls_on() { bench_psql -c 'alter table public."Chat" enable row level security'; }
+rls_off() { bench_psql -c 'alter table public."Chat" disable row level security'; }
 if [ "${BENCH_DB_DROP_FIXTURE:-}" = 1 ]; then
   # lib.sh's trap stops the processes; the fixture goes first.
-  trap 'bench_db_drop_fixture; bench_cleanup' EXIT
+  trap 'rls_on; bench_db_drop_fixture; bench_cleanup' EXIT
+else
+  trap 'rls_on; bench_cleanup' EXIT
 fi
 
 # --- strata ------------------------------------------------------------------
@@ -180,15 +189,18 @@ machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 
 
 declare -A RPS SCPU MBUSY
 FAILED=0
-say "measuring: ${ROUNDS} round(s) x 6 runs of ${RUN_SECONDS} s (+${WARMUP} s warm-up); $DBCONNS database connections;" \
+say "measuring: ${ROUNDS} round(s) x 8 runs of ${RUN_SECONDS} s (+${WARMUP} s warm-up); $DBCONNS database connections;" \
   "strata on CPU ${SERVER_CPU} with wrk -t1 -c${CONNS} on CPU ${CLIENT_CPU}; pgbench -j 1 on CPU ${CLIENT_CPU};" \
   "PostgreSQL on $PG_CPUS; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((round = 1; round <= ROUNDS; round++)); do
   who="strata pgbench pgsettings"
   [ $((round % 2)) = 0 ] && who="pgsettings pgbench strata" # alternate who goes first
   for route in item list; do
-    for w in $who; do
-      if [ "$w" = strata ]; then
+    runs=$who
+    [ "$route" = list ] && runs="$who strata_norls pgsettings_norls"
+    for w in $runs; do
+      [ "${w%_norls}" != "$w" ] && rls_off
+      if [ "${w%_norls}" = strata ]; then
         if [ "$route" = item ]; then args=("$BASE/bench/item/1" "$ITEMS"); else args=("$LIST_URL"); fi
         [ "$WARMUP" -gt 0 ] && run_wrk "$WARMUP" "${args[@]}"
         read -r m0 t0 < <(machine_ticks)
@@ -199,11 +211,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
         read -r cpu busy < <(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$(field requests "$LINE")" -v s="$RUN_SECONDS" \
           'BEGIN { printf "%.1f %.0f\n", d / hz * 1e6 / n, d / hz / s * 100 }')
         LINE="$LINE strata_cpu_us_per_req=$cpu strata_busy=$busy%"
-        SCPU[$route]+="$cpu "
+        [ "$w" = strata ] && SCPU[$route]+="$cpu "
       else
         script=$BENCH_DIR/db_item.sql
         [ "$route" = list ] && script=$LIST_SQL
-        [ "$w" = pgsettings ] && { script=$ITEM_AS_STRATA; [ "$route" = list ] && script=$LIST_AS_STRATA; }
+        [ "${w%_norls}" = pgsettings ] && { script=$ITEM_AS_STRATA; [ "$route" = list ] && script=$LIST_AS_STRATA; }
         [ "$WARMUP" -gt 0 ] && run_pgbench "$WARMUP" "$script"
         read -r m0 t0 < <(machine_ticks)
         run_pgbench "$RUN_SECONDS" "$script"
@@ -219,6 +231,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         FAILED=1
       fi
       RPS[$route.$w]+="$(field rps "$LINE") "
+      [ "${w%_norls}" != "$w" ] && rls_on
       kill -0 "$STRATA_PID" 2>/dev/null || { tail -n 30 "$STRATA_LOG" >&2; die "strata died during the run (log above)"; }
     done
   done
@@ -243,6 +256,12 @@ for route in item list; do
     printf "%-6s %-58s %11.0f %11.0f %6.2f %11.0f %6.2f   %11.1f us %12.0f%% %12.0f%%\n", r, w, s, p, (p > 0 ? s / p : 0),
       q, (q > 0 ? s / q : 0), c, ms, mp }'
 done
+so=$(median "${RPS[list.strata_norls]}") qo=$(median "${RPS[list.pgsettings_norls]}")
+sl=$(median "${RPS[list.strata]}") ql=$(median "${RPS[list.pgsettings]}")
+awk -v s="$sl" -v q="$ql" -v so="$so" -v qo="$qo" 'BEGIN {
+  printf "%-6s %-58s %11.0f %11s %6s %11.0f %6.2f\n", "list", "  the same with row level security off on \"Chat\"", so, "", "", qo, (qo > 0 ? so / qo : 0)
+  printf "%-6s %-58s %10.1f%% %11s %6s %10.1f%%\n", "", "  row level security costs (1 - on / off)", (so > 0 ? (1 - s / so) * 100 : 0), "", "",
+    (qo > 0 ? (1 - q / qo) * 100 : 0) }'
 echo
 echo "ratio = strata requests/s / pgbench transactions/s (1.00: strata costs nothing on top of PostgreSQL)."
 echo "pgbench tps: the statement alone; +settings: pgbench also sends the request settings strata applies to"

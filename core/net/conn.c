@@ -383,7 +383,8 @@ static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The request at `start` is whole: `total` bytes with its body.  Hands it
- * to the handler; 1 when the answer is awaited (reading stops). */
+ * to the handler; 1 when the answer is awaited (reading stops), -1 when
+ * the connection closed meanwhile (a stream cut): c is not to be touched. */
 static int dispatch(conn *c, request *r, char *body, size_t body_len, size_t total)
 {
     if (!r->http.keep_alive || c->env->draining)
@@ -395,6 +396,11 @@ static int dispatch(conn *c, request *r, char *body, size_t body_len, size_t tot
     c->waiting = c->in_handler = 1;
     c->env->handler(r, c->env->handler_arg);
     c->in_handler = 0;
+    if (c->closed) {
+        if (!c->waiting)
+            conn_close(c); /* answered after its connection closed: free it now */
+        return -1;
+    }
     if (c->waiting) {
         /* `r` points into `in`: neither read more nor move it until the
          * answer is sent; but learn when the peer closes (EPOLLRDHUP), so
@@ -411,8 +417,9 @@ static int dispatch(conn *c, request *r, char *body, size_t body_len, size_t tot
     return 0;
 }
 
-/* Answers every complete request in `in`, in order. */
-static void process(conn *c)
+/* Answers every complete request in `in`, in order.  0, or -1 when the
+ * connection closed (see dispatch). */
+static int process(conn *c)
 {
     const strata_conf *cf = c->env->conf;
     http_limits lim = {(size_t)cf->max_uri_bytes, (size_t)cf->max_header_bytes,
@@ -465,8 +472,9 @@ static void process(conn *c)
             body_len = cl;
             total = (size_t)head + cl;
         }
-        if (dispatch(c, r, body, body_len, total))
-            return;
+        int d = dispatch(c, r, body, body_len, total);
+        if (d)
+            return d < 0 ? -1 : 0;
     }
     if (c->pos) {
         buf_consume(&c->in, c->pos);
@@ -477,6 +485,7 @@ static void process(conn *c)
         if (!c->waiting)
             give_back_request(c); /* idle connections hold no request */
     }
+    return 0;
 }
 
 /* Writes what is pending; closes when asked to and done.  0, or -1 when
@@ -523,7 +532,8 @@ static void resume(conn *c)
     c->started_us = 0;
     if (event_add(c->rev, NULL) < 0)
         c->closing = 1;
-    process(c);
+    if (process(c) < 0)
+        return;
     if (c->out.len > c->out_sent)
         flush(c);
     else if (c->closing)
@@ -538,7 +548,8 @@ static void on_finish(request *r, int status, const char *content_type, const ch
     if (c->closed) {
         /* logged, though nobody reads it (all of a stream may not have reached the client) */
         account(c, r, r->streaming ? r->stream_status : status, r->streaming ? r->stream_bytes : 0);
-        conn_close(c); /* the client went away meanwhile: now free it */
+        if (!c->in_handler)
+            conn_close(c); /* the client went away meanwhile: now free it (else dispatch does) */
         return;
     }
     if (r->streaming)
@@ -570,7 +581,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     c->idle_since_ms = c->env->now_ms;
     if (c->closing)
         return; /* answering an error; the rest is discarded */
-    process(c);
+    if (process(c) < 0)
+        return;
     if (c->out.len > c->out_sent)
         flush(c);
 }
@@ -591,11 +603,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
         return;
     }
     /* Pipelined requests held back by the high-water mark. */
-    if (c->out.len == 0 && c->in.len) {
-        process(c);
-        if (c->out.len)
-            flush(c);
-    }
+    if (c->out.len == 0 && c->in.len && process(c) == 0 && c->out.len)
+        flush(c);
 }
 
 /* A request that does not arrive whole in time (one byte a second, say)

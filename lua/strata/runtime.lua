@@ -149,15 +149,15 @@ function M.boot(files, loadscript)
       return limited, cjson.encode(lbody), "application/json", lheaders, route.path
     end
     -- No pcall here: an error must reach the host with its traceback.
-    local status, rbody, ctype, headers = route.handler(req, res)
+    local rstatus, rbody, rheaders = route.handler(req, res)
     -- A streamed answer is ended by the host; what the handler returned is ignored.
     if stream_started() then return 200, nil, nil, nil, route.path end
-    status, rbody, ctype, headers = finish(status, rbody, headers)
+    local status, body, ctype, headers = finish(rstatus, rbody, rheaders)
     if lbody then
       headers = headers or {}
       for k, v in pairs(lbody) do if headers[k] == nil then headers[k] = v end end
     end
-    return status, rbody, ctype, headers, route.path
+    return status, body, ctype, headers, route.path
   end
 end
 

@@ -144,6 +144,13 @@ describe("strata.http.request #server", function()
       assert.equal("upstream says 500", doc.body)
     end)
 
+    it("reuses the worker's connections to an upstream", function()
+      local before = up.stats().connections
+      for _ = 1, 4 do assert.equal(200, fetch(server.port, "path=/ok")) end
+      -- Counted: at most one new connection for the fetches, one for the stats call itself.
+      assert.is_true(up.stats().connections - before <= 2)
+    end)
+
     it("raises for a header that could split the request (a programmer's error)", function()
       local code, body = srv.http(server.port, "GET", "/v1/bad-header")
       assert.equal(500, code, body)

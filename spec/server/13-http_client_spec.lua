@@ -291,6 +291,21 @@ describe("strata.http.request #server", function()
   end)
 end)
 
+describe("strata.http.request through a proxy #server", function()
+  it("takes the proxy from http_proxy (the fake upstream answers as the proxy)", function()
+    local up = upstream.start()
+    local server, dir = start_server(up, { http_proxy = up.url, no_proxy = "" })
+    local before = up.stats().requests
+    local code, doc = fetch(server.port, "url=" .. enc("http://upstream.example.invalid/ok"))
+    stop_server(server, dir)
+    local after = up.stats().requests
+    up.stop()
+    assert.equal(200, code)
+    assert.equal('{"ok":true}', doc.body)
+    assert.equal(before + 2, after) -- the proxied request, then this stats call
+  end)
+end)
+
 describe("strata.http.request over TLS #server", function()
   local up
 

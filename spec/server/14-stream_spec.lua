@@ -8,6 +8,7 @@ local upstream = require("fake_upstream")
 
 local ROUTES = [=[
 local http = require("strata.http")
+local db = require("strata.db")
 local UP = "@UP@"
 local last = {} -- what the last flood / relay saw (one worker: one Lua state)
 
@@ -41,6 +42,9 @@ return {
       last.relay = { chunks = 0 }
       local status, err = http.request{ url = UP .. req.query.path, on_chunk = function(chunk)
           last.relay.chunks = last.relay.chunks + 1
+          if req.query.db then -- on_chunk may wait for the database too
+            chunk = assert(db.query("select $1::text || '!' as t", chunk))[1].t
+          end
           res.sse("chunk", chunk)
         end }
       last.relay.err = err and err.code
@@ -119,6 +123,7 @@ describe("streamed answers #server", function()
     assert.equal("text/event-stream", headers["content-type"])
     assert.equal("no-cache", headers["cache-control"])
     assert.equal("chunked", headers["transfer-encoding"])
+    assert.is_string(headers["ratelimit-policy"]) -- the rate limit's headers go with a stream's head too
     assert.equal('event: tick\ndata: {"i":1}\n\nevent: tick\ndata: {"i":2}\n\n'
       .. "event: done\ndata: bye\ndata: now\n\ndata: anonymous\n\n", body)
   end)
@@ -248,6 +253,18 @@ describe("streamed answers #server", function()
       srv.sleep(0.1)
     end
     assert.same({ chunks = 1, err = "cancelled", final_write = "closed" }, relay)
+  end)
+
+  it("relays an upstream stream whose on_chunk waits for the database between pieces", function()
+    local code, body, headers = srv.http(server.port, "GET", "/v1/relay?db=1&path=" .. "%2Fchunks%3Fn%3D3%26size%3D2%26ms%3D30")
+    assert.equal(200, code)
+    assert.equal("text/event-stream", headers["content-type"])
+    local text = {}
+    for data in body:gmatch("event: chunk\ndata: ([^\n]*)\n\n") do text[#text + 1] = data end
+    assert.equal("001122", (table.concat(text):gsub("!", "")))
+    assert.equal(#text, select(2, table.concat(text):gsub("!", ""))) -- each piece went through the database
+    assert.matches('event: end\ndata: x\n\n$', body)
+    assert.same({ chunks = #text, status = 200, final_write = true }, get_last(server.port).relay)
   end)
 
   it("a handler failing after the head cuts the stream (no last chunk) and the worker goes on", function()

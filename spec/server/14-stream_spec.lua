@@ -279,3 +279,27 @@ describe("streamed answers #server", function()
     assert.same({ 200, "cheap" }, { code, body })
   end)
 end)
+
+describe("a stream waiting for a slow client at shutdown #server", function()
+  it("is ended by the shutdown deadline, and the server exits cleanly", function()
+    local dir = srv.lua_dir({ ["routes/spec.lua"] = ROUTES:gsub("@UP@", "http://127.0.0.1:1") })
+    local server = srv.start({ STRATA_LUA_DIR = dir, STRATA_WORKERS = "1", STRATA_STREAM_BUFFER_MAX = "65536",
+      STRATA_STREAM_TIMEOUT_MS = "600000", STRATA_SHUTDOWN_TIMEOUT_MS = "300" })
+    assert.equal(200, (srv.await(server.port, "/ready", 200, 10)), server.log())
+    local c = srv.connect(server.port)
+    assert(c:send("GET /v1/flood?n=2000&size=65536 HTTP/1.1\r\nHost: x\r\n\r\n"))
+    -- The writer waits once the socket and the stream's buffer are full.
+    local seen, flood = -1, nil
+    for _ = 1, 100 do
+      srv.sleep(0.2)
+      flood = get_last(server.port).flood
+      if flood and flood.written == seen then break end
+      seen = flood and flood.written or -1
+    end
+    assert.is_true(flood.written > 0 and flood.written < 2000)
+    assert.equal(0, server.stop(), server.log())
+    c:close()
+    server.cleanup()
+    os.execute("rm -rf " .. srv.quote(dir))
+  end)
+end)

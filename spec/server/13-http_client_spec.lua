@@ -36,6 +36,10 @@ return {
       if not status then return 502, { err = headers, calls = calls } end
       return 200, { status = status, calls = calls, streamed = table.concat(got), body = body }
     end },
+  { method = "GET", path = "/v1/chunk-error", handler = function()
+      http.request{ url = UP .. "/stream-hang", on_chunk = function() error("on_chunk failed") end }
+      return 200, "not reached"
+    end },
   { method = "GET", path = "/v1/bad-header", handler = function()
       return 200, { http.request{ url = UP .. "/ok", headers = { ["x-evil"] = "a\r\nb: c" } } }
     end },
@@ -229,6 +233,15 @@ describe("strata.http.request #server", function()
       assert.equal(1, doc.calls)
       local st = up.await(function(s) return s.hang_open == 0 end)
       assert.equal(0, st.hang_open)
+    end)
+
+    it("stops the transfer when on_chunk raises (the handler answers 500)", function()
+      local before = up.stats().hang_closed
+      local code = srv.http(server.port, "GET", "/v1/chunk-error")
+      assert.equal(500, code)
+      assert.matches("on_chunk failed", server.log(), 1, true)
+      local st = up.await(function(s) return s.hang_closed == before + 1 end)
+      assert.equal(before + 1, st.hang_closed)
     end)
 
     it("returns a non-2xx body whole instead of streaming it", function()

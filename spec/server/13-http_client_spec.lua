@@ -115,8 +115,8 @@ describe("strata.http.request #server", function()
   end)
 
   teardown(function()
+    up.stop() -- first: an assertion failing below must not leave it running
     stop_server(server, dir)
-    up.stop()
   end)
 
   describe("answers", function()
@@ -307,12 +307,12 @@ end)
 describe("strata.http.request through a proxy #server", function()
   it("takes the proxy from http_proxy (the fake upstream answers as the proxy)", function()
     local up = upstream.start()
+    finally(up.stop)
     local server, dir = start_server(up, { http_proxy = up.url, no_proxy = "" })
     local before = up.stats().requests
     local code, doc = fetch(server.port, "url=" .. enc("http://upstream.example.invalid/ok"))
     stop_server(server, dir)
     local after = up.stats().requests
-    up.stop()
     assert.equal(200, code)
     assert.equal('{"ok":true}', doc.body)
     assert.equal(before + 2, after) -- the proxied request, then this stats call

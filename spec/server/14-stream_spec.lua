@@ -110,11 +110,12 @@ describe("streamed answers #server", function()
   end)
 
   teardown(function()
-    assert.equal(0, server.stop(), server.log())
+    up.stop() -- first: an assertion failing below must not leave it running
+    local status, log = server.stop(), server.log()
     server.cleanup()
-    up.stop()
     os.execute("rm -rf " .. srv.quote(dir))
     os.remove(logfile)
+    assert.equal(0, status, log)
   end)
 
   it("res.sse: 200 text/event-stream, no-cache, one event per call; the return value is ignored", function()

@@ -11,6 +11,7 @@
 --     users, at one scope they own, never global, created_by none or themselves;
 --   get_current_user_usage_summary, is_current_user_admin, get_user_role:
 --     signed-in users (the functions read auth.uid() themselves);
+--   agentflow.kpi_trend: signed-in users (the KPI rows RLS lets them read);
 --   get_logging_config, is_user_activity_logging_enabled,
 --   is_agent_activity_logging_enabled: admins (they read admin_config);
 --   purge_old_activity_logs and everything else: service_role only.
@@ -149,6 +150,9 @@ return {
   get_current_user_usage_summary = signed_in,
   is_current_user_admin = signed_in,
   get_user_role = signed_in,
+
+  -- SECURITY INVOKER: row level security decides whose KPI records the caller reads.
+  ["agentflow.kpi_trend"] = signed_in,
 
   get_logging_config = admin,
   is_user_activity_logging_enabled = admin,

@@ -131,6 +131,24 @@ function M.validator(file, v)
   return true
 end
 
+--- A rule file (lua/rules/*.lua): a table of the functions and values a
+-- workflow reads, with examples = { { fn = "name", args = { ... }, expect = v } }
+-- calling rules[fn](args...) and comparing its first answer with expect.
+function M.rule(file, r)
+  if type(r) ~= "table" then return nil, file .. ": a rule file must return a table" end
+  for i, ex in ipairs(r.examples or {}) do
+    local f = type(ex) == "table" and r[ex.fn]
+    if type(f) ~= "function" then
+      return nil, ("%s: example %d names '%s', which is not a function of the file"):format(file, i,
+        tostring(type(ex) == "table" and ex.fn))
+    end
+    local args = ex.args or {}
+    local ok, err = run_example(file, i, f, table.pack(table.unpack(args, 1, args.n or #args)), ex.expect)
+    if not ok then return nil, err end
+  end
+  return true
+end
+
 local METHODS = { GET = true, HEAD = true, POST = true, PUT = true, PATCH = true, DELETE = true,
   OPTIONS = true, ["*"] = true }
 

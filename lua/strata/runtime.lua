@@ -45,6 +45,7 @@ local function check_file(loadscript, path)
   if err then return nil, err end
   if path == "policies/rpc.lua" then return checks.rpc_policy(path, value) end
   if find(path, "^policies/") then return checks.policy(path, value) end
+  if find(path, "^rules/") then return checks.rule(path, value) end
   return checks.validator(path, value)
 end
 
@@ -81,7 +82,7 @@ function M.boot(files, loadscript)
     if not ok then return nil, err end
     if find(path, "^routes/.+%.lua$") then
       ok, err = load_routes(r, loadscript, path)
-    elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") then
+    elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") or find(path, "^rules/.+%.lua$") then
       ok, err = check_file(loadscript, path)
     end
     if not ok then return nil, err end

@@ -482,11 +482,21 @@ end
 -- validator itself failed (it raised, could not load or answered nonsense:
 -- the write is refused all the same) }.  With `indexed`, paths start with
 -- the row's index in the payload ("/0/config_key").
+-- Names whose validator module does not exist, per Lua state (a reload
+-- builds a new state, so a validator added later is found).
+local absent = {}
+
+--- False when there is surely no validators.<name> (a dotted name is a
+-- file in a folder: "agentflow.events" is validators/agentflow/events.lua).
+function M.has_validator(name)
+  return not absent[name]
+end
+
 function M.check_rows(name, rows, ctx, indexed)
-  local file = "validators/" .. name .. ".lua"
+  local file = "validators/" .. name:gsub("%.", "/") .. ".lua"
   local ok, mod = pcall(require, "validators." .. name)
   if not ok then
-    if missing_module(name, mod) then return nil end
+    if missing_module(name, mod) then absent[name] = true; return nil end
     log_error("validator failed to load; refusing the write", { file = file, error = tostring(mod) })
     return { file = file, failed = true, errors = {} }
   end

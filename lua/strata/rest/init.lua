@@ -293,7 +293,9 @@ end
 -- PATCH (partial) passes the values its eq./in. filters allow per column.
 -- A caller the policy refuses outright gets the policy's answer instead.
 local function refused_by_validator(call, ctx, t, q, cols, action)
-  if t.schema ~= "public" then return nil end
+  -- Another schema's validator is lua/validators/<schema>/<table>.lua.
+  local vname = t.schema == "public" and t.name or (t.schema .. "." .. t.name)
+  if not require("strata.schema").has_validator(vname) then return nil end
   if policy.decide(ctx, t.schema, t.name, action == "update" and "update" or "insert") == false then return nil end
   local list = call.json[1] ~= nil and call.json or { call.json }
   local rows = {}
@@ -318,7 +320,7 @@ local function refused_by_validator(call, ctx, t, q, cols, action)
   end
   local vctx = { action = action, partial = action == "update", schema = t.schema, table = t.name,
     auth = ctx, filters = known }
-  local bad = require("strata.schema").check_rows(t.name, rows, vctx, call.json[1] ~= nil)
+  local bad = require("strata.schema").check_rows(vname, rows, vctx, call.json[1] ~= nil)
   if not bad then return nil end
   if bad.failed then
     return errors.new(422, "23514", format("the validator %s failed; the write is refused", bad.file),

@@ -1,0 +1,125 @@
+-- AgentFlow tasks (seed 004): the priority-queue claim and the status
+-- machine of lua/rules/transitions.lua.  Each request is one transaction:
+-- the task's change, its automatic event (task_assigned, task_completed,
+-- task_blocked) and, after a significant arrival, the assignee's KPI
+-- record and trust score with their events commit together or not at all.
+--
+--   POST /v1/agentflow/tasks/claim           an agent's token: 200 + the task, or 204
+--   POST /v1/agentflow/tasks/:id/transition  { "to": status, "agent_id"?: (to assigned), "reason"? }
+--
+-- Who may move which task is the row policy of agentflow.tasks (a CEO the
+-- tasks of their workspaces; an agent the tasks assigned to it).
+
+local cjson = require("cjson")
+local data = require("strata.data")
+local af = require("strata.agentflow")
+
+local NULL = cjson.null
+local type = type
+
+local STATUSES = { backlog = true, assigned = true, in_progress = true, blocked = true, completed = true,
+  cancelled = true }
+local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+
+local function nullable(v) if v == nil then return NULL end return v end
+
+-- The content of a task event (validators/agentflow/events.lua's shapes).
+local function task_content(task, extra)
+  local c = { taskId = task.id, title = task.title, description = nullable(task.description),
+    priority = task.priority, deadline = nullable(task.deadline) }
+  for k, v in pairs(extra or {}) do c[k] = v end
+  return c
+end
+
+local function one_task(id)
+  local rows, err = data.select("agentflow.tasks", { id = "eq." .. id })
+  if not rows then return nil, err end
+  if not rows[1] then return af.fail(404, "PGRST116", "task " .. id .. " not found") end
+  return rows[1]
+end
+
+-- What a task's arrival in its new status causes, in tx.
+local function after_move(tx, rules, task, reason)
+  local etype = rules.events[task.status]
+  if etype then
+    local ok, err = af.emit(tx, etype, { project_id = task.project_id,
+      mentions = task.assigned_agent_id ~= NULL and { task.assigned_agent_id } or nil,
+      content = task_content(task, etype == "task_blocked" and { reason = reason } or nil) })
+    if not ok then return nil, err end
+  end
+  local why = rules.significant[task.status]
+  if why and task.assigned_agent_id ~= NULL then
+    local late = task.status == "completed" and task.deadline ~= NULL and task.completed_at > task.deadline
+    return af.recalculate(tx, task.assigned_agent_id, { kind = "task_" .. task.status, late = late },
+      reason or why, task.project_id)
+  end
+  return true
+end
+
+local function claim(req)
+  if not af.agent_id(req) then
+    return 403, { code = "42501", message = "only an agent's token claims tasks", details = NULL, hint = NULL }
+  end
+  return af.step(function(tx)
+    local rows, err = af.query(tx, "select id from agentflow_system.claim_task()")
+    if not rows then return nil, err end
+    if not rows[1] then return NULL end
+    local task
+    task, err = one_task(rows[1].id)
+    if not task then return nil, err end
+    local ok
+    ok, err = after_move(tx, require("rules.transitions"), task)
+    if not ok then return nil, err end
+    return task
+  end)
+end
+
+local function transition(req)
+  local id, body = req.params.id, req.json
+  if not id:find(UUID) then return 400, { code = "22P02", message = "task id must be a UUID", details = NULL, hint = NULL } end
+  if type(body) ~= "table" or type(body.to) ~= "string" or not STATUSES[body.to] then
+    return 400, { code = "PGRST102", message = "body.to must be one of backlog, assigned, in_progress, blocked, "
+      .. "completed, cancelled", details = NULL, hint = NULL }
+  end
+  local to = body.to
+  return af.step(function(tx)
+    local rules = require("rules.transitions")
+    local task, err = one_task(id)
+    if not task then return nil, err end
+    if not rules.allowed(task.status, to) then
+      return af.fail(409, "PGRST409", ("task %s cannot move from %s to %s"):format(id, task.status, to),
+        { from = task.status, to = to, allowed = setmetatable(rules.next(task.status), cjson.array_mt) })
+    end
+    local patch = { status = to }
+    if to == "assigned" then
+      local agent = body.agent_id or task.assigned_agent_id
+      if type(agent) ~= "string" then
+        return af.fail(422, "PGRST422", "moving a task to assigned needs body.agent_id", { field = "agent_id" })
+      end
+      patch.assigned_agent_id = agent
+    elseif to == "backlog" then
+      patch.assigned_agent_id = NULL
+    end
+    -- Only from the status just read: a concurrent move makes this match nothing.
+    local rows
+    rows, err = data.update("agentflow.tasks", { id = "eq." .. id, status = "eq." .. task.status }, patch)
+    if not rows then return nil, err end
+    if not rows[1] then
+      local now = one_task(id)
+      if now and now.status == task.status then
+        return af.fail(403, "42501", ("the row policy of agentflow.tasks does not let this caller move task %s"):format(id))
+      end
+      return af.fail(409, "PGRST409", ("task %s changed meanwhile (it was %s)"):format(id, task.status),
+        { from = task.status, to = to })
+    end
+    local ok
+    ok, err = after_move(tx, rules, rows[1], type(body.reason) == "string" and body.reason or nil)
+    if not ok then return nil, err end
+    return rows[1]
+  end)
+end
+
+return {
+  { method = "POST", path = "/v1/agentflow/tasks/claim", handler = claim },
+  { method = "POST", path = "/v1/agentflow/tasks/:id/transition", handler = transition },
+}

@@ -1,0 +1,134 @@
+-- strata.agentflow: the pieces the AgentFlow workflow routes
+-- (lua/routes/agentflow*.lua) share: one transaction per workflow step,
+-- automatic events (author_id NULL) validated by
+-- lua/validators/agentflow/events.lua and written in the step's
+-- transaction, and the KPI / trust / status recalculation after a
+-- significant action, decided by the hot-reloaded rule files lua/rules/
+-- kpis.lua, trust.lua and status.lua.  The system's writes go through
+-- the SQL functions of schema agentflow_system (sql/150), which no client
+-- reaches; everything else goes through strata.data as the caller.
+--
+--   af.step(fn)                 -> status, body: runs fn(tx) in one data.transaction
+--   af.emit(tx, type, fields)   -> event row | nil, err
+--   af.recalculate(tx, agent_id, action, reason, project_id) -> true | nil, err
+--   af.fail(status, code, message[, details]) -> nil, err (for fn to return)
+
+local cjson = require("cjson")
+local data = require("strata.data")
+local schema = require("strata.schema")
+
+local NULL = cjson.null
+local type, tostring, concat, pcall = type, tostring, table.concat, pcall
+
+local M = {}
+
+--- nil and an error value a step answers with (status and body).
+function M.fail(status, code, message, details)
+  return nil, { status = status, code = code, message = message, details = details or NULL, hint = NULL }
+end
+
+-- SQLSTATE classes of tx.query errors as HTTP statuses (PostgREST's mapping).
+local function sql_status(code)
+  if code == "42501" then return 403 end
+  if code == "23505" or code == "23503" or code == "P0001" then return 409 end
+  if code and code:sub(1, 2) == "23" then return 400 end
+  if code == "22P02" then return 400 end
+  return 500
+end
+
+--- tx.query that answers nil, err in the shape of a step's errors.
+function M.query(tx, sql, ...)
+  local rows, err = tx.query(sql, ...)
+  if rows then return rows end
+  return M.fail(err.status or sql_status(err.code), err.code, err.message, err.detail)
+end
+
+--- Runs fn(tx) in one transaction as the caller and answers the route's
+-- status and body: fn's value with `ok` (default 200), or its error.
+function M.step(fn, ok)
+  local res, err = data.transaction(fn)
+  if res == nil then
+    err = err or {}
+    local status = err.status or sql_status(err.code)
+    return status, { code = err.code, message = err.message, details = err.details or err.detail or NULL,
+      hint = err.hint or NULL }
+  end
+  if res == NULL then return 204, nil end
+  return ok or 200, res
+end
+
+local function uuid_array(list)
+  if list == nil or #list == 0 then return "{}" end
+  return "{" .. concat(list, ",") .. "}"
+end
+
+--- Writes an automatic event (author_id NULL) in tx after checking its
+-- content with the events validator.  fields: project_id, session_id,
+-- content, mentions (list of agent ids), metadata.
+function M.emit(tx, etype, fields)
+  local row = { type = etype, content = fields.content }
+  local bad = schema.check_rows("agentflow.events", { row }, { action = "insert", schema = "agentflow",
+    table = "events" })
+  if bad then
+    return M.fail(500, "23514", ("automatic event %s failed validation (%s)"):format(etype, bad.file), bad.errors)
+  end
+  local rows, err = M.query(tx, "select * from agentflow_system.emit_event($1, $2, $3, $4::jsonb, $5::uuid[], $6::jsonb)",
+    etype, fields.project_id or NULL, fields.session_id or NULL, fields.content, uuid_array(fields.mentions),
+    fields.metadata or {})
+  if not rows then return nil, err end
+  return rows[1]
+end
+
+local function round2(x) return math.floor(x * 100 + 0.5) / 100 end
+
+-- A rule file's function, freshly required (a reload builds a new state).
+local function rule(file, fn)
+  local ok, mod = pcall(require, "rules." .. file)
+  if not ok or type(mod) ~= "table" or type(mod[fn]) ~= "function" then
+    error(("lua/rules/%s.lua has no function %s: %s"):format(file, fn, tostring(mod)), 0)
+  end
+  return mod[fn]
+end
+
+--- After a significant action of agent_id: a new KPI record (rules/kpis),
+-- the trust score (rules/trust, bounded 0..100) and status (rules/status),
+-- and their kpi_updated / trust_score_changed events, all in tx.
+-- action: { kind = "task_completed" | ..., late, approved }.
+function M.recalculate(tx, agent_id, action, reason, project_id)
+  local rows, err = M.query(tx, "select agentflow_system.agent_facts($1) as f", agent_id)
+  if not rows then return nil, err end
+  local facts = rows[1].f
+  if facts == NULL then return M.fail(404, "PGRST116", "agent " .. tostring(agent_id) .. " not found") end
+  local metrics, trend = rule("kpis", "compute")(facts, action)
+  rows, err = M.query(tx, "select id from agentflow_system.record_kpi($1, $2::jsonb, $3::jsonb)", agent_id, metrics, trend)
+  if not rows then return nil, err end
+  local previous = facts.latest_metrics
+  local ok
+  ok, err = M.emit(tx, "kpi_updated", { project_id = project_id, mentions = { agent_id },
+    content = { agentId = agent_id, previousKPIs = previous, newKPIs = metrics, changeReason = reason } })
+  if not ok then return nil, err end
+
+  local old_score = tonumber(facts.trust_score)
+  local score = tonumber(rule("trust", "score")(facts, metrics, action))
+  if score == nil or score ~= score then error("lua/rules/trust.lua: score answered no number", 0) end
+  score = round2(math.max(0, math.min(100, score)))
+  local status = rule("status", "next")(facts.status, score)
+  if score == old_score and status == facts.status then return true end
+  rows, err = M.query(tx, "select id from agentflow_system.set_agent_standing($1, $2, $3)", agent_id, score, status)
+  if not rows then return nil, err end
+  ok, err = M.emit(tx, "trust_score_changed", { project_id = project_id, mentions = { agent_id },
+    content = { agentId = agent_id, previousScore = old_score, newScore = score, reason = reason,
+      previousStatus = facts.status, newStatus = status } })
+  if not ok then return nil, err end
+  return true
+end
+
+--- The calling agent's id (the token's agent_id claim), or nil.
+function M.agent_id(req)
+  local claims = req.auth and req.auth.claims
+  local id = req.auth and req.auth.role == "authenticated" and type(claims) == "table" and claims.agent_id
+  if type(id) == "string" and id ~= "" then return id end
+  return nil
+end
+
+return M

@@ -11,7 +11,9 @@
 --     users, at one scope they own, never global, created_by none or themselves;
 --   get_current_user_usage_summary, is_current_user_admin, get_user_role:
 --     signed-in users (the functions read auth.uid() themselves);
---   agentflow.kpi_trend: signed-in users (the KPI rows RLS lets them read);
+--   agentflow.kpi_trend, orchestrator.create_deliverable_version,
+--   agent_activity_summary, project_progress: signed-in users (the rows RLS
+--     lets them reach; expire_timed_out_tasks is service_role's job);
 --   get_logging_config, is_user_activity_logging_enabled,
 --   is_agent_activity_logging_enabled: admins (they read admin_config);
 --   purge_old_activity_logs and everything else: service_role only.
@@ -153,6 +155,10 @@ return {
 
   -- SECURITY INVOKER: row level security decides whose KPI records the caller reads.
   ["agentflow.kpi_trend"] = signed_in,
+  -- SECURITY INVOKER, user_id = auth.uid() inside: the caller's own rows.
+  ["orchestrator.create_deliverable_version"] = signed_in,
+  ["orchestrator.agent_activity_summary"] = signed_in,
+  ["orchestrator.project_progress"] = signed_in,
 
   get_logging_config = admin,
   is_user_activity_logging_enabled = admin,

@@ -88,7 +88,7 @@ local function transition(req)
     if not task then return nil, err end
     if not rules.allowed(task.status, to) then
       return af.fail(409, "PGRST409", ("task %s cannot move from %s to %s"):format(id, task.status, to),
-        { from = task.status, to = to, allowed = setmetatable(rules.next(task.status), cjson.array_mt) })
+        { from = task.status, to = to, allowed = rules.next(task.status) })
     end
     local patch = { status = to }
     if to == "assigned" then

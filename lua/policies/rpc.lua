@@ -14,6 +14,8 @@
 --   agentflow.kpi_trend, orchestrator.create_deliverable_version,
 --   agent_activity_summary, project_progress: signed-in users (the rows RLS
 --     lets them reach; expire_timed_out_tasks is service_role's job);
+--   revert_document, apply_suggestion: signed-in users, on the documents and
+--     suggestions RLS lets them change (sql/152);
 --   get_logging_config, is_user_activity_logging_enabled,
 --   is_agent_activity_logging_enabled: admins (they read admin_config);
 --   purge_old_activity_logs and everything else: service_role only.
@@ -159,6 +161,8 @@ return {
   ["orchestrator.create_deliverable_version"] = signed_in,
   ["orchestrator.agent_activity_summary"] = signed_in,
   ["orchestrator.project_progress"] = signed_in,
+  revert_document = signed_in,
+  apply_suggestion = signed_in,
 
   get_logging_config = admin,
   is_user_activity_logging_enabled = admin,

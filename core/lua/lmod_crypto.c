@@ -7,9 +7,22 @@
  *   crypto.random_token([n]) -> string     n random bytes (default 32) in base64url
  *   crypto.hex(s) -> lower-case hex of s
  *   crypto.base64url(s) -> s in base64url, unpadded
- * A failure of the world (OpenSSL out of entropy or memory) returns
- * nil, err; wrong arguments raise. */
+ *   crypto.bcrypt_hash(password[, cost]) -> "$2b$..." | nil, err
+ *   crypto.bcrypt_verify(password, hash) -> true | false | nil, err
+ *   crypto.jwt_sign(payload) -> token   payload: a table or JSON text,
+ *                                       signed HS256 with the server's secret
+ * The bcrypt calls run on the bcrypt threads (auth/crypt_pool.h) and
+ * suspend the handler's coroutine meanwhile; err is "password_too_long"
+ * (over 72 bytes, or a NUL byte), "bad_hash" (not a bcrypt hash),
+ * "not_in_request" (outside a handler: nothing may wait) or "failed".
+ * The secret never reaches scripts: jwt_sign reads it from the C
+ * configuration.  A failure of the world (OpenSSL out of entropy or
+ * memory) returns nil, err; wrong arguments raise. */
 #include "lmod.h"
+
+#include "lua_run.h"
+#include "auth/crypt_pool.h"
+#include "base/conf.h"
 
 #include <lauxlib.h>
 #include <openssl/crypto.h>
@@ -155,11 +168,153 @@ static int l_random_token(lua_State *L)
     return got;
 }
 
+/* One bcrypt call in flight: a full userdata on the calling function's
+ * stack, so it lives as long as the call. */
+typedef struct bcrypt_op {
+    crypt_job job;
+    lua_run *run;
+} bcrypt_op;
+
+static const char *crypt_reason(int rc)
+{
+    switch (rc) {
+    case CRYPT_TOO_LONG:
+        return "password_too_long";
+    case CRYPT_BAD_HASH:
+        return "bad_hash";
+    default:
+        return "failed";
+    }
+}
+
+/* Continuation: the job is done.  [-0, +1|2, m] */
+static int bcrypt_resumed(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    bcrypt_op *op = lua_touserdata(L, (int)ctx);
+    int rc = op->job.rc;
+    if (rc == CRYPT_OK && !op->job.verify) {
+        lua_pushstring(L, op->job.out);
+        return 1;
+    }
+    if (rc == CRYPT_OK || rc == CRYPT_MISMATCH) {
+        lua_pushboolean(L, rc == CRYPT_OK);
+        return 1;
+    }
+    luaL_pushfail(L);
+    lua_pushstring(L, crypt_reason(rc));
+    return 2;
+}
+
+/* crypt_job.done: on the worker's thread. */
+static void bcrypt_done(crypt_job *job)
+{
+    bcrypt_op *op = job->arg;
+    lua_run_resume(op->run, 0);
+}
+
+/* Starts the job and suspends the caller.  [-0, +1|2, m] */
+static int bcrypt_start(lua_State *L, int verify, const char *pw, size_t len, const char *hash, int cost)
+{
+    lua_run *run = lua_run_current(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, "strata.crypt");
+    const crypt_client *client = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!run || !client) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "not_in_request");
+        return 2;
+    }
+    bcrypt_op *op = lua_newuserdatauv(L, sizeof *op, 0);
+    int idx = lua_gettop(L);
+    int rc = crypt_job_set(&op->job, verify, pw, len, hash, cost);
+    if (rc != 0) {
+        luaL_pushfail(L);
+        lua_pushstring(L, crypt_reason(rc));
+        return 2;
+    }
+    op->run = run;
+    op->job.done = bcrypt_done;
+    op->job.arg = op;
+    if (crypt_pool_submit(client, &op->job) < 0) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "failed");
+        return 2;
+    }
+    return lua_run_yield(L, run, bcrypt_resumed, idx);
+}
+
+/* [-1|2, +1|2, m] */
+static int l_bcrypt_hash(lua_State *L)
+{
+    size_t n;
+    const char *pw = luaL_checklstring(L, 1, &n);
+    lua_getfield(L, LUA_REGISTRYINDEX, "strata.conf");
+    const strata_conf *c = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    lua_Integer cost = luaL_optinteger(L, 2, c ? c->auth_bcrypt_cost : 10);
+    luaL_argcheck(L, cost >= CRYPT_MIN_COST && cost <= CRYPT_MAX_COST, 2, "cost between 4 and 31");
+    return bcrypt_start(L, 0, pw, n, NULL, (int)cost);
+}
+
+/* [-2, +1|2, m] */
+static int l_bcrypt_verify(lua_State *L)
+{
+    size_t n;
+    const char *pw = luaL_checklstring(L, 1, &n);
+    const char *hash = luaL_checkstring(L, 2);
+    return bcrypt_start(L, 1, pw, n, hash, 0);
+}
+
+/* [-1, +1|2, m] */
+static int l_jwt_sign(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        lmod_push_cjson(L, "encode");
+        lua_pushvalue(L, 1);
+        lua_call(L, 1, 1);
+        lua_replace(L, 1);
+    }
+    luaL_checkstring(L, 1);
+    lua_settop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, "strata.conf");
+    const strata_conf *c = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!c || !c->jwt_secret || !*c->jwt_secret) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "no jwt_secret configured");
+        return 2;
+    }
+    lua_pushliteral(L, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}");
+    to_base64url(L);
+    lua_pushliteral(L, ".");
+    lua_pushvalue(L, 1);
+    to_base64url(L);
+    lua_concat(L, 3); /* stack: payload, signing input */
+    size_t n;
+    const char *input = lua_tolstring(L, -1, &n);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!HMAC(EVP_sha256(), c->jwt_secret, (int)strlen(c->jwt_secret), (const unsigned char *)input, n, md, &len)) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "hmac_sha256 failed");
+        return 2;
+    }
+    lua_pushliteral(L, ".");
+    lua_pushlstring(L, (const char *)md, len);
+    to_base64url(L);
+    lua_concat(L, 3);
+    return 1;
+}
+
 static const luaL_Reg FUNCS[] = {
     {"base64url", l_base64url},
+    {"bcrypt_hash", l_bcrypt_hash},
+    {"bcrypt_verify", l_bcrypt_verify},
     {"equal", l_equal},
     {"hex", l_hex},
     {"hmac_sha256", l_hmac_sha256},
+    {"jwt_sign", l_jwt_sign},
     {"random_bytes", l_random_bytes},
     {"random_token", l_random_token},
     {"sha256", l_sha256},

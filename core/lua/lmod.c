@@ -7,6 +7,7 @@
 static const luaL_Reg MODULES[] = {
     {"strata.broker", luaopen_strata_broker},
     {"strata.config", luaopen_strata_config},
+    {"strata.crypto", luaopen_strata_crypto},
     {"strata.http", luaopen_strata_http},
     {"strata.limit", luaopen_strata_limit},
     {"strata.log", luaopen_strata_log},

@@ -74,6 +74,10 @@ function M.boot(files, loadscript)
   -- paths is a collision, reported like any other.
   r:add({ method = "*", path = "/rest/v1/*rest", handler = function(req) return require("strata.rest").handle(req) end },
     "strata/rest (built in)")
+  -- Supabase Auth's API (lua/auth/): its errors are GoTrue's, bad JSON too.
+  local auth = { method = "*", path = "/auth/v1/*rest", handler = function(req) return require("auth").handle(req) end,
+    json_error = function(message) return require("auth").json_error(message) end }
+  r:add(auth, "auth (built in)")
   r:add({ method = "POST", path = "/admin/policy/explain",
     handler = function(req) return require("strata.rest.explain").handle(req) end }, "strata/rest/explain (built in)")
   for _, path in ipairs(files) do
@@ -102,6 +106,10 @@ function M.boot(files, loadscript)
     req.params = why
     if json_text then
       local ok, value = pcall(cjson.decode, json_text)
+      if not ok and route.json_error then
+        local status, rbody, ctype, headers = finish(route.json_error(tostring(value)))
+        return status, rbody, ctype, headers, route.path
+      end
       if not ok then
         return 400, cjson.encode(error_body("invalid_json", "request body is not valid JSON: " .. tostring(value))),
           "application/json", nil, route.path

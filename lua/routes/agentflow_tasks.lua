@@ -21,39 +21,11 @@ local STATUSES = { backlog = true, assigned = true, in_progress = true, blocked 
   cancelled = true }
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
-local function nullable(v) if v == nil then return NULL end return v end
-
--- The content of a task event (validators/agentflow/events.lua's shapes).
-local function task_content(task, extra)
-  local c = { taskId = task.id, title = task.title, description = nullable(task.description),
-    priority = task.priority, deadline = nullable(task.deadline) }
-  for k, v in pairs(extra or {}) do c[k] = v end
-  return c
-end
-
 local function one_task(id)
   local rows, err = data.select("agentflow.tasks", { id = "eq." .. id })
   if not rows then return nil, err end
   if not rows[1] then return af.fail(404, "PGRST116", "task " .. id .. " not found") end
   return rows[1]
-end
-
--- What a task's arrival in its new status causes, in tx.
-local function after_move(tx, rules, task, reason)
-  local etype = rules.events[task.status]
-  if etype then
-    local ok, err = af.emit(tx, etype, { project_id = task.project_id,
-      mentions = task.assigned_agent_id ~= NULL and { task.assigned_agent_id } or nil,
-      content = task_content(task, etype == "task_blocked" and { reason = reason } or nil) })
-    if not ok then return nil, err end
-  end
-  local why = rules.significant[task.status]
-  if why and task.assigned_agent_id ~= NULL then
-    local late = task.status == "completed" and task.deadline ~= NULL and task.completed_at > task.deadline
-    return af.recalculate(tx, task.assigned_agent_id, { kind = "task_" .. task.status, late = late },
-      reason or why, task.project_id)
-  end
-  return true
 end
 
 local function claim(req)
@@ -68,7 +40,7 @@ local function claim(req)
     task, err = one_task(rows[1].id)
     if not task then return nil, err end
     local ok
-    ok, err = after_move(tx, require("rules.transitions"), task)
+    ok, err = af.after_move(tx, task)
     if not ok then return nil, err end
     return task
   end)
@@ -113,7 +85,7 @@ local function transition(req)
         { from = task.status, to = to })
     end
     local ok
-    ok, err = after_move(tx, rules, rows[1], type(body.reason) == "string" and body.reason or nil)
+    ok, err = af.after_move(tx, rows[1], type(body.reason) == "string" and body.reason or nil)
     if not ok then return nil, err end
     return rows[1]
   end)

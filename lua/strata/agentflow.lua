@@ -11,6 +11,7 @@
 --   af.step(fn)                 -> status, body: runs fn(tx) in one data.transaction
 --   af.emit(tx, type, fields)   -> event row | nil, err
 --   af.recalculate(tx, agent_id, action, reason, project_id) -> true | nil, err
+--   af.after_move(tx, task[, reason])  -> true | nil, err: the events and recalculation of a task's new status
 --   af.fail(status, code, message[, details]) -> nil, err (for fn to return)
 
 local cjson = require("cjson")
@@ -18,7 +19,7 @@ local data = require("strata.data")
 local schema = require("strata.schema")
 
 local NULL = cjson.null
-local type, tostring, concat, pcall = type, tostring, table.concat, pcall
+local type, tostring, concat, pcall, pairs = type, tostring, table.concat, pcall, pairs
 
 local M = {}
 
@@ -120,6 +121,37 @@ function M.recalculate(tx, agent_id, action, reason, project_id)
     content = { agentId = agent_id, previousScore = old_score, newScore = score, reason = reason,
       previousStatus = facts.status, newStatus = status } })
   if not ok then return nil, err end
+  return true
+end
+
+local function nullable(v) if v == nil then return NULL end return v end
+
+--- The content of a task event (validators/agentflow/events.lua's shapes).
+function M.task_content(task, extra)
+  local c = { taskId = task.id, title = task.title, description = nullable(task.description),
+    priority = task.priority, deadline = nullable(task.deadline) }
+  for k, v in pairs(extra or {}) do c[k] = v end
+  return c
+end
+
+--- What a task's arrival in its new status causes, in tx (task: the row
+-- as /rest/v1 answers it): the event lua/rules/transitions.lua names, and
+-- after a significant arrival the assignee's recalculation.
+function M.after_move(tx, task, reason)
+  local rules = require("rules.transitions")
+  local etype = rules.events[task.status]
+  if etype then
+    local ok, err = M.emit(tx, etype, { project_id = task.project_id,
+      mentions = task.assigned_agent_id ~= NULL and { task.assigned_agent_id } or nil,
+      content = M.task_content(task, etype == "task_blocked" and { reason = reason } or nil) })
+    if not ok then return nil, err end
+  end
+  local why = rules.significant[task.status]
+  if why and task.assigned_agent_id ~= NULL then
+    local late = task.status == "completed" and task.deadline ~= NULL and task.completed_at > task.deadline
+    return M.recalculate(tx, task.assigned_agent_id, { kind = "task_" .. task.status, late = late },
+      reason or why, task.project_id)
+  end
   return true
 end
 

@@ -11,7 +11,7 @@
 --     users, at one scope they own, never global, created_by none or themselves;
 --   get_current_user_usage_summary, is_current_user_admin, get_user_role:
 --     signed-in users (the functions read auth.uid() themselves);
---   agentflow.kpi_trend, orchestrator.create_deliverable_version,
+--   agentflow.kpi_trend, agentflow.search_wiki, orchestrator.create_deliverable_version,
 --   agent_activity_summary, project_progress: signed-in users (the rows RLS
 --     lets them reach; expire_timed_out_tasks is service_role's job);
 --   revert_document, apply_suggestion: signed-in users, on the documents and
@@ -157,6 +157,7 @@ return {
 
   -- SECURITY INVOKER: row level security decides whose KPI records the caller reads.
   ["agentflow.kpi_trend"] = signed_in,
+  ["agentflow.search_wiki"] = signed_in,
   -- SECURITY INVOKER, user_id = auth.uid() inside: the caller's own rows.
   ["orchestrator.create_deliverable_version"] = signed_in,
   ["orchestrator.agent_activity_summary"] = signed_in,

@@ -24,8 +24,9 @@ create unique index "Document_id_version_number_key" on public."Document"(id, ve
 
 -- Numbers each new row.  A row with the id of an existing document is its
 -- next version: the same owner only, version_number = latest + 1, parent =
--- the latest version, "createdAt" after the latest's (the transaction's
--- now() is the same for two versions written in one transaction).  A first
+-- the latest version, "createdAt" after the latest's (the default, the
+-- transaction's now(), is moved on: two versions written in one
+-- transaction share it; a "createdAt" given that is not later is refused).  A first
 -- version is number 1; a parent_version_id naming another document (a
 -- copy) points at that document's latest version.  Versions of one
 -- document are numbered one at a time (a transaction-scoped advisory lock
@@ -48,6 +49,10 @@ begin
     new.parent_version_id = new.id;
     new."parentCreatedAt" = latest."createdAt";
     if new."createdAt" <= latest."createdAt" then
+      if new."createdAt" <> now()::timestamp then
+        raise exception 'document % already has a version at or after %', new.id, new."createdAt"
+          using errcode = '23505';
+      end if;
       new."createdAt" = greatest(clock_timestamp()::timestamp, latest."createdAt" + interval '1 microsecond');
     end if;
     return new;

@@ -57,6 +57,7 @@ end
 --- A table policy: { select = f, insert = f, update = f, delete = f,
 -- unfiltered = { update = true, delete = true },   (optional)
 -- hidden = { "column", ... } or f(ctx) -> such a list,   (optional)
+-- soft_delete = "deleted_at",   (optional: DELETE stamps it, reads hide stamped rows)
 -- examples = { { action =, ctx =, row =, expect = } } }; an example's
 -- action may be "hidden" (expect: the list).
 function M.policy(file, p)
@@ -66,6 +67,8 @@ function M.policy(file, p)
   for k, v in pairs(p) do
     if k == "unfiltered" then
       if type(v) ~= "table" then return nil, file .. ": 'unfiltered' must be a table such as { delete = true }" end
+    elseif k == "soft_delete" then
+      if type(v) ~= "string" then return nil, file .. ": 'soft_delete' must name a timestamp column such as \"deleted_at\"" end
     elseif k == "hidden" then
       local ok, err = check_hidden(file, v)
       if not ok then return nil, err end

@@ -17,6 +17,8 @@ local C = "cccccccc-0000-4000-8000-000000000001"
 local G = "99999999-0000-4000-8000-000000000001"
 
 return {
+  -- seed 004 soft-deletes this table: DELETE stamps deleted_at (cascades: sql/155).
+  soft_delete = "deleted_at",
   -- The GitHub webhook secret (sql/153) is the server's to check; the CEO
   -- may set it but no client reads it back.
   hidden = { "github_webhook_secret" },

@@ -131,6 +131,12 @@ local function not_single(page)
     format("The result contains %d rows", page))
 end
 
+-- The soft-delete column of t's policy (policy.soft_delete), when t has it.
+local function soft_deleted(t)
+  local col = policy.soft_delete(t.schema, t.name)
+  return col and t.columns[col] and col or nil
+end
+
 local function read(call, ctx, cat, t, q)
   local b = builder(ctx, t)
   local nested
@@ -141,6 +147,8 @@ local function read(call, ctx, cat, t, q)
   local sel = b:select_list(items)
   local conds = filters(b, q)
   for _, c in ipairs(inner) do conds[#conds + 1] = c end
+  local soft = soft_deleted(t)
+  if soft and q[soft] == nil then conds[#conds + 1] = sqlmod.qi(soft) .. " IS NULL" end
   local pred, deny = predicate(b, ctx, cat.schemas[t.schema], t, "select")
   if deny then return denied(ctx, t) end
   conds[#conds + 1] = pred
@@ -527,7 +535,12 @@ local function delete(call, ctx, cat, t, q)
   local using, deny = predicate(b, ctx, cat.schemas[t.schema], t, "delete")
   if deny then return denied(ctx, t) end
   conds[#conds + 1] = using
-  local sql = "WITH pgrst_rows AS (DELETE FROM " .. sqlmod.qualified(t) .. sqlmod.where(conds)
+  local soft, change = soft_deleted(t), "DELETE FROM " .. sqlmod.qualified(t)
+  if soft then -- a soft delete: the live rows get the column stamped
+    conds[#conds + 1] = sqlmod.qi(soft) .. " IS NULL"
+    change = "UPDATE " .. sqlmod.qualified(t) .. " SET " .. sqlmod.qi(soft) .. " = now()"
+  end
+  local sql = "WITH pgrst_rows AS (" .. change .. sqlmod.where(conds)
     .. " RETURNING *) SELECT 0 AS violations, x.* FROM (" .. returning(call, ctx, cat, t, b, q, nested) .. ") AS x"
   return write(call, ctx, t, "delete", sql, b.params)
 end

@@ -6,6 +6,7 @@
 --
 --   POST /v1/agentflow/tasks/claim           an agent's token: 200 + the task, or 204
 --   POST /v1/agentflow/tasks/:id/transition  { "to": status, "agent_id"?: (to assigned), "reason"? }
+--   POST /v1/agentflow/jobs/blocked-tasks     service_role: recalculates after "task blocked too long"
 --
 -- Who may move which task is the row policy of agentflow.tasks (a CEO the
 -- tasks of their workspaces; an agent the tasks assigned to it).
@@ -15,7 +16,7 @@ local data = require("strata.data")
 local af = require("strata.agentflow")
 
 local NULL = cjson.null
-local type = type
+local type, ipairs = type, ipairs
 
 local STATUSES = { backlog = true, assigned = true, in_progress = true, blocked = true, completed = true,
   cancelled = true }
@@ -91,7 +92,38 @@ local function transition(req)
   end)
 end
 
+-- The scheduled job (service_role): each task blocked, unchanged, for
+-- longer than the rules say and not counted yet recalculates its
+-- assignee once; the task's metadata records it (blocked_too_long_at).
+local function blocked_job(req)
+  if not (req.auth and req.auth.role == "service_role") then
+    return 403, { code = "42501", message = "the blocked-tasks job is service_role's", details = NULL, hint = NULL }
+  end
+  local svc = data.as_service()
+  local limit = require("rules.transitions").blocked_too_long_seconds
+  local res, err = svc.transaction(function(tx)
+    local rows, e = af.query(tx, [[select id, assigned_agent_id, project_id from agentflow.tasks
+      where status = 'blocked' and deleted_at is null and assigned_agent_id is not null
+        and updated_at < localtimestamp - make_interval(secs => $1) and not metadata ? 'blocked_too_long_at'
+      for update skip locked]], limit)
+    if not rows then return nil, e end
+    for _, t in ipairs(rows) do
+      local ok
+      ok, e = af.recalculate(tx, t.assigned_agent_id, { kind = "task_blocked_too_long" }, "task blocked too long",
+        t.project_id)
+      if not ok then return nil, e end
+      ok, e = af.query(tx, [[update agentflow.tasks set metadata = metadata
+        || jsonb_build_object('blocked_too_long_at', localtimestamp) where id = $1]], t.id)
+      if not ok then return nil, e end
+    end
+    return { recalculated = #rows }
+  end)
+  if not res then return err.status or 500, err end
+  return 200, res
+end
+
 return {
+  { method = "POST", path = "/v1/agentflow/jobs/blocked-tasks", handler = blocked_job },
   { method = "POST", path = "/v1/agentflow/tasks/claim", handler = claim },
   { method = "POST", path = "/v1/agentflow/tasks/:id/transition", handler = transition },
 }

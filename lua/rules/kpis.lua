@@ -48,7 +48,9 @@ function M.compute(facts, action)
   local t2 = direction(metrics.codeQualityScore, prev and num(p.codeQualityScore))
   local overall = "stable"
   if (t1 == "up" or t2 == "up") and t2 ~= "down" then overall = "improving"
-  elseif t2 == "down" or action.kind == "task_blocked" then overall = "declining" end
+  elseif t2 == "down" or action.kind == "task_blocked" or action.kind == "task_blocked_too_long" then
+    overall = "declining"
+  end
   return metrics, { tasksCompletedTrend = t1, codeQualityTrend = t2, overallTrend = overall }
 end
 

@@ -37,6 +37,11 @@ M.events = { assigned = "task_assigned", completed = "task_completed", blocked =
 -- the reason recorded in the kpi_updated / trust_score_changed events.
 M.significant = { completed = "task completed", blocked = "task blocked" }
 
+-- A task blocked (and not changed since) for longer than this is a
+-- significant action too: POST /v1/agentflow/jobs/blocked-tasks (a
+-- scheduled job) recalculates its assignee once, reason "task blocked too long".
+M.blocked_too_long_seconds = 24 * 3600
+
 -- The statuses that leave no work for an assignee (no further moves).
 M.final = { completed = true, cancelled = true }
 

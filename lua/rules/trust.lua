@@ -5,12 +5,14 @@
 -- agent's standing and counts (agentflow_system.agent_facts: trust_score,
 -- status, tasks_completed, late_completions, ...); metrics: the KPI record
 -- just computed (lua/rules/kpis.lua); action: { kind = "task_completed" |
--- "task_blocked" | "pr_merged" | "review_response", late = bool, approved = bool }.
+-- "task_blocked" | "task_blocked_too_long" | "pr_merged" | "review_response", late = bool,
+-- approved = bool }.
 -- Edit and save: the next significant action uses the new formula.
 
 local DELTA = {
   task_completed = 2,
   task_blocked = -1,
+  task_blocked_too_long = -2,
   pr_merged = 3,
   review_response = 1,
 }

@@ -189,6 +189,28 @@ describe("agentflow tasks #server", function()
     end)
   end)
 
+  describe("blocked too long", function()
+    it("recalculates the assignee once for a task blocked past the rules' limit (a service_role job)", function()
+      local c = F.company()
+      local b = F.agent(c)
+      local old, fresh = F.task(c, { status = "blocked", agent = b }), F.task(c, { status = "blocked", agent = b })
+      h.accepts(("alter table agentflow.tasks disable trigger update_tasks_updated_at; "
+        .. "update agentflow.tasks set updated_at = now() - interval '2 days' where id = %s; "
+        .. "alter table agentflow.tasks enable trigger update_tasks_updated_at"):format(lit(old)))
+      assert.equal(403, (F.post(port, F.token("--sub " .. c.ceo), "/v1/agentflow/jobs/blocked-tasks")))
+      local service = F.token("--role service_role")
+      local code, res = F.post(port, service, "/v1/agentflow/jobs/blocked-tasks")
+      assert.equal(200, code, require("cjson").encode(res))
+      assert.is_true(res.recalculated >= 1)
+      assert.equal("48.00", scalar("select trust_score from agentflow.agents where id = " .. lit(b))) -- 50 - 2
+      assert.equal("task blocked too long", scalar("select content->>'reason' from agentflow.events where "
+        .. "type = 'trust_score_changed' and " .. lit(b) .. " = any(mentions)"))
+      assert.is_nil(scalar("select metadata->>'blocked_too_long_at' from agentflow.tasks where id = " .. lit(fresh)))
+      F.post(port, service, "/v1/agentflow/jobs/blocked-tasks")
+      assert.equal("48.00", scalar("select trust_score from agentflow.agents where id = " .. lit(b))) -- once only
+    end)
+  end)
+
   describe("KPI trend", function()
     it("compares the latest record with the average of the ones before (rpc agentflow.kpi_trend)", function()
       local c = F.company()

@@ -50,7 +50,8 @@ describe("agentflow wiki #server", function()
   end)
 
   it("approves a submitted version, which becomes the slug's only current version", function()
-    local v2 = h.scalar("select id from agentflow.wiki_entries where slug = 'token-rotation' and version = 2")
+    local v2 = h.scalar("select id from agentflow.wiki_entries where slug = 'token-rotation' and version = 2 "
+      .. "and workspace_id = " .. lit(c.workspace))
     assert.equal(403, (F.post(port, cto_tok, "/v1/agentflow/wiki/" .. v2 .. "/approve")))
     assert.equal(404, (F.post(port, ceo, "/v1/agentflow/wiki/" .. v2 .. "/approve"))) -- a draft is its proposer's
     assert.equal(200, (F.post(port, cto_tok, "/v1/agentflow/wiki/" .. v2 .. "/submit")))

@@ -24,9 +24,7 @@ local af = require("strata.agentflow")
 local NULL = cjson.null
 local type, pcall, ipairs, tostring = type, pcall, ipairs, tostring
 
-local function problem(status, code, message)
-  return status, { code = code, message = message, details = NULL, hint = NULL }
-end
+local problem = af.problem
 
 local function present(v) return v ~= nil and v ~= NULL end
 
@@ -172,7 +170,7 @@ local function webhook(req)
     return problem(400, "PGRST102", "X-GitHub-Delivery and X-GitHub-Event are required")
   end
   local svc = data.as_service()
-  local res, err = svc.transaction(function(tx)
+  return af.step(function(tx)
     local rows, e = svc.insert("agentflow.github_deliveries", { delivery_id = delivery, project_id = project.id,
       event = event }, { resolution = "ignore-duplicates", on_conflict = "delivery_id" })
     if not rows then return nil, e end
@@ -184,10 +182,7 @@ local function webhook(req)
     if not out then return nil, e end
     out.delivery = delivery
     return out
-  end)
-  if not res then return err.status or 500, { code = err.code, message = err.message, details = err.details or NULL,
-    hint = err.hint or NULL } end
-  return 200, res
+  end, 200, svc)
 end
 
 return {

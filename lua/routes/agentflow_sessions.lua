@@ -21,9 +21,7 @@ local type, ipairs = type, ipairs
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 local PULL_LIMIT = 50
 
-local function problem(status, code, message)
-  return status, { code = code, message = message, details = NULL, hint = NULL }
-end
+local problem = af.problem
 
 local function ids(rows)
   if #rows == 0 then return nil end -- absent rather than {} (cjson would write an object)

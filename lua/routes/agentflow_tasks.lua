@@ -31,7 +31,7 @@ end
 
 local function claim(req)
   if not af.agent_id(req) then
-    return 403, { code = "42501", message = "only an agent's token claims tasks", details = NULL, hint = NULL }
+    return af.problem(403, "42501", "only an agent's token claims tasks")
   end
   return af.step(function(tx)
     local rows, err = af.query(tx, "select id from agentflow_system.claim_task()")
@@ -49,10 +49,9 @@ end
 
 local function transition(req)
   local id, body = req.params.id, req.json
-  if not id:find(UUID) then return 400, { code = "22P02", message = "task id must be a UUID", details = NULL, hint = NULL } end
+  if not id:find(UUID) then return af.problem(400, "22P02", "task id must be a UUID") end
   if type(body) ~= "table" or type(body.to) ~= "string" or not STATUSES[body.to] then
-    return 400, { code = "PGRST102", message = "body.to must be one of backlog, assigned, in_progress, blocked, "
-      .. "completed, cancelled", details = NULL, hint = NULL }
+    return af.problem(400, "PGRST102", "body.to must be one of backlog, assigned, in_progress, blocked, completed, cancelled")
   end
   local to = body.to
   return af.step(function(tx)
@@ -97,11 +96,10 @@ end
 -- assignee once; the task's metadata records it (blocked_too_long_at).
 local function blocked_job(req)
   if not (req.auth and req.auth.role == "service_role") then
-    return 403, { code = "42501", message = "the blocked-tasks job is service_role's", details = NULL, hint = NULL }
+    return af.problem(403, "42501", "the blocked-tasks job is service_role's")
   end
-  local svc = data.as_service()
   local limit = require("rules.transitions").blocked_too_long_seconds
-  local res, err = svc.transaction(function(tx)
+  return af.step(function(tx)
     local rows, e = af.query(tx, [[select id, assigned_agent_id, project_id from agentflow.tasks
       where status = 'blocked' and deleted_at is null and assigned_agent_id is not null
         and updated_at < localtimestamp - make_interval(secs => $1) and not metadata ? 'blocked_too_long_at'
@@ -117,9 +115,7 @@ local function blocked_job(req)
       if not ok then return nil, e end
     end
     return { recalculated = #rows }
-  end)
-  if not res then return err.status or 500, err end
-  return 200, res
+  end, 200, data.as_service())
 end
 
 return {

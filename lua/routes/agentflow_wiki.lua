@@ -20,9 +20,7 @@ local type, next = type, next
 
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
-local function problem(status, code, message)
-  return status, { code = code, message = message, details = NULL, hint = NULL }
-end
+local problem = af.problem
 
 local function entry(id)
   local rows, err = data.select("agentflow.wiki_entries", { id = "eq." .. id })

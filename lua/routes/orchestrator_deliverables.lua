@@ -9,21 +9,16 @@
 --                                                               metadata?, file_attachments?, make_current? } -> 201
 --   POST /v1/orchestrator/deliverables/:id/versions/:n/current -> 200 the version, now current
 
-local cjson = require("cjson")
 local data = require("strata.data")
+local errors = require("strata.rest.errors")
 
-local NULL = cjson.null
 local type = type
 
 local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 
-local function problem(status, code, message)
-  return status, { code = code, message = message, details = NULL, hint = NULL }
-end
+local problem = errors.new
 
-local function failed(err)
-  return err.status, { code = err.code, message = err.message, details = err.details, hint = err.hint }
-end
+local function failed(err) return errors.new(err.status, err.code, err.message, err.details, err.hint) end
 
 local function create(req)
   local id, body = req.params.id, req.json

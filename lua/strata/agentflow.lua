@@ -8,14 +8,17 @@
 -- the SQL functions of schema agentflow_system (sql/150), which no client
 -- reaches; everything else goes through strata.data as the caller.
 --
---   af.step(fn)                 -> status, body: runs fn(tx) in one data.transaction
+--   af.step(fn[, ok[, handle]]) -> status, body: runs fn(tx) in one transaction
+--   af.query(tx, sql, ...)      -> rows | nil, err (with the status PostgREST would answer)
 --   af.emit(tx, type, fields)   -> event row | nil, err
 --   af.recalculate(tx, agent_id, action, reason, project_id) -> true | nil, err
 --   af.after_move(tx, task[, reason])  -> true | nil, err: the events and recalculation of a task's new status
 --   af.fail(status, code, message[, details]) -> nil, err (for fn to return)
+--   af.problem(status, code, message) -> status, body (for a route to answer)
 
 local cjson = require("cjson")
 local data = require("strata.data")
+local errors = require("strata.rest.errors")
 local schema = require("strata.schema")
 
 local NULL = cjson.null
@@ -28,31 +31,30 @@ function M.fail(status, code, message, details)
   return nil, { status = status, code = code, message = message, details = details or NULL, hint = NULL }
 end
 
--- SQLSTATE classes of tx.query errors as HTTP statuses (PostgREST's mapping).
-local function sql_status(code)
-  if code == "42501" then return 403 end
-  if code == "23505" or code == "23503" or code == "P0001" then return 409 end
-  if code and code:sub(1, 2) == "23" then return 400 end
-  if code == "22P02" then return 400 end
-  return 500
+--- A route's error answer: status, { code, message, details, hint }.
+function M.problem(status, code, message)
+  return errors.new(status, code, message)
 end
 
---- tx.query that answers nil, err in the shape of a step's errors.
+--- tx.query that answers nil, err in the shape of a step's errors (the
+-- status PostgREST would give the SQLSTATE).
 function M.query(tx, sql, ...)
   local rows, err = tx.query(sql, ...)
   if rows then return rows end
-  return M.fail(err.status or sql_status(err.code), err.code, err.message, err.detail)
+  local status, body = errors.from_db(err)
+  body.status = status
+  return nil, body
 end
 
---- Runs fn(tx) in one transaction as the caller and answers the route's
--- status and body: fn's value with `ok` (default 200), or its error.
-function M.step(fn, ok)
-  local res, err = data.transaction(fn)
+--- Runs fn(tx) in one transaction and answers the route's status and
+-- body: fn's value with status `ok` (default 200; cjson.null: 204), or its
+-- error.  As the caller, or as `handle` (data.as_service()) for trusted
+-- server work.
+function M.step(fn, ok, handle)
+  local res, err = (handle or data).transaction(fn)
   if res == nil then
     err = err or {}
-    local status = err.status or sql_status(err.code)
-    return status, { code = err.code, message = err.message, details = err.details or err.detail or NULL,
-      hint = err.hint or NULL }
+    return errors.new(err.status or 500, err.code, err.message, err.details, err.hint)
   end
   if res == NULL then return 204, nil end
   return ok or 200, res

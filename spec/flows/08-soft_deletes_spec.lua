@@ -54,19 +54,23 @@ describe("agentflow soft deletes #server", function()
     assert.equal(a, h.scalar("select assigned_agent_id from agentflow.tasks where id = " .. lit(done)))
   end)
 
-  it("refuses to delete a project with live project agents or a workspace with live projects; a project takes its tasks", function()
-    local code, err = api.delete("workspaces?id=eq." .. c.workspace)
-    assert.equal(409, code)
-    assert.matches("live projects or agents", err.message)
-    local a = h.scalar("select id from agentflow.agents where project_id = " .. lit(c.project) .. " and deleted_at is null limit 1")
-    if not a then a = F.agent(c) end
-    code = api.delete("projects?id=eq." .. c.project)
-    assert.equal(409, code)
-    assert.equal(200, (api.delete("agents?project_id=eq." .. c.project)))
-    local t = F.task(c)
+  it("takes a project's agents, tasks and wiki entries, and a workspace's projects and agents, with it", function()
+    local a, t = F.agent(c), F.task(c)
+    local w = h.uuid()
+    h.accepts(([[insert into agentflow.wiki_entries(id, workspace_id, project_id, title, slug, content)
+      values (%s, %s, %s, 'Notes', %s, 'x')]]):format(lit(w), lit(c.workspace), lit(c.project), lit("notes-" .. w:sub(1, 8))))
     assert.equal(200, (api.delete("projects?id=eq." .. c.project)))
-    assert.is_string(h.scalar("select deleted_at from agentflow.tasks where id = " .. lit(t)))
+    for _, q in ipairs({ "agents where id = " .. lit(a), "tasks where id = " .. lit(t), "wiki_entries where id = " .. lit(w) }) do
+      assert.equal("t", h.scalar("select deleted_at = (select deleted_at from agentflow.projects where id = "
+        .. lit(c.project) .. ") from agentflow." .. q))
+    end
+    local org = h.uuid()
+    h.accepts(([[insert into agentflow.agents(id, workspace_id, agent_level, agent_code, name, role_title, api_key_hash)
+      values (%s, %s, 'organization', 'cto', 'Ada', 'CTO', %s)]]):format(lit(org), lit(c.workspace),
+      lit(require("fixtures.agentflow").HASH)))
     assert.equal(200, (api.delete("workspaces?id=eq." .. c.workspace)))
+    assert.is_string(h.scalar("select deleted_at from agentflow.agents where id = " .. lit(org)))
+    -- soft: the row is still there
     assert.equal("1", h.scalar("select count(*) from agentflow.workspaces where id = " .. lit(c.workspace)))
   end)
 end)

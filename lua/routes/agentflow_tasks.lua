@@ -68,6 +68,16 @@ local function transition(req)
       if type(agent) ~= "string" then
         return af.fail(422, "PGRST422", "moving a task to assigned needs body.agent_id", { field = "agent_id" })
       end
+      -- one who may work, in this project (the policies check the task, not the agent)
+      local fit
+      fit, err = af.query(tx, [[select 1 as ok from agentflow.agents a where a.id = $1::uuid
+        and a.deleted_at is null and a.status in ('active', 'probation')
+        and $2::uuid in (select agentflow_system.agent_projects(a))]], agent, task.project_id)
+      if not fit then return nil, err end
+      if not fit[1] then
+        return af.fail(422, "PGRST422", ("agent %s cannot work on the tasks of project %s"):format(agent, task.project_id),
+          { field = "agent_id" })
+      end
       patch.assigned_agent_id = agent
     elseif to == "backlog" then
       patch.assigned_agent_id = NULL

@@ -105,6 +105,8 @@ describe("agentflow tasks #server", function()
 
     it("walks backlog -> assigned -> in_progress -> blocked -> in_progress -> completed with stamps and events", function()
       local id = F.task(c, { priority = "P1" })
+      local stranger = F.agent(F.company())
+      assert.equal(422, (move(ceo, id, "assigned", { agent_id = stranger }))) -- not an agent of this project
       local code, task = move(ceo, id, "assigned", { agent_id = a })
       assert.equal(200, code)
       assert.equal(a, task.assigned_agent_id)

@@ -9,7 +9,7 @@ WARN      := -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore
 # has installed the packages; `make -n` or a build before `make deps` would
 # otherwise print its complaint once per expansion.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 SRCS := $(wildcard core/*.c core/*/*.c)

@@ -42,6 +42,14 @@ typedef struct strata_conf {
     char *jwt_secret;           /* owned; HS256 secret (STRATA_JWT_SECRET); NULL: every token is refused */
     int jwt_leeway_s;           /* tolerance on exp and nbf */
 
+    /* /auth/v1 (lua/auth): passwords, sessions, sign-up. */
+    int auth_bcrypt_cost;       /* bcrypt's log2 rounds for new hashes */
+    int auth_bcrypt_threads;    /* threads computing bcrypt, off the workers' loops */
+    int auth_jwt_exp;           /* access token lifetime, seconds */
+    int auth_autoconfirm;       /* 1: a sign-up is confirmed at once and gets a session */
+    int auth_disable_signup;    /* 1: /auth/v1/signup refuses (admins still create users) */
+    char *auth_site_url;        /* owned; where email links lead (GoTrue's SITE_URL) */
+
     int rate_limit_user_per_minute; /* API budget per authenticated user; 0: none */
     int rate_limit_anon_per_minute; /* API budget per client address without a token; 0: none */
     int rate_limit_max_keys;    /* rate counters kept; past it the idlest are evicted */

@@ -7,6 +7,7 @@
 static const luaL_Reg MODULES[] = {
     {"strata.broker", luaopen_strata_broker},
     {"strata.config", luaopen_strata_config},
+    {"strata.crypto", luaopen_strata_crypto},
     {"strata.health", luaopen_strata_health},
     {"strata.httpc", luaopen_strata_httpc}, /* strata.http is lua/strata/http.lua on top */
     {"strata.limit", luaopen_strata_limit},

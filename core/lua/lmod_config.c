@@ -4,6 +4,7 @@
  *   config.max_rows -> integer            the REST read cap
  *   config.workers, config.listen
  *   config.rate_limit_user_per_minute, config.rate_limit_anon_per_minute
+ *   config.auth = { bcrypt_cost, jwt_exp, autoconfirm, disable_signup, site_url }
  * Adapts conf.h alone: what the database tells (the schema's and
  * admin_config's versions) is strata.broker's, the binding of the feed.
  * The C configuration is found through the registry key "strata.conf",
@@ -43,7 +44,7 @@ int luaopen_strata_config(lua_State *L)
     lua_getfield(L, LUA_REGISTRYINDEX, "strata.conf");
     const strata_conf *c = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 7);
     push_list(L, c && c->schemas ? c->schemas : "public,orchestrator,agentflow");
     lua_setfield(L, -2, "schemas");
     lua_pushinteger(L, c ? c->max_rows : 1000);
@@ -56,5 +57,17 @@ int luaopen_strata_config(lua_State *L)
     lua_setfield(L, -2, "rate_limit_user_per_minute");
     lua_pushinteger(L, c ? c->rate_limit_anon_per_minute : 600);
     lua_setfield(L, -2, "rate_limit_anon_per_minute");
+    lua_createtable(L, 0, 5); /* stack: config, auth */
+    lua_pushinteger(L, c ? c->auth_bcrypt_cost : 10);
+    lua_setfield(L, -2, "bcrypt_cost");
+    lua_pushinteger(L, c ? c->auth_jwt_exp : 3600);
+    lua_setfield(L, -2, "jwt_exp");
+    lua_pushboolean(L, c ? c->auth_autoconfirm : 1);
+    lua_setfield(L, -2, "autoconfirm");
+    lua_pushboolean(L, c ? c->auth_disable_signup : 0);
+    lua_setfield(L, -2, "disable_signup");
+    lua_pushstring(L, c && c->auth_site_url ? c->auth_site_url : "http://localhost:3000");
+    lua_setfield(L, -2, "site_url");
+    lua_setfield(L, -2, "auth");
     return 1;
 }

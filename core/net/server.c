@@ -139,11 +139,13 @@ static void stop_workers(server *sv, int started)
      * end before the workers are freed (their tasks then run in
      * worker_free). */
     reloader_wait_async(sv->reload);
-    for (int i = 0; i < sv->nworkers; i++) {
-        if (started)
+    if (started)
+        for (int i = 0; i < sv->nworkers; i++)
             worker_join(sv->workers[i]);
+    /* Password hashes too, once no worker can submit more. */
+    crypt_pool_drain(sv->shared.crypt);
+    for (int i = 0; i < sv->nworkers; i++)
         worker_free(sv->workers[i]);
-    }
     free(sv->workers);
     free(sv->shared.metrics);
 }
@@ -173,6 +175,10 @@ int server_run(const strata_conf *conf, readiness *ready)
     if (!(sv.shared.limiter = limiter_new((size_t)conf->rate_limit_max_keys, 0)) ||
         !(sv.shared.usage = usage_new(USAGE_MAX_ROWS)) || !(sv.shared.engine = rs_engine_new())) {
         log_eventf("error", "out of memory at start");
+        goto out;
+    }
+    if (!(sv.shared.crypt = crypt_pool_new(conf->auth_bcrypt_threads, err, sizeof err))) {
+        log_event("error", err, NULL);
         goto out;
     }
     if (!(sv.shared.ratelimit_db = ratelimit_db_start(conf->database_url, sv.shared.usage, conf->rate_limit_flush_ms,
@@ -219,6 +225,7 @@ out:
     if (sv.workers)
         stop_workers(&sv, started);
     broker_feed_free(sv.shared.feed); /* after: the workers read it until they end */
+    crypt_pool_free(sv.shared.crypt);  /* after: drained in stop_workers */
     ratelimit_db_stop(sv.shared.ratelimit_db); /* after the workers: their last counts are written */
     usage_free(sv.shared.usage);
     if (sv.shared.engine)

@@ -115,6 +115,7 @@ lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
         lua_gen_set_context(g, "strata.worker", w);
         lua_gen_set_context(g, "strata.limiter", w->sh->limiter);
         lua_gen_set_context(g, "strata.usage", w->sh->usage);
+        lua_gen_set_context(g, "strata.crypt", &w->crypt);
     }
     return g;
 }
@@ -131,6 +132,20 @@ static void adopt(worker *w, lua_gen *g)
 }
 
 static void wake(worker *w);
+
+/* worker_task_fn: a bcrypt job back on its worker. */
+static void crypt_home(worker *w, void *arg)
+{
+    (void)w;
+    crypt_job *job = arg;
+    job->done(job);
+}
+
+/* crypt_post_fn: on a bcrypt thread. */
+static void crypt_post(void *owner, crypt_job *job)
+{
+    worker_post(owner, crypt_home, job);
+}
 
 struct worker_task {
     worker_task_fn fn;
@@ -248,6 +263,7 @@ worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
     w->sh = sh;
     w->listen_fd = -1;
     w->wake_fd = -1;
+    w->crypt = (crypt_client){sh->crypt, crypt_post, w};
     pthread_mutex_init(&w->lock, NULL);
     if (getrandom(&w->env.id_prefix, sizeof w->env.id_prefix, 0) != sizeof w->env.id_prefix)
         w->env.id_prefix = (uint64_t)time(NULL) ^ ((uint64_t)id << 56);

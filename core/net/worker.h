@@ -10,6 +10,7 @@
 
 #include "conn.h"
 
+#include "auth/crypt_pool.h"
 #include "auth/jwt.h"
 #include "auth/jwt_cache.h"
 #include "base/buf.h"
@@ -41,6 +42,7 @@ typedef struct worker_shared {
     struct limiter *limiter;  /* the rate counters (strata.limit) */
     struct usage *usage;      /* agent usage counts for rate_limit_tracking (strata.limit) */
     struct ratelimit_db *ratelimit_db; /* what writes them and sweeps cluster cells */
+    crypt_pool *crypt;        /* bcrypt threads (strata.crypto's bcrypt_*) */
     int nworkers;
 } worker_shared;
 
@@ -70,6 +72,7 @@ typedef struct worker {
     metrics_worker *metrics;       /* owned */
     jwt_key *jwt_key;              /* owned; NULL without a secret (every token refused) */
     jwt_cache *jwt_cache;          /* owned; tokens jwt_key verified lately */
+    crypt_client crypt;            /* the shared bcrypt pool, its jobs coming home here */
 } worker;
 
 worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen);

@@ -11,6 +11,11 @@
 --     users, at one scope they own, never global, created_by none or themselves;
 --   get_current_user_usage_summary, is_current_user_admin, get_user_role:
 --     signed-in users (the functions read auth.uid() themselves);
+--   agentflow.kpi_trend, agentflow.search_wiki, orchestrator.create_deliverable_version,
+--   agent_activity_summary, project_progress: signed-in users (the rows RLS
+--     lets them reach; expire_timed_out_tasks is service_role's job);
+--   revert_document, apply_suggestion: signed-in users, on the documents and
+--     suggestions RLS lets them change (sql/152);
 --   get_logging_config, is_user_activity_logging_enabled,
 --   is_agent_activity_logging_enabled: admins (they read admin_config);
 --   purge_old_activity_logs and everything else: service_role only.
@@ -149,6 +154,16 @@ return {
   get_current_user_usage_summary = signed_in,
   is_current_user_admin = signed_in,
   get_user_role = signed_in,
+
+  -- SECURITY INVOKER: row level security decides whose KPI records the caller reads.
+  ["agentflow.kpi_trend"] = signed_in,
+  ["agentflow.search_wiki"] = signed_in,
+  -- SECURITY INVOKER, user_id = auth.uid() inside: the caller's own rows.
+  ["orchestrator.create_deliverable_version"] = signed_in,
+  ["orchestrator.agent_activity_summary"] = signed_in,
+  ["orchestrator.project_progress"] = signed_in,
+  revert_document = signed_in,
+  apply_suggestion = signed_in,
 
   get_logging_config = admin,
   is_user_activity_logging_enabled = admin,

@@ -57,6 +57,7 @@ end
 --- A table policy: { select = f, insert = f, update = f, delete = f,
 -- unfiltered = { update = true, delete = true },   (optional)
 -- hidden = { "column", ... } or f(ctx) -> such a list,   (optional)
+-- soft_delete = "deleted_at",   (optional: DELETE stamps it, reads hide stamped rows)
 -- examples = { { action =, ctx =, row =, expect = } } }; an example's
 -- action may be "hidden" (expect: the list).
 function M.policy(file, p)
@@ -66,6 +67,8 @@ function M.policy(file, p)
   for k, v in pairs(p) do
     if k == "unfiltered" then
       if type(v) ~= "table" then return nil, file .. ": 'unfiltered' must be a table such as { delete = true }" end
+    elseif k == "soft_delete" then
+      if type(v) ~= "string" then return nil, file .. ": 'soft_delete' must name a timestamp column such as \"deleted_at\"" end
     elseif k == "hidden" then
       local ok, err = check_hidden(file, v)
       if not ok then return nil, err end
@@ -127,6 +130,24 @@ function M.validator(file, v)
     if ex.errors and not deep_equal(errors, ex.errors) then
       return nil, ("%s: example %d: expected errors %s, got %s"):format(file, i, show(ex.errors), show(errors))
     end
+  end
+  return true
+end
+
+--- A rule file (lua/rules/*.lua): a table of the functions and values a
+-- workflow reads, with examples = { { fn = "name", args = { ... }, expect = v } }
+-- calling rules[fn](args...) and comparing its first answer with expect.
+function M.rule(file, r)
+  if type(r) ~= "table" then return nil, file .. ": a rule file must return a table" end
+  for i, ex in ipairs(r.examples or {}) do
+    local f = type(ex) == "table" and r[ex.fn]
+    if type(f) ~= "function" then
+      return nil, ("%s: example %d names '%s', which is not a function of the file"):format(file, i,
+        tostring(type(ex) == "table" and ex.fn))
+    end
+    local args = ex.args or {}
+    local ok, err = run_example(file, i, f, table.pack(table.unpack(args, 1, args.n or #args)), ex.expect)
+    if not ok then return nil, err end
   end
   return true
 end

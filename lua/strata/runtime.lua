@@ -46,6 +46,7 @@ local function check_file(loadscript, path)
   if err then return nil, err end
   if path == "policies/rpc.lua" then return checks.rpc_policy(path, value) end
   if find(path, "^policies/") then return checks.policy(path, value) end
+  if find(path, "^rules/") then return checks.rule(path, value) end
   return checks.validator(path, value)
 end
 
@@ -125,6 +126,10 @@ function M.boot(files, loadscript)
   -- paths is a collision, reported like any other.
   r:add({ method = "*", path = "/rest/v1/*rest", handler = function(req) return require("strata.rest").handle(req) end },
     "strata/rest (built in)")
+  -- Supabase Auth's API (lua/auth/): its errors are GoTrue's, bad JSON too.
+  local auth = { method = "*", path = "/auth/v1/*rest", handler = function(req) return require("auth").handle(req) end,
+    json_error = function(message) return require("auth").json_error(message) end }
+  r:add(auth, "auth (built in)")
   r:add({ method = "POST", path = "/admin/policy/explain",
     handler = function(req) return require("strata.rest.explain").handle(req) end }, "strata/rest/explain (built in)")
   for _, path in ipairs(files) do
@@ -133,7 +138,7 @@ function M.boot(files, loadscript)
     if not ok then return nil, err end
     if find(path, "^routes/.+%.lua$") then
       ok, err = load_routes(r, loadscript, path)
-    elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") then
+    elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") or find(path, "^rules/.+%.lua$") then
       ok, err = check_file(loadscript, path)
     end
     if not ok then return nil, err end
@@ -153,6 +158,10 @@ function M.boot(files, loadscript)
     req.params = why
     if json_text then
       local ok, value = pcall(cjson.decode, json_text)
+      if not ok and route.json_error then
+        local status, rbody, ctype, headers = finish(route.json_error(tostring(value)))
+        return status, rbody, ctype, headers, route.path
+      end
       if not ok then
         return 400, cjson.encode(error_body("invalid_json", "request body is not valid JSON: " .. tostring(value))),
           "application/json", nil, route.path

@@ -476,11 +476,20 @@ local function missing_module(name, err)
   return tostring(err):find("module 'validators." .. name .. "' not found", 1, true) ~= nil
 end
 
---- Whether table <name> (schema public) has a validator: a
--- lua/validators/<name>.lua, loading or not.
-function M.validated(name)
+-- Names whose validator module does not exist, per Lua state (a reload
+-- builds a new state, so a validator added later is found).
+local absent = {}
+
+--- Whether validators.<name> exists, loading or not (a dotted name is a
+-- file in a folder: "agentflow.events" is validators/agentflow/events.lua).
+function M.has_validator(name)
+  if absent[name] then return false end
   local ok, err = pcall(require, "validators." .. name)
-  return ok or not missing_module(name, err)
+  if not ok and missing_module(name, err) then
+    absent[name] = true
+    return false
+  end
+  return true
 end
 
 --- Runs validators.<name> (if there is one) on each row.  Returns nil when
@@ -490,10 +499,10 @@ end
 -- the write is refused all the same) }.  With `indexed`, paths start with
 -- the row's index in the payload ("/0/config_key").
 function M.check_rows(name, rows, ctx, indexed)
-  local file = "validators/" .. name .. ".lua"
+  local file = "validators/" .. name:gsub("%.", "/") .. ".lua"
   local ok, mod = pcall(require, "validators." .. name)
   if not ok then
-    if missing_module(name, mod) then return nil end
+    if missing_module(name, mod) then absent[name] = true; return nil end
     log_error("validator failed to load; refusing the write", { file = file, error = tostring(mod) })
     return { file = file, failed = true, errors = {} }
   end

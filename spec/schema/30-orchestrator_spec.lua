@@ -42,9 +42,11 @@ local function deliverable(user_id, links)
     h.lit(user_id), h.lit(links.conversation), h.lit(links.task), h.lit(links.step))
 end
 
+-- The next version number (sql/151 keeps them unique per deliverable).
 local function version(deliverable_id, task_id)
   return insert([[insert into orchestrator.deliverable_versions(id, deliverable_id, version_number, content, task_id)
-    values (%s, %s, 1, 'hello', %s)]], h.lit(deliverable_id), h.lit(task_id))
+    values (%s, %s, (select coalesce(max(version_number), 0) + 1 from orchestrator.deliverable_versions
+    where deliverable_id = %s), 'hello', %s)]], h.lit(deliverable_id), h.lit(deliverable_id), h.lit(task_id))
 end
 
 local function count(tbl, where)
@@ -130,13 +132,13 @@ describe("orchestrator.tasks", function()
 end)
 
 describe("orchestrator.projects", function()
-  it("accepts a project and a subproject, with status 'planning' and level 0", function()
+  it("accepts a project and a subproject, with status 'planning', the subproject at level 1", function()
     local c = conversation(user())
     local parent = project(c)
     local child = project(c, parent)
     local row = assert(h.query(([[select status, hierarchy_level, subproject_count, parent_project_id
       from orchestrator.projects where id = %s]]):format(h.lit(child))))[1]
-    assert.same({ status = "planning", hierarchy_level = "0", subproject_count = "0",
+    assert.same({ status = "planning", hierarchy_level = "1", subproject_count = "0",
       parent_project_id = parent }, row)
   end)
 

@@ -18,6 +18,8 @@ local C = "cccccccc-0000-4000-8000-000000000001"
 local G = "99999999-0000-4000-8000-000000000001"
 
 return {
+  -- seed 004 soft-deletes this table: DELETE stamps deleted_at (cascades: sql/155).
+  soft_delete = "deleted_at",
   -- Agents never write here: status, trust_score and api_key_hash are the
   -- CEO's and the system's.
   -- The bcrypt of the agent's API key is the server's to check (seed 004:

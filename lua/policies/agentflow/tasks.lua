@@ -12,6 +12,8 @@ local C = "cccccccc-0000-4000-8000-000000000001"
 local G = "99999999-0000-4000-8000-000000000001"
 
 return {
+  -- seed 004 soft-deletes this table: DELETE stamps deleted_at (cascades: sql/155).
+  soft_delete = "deleted_at",
   select = function(ctx)
     local aid = agent_id(ctx)
     if aid then return { deleted_at = NULL, project_id = visible_projects(aid) } end

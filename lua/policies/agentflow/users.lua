@@ -7,6 +7,8 @@ local C = "cccccccc-0000-4000-8000-000000000001"
 local G = "99999999-0000-4000-8000-000000000001"
 
 return {
+  -- seed 004 soft-deletes this table: DELETE stamps deleted_at (cascades: sql/155).
+  soft_delete = "deleted_at",
   -- A password hash is for the server's sign-in check only, even its owner's.
   hidden = { "password_hash" },
   select = af.for_ceo(function(uid) return { id = uid, deleted_at = NULL } end),

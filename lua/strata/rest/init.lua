@@ -133,6 +133,12 @@ local function not_single(page)
     format("The result contains %d rows", page))
 end
 
+-- The soft-delete column of t's policy (policy.soft_delete), when t has it.
+local function soft_deleted(t)
+  local col = policy.soft_delete(t.schema, t.name)
+  return col and t.columns[col] and col or nil
+end
+
 local function read(call, ctx, cat, t, q)
   local b = builder(ctx, t)
   local nested
@@ -143,6 +149,8 @@ local function read(call, ctx, cat, t, q)
   local sel = b:select_list(items)
   local conds = filters(b, q)
   for _, c in ipairs(inner) do conds[#conds + 1] = c end
+  local soft = soft_deleted(t)
+  if soft and q[soft] == nil then conds[#conds + 1] = sqlmod.qi(soft) .. " IS NULL" end
   local pred, deny = predicate(b, ctx, cat.schemas[t.schema], t, "select")
   if deny then return denied(ctx, t) end
   conds[#conds + 1] = pred
@@ -235,7 +243,7 @@ local function write(call, ctx, t, action, sql, params, put)
   local p = call.prefer
   local ret = p["return"] or "minimal"
   local outcome, kept
-  local validated = action ~= "delete" and t.schema == "public" and validation.validated(t.name)
+  local validated = action ~= "delete" and t.schema == "public" and validation.has_validator(t.name)
   call.rls_bypass = params.rls_bypass
   local res, err = exec.atomic(call, function(tx)
     local rows, e = tx.query(sql, table.unpack(params, 1, params.n or #params))
@@ -298,7 +306,9 @@ end
 -- PATCH (partial) passes the values its eq./in. filters allow per column.
 -- A caller the policy refuses outright gets the policy's answer instead.
 local function refused_by_validator(call, ctx, t, q, cols, action)
-  if t.schema ~= "public" then return nil end
+  -- Another schema's validator is lua/validators/<schema>/<table>.lua.
+  local vname = t.schema == "public" and t.name or (t.schema .. "." .. t.name)
+  if not validation.has_validator(vname) then return nil end
   if policy.decide(ctx, t.schema, t.name, action == "update" and "update" or "insert") == false then return nil end
   local list = call.json[1] ~= nil and call.json or { call.json }
   local rows = {}
@@ -323,7 +333,7 @@ local function refused_by_validator(call, ctx, t, q, cols, action)
   end
   local vctx = { action = action, partial = action == "update", schema = t.schema, table = t.name,
     auth = ctx, filters = known }
-  local bad = validation.check_rows(t.name, rows, vctx, call.json[1] ~= nil)
+  local bad = validation.check_rows(vname, rows, vctx, call.json[1] ~= nil)
   if not bad then return nil end
   if bad.failed then
     return errors.new(422, "23514", format("the validator %s failed; the write is refused", bad.file),
@@ -530,7 +540,12 @@ local function delete(call, ctx, cat, t, q)
   local using, deny = predicate(b, ctx, cat.schemas[t.schema], t, "delete")
   if deny then return denied(ctx, t) end
   conds[#conds + 1] = using
-  local sql = "WITH pgrst_rows AS (DELETE FROM " .. sqlmod.qualified(t) .. sqlmod.where(conds)
+  local soft, change = soft_deleted(t), "DELETE FROM " .. sqlmod.qualified(t)
+  if soft then -- a soft delete: the live rows get the column stamped
+    conds[#conds + 1] = sqlmod.qi(soft) .. " IS NULL"
+    change = "UPDATE " .. sqlmod.qualified(t) .. " SET " .. sqlmod.qi(soft) .. " = now()"
+  end
+  local sql = "WITH pgrst_rows AS (" .. change .. sqlmod.where(conds)
     .. " RETURNING *) SELECT 0 AS violations, x.* FROM (" .. returning(call, ctx, cat, t, b, q, nested) .. ") AS x"
   return write(call, ctx, t, "delete", sql, b.params)
 end

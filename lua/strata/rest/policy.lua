@@ -152,6 +152,14 @@ function M.review_rls(cat)
   for key in pairs(held) do health.clear("rls", key) end
 end
 
+--- The column a policy's `soft_delete = "deleted_at"` names, or nil:
+-- DELETE then stamps it instead of removing rows, and reads leave out rows
+-- where it is set unless a filter names it.
+function M.soft_delete(schema, table_name)
+  local col = module_for(schema, table_name).soft_delete
+  return type(col) == "string" and col or nil
+end
+
 --- The columns ctx must never read in schema.table, as a set { name = true };
 -- nil when the policy's `hidden` raised or answered nonsense (the caller
 -- then denies: fail closed).

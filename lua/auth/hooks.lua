@@ -1,0 +1,27 @@
+-- Auth hooks: the rules a team sets for sign-up and tokens, hot-reloaded
+-- with the rest of lua/.  Each hook is optional.
+--
+--   before_user_created(user) -> true | false, message[, status]
+--       user = { email, user_metadata }; refuse a sign-up (e.g. a domain
+--       allowlist) with message and status (default 403).
+--   custom_access_token(claims, user) -> claims
+--       change or add claims (Supabase's Custom Access Token Hook); aud,
+--       exp, iat, sub, role, aal and session_id must stay.
+--   send_email(kind, user, link)
+--       kind: "signup", "recovery" or "email_change"; there is no mail
+--       server here: the default logs the link.
+local log = require("strata.log")
+
+return {
+  before_user_created = function(user)
+    return true
+  end,
+
+  custom_access_token = function(claims, user)
+    return claims
+  end,
+
+  send_email = function(kind, user, link)
+    log.info("auth: email link", { kind = kind, email = user.email, link = link })
+  end,
+}

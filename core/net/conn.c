@@ -3,6 +3,7 @@
  * account.  One read per readable event and one write per batch of
  * answers: a keep-alive request costs two system calls. */
 #include "conn.h"
+#include "error_rows.h"
 
 #include "base/clock.h"
 #include "http/cors.h"
@@ -185,20 +186,29 @@ static size_t put(char *p, const char *s, size_t n)
     return n;
 }
 
-static void account(conn *c, const request *r, int status, size_t body_len)
+/* Metrics, the access log line and, for a 5xx, the error_logs row. */
+static void account(conn *c, const request *r, int status, const char *body, size_t body_len)
 {
     conn_env *env = c->env;
     uint64_t dur = c->started_us ? mono_us() - c->started_us : 0;
     metrics_request(env->metrics, r->route_id, status, dur);
+    error_rows_add(env->log_db, r, status, body, body_len);
     if (!accesslog_enabled(env->log))
         return;
+    log_flags f = {0};
+    if (env->log_db)
+        log_db_flags(env->log_db, &f);
+    char remote[48];
+    if (f.anonymize_ip)
+        accesslog_anonymize_ip(c->remote, remote, sizeof remote);
     char time[32];
     snprintf(time, sizeof time, "%s.%03dZ", env->iso_sec, (int)(env->now_ms % 1000));
     access_entry e = {.time = time, .id = r->id,
                       .method = r->http.method.p, .method_len = r->http.method.n,
                       .path = r->http.path.p, .path_len = r->http.path.n, .status = status,
                       .bytes = body_len, .duration_us = dur,
-                      .uid = r->claims.uid[0] ? r->claims.uid : NULL, .remote = c->remote};
+                      .uid = r->claims.uid[0] ? r->claims.uid : NULL,
+                      .remote = f.anonymize_ip ? remote : c->remote};
     accesslog_add(env->log, &env->logbuf, &e);
 }
 
@@ -234,7 +244,7 @@ static void write_answer(conn *c, request *r, int status, const char *ctype, con
         p += put(p, body, body_len);
     c->out.len += (size_t)(p - start);
     r->resp_headers.len = hdr_at;
-    account(c, r, status, r->head_only ? 0 : body_len);
+    account(c, r, status, body, r->head_only ? 0 : body_len);
 }
 
 /* Hands r to its owner: what the connection does for every answer. */
@@ -455,7 +465,7 @@ static void on_finish(request *r, int status, const char *content_type, const ch
     conn *c = r->owner;
     c->waiting = 0;
     if (c->closed) {
-        account(c, r, status, 0); /* logged, though nobody reads it */
+        account(c, r, status, body, 0); /* logged, though nobody reads it */
         conn_close(c); /* the client went away meanwhile: now free it */
         return;
     }

@@ -40,6 +40,7 @@ typedef struct worker_shared {
     struct limiter *limiter;  /* the rate counters (strata.limit) */
     struct usage *usage;      /* agent usage counts for rate_limit_tracking (strata.limit) */
     struct ratelimit_db *ratelimit_db; /* what writes them and sweeps cluster cells */
+    struct log_db *log_db;    /* the log rows' queue and writer, logging_settings (strata.log) */
     int nworkers;
 } worker_shared;
 

@@ -7,6 +7,8 @@ local cjson = require("cjson")
 local router = require("strata.router")
 local checks = require("strata.checks")
 local ratelimit = require("strata.ratelimit")
+local logrules = require("strata.logrules")
+require("strata.activity") -- log.activity & co. for every script
 
 local type, pcall, ipairs, tostring, math_type = type, pcall, ipairs, tostring, math.type
 local find = string.find
@@ -83,6 +85,10 @@ function M.boot(files, loadscript)
       ok, err = load_routes(r, loadscript, path)
     elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") then
       ok, err = check_file(loadscript, path)
+    elseif path == "logging.lua" then
+      local value
+      value, err = run_file(loadscript, path)
+      if not err then ok, err = logrules.check_file(path, value) else ok = nil end
     end
     if not ok then return nil, err end
   end

@@ -33,6 +33,7 @@ local prefer = require("strata.rest.prefer")
 local media = require("strata.rest.media")
 local csv = require("strata.rest.csv")
 local exec = require("strata.rest.exec")
+local activity = require("strata.activity")
 
 local format, concat, tonumber, type, pairs, ipairs = string.format, table.concat, tonumber, type, pairs, ipairs
 local sub = string.sub
@@ -590,8 +591,15 @@ local function call_of(req)
 end
 
 --- The /rest/v1/*rest route's handler.
+-- A successful write lua/logging.lua names as user activity is logged
+-- (strata.activity.rest_write, queued: no wait on the request).
 function M.handle(req)
-  return M.run(call_of(req))
+  local call = call_of(req)
+  local status, body, headers = M.run(call)
+  if call.table and status < 300 and call.method ~= "GET" and call.method ~= "HEAD" then
+    activity.rest_write(call.table, call.method, call.query)
+  end
+  return status, body, headers
 end
 
 return M

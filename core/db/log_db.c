@@ -557,10 +557,14 @@ static void purge(log_db *d)
     atomic_fetch_add(failed ? &d->purges_failed : &d->purges_ok, 1);
 }
 
-/* Reads notifications when the socket has some. */
-static void take_notifications(log_db *d)
+/* Reads what the socket has (readable), then the notifications libpq
+ * holds: also those a statement's answer brought along, which leave the
+ * socket quiet. */
+static void take_notifications(log_db *d, int readable)
 {
-    if (!d->conn || PQconsumeInput(d->conn) == 0) {
+    if (!d->conn)
+        return;
+    if (readable && PQconsumeInput(d->conn) == 0) {
         PQfinish(d->conn);
         d->conn = NULL;
         return;
@@ -586,6 +590,7 @@ static void *run(void *arg)
         uint64_t now = mono_ms();
         if (!d->conn && now >= next_connect && ensure_connected(d, why, sizeof why) < 0)
             next_connect = now + RECONNECT_MS;
+        take_notifications(d, 0); /* those the last statements brought */
         uint64_t until = next_flush < next_purge ? next_flush : next_purge;
         if (!d->conn && next_connect < until)
             until = next_connect;
@@ -600,8 +605,7 @@ static void *run(void *arg)
                 ;
             atomic_store(&d->wake_pending, 0);
         }
-        if (p[1].revents)
-            take_notifications(d);
+        take_notifications(d, p[1].revents != 0);
         if (atomic_load(&d->stopping))
             break;
         now = mono_ms();

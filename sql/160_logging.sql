@@ -107,11 +107,16 @@ begin
 end
 $$;
 
--- Marking an error resolved stamps who and when; un-resolving clears both;
--- any other update keeps them as they were.
+-- A client's update (the API roles strata's REST layer runs as): marking
+-- an error resolved stamps who and when; un-resolving clears both; any
+-- other update keeps them as they were.  The server's own statements
+-- (service_role, strata's role, handle_auth_user_deletion()) are trusted.
 create function public.strata_stamp_error_resolution() returns trigger
 language plpgsql as $$
 begin
+  if current_user not in ('anon', 'authenticated') then
+    return new;
+  end if;
   if coalesce(new.resolved, false) and not coalesce(old.resolved, false) then
     new.resolved_by := auth.uid();
     new.resolved_at := localtimestamp;

@@ -568,10 +568,16 @@ local function dispatch(call)
 end
 
 --- Answers a call (see the top of this file) as (status, body, headers).
+-- A successful write that lua/logging.lua names as user activity (through
+-- /rest/v1 or strata.data) is logged for the request's caller
+-- (strata.activity.rest_write: queued, no wait).
 function M.run(call)
   local ok, status, body, headers = pcall(dispatch, call)
-  if ok then return status, body, headers end
-  return errors.caught(status)
+  if not ok then return errors.caught(status) end
+  if call.table and status < 300 and call.method ~= "GET" and call.method ~= "HEAD" then
+    activity.rest_write(call.table, call.method, call.query)
+  end
+  return status, body, headers
 end
 
 local CSV_TYPE = "^%s*[Tt][Ee][Xx][Tt]/[Cc][Ss][Vv]"
@@ -591,15 +597,8 @@ local function call_of(req)
 end
 
 --- The /rest/v1/*rest route's handler.
--- A successful write lua/logging.lua names as user activity is logged
--- (strata.activity.rest_write, queued: no wait on the request).
 function M.handle(req)
-  local call = call_of(req)
-  local status, body, headers = M.run(call)
-  if call.table and status < 300 and call.method ~= "GET" and call.method ~= "HEAD" then
-    activity.rest_write(call.table, call.method, call.query)
-  end
-  return status, body, headers
+  return M.run(call_of(req))
 end
 
 return M

@@ -551,9 +551,16 @@ static void purge(log_db *d)
             more |= k >= d->purge_batch;
         }
         PQclear(r);
+        flush(d, 0); /* a long purge must not hold the rows back */
+        if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
+            failed = 1;
+            break;
+        }
     }
-    r = PQexec(d->conn, "select pg_advisory_unlock(" PURGE_LOCK_KEY ")");
-    PQclear(r);
+    if (d->conn) { /* a lost connection released the lock with it */
+        r = PQexec(d->conn, "select pg_advisory_unlock(" PURGE_LOCK_KEY ")");
+        PQclear(r);
+    }
     atomic_fetch_add(failed ? &d->purges_failed : &d->purges_ok, 1);
 }
 

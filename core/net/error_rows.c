@@ -29,24 +29,31 @@ static const char *error_type(const request *r)
     return "system";
 }
 
-/* The first line of the Lua error (the message), else the answer's body. */
-static void message(const request *r, int status, const char *body, size_t body_len, buf *b)
+/* 1 when body is strata's own error object ({"code":...}): a body a
+ * handler built may hold data, and bodies are never logged. */
+static int own_error(const char *body, size_t len)
+{
+    return body && len >= 8 && memcmp(body, "{\"code\":", 8) == 0;
+}
+
+/* The first line of the Lua error (the message), else strata's error
+ * answer, else the status. */
+static int message(const request *r, int status, const char *body, size_t body_len, buf *b)
 {
     const char *m = r->error_detail;
-    size_t n;
+    size_t n = 0;
     if (m) {
         n = strcspn(m, "\n");
-    } else {
+    } else if (own_error(body, body_len)) {
         m = body;
         n = body_len > MAX_ANSWER ? MAX_ANSWER : body_len;
     }
     if (n == 0) {
         char s[32];
         snprintf(s, sizeof s, "HTTP %d", status);
-        add_field(b, "error_message", s, strlen(s));
-    } else {
-        add_field(b, "error_message", m, n);
+        return add_field(b, "error_message", s, strlen(s));
     }
+    return add_field(b, "error_message", m, n);
 }
 
 void error_rows_add(log_db *d, const request *r, int status, const char *body, size_t body_len)
@@ -68,7 +75,7 @@ void error_rows_add(log_db *d, const request *r, int status, const char *body, s
     rc |= buf_add_str(&b, "\"");
     rc |= add_field(&b, "error_type", error_type(r), strlen(error_type(r)));
     rc |= add_field(&b, "error_category", category, strlen(category));
-    message(r, status, body, body_len, &b);
+    rc |= message(r, status, body, body_len, &b);
     rc |= add_field(&b, "request_path", r->http.path.p, r->http.path.n > 500 ? 500 : r->http.path.n);
     rc |= add_field(&b, "request_method", r->http.method.p, r->http.method.n > 10 ? 10 : r->http.method.n);
     if (r->claims.uid[0])
@@ -89,7 +96,7 @@ void error_rows_add(log_db *d, const request *r, int status, const char *body, s
     if (r->error_detail) {
         size_t n = strlen(r->error_detail);
         rc |= add_field(&b, "lua_error", r->error_detail, n > MAX_DETAIL ? MAX_DETAIL : n);
-    } else if (body_len) {
+    } else if (own_error(body, body_len)) {
         rc |= add_field(&b, "answer", body, body_len > MAX_ANSWER ? MAX_ANSWER : body_len);
     }
     rc |= buf_add_str(&b, "}}");

@@ -2,7 +2,8 @@
  * when error_logging_enabled), built from the request as it is answered:
  * the status, the answer's code and message, the Lua error and traceback
  * (trimmed), the request id, path, method, caller, user agent and address
- * under the privacy settings (log_db.h).  A client's 4xx is not an error.
+ * under the privacy settings (log_db.h).  Only strata's own error answers
+ * ({"code":...}) are copied, not a body a handler built.  A client's 4xx is not an error.
  * Paths under exclude_sensitive_paths are not logged.  Bodies, tokens and
  * headers other than User-Agent never go into the row. */
 #ifndef STRATA_ERROR_ROWS_H

@@ -221,6 +221,27 @@ describe("logging #server", function()
     assert.equal("excluded_path", select(2, post(s, "/v1/spec/act/auth/login", {}, as(uid, h.uuid()))).why)
   end)
 
+  it("keeps the previous settings when logging_settings written in SQL cannot be read", function()
+    settings(s, { user_activity_logging_enabled = false })
+    local _, before = srv.http(s.port, "GET", "/v1/spec/settings")
+    h.accepts("update public.admin_config set config_data = jsonb_set(config_data, '{error_logging_enabled}', "
+      .. "'\"maybe\"') where config_key = 'logging_settings'")
+    local warned
+    for _ = 1, 200 do
+      warned = s.log():find("logging_settings: cannot read them, the previous ones stay", 1, true)
+      if warned then break end
+      srv.sleep(0.05)
+    end
+    assert.truthy(warned, "the server tried the new settings")
+    local _, after = srv.http(s.port, "GET", "/v1/spec/settings")
+    assert.equal(before, after)
+    local rid = h.uuid()
+    assert.equal(500, (srv.http(s.port, "GET", "/v1/spec/boom", nil, { ["X-Request-Id"] = rid })))
+    assert.equal(1, await_count("select count(*) from public.error_logs where error_details->>'request_id' = "
+      .. h.lit(rid), 1))
+    assert.equal("off", select(2, post(s, "/v1/spec/act/chat/create", {}, as(h.uuid(), h.uuid()))).why)
+  end)
+
   it("samples activity by sampling_rate but never error rows", function()
     local uid = h.uuid()
     settings(s, { performance_settings = { sampling_enabled = true, sampling_rate = 0 } })

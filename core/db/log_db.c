@@ -162,8 +162,10 @@ int log_db_push(log_db *d, int table, const char *json, size_t len, char id_out[
     snprintf(stamp, sizeof stamp, "%s.%06dZ", when, (int)(ts.tv_nsec / 1000) % 1000000);
     /* {"id":"…","<stamp>":"…"[,] + the caller's members */
     const char *rest = json + 1;
-    size_t rest_len = len - 1;
-    int empty = rest_len >= 1 && rest[strspn(rest, " \t\r\n")] == '}';
+    size_t rest_len = len - 1, k = 0;
+    while (k < rest_len && (rest[k] == ' ' || rest[k] == '\t' || rest[k] == '\r' || rest[k] == '\n'))
+        k++;
+    int empty = k < rest_len && rest[k] == '}';
     size_t need = sizeof(entry) + len + 128;
     entry *e = malloc(need);
     if (!e) {

@@ -512,7 +512,7 @@ describe("logging's writer #server", function()
     -- A third party holds the lock: neither instance purges meanwhile.
     local holder = os.tmpname()
     local p = io.popen(("psql -X -q %s -c 'select pg_advisory_lock(7305826157261902451)' "
-      .. "-c 'select pg_sleep(3)' >/dev/null 2>&1; echo done > %s"):format(srv.quote(h.url), srv.quote(holder)), "r")
+      .. "-c 'select pg_sleep(10)' >/dev/null 2>&1; echo done > %s"):format(srv.quote(h.url), srv.quote(holder)), "r")
     srv.sleep(0.5)
     local tag = h.uuid()
     seed_old_rows(tag, 20)

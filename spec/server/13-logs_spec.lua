@@ -28,6 +28,7 @@ return {
   { method = "POST", path = "/v1/spec/usage", handler = function(req) return out(log.usage(req.json)) end },
   { method = "GET", path = "/v1/spec/settings", handler = function() return 200, (log.settings()) or "{}" end },
   { method = "GET", path = "/v1/spec/boom", handler = function() error("spec boom") end },
+  { method = "GET", path = "/v1/spec/anon", handler = function(req) return 200, log.anonymize_ip(req.query.ip) end },
 }]]
 
 -- Seed 003's logging_settings (sql/029_seed_data.sql), made quick to flush.
@@ -298,6 +299,13 @@ describe("logging #server", function()
       .. h.lit(rid) .. " and error_category = 'lua_error'")[1]
     assert.equal("127.0.0.0", r.ip_address)
     assert.is_nil(r.user_agent)
+  end)
+
+  it("anonymizes IPv4 to /24 and IPv6 to /48", function()
+    local function anon(ip) return select(2, srv.http(s.port, "GET", "/v1/spec/anon?ip=" .. ip)) end
+    assert.equal("203.0.113.0", anon("203.0.113.77"))
+    assert.equal("2001:db8:1234::", anon("2001:db8:1234:5678:9abc::1"))
+    assert.equal("", anon("not-an-address"))
   end)
 
   it("logs the REST writes lua/logging.lua names, as the caller", function()

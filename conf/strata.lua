@@ -39,6 +39,9 @@ return {
   rate_limit_max_keys = 100000,   -- counters kept (~85 bytes each); past it the idlest are evicted
   rate_limit_flush_ms = 1000,     -- agent usage counts go to rate_limit_tracking this often
   rate_limit_sweep_ms = 60000,    -- idle cluster cells are deleted this often
+  log_queue_max = 100000,         -- log rows kept while the database is away; past it dropped (counted)
+  log_purge_interval_ms = 3600000, -- the log retention purge runs this often
+  log_purge_batch = 5000,         -- rows per table per purge statement
 
   lua_time_limit_ms = 1000,       -- a handler running this long without waiting is stopped (500)
   http_ca_file = nil,             -- CA bundle for strata.http.request's TLS checks; nil: the system's

@@ -55,6 +55,10 @@ typedef struct strata_conf {
     int rate_limit_max_keys;    /* rate counters kept; past it the idlest are evicted */
     int rate_limit_flush_ms;    /* period of the rate_limit_tracking writes */
     int rate_limit_sweep_ms;    /* period of strata_rate_limit_sweep() (idle cluster cells) */
+    int log_queue_max;          /* log rows kept in memory (database away); past it dropped, counted */
+    int log_purge_interval_ms;  /* period of the log retention purge */
+    int log_purge_batch;        /* rows per table per purge statement */
+    char *log_hash_key;         /* owned; key of hash_email's HMAC; NULL: the JWT secret */
     int lua_time_limit_ms;      /* per slice of a handler between two waits; past it: 500 */
     char *http_ca_file;         /* owned; CA bundle strata.http.request verifies TLS with; NULL: the system's */
     int stream_buffer_max;      /* a streamed answer's unsent bytes past which res.write waits */

@@ -42,6 +42,7 @@ void request_reset(request *r)
     buf_shrink(&r->resp_headers, KEEP_BYTES);
     r->has_content_type = 0;
     r->route_id = 0;
+    r->error_category = r->error_detail = NULL;
     r->scratch.len = 0;
     buf_shrink(&r->scratch, KEEP_BYTES);
     r->answered = 0;

@@ -75,6 +75,10 @@ struct request {
     buf resp_headers;           /* owned; header lines "Name: value\r\n" */
     int has_content_type;       /* a Content-Type line is in resp_headers */
     int route_id;               /* metrics label of the route that answered */
+    /* Why a 5xx happened, for its error_logs row: borrowed, set by whoever
+     * answers just before request_reply*() and valid during that call. */
+    const char *error_category; /* e.g. "lua_error", "lua_budget_exceeded"; NULL: "http_<status>" */
+    const char *error_detail;   /* the Lua error with its traceback, or NULL */
     buf scratch;                /* owned; bodies built in C (errors, built-in endpoints) */
     int answered;
 

@@ -3,6 +3,7 @@
  * account.  One read per readable event and one write per batch of
  * answers: a keep-alive request costs two system calls. */
 #include "conn.h"
+#include "error_rows.h"
 
 #include "base/clock.h"
 #include "http/cors.h"
@@ -186,20 +187,29 @@ static size_t put(char *p, const char *s, size_t n)
     return n;
 }
 
-static void account(conn *c, const request *r, int status, size_t body_len)
+/* Metrics, the access log line and, for a 5xx, the error_logs row. */
+static void account(conn *c, const request *r, int status, const char *body, size_t body_len)
 {
     conn_env *env = c->env;
     uint64_t dur = c->started_us ? mono_us() - c->started_us : 0;
     metrics_request(env->metrics, r->route_id, status, dur);
+    error_rows_add(env->log_db, r, status, body, body_len);
     if (!accesslog_enabled(env->log))
         return;
+    log_flags f = {0};
+    if (env->log_db)
+        log_db_flags(env->log_db, &f);
+    char remote[48];
+    if (f.anonymize_ip)
+        accesslog_anonymize_ip(c->remote, remote, sizeof remote);
     char time[32];
     snprintf(time, sizeof time, "%s.%03dZ", env->iso_sec, (int)(env->now_ms % 1000));
     access_entry e = {.time = time, .id = r->id,
                       .method = r->http.method.p, .method_len = r->http.method.n,
                       .path = r->http.path.p, .path_len = r->http.path.n, .status = status,
                       .bytes = body_len, .duration_us = dur,
-                      .uid = r->claims.uid[0] ? r->claims.uid : NULL, .remote = c->remote};
+                      .uid = r->claims.uid[0] ? r->claims.uid : NULL,
+                      .remote = f.anonymize_ip ? remote : c->remote};
     accesslog_add(env->log, &env->logbuf, &e);
 }
 
@@ -253,7 +263,7 @@ static void write_answer(conn *c, request *r, int status, const char *ctype, con
         return;
     if (room)
         c->out.len += put(c->out.p + c->out.len, body, body_len);
-    account(c, r, status, room);
+    account(c, r, status, body, room);
 }
 
 /* ---- streamed answers (request_stream_ops) ---- */
@@ -314,7 +324,7 @@ static void end_stream(conn *c, request *r)
 {
     if (chunked(r) && !r->head_only && buf_add(&c->out, "0\r\n\r\n", 5) < 0)
         c->closing = 1;
-    account(c, r, r->stream_status, r->stream_bytes);
+    account(c, r, r->stream_status, NULL, r->stream_bytes);
 }
 
 /* Hands r to its owner: what the connection does for every answer. */
@@ -547,7 +557,8 @@ static void on_finish(request *r, int status, const char *content_type, const ch
     c->waiting = 0;
     if (c->closed) {
         /* logged, though nobody reads it (all of a stream may not have reached the client) */
-        account(c, r, r->streaming ? r->stream_status : status, r->streaming ? r->stream_bytes : 0);
+        account(c, r, r->streaming ? r->stream_status : status, r->streaming ? NULL : body,
+                r->streaming ? r->stream_bytes : 0);
         if (!c->in_handler)
             conn_close(c); /* the client went away meanwhile: now free it (else dispatch does) */
         return;

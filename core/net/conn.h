@@ -31,6 +31,7 @@ typedef struct conn_env {
     conn_handler_fn handler;
     void *handler_arg;
     accesslog *log;
+    struct log_db *log_db;     /* error rows of 5xx answers, the privacy flags */
     buf logbuf;                /* access log lines not yet written */
     metrics_worker *metrics;
     conn *conns;               /* every open connection (doubly linked) */

@@ -5,6 +5,7 @@
 
 #include "worker.h"
 
+#include "db/log_db.h"
 #include "db/ratelimit_db.h"
 #include "engine/limiter.h"
 #include "http/cors.h"
@@ -113,7 +114,9 @@ static void metrics(worker *w, request *r)
     buf *b = &r->scratch;
     b->len = 0;
     if (metrics_render(b, sh->metrics, sh->nworkers) < 0 || (sh->feed && broker_feed_metrics(sh->feed, b) < 0) ||
-        limiter_metrics(sh, b) < 0 || warnings_render_metrics(b) < 0 || (sh->ratelimit_db && ratelimit_db_metrics(sh->ratelimit_db, b) < 0)) {
+        limiter_metrics(sh, b) < 0 || warnings_render_metrics(b) < 0 ||
+        (sh->ratelimit_db && ratelimit_db_metrics(sh->ratelimit_db, b) < 0) ||
+        (sh->log_db && log_db_metrics(sh->log_db, b) < 0)) {
         request_reply_error(r, 500, "internal_error", "out of memory");
         return;
     }
@@ -237,6 +240,8 @@ static void lua_failed(worker *w, request *r, const lua_response *rs)
     buf_free(&f);
     r->resp_headers.len = 0; /* what the handler set does not go with an error */
     r->has_content_type = 0;
+    r->error_detail = rs->error;
+    r->error_category = rs->budget_exceeded ? "lua_budget_exceeded" : rs->error_code ? rs->error_code : "lua_error";
     if (rs->budget_exceeded) {
         request_reply_error(r, 500, "lua_budget_exceeded", "the handler ran past lua_time_limit_ms and was stopped");
     } else if (rs->error_status) {

@@ -9,6 +9,7 @@
 #include "lua/reload.h"
 #include "lua/watch.h"
 #include "engine/limiter.h"
+#include "db/log_db.h"
 #include "db/ratelimit_db.h"
 #include "engine/usage.h"
 #include "worker.h"
@@ -186,6 +187,11 @@ int server_run(const strata_conf *conf, readiness *ready)
         log_event("error", err, NULL);
         goto out;
     }
+    if (!(sv.shared.log_db = log_db_start(conf->database_url, (size_t)conf->log_queue_max, conf->log_purge_interval_ms,
+                                          conf->log_purge_batch, err, sizeof err))) {
+        log_event("error", err, NULL);
+        goto out;
+    }
     reloader_on_record(sv.reload, record_in_db, &sv);
     /* A failure here is not fatal: fixing the file recovers (see /ready). */
     reloader_run(sv.reload, "start", NULL);
@@ -227,6 +233,7 @@ out:
     broker_feed_free(sv.shared.feed); /* after: the workers read it until they end */
     crypt_pool_free(sv.shared.crypt);  /* after: drained in stop_workers */
     ratelimit_db_stop(sv.shared.ratelimit_db); /* after the workers: their last counts are written */
+    log_db_stop(sv.shared.log_db);             /* likewise: their last rows are written */
     usage_free(sv.shared.usage);
     if (sv.shared.engine)
         rs_engine_free(sv.shared.engine);

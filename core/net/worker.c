@@ -116,6 +116,7 @@ lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
         lua_gen_set_context(g, "strata.limiter", w->sh->limiter);
         lua_gen_set_context(g, "strata.usage", w->sh->usage);
         lua_gen_set_context(g, "strata.crypt", &w->crypt);
+        lua_gen_set_context(g, "strata.log_db", w->sh->log_db);
     }
     return g;
 }
@@ -315,6 +316,7 @@ worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
     w->env.handler = router_handle;
     w->env.handler_arg = w;
     w->env.log = sh->log;
+    w->env.log_db = sh->log_db;
     w->env.metrics = w->metrics;
     conn_env_clock(&w->env);
     return w;

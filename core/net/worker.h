@@ -43,6 +43,7 @@ typedef struct worker_shared {
     struct usage *usage;      /* agent usage counts for rate_limit_tracking (strata.limit) */
     struct ratelimit_db *ratelimit_db; /* what writes them and sweeps cluster cells */
     crypt_pool *crypt;        /* bcrypt threads (strata.crypto's bcrypt_*) */
+    struct log_db *log_db;    /* the log rows' queue and writer, logging_settings (strata.log) */
     int nworkers;
 } worker_shared;
 

@@ -1,6 +1,7 @@
 /* accesslog.c: the per-request log (see accesslog.h).  Uses buf. */
 #include "accesslog.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -109,4 +110,21 @@ void accesslog_flush(accesslog *log, buf *b)
     }
     b->len = 0;
     buf_shrink(b, 1 << 20);
+}
+
+void accesslog_anonymize_ip(const char *addr, char *out, size_t outlen)
+{
+    unsigned char a[16];
+    char text[INET6_ADDRSTRLEN];
+    if (outlen)
+        out[0] = '\0';
+    if (inet_pton(AF_INET, addr, a) == 1) {
+        a[3] = 0;
+        if (inet_ntop(AF_INET, a, text, sizeof text))
+            snprintf(out, outlen, "%s", text);
+    } else if (inet_pton(AF_INET6, addr, a) == 1) {
+        memset(a + 6, 0, 10);
+        if (inet_ntop(AF_INET6, a, text, sizeof text))
+            snprintf(out, outlen, "%s", text);
+    }
 }

@@ -38,6 +38,10 @@ int accesslog_enabled(const accesslog *log);
 /* Appends e's line to wbuf (a worker's buffer); flushes when it is large. */
 void accesslog_add(accesslog *log, buf *wbuf, const access_entry *e);
 
+/* Zeroes the host part of an address (privacy_settings.anonymize_ip):
+ * IPv4 to /24, IPv6 to /48.  out gets "" for what is not an address. */
+void accesslog_anonymize_ip(const char *addr, char *out, size_t outlen);
+
 /* Writes wbuf to the sink and empties it. */
 void accesslog_flush(accesslog *log, buf *wbuf);
 

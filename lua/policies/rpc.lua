@@ -18,7 +18,11 @@
 --     suggestions RLS lets them change (sql/152);
 --   get_logging_config, is_user_activity_logging_enabled,
 --   is_agent_activity_logging_enabled: admins (they read admin_config);
---   purge_old_activity_logs and everything else: service_role only.
+--   admin_usage_by_day_agent, admin_cost_by_model_provider,
+--   admin_error_counts, admin_top_users (sql/160_logging.sql, the log
+--   dashboards): admins;
+--   purge_old_activity_logs, strata_purge_logs_batch and everything else:
+--   service_role only.
 --
 -- The SQL broker functions see every row (strata's database role has no RLS),
 -- so membership is checked here, with one query when the call names scopes or
@@ -169,6 +173,11 @@ return {
   is_user_activity_logging_enabled = admin,
   is_agent_activity_logging_enabled = admin,
 
+  admin_usage_by_day_agent = admin,
+  admin_cost_by_model_provider = admin,
+  admin_error_counts = admin,
+  admin_top_users = admin,
+
   -- Destructive and SECURITY DEFINER: the server's (service_role) alone,
   -- admins included out.
   purge_old_activity_logs = nobody,
@@ -181,6 +190,9 @@ return {
     { fn = "get_logging_config", ctx = ADMIN_A, expect = true },
     { fn = "get_logging_config", ctx = USER_A, expect = false },
     { fn = "purge_old_activity_logs", ctx = ADMIN_A, expect = false },
+    { fn = "admin_error_counts", ctx = ADMIN_A, expect = true },
+    { fn = "admin_top_users", ctx = USER_A, expect = false },
+    { fn = "strata_purge_logs_batch", ctx = ADMIN_A, expect = false },
     { fn = "some_function_nobody_listed", ctx = ADMIN_A, expect = false },
     { fn = "get_broker_values_for_context", ctx = USER_A, args = { p_broker_ids = { B }, p_user_id = A }, expect = true },
     { fn = "get_broker_values_for_context", ctx = USER_A, args = { p_broker_ids = {}, p_user_id = B }, expect = false },

@@ -8,6 +8,8 @@ local router = require("strata.router")
 local checks = require("strata.checks")
 local ratelimit = require("strata.ratelimit")
 local stream = require("strata.stream")
+local logrules = require("strata.logrules")
+require("strata.activity") -- log.activity & co. for every script
 
 local type, pcall, ipairs, tostring, math_type = type, pcall, ipairs, tostring, math.type
 local find = string.find
@@ -140,6 +142,10 @@ function M.boot(files, loadscript)
       ok, err = load_routes(r, loadscript, path)
     elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") or find(path, "^rules/.+%.lua$") then
       ok, err = check_file(loadscript, path)
+    elseif path == "logging.lua" then
+      local value
+      value, err = run_file(loadscript, path)
+      if not err then ok, err = logrules.check_file(path, value) else ok = nil end
     end
     if not ok then return nil, err end
   end

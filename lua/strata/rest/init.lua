@@ -34,6 +34,7 @@ local prefer = require("strata.rest.prefer")
 local media = require("strata.rest.media")
 local csv = require("strata.rest.csv")
 local exec = require("strata.rest.exec")
+local activity = require("strata.activity")
 
 local format, concat, tonumber, type, pairs, ipairs = string.format, table.concat, tonumber, type, pairs, ipairs
 local sub = string.sub
@@ -588,10 +589,16 @@ local function dispatch(call)
 end
 
 --- Answers a call (see the top of this file) as (status, body, headers).
+-- A successful write that lua/logging.lua names as user activity (through
+-- /rest/v1 or strata.data) is logged for the request's caller
+-- (strata.activity.rest_write: queued, no wait).
 function M.run(call)
   local ok, status, body, headers = pcall(dispatch, call)
-  if ok then return status, body, headers end
-  return errors.caught(status)
+  if not ok then return errors.caught(status) end
+  if call.table and status < 300 and call.method ~= "GET" and call.method ~= "HEAD" then
+    activity.rest_write(call.table, call.method, call.query)
+  end
+  return status, body, headers
 end
 
 local CSV_TYPE = "^%s*[Tt][Ee][Xx][Tt]/[Cc][Ss][Vv]"

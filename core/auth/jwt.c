@@ -154,7 +154,7 @@ static int check_header(const char *seg, size_t n, char *err, size_t errlen)
 
 /* ---- the payload ---- */
 
-enum { SEEN_SUB = 1, SEEN_ROLE = 2, SEEN_EXP = 4, SEEN_NBF = 8, SEEN_META = 16, SEEN_META_ROLE = 32 };
+enum { SEEN_SUB = 1, SEEN_ROLE = 2, SEEN_EXP = 4, SEEN_NBF = 8, SEEN_META = 16, SEEN_META_ROLE = 32, SEEN_SESSION = 64 };
 
 typedef struct payload_ctx {
     jwt_claims *c;
@@ -226,6 +226,9 @@ static int payload_member(json_scan *s, int depth, const char *key, size_t klen,
     if (key_is(key, klen, "role"))
         return first_time(pc, SEEN_ROLE, "role") < 0 ? JSON_BAD
                : claim_string(s, pc, "role", c->role, JWT_MAX_ROLE);
+    if (key_is(key, klen, "session_id"))
+        return first_time(pc, SEEN_SESSION, "session_id") < 0 ? JSON_BAD
+               : claim_string(s, pc, "session_id", c->session_id, JWT_MAX_SESSION);
     if (key_is(key, klen, "exp")) {
         c->has_exp = 1;
         return first_time(pc, SEEN_EXP, "exp") < 0 ? JSON_BAD
@@ -394,6 +397,7 @@ int jwt_verify(const char *token, size_t len, jwt_key *key, int64_t now, int lee
 void jwt_claims_anon(jwt_claims *c)
 {
     c->uid[0] = '\0';
+    c->session_id[0] = '\0';
     strcpy(c->role, "anon");
     c->is_admin = 0;
     c->has_exp = c->has_nbf = 0;

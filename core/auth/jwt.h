@@ -14,9 +14,9 @@
  *   32-byte signature; only then is the payload read;
  * - a payload that is a JSON object (at most JWT_MAX_DEPTH levels deep)
  *   with "exp" and "nbf", when present, numbers (fractions allowed), and
- *   "sub" and "role", when present, strings without NUL bytes.  Keys are
+ *   "sub", "role" and "session_id", when present, strings without NUL bytes.  Keys are
  *   compared after decoding escapes ("rol\u0065" is "role"), as cjson
- *   does.  A repeated sub / role / exp / nbf / user_metadata key, or a
+ *   does.  A repeated sub / role / session_id / exp / nbf / user_metadata key, or a
  *   repeated "role" inside user_metadata, is JWT_MALFORMED: cjson (the Lua
  *   claims) and PostgreSQL (request.jwt.claims) keep the last one, and
  *   refusing is simpler than proving this reader agrees with them;
@@ -33,6 +33,7 @@
 #define JWT_MAX_PAYLOAD (JWT_MAX_TOKEN / 4 * 3) /* longest decoded payload a token can carry */
 #define JWT_MAX_SUB 128      /* longest "sub" claim; longer is JWT_MALFORMED, never truncated */
 #define JWT_MAX_ROLE 64      /* longest "role" claim; same */
+#define JWT_MAX_SESSION 64   /* longest "session_id" claim (GoTrue's: a UUID); same */
 #define JWT_MAX_DEPTH 32     /* nesting of objects/arrays in header or payload */
 
 /* Results of jwt_verify; jwt_strerror gives each a stable message. */
@@ -52,6 +53,8 @@ typedef struct jwt_claims {
     char role[JWT_MAX_ROLE + 1]; /* "role" as sent (unknown roles pass: the server decides);
                                     when absent or empty: "authenticated" if uid is set,
                                     else "anon" */
+    char session_id[JWT_MAX_SESSION + 1]; /* "session_id" (GoTrue's), "" when absent: the
+                                    server refuses tokens of ended sessions */
     int is_admin;                /* user_metadata.role is the string "admin" (seed 003's
                                     get_user_role()); 0 for any other value or type */
     int has_exp;                 /* "exp" was present */

@@ -177,7 +177,8 @@ int server_run(const strata_conf *conf, readiness *ready)
         log_eventf("error", "out of memory at start");
         goto out;
     }
-    if (!(sv.shared.crypt = crypt_pool_new(conf->auth_bcrypt_threads, err, sizeof err))) {
+    if (!(sv.shared.crypt = crypt_pool_new(conf->auth_bcrypt_threads, err, sizeof err)) ||
+        !(sv.shared.revoked = revoked_feed_start(conf->database_url, err, sizeof err))) {
         log_event("error", err, NULL);
         goto out;
     }
@@ -226,6 +227,7 @@ out:
         stop_workers(&sv, started);
     broker_feed_free(sv.shared.feed); /* after: the workers read it until they end */
     crypt_pool_free(sv.shared.crypt);  /* after: drained in stop_workers */
+    revoked_feed_free(sv.shared.revoked); /* after: the workers ask it until they end */
     ratelimit_db_stop(sv.shared.ratelimit_db); /* after the workers: their last counts are written */
     usage_free(sv.shared.usage);
     if (sv.shared.engine)

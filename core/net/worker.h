@@ -18,6 +18,7 @@
 #include "db/broker_feed.h"
 #include "db/pool.h"
 #include "db/readiness.h"
+#include "db/revoked_feed.h"
 #include "engine/resolve.h"
 #include "lua/lua_host.h"
 #include "lua/reload.h"
@@ -42,6 +43,7 @@ typedef struct worker_shared {
     struct usage *usage;      /* agent usage counts for rate_limit_tracking (strata.limit) */
     struct ratelimit_db *ratelimit_db; /* what writes them and sweeps cluster cells */
     crypt_pool *crypt;        /* bcrypt threads (strata.crypto's bcrypt_*) */
+    revoked_feed *revoked;    /* ended auth sessions: their tokens are refused */
     int nworkers;
 } worker_shared;
 

@@ -141,6 +141,6 @@ describe("strata.crypto #server", function()
       srv.sleep(0.1)
     end
     os.remove(out)
-    assert.truthy(cjson.decode(text).hash:match("^%$2b%$16%$"))
+    assert.truthy(cjson.decode(text).hash:match("^%$2b%$14%$"))
   end)
 end)

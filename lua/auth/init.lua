@@ -1,6 +1,7 @@
 -- auth: Supabase Auth's (GoTrue's) API under /auth/v1, so supabase-js's
 -- `auth` client works unchanged: sign-up, sign-in with a password,
--- refresh-token rotation, the user, logout, settings, health.
+-- refresh-token rotation, the user, logout, settings, health; recovery and
+-- verification links (auth.email) and the admin endpoints (auth.admin).
 -- Passwords are bcrypt on the bcrypt threads (strata.crypto), never on a
 -- worker's loop; each request's writes are one transaction.
 
@@ -37,16 +38,6 @@ function M.json_error(message)
   return reply.error(400, "bad_json", "Could not parse request body as JSON: " .. message)
 end
 
-local function session_for(req, user, method)
-  local session, err = store.transaction(function()
-    return store.new_session(user.id, req.headers["user-agent"], req.remote_addr)
-  end)
-  if not session then return reply.db_error(err, "Database error granting user") end
-  session.created = os.time()
-  user = store.user_by_id(user.id) or user -- last_sign_in_at
-  return tokens.session_reply(req, user, session, session.refresh_token, method)
-end
-
 -- POST /token?grant_type=password {email, password}
 local function password_grant(req, body)
   local email, password = str(body.email), str(body.password)
@@ -67,7 +58,7 @@ local function password_grant(req, body)
   end
   if user.banned then return reply.error(400, "user_banned", "User is banned") end
   if not user.email_confirmed then return reply.error(400, "email_not_confirmed", "Email not confirmed") end
-  return session_for(req, user, "password")
+  return tokens.sign_in(req, user, "password")
 end
 
 local function token(req)
@@ -85,9 +76,10 @@ local function signup(req)
   if config.auth.disable_signup then
     return reply.error(422, "signup_disabled", "Signups not allowed for this instance")
   end
-  local user, err_reply = users.create(req, body, { confirm = config.auth.autoconfirm, check_signup = true })
+  local user, err_reply, session = users.create(req, body,
+    { confirm = config.auth.autoconfirm, check_signup = true, session = true })
   if not user then return table.unpack(err_reply) end
-  if user.email_confirmed then return session_for(req, user, "password") end
+  if session then return tokens.session_reply(req, user, session, "password") end
   return reply.json(200, user.json)
 end
 
@@ -175,7 +167,8 @@ local ROUTES = {
 function M.handle(req)
   local rest = "/" .. (req.params.rest or "")
   local method = req.method == "HEAD" and "GET" or req.method
-  local h = ROUTES[method .. " " .. rest]
+  local h = ROUTES[method .. " " .. rest] or require("auth.email").route(method, rest)
+    or require("auth.admin").route(method, rest)
   if h then return h(req) end
   for key in pairs(ROUTES) do
     if key:match("^%u+ (.*)$") == rest then return reply.error(405, "method_not_allowed", "Method not allowed") end

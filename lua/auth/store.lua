@@ -55,7 +55,8 @@ function M.digest(token)
 end
 
 --- Runs fn() inside BEGIN ... COMMIT on one connection as strata's own
--- user; ROLLBACK when it raises or answers nil, err.  fn may answer
+-- user; ROLLBACK when it raises or answers nil, err (a raised table, a
+-- statement's error, is answered as nil, err).  fn may answer
 -- `false, why` to COMMIT what it did and still report a refusal (reuse
 -- detection ends a session and answers an error).
 function M.transaction(fn)
@@ -64,6 +65,7 @@ function M.transaction(fn)
   local res = pack(pcall(fn))
   if not res[1] then
     pg.rollback()
+    if type(res[2]) == "table" then return nil, res[2] end -- a statement's error, raised to leave fn
     error(res[2], 0)
   end
   if res[2] == nil then

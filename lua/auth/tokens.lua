@@ -59,15 +59,46 @@ function M.claims(req, user, session, method)
   return claims
 end
 
---- The session answer (status, body, headers) for user, whose session
--- and refresh token were just made.
-function M.session_reply(req, user, session, refresh_token, method)
+--- A signed access token for user in session, and its claims; nil, err
+-- when the hook failed.
+function M.access(req, user, session, method)
   local claims, err = M.claims(req, user, session, method)
-  if not claims then return reply.error(500, "unexpected_failure", err) end
-  local token = assert(crypto.jwt_sign(claims))
+  if not claims then return nil, err end
+  return assert(crypto.jwt_sign(claims)), claims
+end
+
+--- Starts a session for user in one transaction, after before() (its
+-- writes, e.g. a confirmation) when given.  The session {id, created,
+-- refresh_token}, or nil, err.
+function M.grant(req, user, before)
+  local session, err = store.transaction(function()
+    if before then
+      local ok, e = before()
+      if not ok then return nil, e end
+    end
+    return store.new_session(user.id, req.headers["user-agent"], req.remote_addr)
+  end)
+  if not session then return nil, err end
+  session.created = os_time()
+  return session
+end
+
+--- The session answer (status, body, headers) for user, whose session
+-- was just made or refreshed; the user is read again (last_sign_in_at).
+function M.session_reply(req, user, session, method)
+  user = store.user_by_id(user.id) or user
+  local token, claims = M.access(req, user, session, method)
+  if not token then return reply.error(500, "unexpected_failure", claims) end
   local head = cjson.encode({ access_token = token, token_type = "bearer", expires_in = claims.exp - claims.iat,
-                              expires_at = claims.exp, refresh_token = refresh_token })
+                              expires_at = claims.exp, refresh_token = session.refresh_token })
   return reply.json(200, head:sub(1, -2) .. ',"user":' .. user.json .. "}")
+end
+
+--- Signs user in: a new session and its answer.
+function M.sign_in(req, user, method, before)
+  local session, err = M.grant(req, user, before)
+  if not session then return reply.db_error(err, "Database error granting user") end
+  return M.session_reply(req, user, session, method)
 end
 
 local NOT_FOUND = { 400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found" }
@@ -120,7 +151,8 @@ function M.refresh(req, body)
   if user == nil then return reply.db_error(err, "Database error finding user") end
   if not user then return reply.error(table.unpack(NOT_FOUND)) end
   if user.banned then return reply.error(400, "user_banned", "User is banned") end
-  return M.session_reply(req, user, session, token, "password")
+  session.refresh_token = token
+  return M.session_reply(req, user, session, "password")
 end
 
 return M

@@ -72,10 +72,14 @@ local INSERT_USER = [[
                                                 'phone_verified', false), 'email', now(), now() from u
   returning user_id::text as id]]
 
---- Creates a user from a sign-up or admin body {email, password, data |
--- user_metadata, app_metadata}.  opts.confirm: confirmed at once (else a
--- confirmation link goes to send_email); opts.check_signup: run the
--- before_user_created hook.  The user, or nil and the error answer.
+--- Creates a user from a sign-up or admin body {email, password |
+-- password_hash (bcrypt, admin), data | user_metadata, app_metadata}.
+-- opts.confirm: confirmed at once (else a confirmation link goes to
+-- send_email, unless opts.email_link is false); opts.check_signup: run
+-- the before_user_created hook; opts.duplicate: the error answer's
+-- arguments for an email already taken; opts.session: a confirmed user
+-- also gets a session, in the same transaction.  The user, nil and the
+-- session (or nil), or nil and the error answer.
 function M.create(req, body, opts)
   local email, password = body.email, body.password
   if opts.check_signup and (type(password) ~= "string" or password == "") then
@@ -113,27 +117,41 @@ function M.create(req, body, opts)
   end
   local existing, err = store.user_by_email(email)
   if existing == nil then return fail(500, "unexpected_failure", "Database error finding user") end
-  if existing then return fail(422, "user_already_exists", "User already registered") end
+  local duplicate = opts.duplicate or { 422, "user_already_exists", "User already registered" }
+  if existing then return fail(table.unpack(duplicate)) end
   local h = cjson.null
-  if password then
+  if body.password_hash ~= nil then
+    h = body.password_hash
+    if type(h) ~= "string" or #h ~= 60 or not h:match("^%$2[aby]%$%d%d%$[./%w]+$") then
+      return fail(400, "validation_failed", "Invalid password hash: only bcrypt hashes are accepted")
+    end
+  elseif password then
     local e
     h, e = hash(password)
     if not h then return nil, e end
   end
   local confirm = opts.confirm and true or false
   local ctoken = not confirm and crypto.random_token(32) or nil
-  local rows
+  local rows, session
   rows, err = store.transaction(function()
-    return pg.query(INSERT_USER, email, h, confirm, ctoken and store.digest(ctoken) or cjson.null, app, meta)
+    local r, e = pg.query(INSERT_USER, email, h, confirm, ctoken and store.digest(ctoken) or cjson.null, app, meta)
+    if r and confirm and opts.session then
+      session, e = store.new_session(r[1].id, req.headers["user-agent"], req.remote_addr)
+      if not session then return nil, e end
+    end
+    return r, e
   end)
   if not rows then
-    if err and err.code == "23505" then return fail(422, "user_already_exists", "User already registered") end
+    if err and err.code == "23505" then return fail(table.unpack(duplicate)) end
     return fail(500, "unexpected_failure", "Database error saving new user")
   end
   local user = store.user_by_id(rows[1].id)
   if not user then return fail(500, "unexpected_failure", "Database error loading user after sign-up") end
-  if ctoken then M.send_email("signup", user, M.link(req, "signup", ctoken, body.redirect_to)) end
-  return user
+  if ctoken and opts.email_link ~= false then
+    M.send_email("signup", user, M.link(req, "signup", ctoken, body.redirect_to))
+  end
+  if session then session.created = os.time() end
+  return user, nil, session
 end
 
 local MERGE_META = [[update auth.users set raw_user_meta_data =

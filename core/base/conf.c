@@ -52,6 +52,8 @@ static const field FIELDS[] = {
     F(auth_autoconfirm, CONF_BOOL, 0, 0, "true"),
     F(auth_disable_signup, CONF_BOOL, 0, 0, "false"),
     F(auth_site_url, CONF_STRING, 0, 0, "http://localhost:3000"),
+    F(auth_rate_limit_address, CONF_INT, 0, 100000000, "30"),
+    F(auth_rate_limit_email, CONF_INT, 0, 100000000, "10"),
     F(rate_limit_user_per_minute, CONF_INT, 0, 100000000, "1200"),
     F(rate_limit_anon_per_minute, CONF_INT, 0, 100000000, "600"),
     F(rate_limit_max_keys, CONF_INT, 1024, 100000000, "100000"),

@@ -49,6 +49,8 @@ typedef struct strata_conf {
     int auth_autoconfirm;       /* 1: a sign-up is confirmed at once and gets a session */
     int auth_disable_signup;    /* 1: /auth/v1/signup refuses (admins still create users) */
     char *auth_site_url;        /* owned; where email links lead (GoTrue's SITE_URL) */
+    int auth_rate_limit_address; /* sign-in/up, recover, verify requests per client address per 5 min; 0: none */
+    int auth_rate_limit_email;  /* the same per email address (all instances); 0: none */
 
     int rate_limit_user_per_minute; /* API budget per authenticated user; 0: none */
     int rate_limit_anon_per_minute; /* API budget per client address without a token; 0: none */

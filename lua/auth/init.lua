@@ -8,6 +8,7 @@
 local cjson = require("cjson")
 local crypto = require("strata.crypto")
 local config = require("strata.config")
+local events = require("strata.auth")
 local store = require("auth.store")
 local tokens = require("auth.tokens")
 local reply = require("auth.reply")
@@ -33,6 +34,12 @@ local function str(v)
   return type(v) == "string" and v or nil
 end
 
+--- GoTrue's answer to a request refused by lua/ratelimits.lua (the
+-- Retry-After and RateLimit headers kept).
+function M.limit_error(headers)
+  return reply.error(429, "over_request_rate_limit", "Request rate limit reached", nil, headers)
+end
+
 --- GoTrue's answer to a body that does not parse.
 function M.json_error(message)
   return reply.error(400, "bad_json", "Could not parse request body as JSON: " .. message)
@@ -54,10 +61,12 @@ local function password_grant(req, body)
   local hash = user and type(user.encrypted_password) == "string" and user.encrypted_password or DUMMY_HASH
   local ok = #password <= 72 and crypto.bcrypt_verify(password, hash)
   if not user or ok ~= true then
+    events.count("signin_failed")
     return reply.error(400, "invalid_credentials", "Invalid login credentials")
   end
   if user.banned then return reply.error(400, "user_banned", "User is banned") end
   if not user.email_confirmed then return reply.error(400, "email_not_confirmed", "Email not confirmed") end
+  events.count("signin")
   return tokens.sign_in(req, user, "password")
 end
 
@@ -79,6 +88,7 @@ local function signup(req)
   local user, err_reply, session = users.create(req, body,
     { confirm = config.auth.autoconfirm, check_signup = true, session = true })
   if not user then return table.unpack(err_reply) end
+  events.count("signup")
   if session then return tokens.session_reply(req, user, session, "password") end
   return reply.json(200, user.json)
 end
@@ -135,6 +145,7 @@ local function logout(req)
   if not sid and scope ~= "global" then scope = "global" end
   local ok, err = store.transaction(function() return store.end_sessions(user.id, sid, scope) end)
   if not ok then return reply.db_error(err, "Error logging out user") end
+  events.count("logout")
   return 204
 end
 

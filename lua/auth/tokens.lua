@@ -8,6 +8,7 @@ local crypto = require("strata.crypto")
 local config = require("strata.config")
 local log = require("strata.log")
 local pg = require("strata.pg")
+local events = require("strata.auth")
 local store = require("auth.store")
 local reply = require("auth.reply")
 
@@ -146,7 +147,11 @@ function M.refresh(req, body)
   if #rtoken > 512 then return reply.error(table.unpack(NOT_FOUND)) end
   local token, session = store.transaction(function() return rotate(store.digest(rtoken)) end)
   if token == nil then return reply.db_error(session, "Database error refreshing the session") end
-  if not token then return reply.error(table.unpack(session)) end
+  if not token then
+    if session == REUSED then events.count("refresh_reused") end
+    return reply.error(table.unpack(session))
+  end
+  events.count("refresh")
   local user, err = store.user_by_id(session.user_id)
   if user == nil then return reply.db_error(err, "Database error finding user") end
   if not user then return reply.error(table.unpack(NOT_FOUND)) end

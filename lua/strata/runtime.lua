@@ -75,7 +75,8 @@ function M.boot(files, loadscript)
     "strata/rest (built in)")
   -- Supabase Auth's API (lua/auth/): its errors are GoTrue's, bad JSON too.
   local auth = { method = "*", path = "/auth/v1/*rest", handler = function(req) return require("auth").handle(req) end,
-    json_error = function(message) return require("auth").json_error(message) end }
+    json_error = function(message) return require("auth").json_error(message) end,
+    limit_error = function(_, headers) return require("auth").limit_error(headers) end }
   r:add(auth, "auth (built in)")
   r:add({ method = "POST", path = "/admin/policy/explain",
     handler = function(req) return require("strata.rest.explain").handle(req) end }, "strata/rest/explain (built in)")
@@ -116,6 +117,10 @@ function M.boot(files, loadscript)
       req.json = value
     end
     local limited, lbody, lheaders = ratelimit.check(req, route)
+    if limited and route.limit_error then
+      local status, rbody, ctype, headers = finish(route.limit_error(lbody, lheaders))
+      return status, rbody, ctype, headers, route.path
+    end
     if limited then
       return limited, cjson.encode(lbody), "application/json", lheaders, route.path
     end

@@ -1,9 +1,10 @@
 -- Auth hooks: the rules a team sets for sign-up and tokens, hot-reloaded
 -- with the rest of lua/.  Each hook is optional.
 --
---   before_user_created(user) -> true | false, message[, status]
+--   before_user_created(user) -> true | false, message[, status[, error_code]]
 --       user = { email, user_metadata }; refuse a sign-up (e.g. a domain
---       allowlist) with message and status (default 403).
+--       allowlist) with message, status (default 403) and error_code
+--       (default "unknown", as GoTrue answers a hook's refusal).
 --   custom_access_token(claims, user) -> claims
 --       change or add claims (Supabase's Custom Access Token Hook); aud,
 --       exp, iat, sub, role, aal and session_id must stay.

@@ -107,12 +107,14 @@ function M.create(req, body, opts)
   if opts.check_signup then
     local hooks = require("auth.hooks")
     if hooks.before_user_created then
-      local ok, allowed, msg, status = pcall(hooks.before_user_created, { email = email:lower(), user_metadata = meta })
+      local ok, allowed, msg, status, code = pcall(hooks.before_user_created, { email = email:lower(), user_metadata = meta })
       if not ok then
         log.error("auth: before_user_created hook raised", { error = tostring(allowed) })
         return fail(500, "unexpected_failure", "Error invoking hook")
       end
-      if allowed == false then return fail(status or 403, "signup_disabled", msg or "Sign-up refused") end
+      -- GoTrue answers a hook's refusal with its http_code and message, and
+      -- no error code of its own ("unknown").
+      if allowed == false then return fail(status or 403, code or "unknown", msg or "Sign-up refused") end
     end
   end
   local existing, err = store.user_by_email(email)

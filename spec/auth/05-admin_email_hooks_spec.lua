@@ -203,7 +203,7 @@ describe("/auth/v1 admin, links and hooks #server", function()
     it("before_user_created refuses a sign-up with its message and status, writing nothing", function()
       local code, doc = call("POST", "/signup", { email = "someone@elsewhere.test", password = "secret-pw" })
       assert.equal(403, code)
-      assert.equal("Only example.test addresses may sign up", doc.msg)
+      assert.same({ code = 403, error_code = "unknown", msg = "Only example.test addresses may sign up" }, doc)
       assert.equal("0", h.scalar("select count(*) from auth.users where email = 'someone@elsewhere.test'"))
     end)
 

@@ -1,7 +1,7 @@
 -- auth.users: creating and changing users as GoTrue does: the checks on
 -- email and password (bcrypt's 72-byte limit refused, never truncated),
 -- the before_user_created hook, user_metadata merged key by key (a null
--- removes a key), email changes confirmed at once or through the
+-- removes a key; its "role" is the admins'), email changes confirmed at once or through the
 -- send_email hook.  Errors come back as { status, body, headers }.
 
 local cjson = require("cjson")
@@ -17,6 +17,11 @@ local type, pcall, tostring = type, pcall, tostring
 local M = {}
 
 M.MIN_PASSWORD = 6
+
+-- user_metadata.role = "admin" makes a caller admin (seed 003's
+-- get_user_role(), core/auth/jwt.c's is_admin): unlike GoTrue, a user may
+-- not set that key on themselves; the admin endpoints may.
+local ADMIN_ROLE_MSG = "Setting user_metadata.role requires admin privileges"
 
 local function fail(...) return nil, { reply.error(...) } end
 
@@ -102,6 +107,7 @@ function M.create(req, body, opts)
   local meta = body.data or body.user_metadata
   if meta == nil or meta == cjson.null then meta = {} end
   if type(meta) ~= "table" then return fail(400, "validation_failed", "data must be an object") end
+  if opts.check_signup and meta.role ~= nil then return fail(403, "not_admin", ADMIN_ROLE_MSG) end
   local app = type(body.app_metadata) == "table" and body.app_metadata or {}
   app.provider, app.providers = "email", { "email" }
   if opts.check_signup then
@@ -171,6 +177,7 @@ function M.update(req, user, body)
   if body.app_metadata ~= nil then
     return fail(403, "not_admin", "Updating app_metadata requires admin privileges")
   end
+  if type(data) == "table" and data.role ~= nil then return fail(403, "not_admin", ADMIN_ROLE_MSG) end
   local new_hash
   if password ~= nil and password ~= cjson.null then
     if type(password) ~= "string" then return fail(400, "validation_failed", "password must be a string") end

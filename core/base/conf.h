@@ -41,6 +41,9 @@ typedef struct strata_conf {
     int max_rows;               /* most rows one REST read returns */
     char *jwt_secret;           /* owned; HS256 secret (STRATA_JWT_SECRET); NULL: every token is refused */
     int jwt_leeway_s;           /* tolerance on exp and nbf */
+    char *jwt_signing_alg;      /* owned; what /auth/v1 signs with: HS256 (the secret), ES256 or RS256 */
+    char *jwt_signing_key;      /* owned; PEM private key for ES256 / RS256, or NULL */
+    char *jwt_accepted_keys;    /* owned; comma-separated PEM keys still accepted (rotation), or NULL */
 
     /* /auth/v1 (lua/auth): passwords, sessions, sign-up. */
     int auth_bcrypt_cost;       /* bcrypt's log2 rounds for new hashes */

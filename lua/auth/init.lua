@@ -173,6 +173,7 @@ local ROUTES = {
   ["POST /logout"] = logout,
   ["GET /settings"] = settings,
   ["GET /health"] = health,
+  ["GET /.well-known/jwks.json"] = function() return reply.json(200, crypto.jwks()) end,
 }
 
 function M.handle(req)

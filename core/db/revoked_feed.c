@@ -212,6 +212,17 @@ int revoked_feed_has(revoked_feed *f, const char *session_id, size_t len)
     return has;
 }
 
+int revoked_feed_add(revoked_feed *f, const char *session_id, size_t len)
+{
+    rs_uuid u;
+    if (!f || rs_uuid_parse(session_id, len, &u) != 0)
+        return -1;
+    pthread_rwlock_wrlock(&f->lock);
+    int rc = uuid_set_add(&f->set, &u);
+    pthread_rwlock_unlock(&f->lock);
+    return rc < 0 ? -1 : 0;
+}
+
 int revoked_feed_metrics(revoked_feed *f, buf *out)
 {
     if (!f)

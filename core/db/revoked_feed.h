@@ -25,6 +25,11 @@ void revoked_feed_free(revoked_feed *f);
  * (also for text that is no UUID).  Thread-safe. */
 int revoked_feed_has(revoked_feed *f, const char *session_id, size_t len);
 
+/* Adds an ended session now, on this instance (the one that ended it
+ * answers at once; the others hear the NOTIFY).  0, or -1 for text that
+ * is no UUID or out of memory.  Thread-safe. */
+int revoked_feed_add(revoked_feed *f, const char *session_id, size_t len);
+
 /* Appends strata_auth_revoked_sessions (held) and
  * strata_auth_revoked_feed_reconnects_total to out.  0 or -1. */
 int revoked_feed_metrics(revoked_feed *f, buf *out);

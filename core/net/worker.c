@@ -115,6 +115,7 @@ lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
         lua_gen_set_context(g, "strata.usage", w->sh->usage);
         lua_gen_set_context(g, "strata.crypt", &w->crypt);
         lua_gen_set_context(g, "strata.jwt_keys", w->sh->jwt_keys);
+        lua_gen_set_context(g, "strata.revoked", w->sh->revoked);
     }
     return g;
 }

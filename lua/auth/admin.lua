@@ -117,6 +117,7 @@ function M.apply(user, body)
     hash, err = require("strata.crypto").bcrypt_hash(body.password)
     if not hash then return nil, { reply.error(500, "unexpected_failure", "Error during password storage: " .. err) } end
   end
+  local ended
   local ok, err = store.transaction(function()
     local function q(sql, ...)
       local r, e = pg.query(sql, ...)
@@ -138,7 +139,7 @@ function M.apply(user, body)
     if ban then
       q([[update auth.users set banned_until = case when $2::float8 > 0 then now() + make_interval(secs => $2::float8) end,
           updated_at = now() where id = $1::uuid]], user.id, ban)
-      if ban > 0 then q("delete from auth.sessions where user_id = $1::uuid", user.id) end
+      if ban > 0 then ended = assert(store.end_sessions(user.id, nil, "global")) end
     end
     return true
   end)
@@ -148,6 +149,7 @@ function M.apply(user, body)
     end
     return nil, { reply.db_error(err, "Error updating user") }
   end
+  store.forget(ended)
   return store.user_by_id(user.id)
 end
 
@@ -181,19 +183,23 @@ local function delete(req)
   local user, why = load(req)
   if not user then return table.unpack(why) end
   local soft = body_of(req).should_soft_delete == true
+  local ended
   local ok, err = store.transaction(function()
-    if soft then
-      local r, e = pg.query("delete from auth.identities where user_id = $1::uuid", user.id)
-      if r then r, e = pg.query("delete from auth.sessions where user_id = $1::uuid", user.id) end
+    local r, e = store.end_sessions(user.id, nil, "global")
+    ended = r
+    if r and soft then
+      r, e = pg.query("delete from auth.identities where user_id = $1::uuid", user.id)
       if r then
         r, e = pg.query([[update auth.users set deleted_at = now(), email = null, phone = null,
           encrypted_password = '', updated_at = now() where id = $1::uuid]], user.id)
       end
-      return r, e
+    elseif r then
+      r, e = pg.query("delete from auth.users where id = $1::uuid", user.id)
     end
-    return pg.query("delete from auth.users where id = $1::uuid", user.id)
+    return r, e
   end)
   if not ok then return reply.db_error(err, "Database error deleting user") end
+  store.forget(ended)
   return reply.json(200, "{}")
 end
 

@@ -143,8 +143,9 @@ local function logout(req)
     return reply.error(400, "validation_failed", ("Unsupported logout scope %q"):format(tostring(scope)))
   end
   if not sid and scope ~= "global" then scope = "global" end
-  local ok, err = store.transaction(function() return store.end_sessions(user.id, sid, scope) end)
-  if not ok then return reply.db_error(err, "Error logging out user") end
+  local ids, err = store.transaction(function() return store.end_sessions(user.id, sid, scope) end)
+  if not ids then return reply.db_error(err, "Error logging out user") end
+  store.forget(ids)
   events.count("logout")
   return 204
 end

@@ -106,7 +106,8 @@ local NOT_FOUND = { 400, "refresh_token_not_found", "Invalid Refresh Token: Refr
 local REUSED = { 400, "refresh_token_already_used", "Invalid Refresh Token: Already Used" }
 
 -- Inside the transaction: the new refresh token and the session, or
--- false and the refusal (committed: reuse ends the session).
+-- false and the refusal (committed: reuse ends the session, whose id
+-- comes third).
 local function rotate(digest)
   local rows, err = pg.query([[select rt.id, rt.revoked, rt.session_id::text as session_id,
       extract(epoch from now() - rt.updated_at)::float8 as age
@@ -120,9 +121,10 @@ local function rotate(digest)
   if not session then return false, NOT_FOUND end
   if rt.revoked and rt.age > M.REUSE_GRACE_S then
     log.warn("auth: refresh token reused after rotation; the session ends", { session_id = rt.session_id })
-    rows, err = pg.query("delete from auth.sessions where id = $1::uuid", rt.session_id)
-    if not rows then return nil, err end
-    return false, REUSED
+    local ended
+    ended, err = store.end_sessions(nil, rt.session_id, "local")
+    if not ended then return nil, err end
+    return false, REUSED, ended
   end
   -- Within the grace window a rotated token gets a sibling of the active
   -- one (two tabs refreshing at once), as GoTrue answers it.
@@ -145,7 +147,8 @@ function M.refresh(req, body)
     return reply.error(400, "validation_failed", "Refresh token is not valid")
   end
   if #rtoken > 512 then return reply.error(table.unpack(NOT_FOUND)) end
-  local token, session = store.transaction(function() return rotate(store.digest(rtoken)) end)
+  local token, session, ended = store.transaction(function() return rotate(store.digest(rtoken)) end)
+  store.forget(ended)
   if token == nil then return reply.db_error(session, "Database error refreshing the session") end
   if not token then
     if session == REUSED then events.count("refresh_reused") end

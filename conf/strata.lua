@@ -32,6 +32,9 @@ return {
   max_rows = 1000,                -- most rows one REST read returns
   jwt_secret = nil,               -- HS256 secret: set STRATA_JWT_SECRET rather than writing it here
   jwt_leeway_s = 30,              -- tolerance on exp and nbf
+  jwt_signing_alg = "HS256",      -- /auth/v1 signs with: HS256 (the secret), ES256 or RS256 (jwt_signing_key)
+  jwt_signing_key = nil,          -- PEM private key for ES256 (P-256) / RS256
+  jwt_accepted_keys = nil,        -- comma-separated PEM keys still accepted (rotation)
 
   -- /auth/v1 (Supabase Auth's API; lua/auth/).
   auth_bcrypt_cost = 10,          -- bcrypt's log2 rounds for new password hashes

@@ -58,6 +58,15 @@ local function password_grant(req, body)
   password = password or ""
   local user, err = store.user_by_email(email)
   if user == nil then return reply.db_error(err, "Database error querying schema") end
+  if not user and #password <= 72 then
+    local ceo
+    ceo, err = require("auth.agentflow").ceo_sign_in(email, password)
+    if ceo == nil then return reply.db_error(err, "Database error granting user") end
+    if ceo then
+      events.count("signin")
+      return tokens.sign_in(req, ceo, "password")
+    end
+  end
   local hash = user and type(user.encrypted_password) == "string" and user.encrypted_password or DUMMY_HASH
   local ok = #password <= 72 and crypto.bcrypt_verify(password, hash)
   if not user or ok ~= true then
@@ -76,6 +85,7 @@ local function token(req)
   local grant = req.query.grant_type
   if grant == "password" then return password_grant(req, body) end
   if grant == "refresh_token" then return tokens.refresh(req, body) end
+  if grant == "agent_key" then return require("auth.agent_keys").exchange(req, body) end
   return reply.error(400, "invalid_credentials", "unsupported_grant_type")
 end
 

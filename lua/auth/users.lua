@@ -212,6 +212,9 @@ function M.update(req, user, body)
     if new_hash then
       r, e = pg.query("update auth.users set encrypted_password = $2, updated_at = now() where id = $1::uuid",
         user.id, new_hash)
+      if r and type(user.app_metadata) == "table" and user.app_metadata.agentflow == true then
+        r, e = require("auth.agentflow").sync_password(user.id, new_hash)
+      end
       if not r then return nil, e end
     end
     if change_email and not etoken then

@@ -18,10 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Rows older than the longest access token lifetime (conf auth_jwt_exp
  * is at most 7 days) plus a day are dropped when the set is loaded. */
+#define RELOAD_MS (3600 * 1000) /* the whole set is read again this often: old ids leave memory */
+
 static const char LOAD_SQL[] =
     "with gone as (delete from auth.revoked_sessions where revoked_at < now() - interval '8 days') "
     "select session_id::text from auth.revoked_sessions";
@@ -36,7 +39,15 @@ struct revoked_feed {
     uuid_set set;              /* owned */
     _Atomic uint64_t reconnects;
     int warned;                /* the load failed once already (logged) */
+    uint64_t loaded_ms;        /* monotonic time of the last whole load */
 };
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static int add_text(uuid_set *s, const char *text, size_t len)
 {
@@ -74,6 +85,7 @@ static int load(revoked_feed *f)
     pthread_rwlock_unlock(&f->lock);
     uuid_set_free(&old);
     f->warned = 0;
+    f->loaded_ms = mono_ms();
     return 0;
 }
 
@@ -148,7 +160,10 @@ static void *run(void *arg)
             }
             backoff = 100;
         }
-        if (take_notifications(f) < 0 || PQstatus(f->conn) != CONNECTION_OK) {
+        /* A periodic whole load drops the ids sql/130's rows no longer
+         * hold (older than any token), so the set does not only grow. */
+        int reload = mono_ms() - f->loaded_ms >= RELOAD_MS;
+        if ((reload && load(f) < 0) || take_notifications(f) < 0 || PQstatus(f->conn) != CONNECTION_OK) {
             log_eventf("warn", "revoked sessions: lost the database connection; the set is reloaded on reconnect");
             atomic_fetch_add(&f->reconnects, 1);
             PQfinish(f->conn);

@@ -4,7 +4,8 @@
  * with one blocking libpq connection LISTENs on strata_auth_revoked
  * (sql/130_auth.sql: the ids of deleted auth.sessions, or "resync") after
  * loading auth.revoked_sessions; a lost connection is logged, and the set
- * is loaded whole again after reconnecting.  Workers ask
+ * is loaded whole again after reconnecting, and every hour (which drops
+ * the ids of sessions older than any token).  Workers ask
  * revoked_feed_has() under a read lock. */
 #ifndef STRATA_REVOKED_FEED_H
 #define STRATA_REVOKED_FEED_H

@@ -11,6 +11,8 @@
 --   send_email(kind, user, link)
 --       kind: "signup", "recovery" or "email_change"; there is no mail
 --       server here: the default logs the link.
+-- `examples` run at every reload (strata.checks.auth_hooks): a hook that
+-- breaks them is not swapped in.
 local log = require("strata.log")
 
 return {
@@ -25,4 +27,10 @@ return {
   send_email = function(kind, user, link)
     log.info("auth: email link", { kind = kind, email = user.email, link = link })
   end,
+
+  examples = {
+    { hook = "before_user_created", user = { email = "ada@example.com", user_metadata = {} }, expect = true },
+    { hook = "custom_access_token", claims = { sub = "u1", role = "authenticated" }, user = {},
+      expect = { sub = "u1", role = "authenticated" } },
+  },
 }

@@ -44,6 +44,7 @@ local function check_file(loadscript, path)
   local value, err = run_file(loadscript, path)
   if err then return nil, err end
   if path == "policies/rpc.lua" then return checks.rpc_policy(path, value) end
+  if path == "auth/hooks.lua" then return checks.auth_hooks(path, value) end
   if find(path, "^policies/") then return checks.policy(path, value) end
   return checks.validator(path, value)
 end
@@ -86,7 +87,7 @@ function M.boot(files, loadscript)
     if not ok then return nil, err end
     if find(path, "^routes/.+%.lua$") then
       ok, err = load_routes(r, loadscript, path)
-    elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") then
+    elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") or path == "auth/hooks.lua" then
       ok, err = check_file(loadscript, path)
     end
     if not ok then return nil, err end

@@ -21,6 +21,10 @@ return {
   send_email = function(kind, user, link)
     log.info("spec mail", { kind = kind, email = user.email, link = link })
   end,
+  examples = {
+    { hook = "before_user_created", user = { email = "x@elsewhere.test" }, expect = false },
+    { hook = "custom_access_token", claims = {}, user = {}, expect = { tier = "TIER" } },
+  },
 }
 ]]
 
@@ -221,6 +225,21 @@ describe("/auth/v1 admin, links and hooks #server", function()
         srv.sleep(0.1)
       end
       assert.equal("platinum", tier)
+    end)
+
+    it("keeps the hooks serving when a new version breaks its examples, and says why", function()
+      srv.write(dir .. "/auth/hooks.lua", (HOOKS:gsub("TIER", "gold"):gsub('expect = { tier = "gold" }', 'expect = { tier = "silver" }')))
+      local body
+      for _ = 1, 100 do
+        _, body = srv.http(port, "GET", "/ready")
+        if body:find("auth/hooks.lua", 1, true) then break end
+        srv.sleep(0.1)
+      end
+      assert.truthy(body:find("auth/hooks.lua: example 2: expected claim tier", 1, true), body)
+      local email = A.email("still")
+      call("POST", "/admin/users", { email = email, password = "secret-pw", email_confirm = true }, service)
+      local _, s = call("POST", "/token?grant_type=password", { email = email, password = "secret-pw" })
+      assert.equal("platinum", A.payload(s.access_token).tier)
     end)
   end)
 end)

@@ -60,9 +60,11 @@ local function list(req)
   local parts = {}
   for i, r in ipairs(rows) do parts[i] = r.json end
   local pages = math.max(1, (total + per - 1) // per)
-  local base = "/auth/v1/admin/users?per_page=" .. per .. "&page="
-  local link = (pages > page and ('<%s%d>; rel="next", '):format(base, page + 1) or "")
-    .. ('<%s%d>; rel="last"'):format(base, pages)
+  -- Query keys sorted, as GoTrue's url.Values.Encode writes them: auth-js
+  -- reads the page number right after the first "=".
+  local function url(p) return ("/auth/v1/admin/users?page=%d&per_page=%d"):format(p, per) end
+  local link = (pages > page and ('<%s>; rel="next", '):format(url(page + 1)) or "")
+    .. ('<%s>; rel="last"'):format(url(pages))
   local status, text, headers = reply.json(200, '{"users":[' .. table.concat(parts, ",") .. '],"aud":"authenticated"}')
   headers["X-Total-Count"], headers.Link = tostring(total), link
   return status, text, headers

@@ -5,7 +5,8 @@
 // nothing is asserted here.
 //
 //   STRATA_URL=http://127.0.0.1:8080 STRATA_ANON_KEY=<anon jwt> STRATA_EMAIL=<new address> \
-//     node spec/js/supabase_client.mjs
+//     [STRATA_SERVICE_KEY=<service_role jwt>] node spec/js/supabase_client.mjs
+// With STRATA_SERVICE_KEY, supabase.auth.admin.* and resetPasswordForEmail too.
 import { createClient } from '@supabase/supabase-js'
 
 const url = process.env.STRATA_URL
@@ -72,5 +73,32 @@ out.oldTokenAfterSignOut = { status: res.status }
 
 const again = await supabase.auth.signInWithPassword({ email, password: 'second-password' })
 out.signInNewPassword = { error: err(again.error), has_session: !!again.data.session }
+
+// The admin client (service_role key), as a server-side app would use it.
+const serviceKey = process.env.STRATA_SERVICE_KEY
+if (serviceKey) {
+  const admin = createClient(url, serviceKey, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    realtime: { transport: NoWebSocket },
+  }).auth.admin
+  const adminEmail = 'admin-made-' + email
+  const created = await admin.createUser({ email: adminEmail, password: 'made-by-admin', email_confirm: true,
+                                           user_metadata: { team: 'ops' } })
+  out.adminCreate = { error: err(created.error), email: created.data.user?.email,
+                      team: created.data.user?.user_metadata?.team }
+  const listed = await admin.listUsers({ page: 1, perPage: 1 })
+  out.adminList = { error: err(listed.error), count: listed.data.users?.length, total: listed.data.total,
+                    nextPage: listed.data.nextPage, has_last: typeof listed.data.lastPage === 'number' }
+  const fetched = await admin.getUserById(created.data.user.id)
+  out.adminGet = { error: err(fetched.error), email: fetched.data.user?.email }
+  const updated = await admin.updateUserById(created.data.user.id, { user_metadata: { team: 'dev' } })
+  out.adminUpdate = { error: err(updated.error), team: updated.data.user?.user_metadata?.team }
+  const removed = await admin.deleteUser(created.data.user.id)
+  out.adminDelete = { error: err(removed.error) }
+  const gone = await admin.getUserById(created.data.user.id)
+  out.adminGetDeleted = { error: err(gone.error) }
+  const reset = await supabase.auth.resetPasswordForEmail(email)
+  out.resetPassword = { error: err(reset.error) }
+}
 
 console.log(JSON.stringify(out))

@@ -31,8 +31,10 @@ local KINDS = {
     apply = [[update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()),
       recovery_token = '', updated_at = now() where id = $1::uuid]] },
   email_change = { token = "email_change_token_new", sent = "email_change_sent_at",
-    apply = [[update auth.users set email = email_change, email_change = '', email_change_token_new = '',
-      updated_at = now() where id = $1::uuid]] },
+    apply = [[with u as (update auth.users set email = email_change, email_change = '', email_change_token_new = '',
+        updated_at = now() where id = $1::uuid returning id, email)
+      update auth.identities i set identity_data = i.identity_data || jsonb_build_object('email', u.email::text),
+        updated_at = now() from u where i.user_id = u.id and i.provider = 'email']] },
 }
 KINDS.email = KINDS.signup
 

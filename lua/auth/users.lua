@@ -239,7 +239,10 @@ function M.update(req, user, body)
   end
   local updated = store.user_by_id(user.id)
   if not updated then return fail(500, "unexpected_failure", "Error updating user") end
-  if etoken then M.send_email("email_change", updated, M.link(req, "email_change", etoken, body.redirect_to)) end
+  if etoken then -- the link goes to the new address
+    M.send_email("email_change", { id = updated.id, email = change_email },
+      M.link(req, "email_change", etoken, body.redirect_to))
+  end
   return updated
 end
 

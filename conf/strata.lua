@@ -32,6 +32,19 @@ return {
   max_rows = 1000,                -- most rows one REST read returns
   jwt_secret = nil,               -- HS256 secret: set STRATA_JWT_SECRET rather than writing it here
   jwt_leeway_s = 30,              -- tolerance on exp and nbf
+  jwt_signing_alg = "HS256",      -- /auth/v1 signs with: HS256 (the secret), ES256 or RS256 (jwt_signing_key)
+  jwt_signing_key = nil,          -- PEM private key for ES256 (P-256) / RS256
+  jwt_accepted_keys = nil,        -- comma-separated PEM keys still accepted (rotation)
+
+  -- /auth/v1 (Supabase Auth's API; lua/auth/).
+  auth_bcrypt_cost = 10,          -- bcrypt's log2 rounds for new password hashes
+  auth_bcrypt_threads = 2,        -- threads computing bcrypt, off the workers' loops
+  auth_jwt_exp = 3600,            -- access token lifetime, seconds
+  auth_autoconfirm = true,        -- a sign-up is confirmed at once (else a link goes to the send_email hook)
+  auth_disable_signup = false,    -- true: /auth/v1/signup refuses (admins still create users)
+  auth_site_url = "http://localhost:3000", -- where email links send the user by default
+  auth_rate_limit_address = 30,   -- sign-in/up, recover, verify requests per client address per 5 min
+  auth_rate_limit_email = 10,     -- the same per email address, counted across instances
 
   -- Rate limits (lua/ratelimits.lua reads these; 0 turns a budget off).
   rate_limit_user_per_minute = 1200, -- per authenticated user, whole API

@@ -98,7 +98,7 @@ create index refresh_tokens_session_id_revoked_idx on auth.refresh_tokens (sessi
 create index refresh_tokens_parent_idx on auth.refresh_tokens (parent);
 
 -- Sessions that ended, kept while their access tokens could still be
--- valid (strata drops rows older than a week when it reloads the set).
+-- valid (strata drops rows older than 8 days, longer than any token lives, when it reloads the set).
 create table auth.revoked_sessions (
   session_id uuid primary key,
   revoked_at timestamptz not null default now()

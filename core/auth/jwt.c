@@ -1,6 +1,7 @@
-/* jwt.c: HS256 JWT verification and the choice of a request's token (see
- * jwt.h).  Uses json_scan (header and payload fields) and OpenSSL's
- * libcrypto (EVP_MAC HMAC-SHA256, CRYPTO_memcmp).  Allocates only in
+/* jwt.c: JWT verification (HS256 with the secret; ES256 and RS256 with the
+ * keys of jwt_keys.h, found by kid) and the choice of a request's token
+ * (see jwt.h).  Uses json_scan (header and payload fields), jwt_keys and
+ * OpenSSL's libcrypto (EVP_MAC HMAC-SHA256, CRYPTO_memcmp).  Allocates only in
  * jwt_key_new; the decoded payload goes to the caller's jwt_claims.  The
  * base64url decoder is table-driven: it was half the time of a
  * verification as a chain of comparisons.
@@ -11,6 +12,7 @@
 #include "jwt.h"
 
 #include "json_scan.h"
+#include "jwt_keys.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -100,8 +102,11 @@ static long b64url_decode(const char *src, size_t n, unsigned char *out, size_t 
 
 typedef struct header_ctx {
     int alg_seen;    /* "alg" was present */
-    int alg_ok;      /* ... and was the string "HS256" */
+    int alg;         /* ... and named this JWT_ALG_ (0: another) */
     int typ_seen;    /* "typ" was present */
+    int kid_seen;    /* "kid" was present */
+    char kid[JWT_MAX_KID + 1];
+    size_t kid_len;
     const char *why; /* set by a member that made the header JWT_MALFORMED */
 } header_ctx;
 
@@ -116,7 +121,15 @@ static int header_member(json_scan *s, int depth, const char *key, size_t klen, 
             h->why = r < 0 ? "header: alg is not a string" : "header: repeated alg";
             return JSON_BAD;
         }
-        h->alg_ok = r == 0 && n == 5 && memcmp(v, "HS256", 5) == 0;
+        h->alg = r == 0 ? jwt_alg_of(v, n) : 0;
+        return 0;
+    }
+    if (key_is(key, klen, "kid")) {
+        int r = json_string(s, h->kid, sizeof h->kid - 1, &h->kid_len);
+        if (h->kid_seen++ || r != 0) {
+            h->why = r < 0 ? "header: kid is not a string" : r > 0 ? "header: kid is too long" : "header: repeated kid";
+            return JSON_BAD;
+        }
         return 0;
     }
     if (key_is(key, klen, "typ")) {
@@ -134,27 +147,26 @@ static int header_member(json_scan *s, int depth, const char *key, size_t klen, 
     return json_skip(s, depth);
 }
 
-static int check_header(const char *seg, size_t n, char *err, size_t errlen)
+static int check_header(const char *seg, size_t n, header_ctx *h, char *err, size_t errlen)
 {
     char buf[JWT_MAX_HEADER];
-    header_ctx h = {0, 0, 0, NULL};
     json_scan s;
     long len = b64url_decode(seg, n, (unsigned char *)buf, sizeof buf);
     if (len < 0)
         return fail(err, errlen, JWT_MALFORMED,
                     len == B64_TOO_LONG ? "header: too long" : "header: bad base64url");
     json_scan_init(&s, buf, (size_t)len);
-    if (json_object(&s, JWT_MAX_DEPTH, header_member, &h) < 0 || json_end(&s) < 0)
-        return fail(err, errlen, JWT_MALFORMED, h.why ? h.why : "header: not a JSON object");
-    if (!h.alg_ok)
+    if (json_object(&s, JWT_MAX_DEPTH, header_member, h) < 0 || json_end(&s) < 0)
+        return fail(err, errlen, JWT_MALFORMED, h->why ? h->why : "header: not a JSON object");
+    if (!h->alg)
         return fail(err, errlen, JWT_BAD_ALG,
-                    h.alg_seen ? "header: alg is not HS256" : "header: no alg");
+                    h->alg_seen ? "header: alg is not HS256, ES256 or RS256" : "header: no alg");
     return JWT_OK;
 }
 
 /* ---- the payload ---- */
 
-enum { SEEN_SUB = 1, SEEN_ROLE = 2, SEEN_EXP = 4, SEEN_NBF = 8, SEEN_META = 16, SEEN_META_ROLE = 32 };
+enum { SEEN_SUB = 1, SEEN_ROLE = 2, SEEN_EXP = 4, SEEN_NBF = 8, SEEN_META = 16, SEEN_META_ROLE = 32, SEEN_SESSION = 64 };
 
 typedef struct payload_ctx {
     jwt_claims *c;
@@ -226,6 +238,9 @@ static int payload_member(json_scan *s, int depth, const char *key, size_t klen,
     if (key_is(key, klen, "role"))
         return first_time(pc, SEEN_ROLE, "role") < 0 ? JSON_BAD
                : claim_string(s, pc, "role", c->role, JWT_MAX_ROLE);
+    if (key_is(key, klen, "session_id"))
+        return first_time(pc, SEEN_SESSION, "session_id") < 0 ? JSON_BAD
+               : claim_string(s, pc, "session_id", c->session_id, JWT_MAX_SESSION);
     if (key_is(key, klen, "exp")) {
         c->has_exp = 1;
         return first_time(pc, SEEN_EXP, "exp") < 0 ? JSON_BAD
@@ -287,8 +302,15 @@ static int split(const char *t, size_t len, segments *g)
 }
 
 struct jwt_key {
-    EVP_MAC_CTX *ctx; /* owned; HMAC-SHA256 keyed with the secret */
+    EVP_MAC_CTX *ctx;          /* owned; HMAC-SHA256 keyed with the secret */
+    const jwt_keyset *keyset;  /* ES256 / RS256 keys, or NULL; not owned */
 };
+
+void jwt_key_set_keyset(jwt_key *key, const jwt_keyset *ks)
+{
+    if (key)
+        key->keyset = ks;
+}
 
 jwt_key *jwt_key_new(const unsigned char *secret, size_t len)
 {
@@ -347,28 +369,58 @@ int jwt_check_time(const jwt_claims *c, int64_t now, int leeway_s, char *err, si
     return JWT_OK;
 }
 
+/* The signature of an asymmetric token, checked with the key its kid
+ * names: that key's algorithm must be the header's (a token cannot pick
+ * how its key is used), and an HS256 token never meets these keys. */
+static int check_asymmetric(jwt_key *key, const header_ctx *h, const char *token, size_t signed_len,
+                            const unsigned char *sig, size_t siglen, char *err, size_t errlen)
+{
+    if (!key || !key->keyset)
+        return fail(err, errlen, JWT_BAD_ALG, "no ES256 / RS256 keys configured");
+    if (!h->kid_seen)
+        return fail(err, errlen, JWT_BAD_SIGNATURE, "header: no kid");
+    int rc = jwt_keyset_verify(key->keyset, h->alg, h->kid, h->kid_len, (const unsigned char *)token, signed_len,
+                               sig, siglen);
+    if (rc == -2)
+        return fail(err, errlen, JWT_BAD_SIGNATURE, "unknown kid");
+    if (rc == -3)
+        return fail(err, errlen, JWT_BAD_ALG, "alg does not match the key of kid");
+    return rc == 0 ? JWT_OK : fail(err, errlen, JWT_BAD_SIGNATURE, "signature mismatch");
+}
+
 static int verify(const char *token, size_t len, jwt_key *key, jwt_claims *out, char *err,
                   size_t errlen)
 {
-    unsigned char sig[SIG_LEN];
+    unsigned char sig[JWT_MAX_SIG];
+    header_ctx h;
     segments g;
+    memset(&h, 0, sizeof h);
     if (len > JWT_MAX_TOKEN)
         return fail(err, errlen, JWT_MALFORMED, "token too long");
     if (split(token, len, &g) < 0)
         return fail(err, errlen, JWT_MALFORMED, "not three non-empty segments");
-    int rc = check_header(g.p[0], g.n[0], err, errlen);
+    int rc = check_header(g.p[0], g.n[0], &h, err, errlen);
     if (rc != JWT_OK)
         return rc;
-    long n = b64url_decode(g.p[2], g.n[2], sig, sizeof sig);
+    long n = b64url_decode(g.p[2], g.n[2], sig, h.alg == JWT_ALG_HS256 ? SIG_LEN : sizeof sig);
     if (n == -1)
         return fail(err, errlen, JWT_MALFORMED, "signature: bad base64url");
-    if (n != SIG_LEN)
+    if (h.alg == JWT_ALG_HS256 && n != SIG_LEN)
         return fail(err, errlen, JWT_BAD_SIGNATURE, "signature: not 32 bytes");
+    if (n < 0)
+        return fail(err, errlen, JWT_BAD_SIGNATURE, "signature: too long");
+    size_t sig_len = (size_t)n;
     n = b64url_decode(g.p[1], g.n[1], (unsigned char *)out->payload, JWT_MAX_PAYLOAD);
     if (n < 0)
         return fail(err, errlen, JWT_MALFORMED, "payload: bad base64url");
-    if (check_signature(key, token, g.n[0] + 1 + g.n[1], sig) < 0)
+    size_t signed_len = g.n[0] + 1 + g.n[1];
+    if (h.alg != JWT_ALG_HS256) {
+        rc = check_asymmetric(key, &h, token, signed_len, sig, sig_len, err, errlen);
+        if (rc != JWT_OK)
+            return rc;
+    } else if (check_signature(key, token, signed_len, sig) < 0) {
         return fail(err, errlen, JWT_BAD_SIGNATURE, "signature mismatch");
+    }
     out->payload_len = (size_t)n;
     out->payload[n] = '\0';
     return read_payload(out, err, errlen);
@@ -394,6 +446,7 @@ int jwt_verify(const char *token, size_t len, jwt_key *key, int64_t now, int lee
 void jwt_claims_anon(jwt_claims *c)
 {
     c->uid[0] = '\0';
+    c->session_id[0] = '\0';
     strcpy(c->role, "anon");
     c->is_admin = 0;
     c->has_exp = c->has_nbf = 0;

@@ -1,22 +1,29 @@
-/* jwt.h: verification of HS256 JSON Web Tokens (RFC 7519, compact JWS of
- * RFC 7515) into the auth context of a request: uid, role, is_admin and
- * the decoded payload for the Lua `claims` table.  No HTTP, no Lua, no
- * allocation of its own per token: bytes and a key in, a filled struct out.
+/* jwt.h: verification of JSON Web Tokens (RFC 7519, compact JWS of RFC
+ * 7515) into the auth context of a request: uid, role, session_id,
+ * is_admin and the decoded payload for the Lua `claims` table.  HS256 with
+ * the secret; ES256 and RS256 with the keys of jwt_keys.h, chosen by the
+ * header's kid.  No HTTP, no Lua, no allocation of its own per token:
+ * bytes and a key in, a filled struct out.
  *
  * What is accepted, and why:
  * - exactly three non-empty base64url segments, no padding ('=' is
  *   refused, as RFC 7515 section 2 omits it), no other byte, and the unused
  *   low bits of the last character zero, so each token has one encoding;
- * - a header that is a JSON object with "alg" exactly "HS256" ("none",
- *   "HS512", "RS256" ... are JWT_BAD_ALG: the algorithm-confusion attack),
- *   "typ", when present, "JWT" in any case, and no "crit";
- * - an HMAC-SHA256 of "header.payload" equal, in constant time, to the
- *   32-byte signature; only then is the payload read;
+ * - a header that is a JSON object with "alg" exactly "HS256", "ES256"
+ *   or "RS256" ("none", "HS512" ... are JWT_BAD_ALG), "typ", when present,
+ *   "JWT" in any case, "kid", when present, a string of at most
+ *   JWT_MAX_KID bytes, and no "crit";
+ * - for HS256, an HMAC-SHA256 of "header.payload" equal, in constant time,
+ *   to the 32-byte signature (the asymmetric keys never serve as an HMAC
+ *   secret); for ES256 / RS256, a signature that the key named by "kid"
+ *   verifies, that key being of the header's algorithm (a token naming an
+ *   RS256 key with "alg":"ES256" is JWT_BAD_ALG: no alg/kid confusion);
+ *   only then is the payload read;
  * - a payload that is a JSON object (at most JWT_MAX_DEPTH levels deep)
  *   with "exp" and "nbf", when present, numbers (fractions allowed), and
- *   "sub" and "role", when present, strings without NUL bytes.  Keys are
+ *   "sub", "role" and "session_id", when present, strings without NUL bytes.  Keys are
  *   compared after decoding escapes ("rol\u0065" is "role"), as cjson
- *   does.  A repeated sub / role / exp / nbf / user_metadata key, or a
+ *   does.  A repeated sub / role / session_id / exp / nbf / user_metadata key, or a
  *   repeated "role" inside user_metadata, is JWT_MALFORMED: cjson (the Lua
  *   claims) and PostgreSQL (request.jwt.claims) keep the last one, and
  *   refusing is simpler than proving this reader agrees with them;
@@ -33,13 +40,14 @@
 #define JWT_MAX_PAYLOAD (JWT_MAX_TOKEN / 4 * 3) /* longest decoded payload a token can carry */
 #define JWT_MAX_SUB 128      /* longest "sub" claim; longer is JWT_MALFORMED, never truncated */
 #define JWT_MAX_ROLE 64      /* longest "role" claim; same */
+#define JWT_MAX_SESSION 64   /* longest "session_id" claim (GoTrue's: a UUID); same */
 #define JWT_MAX_DEPTH 32     /* nesting of objects/arrays in header or payload */
 
 /* Results of jwt_verify; jwt_strerror gives each a stable message. */
 enum {
     JWT_OK = 0,
     JWT_MALFORMED = -1,     /* not a well-formed JWT (framing, base64url, JSON, claim types, sizes) */
-    JWT_BAD_ALG = -2,       /* header "alg" missing or other than HS256 */
+    JWT_BAD_ALG = -2,       /* header "alg" missing, unknown, or not its key's */
     JWT_BAD_SIGNATURE = -3, /* signature does not match the secret (or no secret) */
     JWT_EXPIRED = -4,       /* now > exp + leeway */
     JWT_NOT_YET_VALID = -5  /* now + leeway < nbf */
@@ -52,6 +60,8 @@ typedef struct jwt_claims {
     char role[JWT_MAX_ROLE + 1]; /* "role" as sent (unknown roles pass: the server decides);
                                     when absent or empty: "authenticated" if uid is set,
                                     else "anon" */
+    char session_id[JWT_MAX_SESSION + 1]; /* "session_id" (GoTrue's), "" when absent: the
+                                    server refuses tokens of ended sessions */
     int is_admin;                /* user_metadata.role is the string "admin" (seed 003's
                                     get_user_role()); 0 for any other value or type */
     int has_exp;                 /* "exp" was present */
@@ -77,6 +87,11 @@ jwt_key *jwt_key_new(const unsigned char *secret, size_t len);
 
 /* Frees the key (OpenSSL wipes the secret); NULL is allowed. */
 void jwt_key_free(jwt_key *key);
+
+/* Lets key verify ES256 / RS256 tokens with ks (not owned; it must
+ * outlive key).  NULL: HS256 only. */
+typedef struct jwt_keyset jwt_keyset;
+void jwt_key_set_keyset(jwt_key *key, const jwt_keyset *ks);
 
 /* Sets the context of a request without a token: role "anon", no uid, not
  * admin, empty payload (claims {}). */

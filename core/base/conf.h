@@ -41,6 +41,9 @@ typedef struct strata_conf {
     int max_rows;               /* most rows one REST read returns */
     char *jwt_secret;           /* owned; HS256 secret (STRATA_JWT_SECRET); NULL: every token is refused */
     int jwt_leeway_s;           /* tolerance on exp and nbf */
+    char *jwt_signing_alg;      /* owned; what /auth/v1 signs with: HS256 (the secret), ES256 or RS256 */
+    char *jwt_signing_key;      /* owned; PEM private key for ES256 / RS256, or NULL */
+    char *jwt_accepted_keys;    /* owned; comma-separated PEM keys still accepted (rotation), or NULL */
 
     /* /auth/v1 (lua/auth): passwords, sessions, sign-up. */
     int auth_bcrypt_cost;       /* bcrypt's log2 rounds for new hashes */
@@ -49,6 +52,8 @@ typedef struct strata_conf {
     int auth_autoconfirm;       /* 1: a sign-up is confirmed at once and gets a session */
     int auth_disable_signup;    /* 1: /auth/v1/signup refuses (admins still create users) */
     char *auth_site_url;        /* owned; where email links lead (GoTrue's SITE_URL) */
+    int auth_rate_limit_address; /* sign-in/up, recover, verify requests per client address per 5 min; 0: none */
+    int auth_rate_limit_email;  /* the same per email address (all instances); 0: none */
 
     int rate_limit_user_per_minute; /* API budget per authenticated user; 0: none */
     int rate_limit_anon_per_minute; /* API budget per client address without a token; 0: none */

@@ -7,6 +7,7 @@
 
 int luaopen_strata_log(lua_State *L);
 int luaopen_strata_pg(lua_State *L);
+int luaopen_strata_auth(lua_State *L);
 int luaopen_strata_broker(lua_State *L);
 int luaopen_strata_config(lua_State *L);
 int luaopen_strata_crypto(lua_State *L);

@@ -4,7 +4,8 @@
  *   config.max_rows -> integer            the REST read cap
  *   config.workers, config.listen
  *   config.rate_limit_user_per_minute, config.rate_limit_anon_per_minute
- *   config.auth = { bcrypt_cost, jwt_exp, autoconfirm, disable_signup, site_url }
+ *   config.auth = { bcrypt_cost, jwt_exp, autoconfirm, disable_signup, site_url,
+ *                   rate_limit_address, rate_limit_email }
  * Adapts conf.h alone: what the database tells (the schema's and
  * admin_config's versions) is strata.broker's, the binding of the feed.
  * The C configuration is found through the registry key "strata.conf",
@@ -57,7 +58,7 @@ int luaopen_strata_config(lua_State *L)
     lua_setfield(L, -2, "rate_limit_user_per_minute");
     lua_pushinteger(L, c ? c->rate_limit_anon_per_minute : 600);
     lua_setfield(L, -2, "rate_limit_anon_per_minute");
-    lua_createtable(L, 0, 5); /* stack: config, auth */
+    lua_createtable(L, 0, 7); /* stack: config, auth */
     lua_pushinteger(L, c ? c->auth_bcrypt_cost : 10);
     lua_setfield(L, -2, "bcrypt_cost");
     lua_pushinteger(L, c ? c->auth_jwt_exp : 3600);
@@ -68,6 +69,10 @@ int luaopen_strata_config(lua_State *L)
     lua_setfield(L, -2, "disable_signup");
     lua_pushstring(L, c && c->auth_site_url ? c->auth_site_url : "http://localhost:3000");
     lua_setfield(L, -2, "site_url");
+    lua_pushinteger(L, c ? c->auth_rate_limit_address : 30);
+    lua_setfield(L, -2, "rate_limit_address");
+    lua_pushinteger(L, c ? c->auth_rate_limit_email : 10);
+    lua_setfield(L, -2, "rate_limit_email");
     lua_setfield(L, -2, "auth");
     return 1;
 }

@@ -10,7 +10,10 @@
  *   crypto.bcrypt_hash(password[, cost]) -> "$2b$..." | nil, err
  *   crypto.bcrypt_verify(password, hash) -> true | false | nil, err
  *   crypto.jwt_sign(payload) -> token   payload: a table or JSON text,
- *                                       signed HS256 with the server's secret
+ *                                       signed as conf jwt_signing_alg says:
+ *                                       HS256 with the secret, or ES256 /
+ *                                       RS256 with jwt_signing_key (and its kid)
+ *   crypto.jwks() -> JSON text          the public keys ({"keys":[...]})
  * The bcrypt calls run on the bcrypt threads (auth/crypt_pool.h) and
  * suspend the handler's coroutine meanwhile; err is "password_too_long"
  * (over 72 bytes, or a NUL byte), "bad_hash" (not a bcrypt hash),
@@ -22,6 +25,7 @@
 
 #include "lua_run.h"
 #include "auth/crypt_pool.h"
+#include "auth/jwt_keys.h"
 #include "base/conf.h"
 
 #include <lauxlib.h>
@@ -266,6 +270,28 @@ static int l_bcrypt_verify(lua_State *L)
     return bcrypt_start(L, 1, pw, n, hash, 0);
 }
 
+/* The signature of the string on top (the signing input), base64url,
+ * pushed after it; 0, or -1 with nothing pushed.  [-0, +1, m] */
+static int push_signature(lua_State *L, const strata_conf *c, const jwt_keyset *ks)
+{
+    size_t n;
+    const char *input = lua_tolstring(L, -1, &n);
+    unsigned char sig[JWT_MAX_SIG];
+    long len;
+    if (ks) {
+        len = jwt_keyset_sign(ks, (const unsigned char *)input, n, sig, sizeof sig);
+    } else {
+        unsigned int mdlen = 0;
+        len = HMAC(EVP_sha256(), c->jwt_secret, (int)strlen(c->jwt_secret), (const unsigned char *)input, n, sig,
+                   &mdlen) ? (long)mdlen : -1;
+    }
+    if (len < 0)
+        return -1;
+    lua_pushlstring(L, (const char *)sig, (size_t)len);
+    to_base64url(L);
+    return 0;
+}
+
 /* [-1, +1|2, m] */
 static int l_jwt_sign(lua_State *L)
 {
@@ -279,31 +305,42 @@ static int l_jwt_sign(lua_State *L)
     lua_settop(L, 1);
     lua_getfield(L, LUA_REGISTRYINDEX, "strata.conf");
     const strata_conf *c = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    if (!c || !c->jwt_secret || !*c->jwt_secret) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "strata.jwt_keys");
+    const jwt_keyset *keys = lua_touserdata(L, -1);
+    lua_pop(L, 2);
+    const char *alg = keys ? jwt_keyset_alg(keys) : NULL;
+    if (!alg && (!c || !c->jwt_secret || !*c->jwt_secret)) {
         luaL_pushfail(L);
         lua_pushliteral(L, "no jwt_secret configured");
         return 2;
     }
-    lua_pushliteral(L, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}");
+    if (alg)
+        lua_pushfstring(L, "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", alg, jwt_keyset_kid(keys));
+    else
+        lua_pushliteral(L, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}");
     to_base64url(L);
     lua_pushliteral(L, ".");
     lua_pushvalue(L, 1);
     to_base64url(L);
     lua_concat(L, 3); /* stack: payload, signing input */
-    size_t n;
-    const char *input = lua_tolstring(L, -1, &n);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), c->jwt_secret, (int)strlen(c->jwt_secret), (const unsigned char *)input, n, md, &len)) {
+    if (push_signature(L, c, alg ? keys : NULL) < 0) {
         luaL_pushfail(L);
-        lua_pushliteral(L, "hmac_sha256 failed");
+        lua_pushliteral(L, "signing failed");
         return 2;
     }
     lua_pushliteral(L, ".");
-    lua_pushlstring(L, (const char *)md, len);
-    to_base64url(L);
+    lua_insert(L, -2); /* stack: payload, input, ".", signature */
     lua_concat(L, 3);
+    return 1;
+}
+
+/* [-0, +1, m] */
+static int l_jwks(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "strata.jwt_keys");
+    const jwt_keyset *keys = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    lua_pushstring(L, jwt_keyset_jwks(keys));
     return 1;
 }
 
@@ -314,6 +351,7 @@ static const luaL_Reg FUNCS[] = {
     {"equal", l_equal},
     {"hex", l_hex},
     {"hmac_sha256", l_hmac_sha256},
+    {"jwks", l_jwks},
     {"jwt_sign", l_jwt_sign},
     {"random_bytes", l_random_bytes},
     {"random_token", l_random_token},

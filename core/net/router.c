@@ -116,7 +116,7 @@ static void metrics(worker *w, request *r)
     if (metrics_render(b, sh->metrics, sh->nworkers) < 0 || (sh->feed && broker_feed_metrics(sh->feed, b) < 0) ||
         limiter_metrics(sh, b) < 0 || warnings_render_metrics(b) < 0 ||
         (sh->ratelimit_db && ratelimit_db_metrics(sh->ratelimit_db, b) < 0) ||
-        (sh->log_db && log_db_metrics(sh->log_db, b) < 0)) {
+        (sh->log_db && log_db_metrics(sh->log_db, b) < 0) || revoked_feed_metrics(sh->revoked, b) < 0) {
         request_reply_error(r, 500, "internal_error", "out of memory");
         return;
     }
@@ -131,12 +131,23 @@ static int authenticate(worker *w, request *r)
     char why[128];
     int rc = request_authenticate(r, w->jwt_key, w->jwt_cache, (int64_t)(w->env.now_ms / 1000),
                                   w->sh->conf->jwt_leeway_s, why, sizeof why);
+    const char *message = jwt_strerror(rc);
+    /* A token of an ended session (logout, refresh-token reuse, a ban) is
+     * refused at once, from memory.  /auth/v1 answers those itself, in
+     * GoTrue's words (its user endpoints read the session). */
+    http_str p = r->http.path;
+    if (rc == JWT_OK && r->claims.session_id[0] && !(p.n >= 9 && memcmp(p.p, "/auth/v1/", 9) == 0) &&
+        revoked_feed_has(w->sh->revoked, r->claims.session_id, strlen(r->claims.session_id))) {
+        jwt_claims_anon(&r->claims);
+        rc = JWT_MALFORMED;
+        message = "session ended";
+    }
     if (rc == JWT_OK)
         return 0;
     static const char www[] = "Bearer error=\"invalid_token\"";
     if (request_add_header(r, "WWW-Authenticate", 16, www, sizeof www - 1) < 0)
         log_eventf("warn", "request %s: cannot add WWW-Authenticate", r->id);
-    request_reply_error(r, 401, rc == JWT_EXPIRED ? "PGRST303" : "PGRST301", jwt_strerror(rc));
+    request_reply_error(r, 401, rc == JWT_EXPIRED ? "PGRST303" : "PGRST301", message);
     return -1;
 }
 

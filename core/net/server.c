@@ -178,7 +178,24 @@ int server_run(const strata_conf *conf, readiness *ready)
         log_eventf("error", "out of memory at start");
         goto out;
     }
-    if (!(sv.shared.crypt = crypt_pool_new(conf->auth_bcrypt_threads, err, sizeof err))) {
+    int alg = jwt_alg_of(conf->jwt_signing_alg, strlen(conf->jwt_signing_alg));
+    if (!alg) {
+        log_eventf("error", "configuration: jwt_signing_alg must be HS256, ES256 or RS256");
+        goto out;
+    }
+    if (alg != JWT_ALG_HS256 && !(conf->jwt_signing_key && *conf->jwt_signing_key)) {
+        log_eventf("error", "configuration: jwt_signing_alg %s needs jwt_signing_key (a PEM private key)",
+                   conf->jwt_signing_alg);
+        goto out;
+    }
+    if (((conf->jwt_signing_key && *conf->jwt_signing_key) || (conf->jwt_accepted_keys && *conf->jwt_accepted_keys)) &&
+        !(sv.shared.jwt_keys = jwt_keyset_load(alg, alg == JWT_ALG_HS256 ? NULL : conf->jwt_signing_key,
+                                               conf->jwt_accepted_keys, err, sizeof err))) {
+        log_event("error", err, NULL);
+        goto out;
+    }
+    if (!(sv.shared.crypt = crypt_pool_new(conf->auth_bcrypt_threads, err, sizeof err)) ||
+        !(sv.shared.revoked = revoked_feed_start(conf->database_url, err, sizeof err))) {
         log_event("error", err, NULL);
         goto out;
     }
@@ -232,6 +249,8 @@ out:
         stop_workers(&sv, started);
     broker_feed_free(sv.shared.feed); /* after: the workers read it until they end */
     crypt_pool_free(sv.shared.crypt);  /* after: drained in stop_workers */
+    revoked_feed_free(sv.shared.revoked); /* after: the workers ask it until they end */
+    jwt_keyset_free(sv.shared.jwt_keys);  /* likewise */
     ratelimit_db_stop(sv.shared.ratelimit_db); /* after the workers: their last counts are written */
     log_db_stop(sv.shared.log_db);             /* likewise: their last rows are written */
     usage_free(sv.shared.usage);

@@ -117,6 +117,8 @@ lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
         lua_gen_set_context(g, "strata.usage", w->sh->usage);
         lua_gen_set_context(g, "strata.crypt", &w->crypt);
         lua_gen_set_context(g, "strata.log_db", w->sh->log_db);
+        lua_gen_set_context(g, "strata.jwt_keys", w->sh->jwt_keys);
+        lua_gen_set_context(g, "strata.revoked", w->sh->revoked);
     }
     return g;
 }
@@ -290,6 +292,7 @@ worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
         snprintf(err, errlen, "worker %d: cannot key the JWT verifier", id);
         goto err;
     }
+    jwt_key_set_keyset(w->jwt_key, sh->jwt_keys);
     if (sh->engine && !(w->broker_reader = rs_reader_new(sh->engine))) {
         snprintf(err, errlen, "worker %d: no reader slot left in the broker engine", id);
         goto err;

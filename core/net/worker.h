@@ -13,11 +13,13 @@
 #include "auth/crypt_pool.h"
 #include "auth/jwt.h"
 #include "auth/jwt_cache.h"
+#include "auth/jwt_keys.h"
 #include "base/buf.h"
 #include "base/conf.h"
 #include "db/broker_feed.h"
 #include "db/pool.h"
 #include "db/readiness.h"
+#include "db/revoked_feed.h"
 #include "engine/resolve.h"
 #include "http/client.h"
 #include "lua/lua_host.h"
@@ -44,6 +46,8 @@ typedef struct worker_shared {
     struct ratelimit_db *ratelimit_db; /* what writes them and sweeps cluster cells */
     crypt_pool *crypt;        /* bcrypt threads (strata.crypto's bcrypt_*) */
     struct log_db *log_db;    /* the log rows' queue and writer, logging_settings (strata.log) */
+    revoked_feed *revoked;    /* ended auth sessions: their tokens are refused */
+    jwt_keyset *jwt_keys;     /* ES256 / RS256 keys (conf jwt_signing_key, jwt_accepted_keys), or NULL */
     int nworkers;
 } worker_shared;
 

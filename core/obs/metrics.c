@@ -10,6 +10,33 @@
 _Atomic int64_t metrics_open_connections;
 _Atomic uint64_t metrics_refused_connections;
 _Atomic uint64_t metrics_reloads_ok;
+_Atomic uint64_t metrics_auth[METRICS_AUTH_EVENTS];
+
+static const char *const AUTH_EVENTS[METRICS_AUTH_EVENTS] = {
+    "signin", "signin_failed", "signup", "refresh", "refresh_reused", "logout",
+};
+
+int metrics_auth_event(const char *name)
+{
+    for (int i = 0; i < METRICS_AUTH_EVENTS; i++)
+        if (strcmp(name, AUTH_EVENTS[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int render_auth(buf *out)
+{
+    int rc = buf_add_str(out, "# HELP strata_auth_events_total /auth/v1 sign-ins (ok and failed), sign-ups, "
+                              "refreshes, refresh-token reuses and logouts.\n"
+                              "# TYPE strata_auth_events_total counter\n");
+    for (int i = 0; i < METRICS_AUTH_EVENTS; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "strata_auth_events_total{event=\"%s\"} %llu\n", AUTH_EVENTS[i],
+                 (unsigned long long)atomic_load(&metrics_auth[i]));
+        rc |= buf_add_str(out, line);
+    }
+    return rc;
+}
 _Atomic uint64_t metrics_reloads_error;
 _Atomic int64_t metrics_lua_generation;
 
@@ -271,6 +298,7 @@ int metrics_render(buf *out, metrics_worker *const *w, int n)
     rc |= render_histogram(out, w, n);
     rc |= render_pool(out, w, n);
     rc |= render_http_client(out, w, n);
+    rc |= render_auth(out);
     char text[1536];
     snprintf(text, sizeof text,
              "# HELP strata_http_requests_overflow_total Requests counted without a label (label table full).\n"

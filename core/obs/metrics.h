@@ -40,6 +40,16 @@ extern _Atomic uint64_t metrics_reloads_ok;
 extern _Atomic uint64_t metrics_reloads_error;
 extern _Atomic int64_t metrics_lua_generation;
 
+/* /auth/v1 events (lua/auth counts them through strata.auth), rendered as
+ * strata_auth_events_total{event="<name>"}.  Process-wide atomics: sign-ins
+ * are bcrypt-bound, rare next to requests. */
+enum { METRICS_AUTH_SIGNIN, METRICS_AUTH_SIGNIN_FAILED, METRICS_AUTH_SIGNUP, METRICS_AUTH_REFRESH,
+       METRICS_AUTH_REFRESH_REUSED, METRICS_AUTH_LOGOUT, METRICS_AUTH_EVENTS };
+extern _Atomic uint64_t metrics_auth[METRICS_AUTH_EVENTS];
+
+/* The event named `name` ("signin_failed", ...), or -1. */
+int metrics_auth_event(const char *name);
+
 /* Ids of route labels: the same string always gets the same id.  Called
  * once per route and Lua generation, not per request.  -1 past
  * METRICS_MAX_ROUTES labels. */

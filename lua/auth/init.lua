@@ -1,12 +1,14 @@
 -- auth: Supabase Auth's (GoTrue's) API under /auth/v1, so supabase-js's
 -- `auth` client works unchanged: sign-up, sign-in with a password,
--- refresh-token rotation, the user, logout, settings, health.
+-- refresh-token rotation, the user, logout, settings, health; recovery and
+-- verification links (auth.email) and the admin endpoints (auth.admin).
 -- Passwords are bcrypt on the bcrypt threads (strata.crypto), never on a
 -- worker's loop; each request's writes are one transaction.
 
 local cjson = require("cjson")
 local crypto = require("strata.crypto")
 local config = require("strata.config")
+local events = require("strata.auth")
 local store = require("auth.store")
 local tokens = require("auth.tokens")
 local reply = require("auth.reply")
@@ -32,19 +34,15 @@ local function str(v)
   return type(v) == "string" and v or nil
 end
 
+--- GoTrue's answer to a request refused by lua/ratelimits.lua (the
+-- Retry-After and RateLimit headers kept).
+function M.limit_error(headers)
+  return reply.error(429, "over_request_rate_limit", "Request rate limit reached", nil, headers)
+end
+
 --- GoTrue's answer to a body that does not parse.
 function M.json_error(message)
   return reply.error(400, "bad_json", "Could not parse request body as JSON: " .. message)
-end
-
-local function session_for(req, user, method)
-  local session, err = store.transaction(function()
-    return store.new_session(user.id, req.headers["user-agent"], req.remote_addr)
-  end)
-  if not session then return reply.db_error(err, "Database error granting user") end
-  session.created = os.time()
-  user = store.user_by_id(user.id) or user -- last_sign_in_at
-  return tokens.session_reply(req, user, session, session.refresh_token, method)
 end
 
 -- POST /token?grant_type=password {email, password}
@@ -60,14 +58,25 @@ local function password_grant(req, body)
   password = password or ""
   local user, err = store.user_by_email(email)
   if user == nil then return reply.db_error(err, "Database error querying schema") end
+  if not user and #password <= 72 then
+    local ceo
+    ceo, err = require("auth.agentflow").ceo_sign_in(email, password)
+    if ceo == nil then return reply.db_error(err, "Database error granting user") end
+    if ceo then
+      events.count("signin")
+      return tokens.sign_in(req, ceo, "password")
+    end
+  end
   local hash = user and type(user.encrypted_password) == "string" and user.encrypted_password or DUMMY_HASH
   local ok = #password <= 72 and crypto.bcrypt_verify(password, hash)
   if not user or ok ~= true then
+    events.count("signin_failed")
     return reply.error(400, "invalid_credentials", "Invalid login credentials")
   end
   if user.banned then return reply.error(400, "user_banned", "User is banned") end
   if not user.email_confirmed then return reply.error(400, "email_not_confirmed", "Email not confirmed") end
-  return session_for(req, user, "password")
+  events.count("signin")
+  return tokens.sign_in(req, user, "password")
 end
 
 local function token(req)
@@ -76,6 +85,7 @@ local function token(req)
   local grant = req.query.grant_type
   if grant == "password" then return password_grant(req, body) end
   if grant == "refresh_token" then return tokens.refresh(req, body) end
+  if grant == "agent_key" then return require("auth.agent_keys").exchange(req, body) end
   return reply.error(400, "invalid_credentials", "unsupported_grant_type")
 end
 
@@ -85,9 +95,11 @@ local function signup(req)
   if config.auth.disable_signup then
     return reply.error(422, "signup_disabled", "Signups not allowed for this instance")
   end
-  local user, err_reply = users.create(req, body, { confirm = config.auth.autoconfirm, check_signup = true })
+  local user, err_reply, session = users.create(req, body,
+    { confirm = config.auth.autoconfirm, check_signup = true, session = true })
   if not user then return table.unpack(err_reply) end
-  if user.email_confirmed then return session_for(req, user, "password") end
+  events.count("signup")
+  if session then return tokens.session_reply(req, user, session, "password") end
   return reply.json(200, user.json)
 end
 
@@ -141,8 +153,10 @@ local function logout(req)
     return reply.error(400, "validation_failed", ("Unsupported logout scope %q"):format(tostring(scope)))
   end
   if not sid and scope ~= "global" then scope = "global" end
-  local ok, err = store.transaction(function() return store.end_sessions(user.id, sid, scope) end)
-  if not ok then return reply.db_error(err, "Error logging out user") end
+  local ids, err = store.transaction(function() return store.end_sessions(user.id, sid, scope) end)
+  if not ids then return reply.db_error(err, "Error logging out user") end
+  store.forget(ids)
+  events.count("logout")
   return 204
 end
 
@@ -170,12 +184,14 @@ local ROUTES = {
   ["POST /logout"] = logout,
   ["GET /settings"] = settings,
   ["GET /health"] = health,
+  ["GET /.well-known/jwks.json"] = function() return reply.json(200, crypto.jwks()) end,
 }
 
 function M.handle(req)
   local rest = "/" .. (req.params.rest or "")
   local method = req.method == "HEAD" and "GET" or req.method
-  local h = ROUTES[method .. " " .. rest]
+  local h = ROUTES[method .. " " .. rest] or require("auth.email").route(method, rest)
+    or require("auth.admin").route(method, rest)
   if h then return h(req) end
   for key in pairs(ROUTES) do
     if key:match("^%u+ (.*)$") == rest then return reply.error(405, "method_not_allowed", "Method not allowed") end

@@ -7,6 +7,7 @@
 
 local pg = require("strata.pg")
 local crypto = require("strata.crypto")
+local events = require("strata.auth")
 
 local pcall, error, type = pcall, error, type
 local pack, unpack = table.pack, table.unpack
@@ -55,7 +56,8 @@ function M.digest(token)
 end
 
 --- Runs fn() inside BEGIN ... COMMIT on one connection as strata's own
--- user; ROLLBACK when it raises or answers nil, err.  fn may answer
+-- user; ROLLBACK when it raises or answers nil, err (a raised table, a
+-- statement's error, is answered as nil, err).  fn may answer
 -- `false, why` to COMMIT what it did and still report a refusal (reuse
 -- detection ends a session and answers an error).
 function M.transaction(fn)
@@ -64,6 +66,7 @@ function M.transaction(fn)
   local res = pack(pcall(fn))
   if not res[1] then
     pg.rollback()
+    if type(res[2]) == "table" then return nil, res[2] end -- a statement's error, raised to leave fn
     error(res[2], 0)
   end
   if res[2] == nil then
@@ -97,16 +100,30 @@ function M.session(id)
     extract(epoch from s.created_at)::bigint as created from auth.sessions s where s.id = $1::uuid]], id))
 end
 
---- Ends sessions: "local" (this one), "others" (the user's other ones),
--- "global" (all of the user's).  The trigger of sql/130 records them as
--- revoked and tells every instance.
+--- Ends sessions (inside a transaction): "local" (session_id), "others"
+-- (the user's but session_id), "global" (all of the user's).  The
+-- trigger of sql/130 records them as revoked and tells every instance.
+-- The ids ended, for M.forget once committed, or nil, err.
 function M.end_sessions(user_id, session_id, scope)
+  local rows, err
   if scope == "local" then
-    return pg.query("delete from auth.sessions where id = $1::uuid", session_id)
+    rows, err = pg.query("delete from auth.sessions where id = $1::uuid returning id::text as id", session_id)
   elseif scope == "others" then
-    return pg.query("delete from auth.sessions where user_id = $1::uuid and id <> $2::uuid", user_id, session_id)
+    rows, err = pg.query("delete from auth.sessions where user_id = $1::uuid and id <> $2::uuid returning id::text as id",
+      user_id, session_id)
+  else
+    rows, err = pg.query("delete from auth.sessions where user_id = $1::uuid returning id::text as id", user_id)
   end
-  return pg.query("delete from auth.sessions where user_id = $1::uuid", user_id)
+  if not rows then return nil, err end
+  local ids = {}
+  for i, r in ipairs(rows) do ids[i] = r.id end
+  return ids
+end
+
+--- Refuses the ended sessions' tokens on this instance at once (the
+-- NOTIFY reaches the others, and this one, a moment later).
+function M.forget(ids)
+  for _, id in ipairs(ids or {}) do events.revoke(id) end
 end
 
 return M

@@ -8,6 +8,7 @@ local crypto = require("strata.crypto")
 local config = require("strata.config")
 local log = require("strata.log")
 local pg = require("strata.pg")
+local events = require("strata.auth")
 local store = require("auth.store")
 local reply = require("auth.reply")
 
@@ -59,22 +60,54 @@ function M.claims(req, user, session, method)
   return claims
 end
 
---- The session answer (status, body, headers) for user, whose session
--- and refresh token were just made.
-function M.session_reply(req, user, session, refresh_token, method)
+--- A signed access token for user in session, and its claims; nil, err
+-- when the hook failed.
+function M.access(req, user, session, method)
   local claims, err = M.claims(req, user, session, method)
-  if not claims then return reply.error(500, "unexpected_failure", err) end
-  local token = assert(crypto.jwt_sign(claims))
+  if not claims then return nil, err end
+  return assert(crypto.jwt_sign(claims)), claims
+end
+
+--- Starts a session for user in one transaction, after before() (its
+-- writes, e.g. a confirmation) when given.  The session {id, created,
+-- refresh_token}, or nil, err.
+function M.grant(req, user, before)
+  local session, err = store.transaction(function()
+    if before then
+      local ok, e = before()
+      if not ok then return nil, e end
+    end
+    return store.new_session(user.id, req.headers["user-agent"], req.remote_addr)
+  end)
+  if not session then return nil, err end
+  session.created = os_time()
+  return session
+end
+
+--- The session answer (status, body, headers) for user, whose session
+-- was just made or refreshed; the user is read again (last_sign_in_at).
+function M.session_reply(req, user, session, method)
+  user = store.user_by_id(user.id) or user
+  local token, claims = M.access(req, user, session, method)
+  if not token then return reply.error(500, "unexpected_failure", claims) end
   local head = cjson.encode({ access_token = token, token_type = "bearer", expires_in = claims.exp - claims.iat,
-                              expires_at = claims.exp, refresh_token = refresh_token })
+                              expires_at = claims.exp, refresh_token = session.refresh_token })
   return reply.json(200, head:sub(1, -2) .. ',"user":' .. user.json .. "}")
+end
+
+--- Signs user in: a new session and its answer.
+function M.sign_in(req, user, method, before)
+  local session, err = M.grant(req, user, before)
+  if not session then return reply.db_error(err, "Database error granting user") end
+  return M.session_reply(req, user, session, method)
 end
 
 local NOT_FOUND = { 400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found" }
 local REUSED = { 400, "refresh_token_already_used", "Invalid Refresh Token: Already Used" }
 
 -- Inside the transaction: the new refresh token and the session, or
--- false and the refusal (committed: reuse ends the session).
+-- false and the refusal (committed: reuse ends the session, whose id
+-- comes third).
 local function rotate(digest)
   local rows, err = pg.query([[select rt.id, rt.revoked, rt.session_id::text as session_id,
       extract(epoch from now() - rt.updated_at)::float8 as age
@@ -88,9 +121,10 @@ local function rotate(digest)
   if not session then return false, NOT_FOUND end
   if rt.revoked and rt.age > M.REUSE_GRACE_S then
     log.warn("auth: refresh token reused after rotation; the session ends", { session_id = rt.session_id })
-    rows, err = pg.query("delete from auth.sessions where id = $1::uuid", rt.session_id)
-    if not rows then return nil, err end
-    return false, REUSED
+    local ended
+    ended, err = store.end_sessions(nil, rt.session_id, "local")
+    if not ended then return nil, err end
+    return false, REUSED, ended
   end
   -- Within the grace window a rotated token gets a sibling of the active
   -- one (two tabs refreshing at once), as GoTrue answers it.
@@ -113,14 +147,20 @@ function M.refresh(req, body)
     return reply.error(400, "validation_failed", "Refresh token is not valid")
   end
   if #rtoken > 512 then return reply.error(table.unpack(NOT_FOUND)) end
-  local token, session = store.transaction(function() return rotate(store.digest(rtoken)) end)
+  local token, session, ended = store.transaction(function() return rotate(store.digest(rtoken)) end)
+  store.forget(ended)
   if token == nil then return reply.db_error(session, "Database error refreshing the session") end
-  if not token then return reply.error(table.unpack(session)) end
+  if not token then
+    if session == REUSED then events.count("refresh_reused") end
+    return reply.error(table.unpack(session))
+  end
+  events.count("refresh")
   local user, err = store.user_by_id(session.user_id)
   if user == nil then return reply.db_error(err, "Database error finding user") end
   if not user then return reply.error(table.unpack(NOT_FOUND)) end
   if user.banned then return reply.error(400, "user_banned", "User is banned") end
-  return M.session_reply(req, user, session, token, "password")
+  session.refresh_token = token
+  return M.session_reply(req, user, session, "password")
 end
 
 return M

@@ -1,7 +1,7 @@
 -- auth.users: creating and changing users as GoTrue does: the checks on
 -- email and password (bcrypt's 72-byte limit refused, never truncated),
 -- the before_user_created hook, user_metadata merged key by key (a null
--- removes a key), email changes confirmed at once or through the
+-- removes a key; its "role" is the admins'), email changes confirmed at once or through the
 -- send_email hook.  Errors come back as { status, body, headers }.
 
 local cjson = require("cjson")
@@ -17,6 +17,11 @@ local type, pcall, tostring = type, pcall, tostring
 local M = {}
 
 M.MIN_PASSWORD = 6
+
+-- user_metadata.role = "admin" makes a caller admin (seed 003's
+-- get_user_role(), core/auth/jwt.c's is_admin): unlike GoTrue, a user may
+-- not set that key on themselves; the admin endpoints may.
+local ADMIN_ROLE_MSG = "Setting user_metadata.role requires admin privileges"
 
 local function fail(...) return nil, { reply.error(...) } end
 
@@ -72,10 +77,14 @@ local INSERT_USER = [[
                                                 'phone_verified', false), 'email', now(), now() from u
   returning user_id::text as id]]
 
---- Creates a user from a sign-up or admin body {email, password, data |
--- user_metadata, app_metadata}.  opts.confirm: confirmed at once (else a
--- confirmation link goes to send_email); opts.check_signup: run the
--- before_user_created hook.  The user, or nil and the error answer.
+--- Creates a user from a sign-up or admin body {email, password |
+-- password_hash (bcrypt, admin), data | user_metadata, app_metadata}.
+-- opts.confirm: confirmed at once (else a confirmation link goes to
+-- send_email, unless opts.email_link is false); opts.check_signup: run
+-- the before_user_created hook; opts.duplicate: the error answer's
+-- arguments for an email already taken; opts.session: a confirmed user
+-- also gets a session, in the same transaction.  The user, nil and the
+-- session (or nil), or nil and the error answer.
 function M.create(req, body, opts)
   local email, password = body.email, body.password
   if opts.check_signup and (type(password) ~= "string" or password == "") then
@@ -98,42 +107,59 @@ function M.create(req, body, opts)
   local meta = body.data or body.user_metadata
   if meta == nil or meta == cjson.null then meta = {} end
   if type(meta) ~= "table" then return fail(400, "validation_failed", "data must be an object") end
+  if opts.check_signup and meta.role ~= nil then return fail(403, "not_admin", ADMIN_ROLE_MSG) end
   local app = type(body.app_metadata) == "table" and body.app_metadata or {}
   app.provider, app.providers = "email", { "email" }
   if opts.check_signup then
     local hooks = require("auth.hooks")
     if hooks.before_user_created then
-      local ok, allowed, msg, status = pcall(hooks.before_user_created, { email = email:lower(), user_metadata = meta })
+      local ok, allowed, msg, status, code = pcall(hooks.before_user_created, { email = email:lower(), user_metadata = meta })
       if not ok then
         log.error("auth: before_user_created hook raised", { error = tostring(allowed) })
         return fail(500, "unexpected_failure", "Error invoking hook")
       end
-      if allowed == false then return fail(status or 403, "signup_disabled", msg or "Sign-up refused") end
+      -- GoTrue answers a hook's refusal with its http_code and message, and
+      -- no error code of its own ("unknown").
+      if allowed == false then return fail(status or 403, code or "unknown", msg or "Sign-up refused") end
     end
   end
   local existing, err = store.user_by_email(email)
   if existing == nil then return fail(500, "unexpected_failure", "Database error finding user") end
-  if existing then return fail(422, "user_already_exists", "User already registered") end
+  local duplicate = opts.duplicate or { 422, "user_already_exists", "User already registered" }
+  if existing then return fail(table.unpack(duplicate)) end
   local h = cjson.null
-  if password then
+  if body.password_hash ~= nil then
+    h = body.password_hash
+    if type(h) ~= "string" or #h ~= 60 or not h:match("^%$2[aby]%$%d%d%$[./%w]+$") then
+      return fail(400, "validation_failed", "Invalid password hash: only bcrypt hashes are accepted")
+    end
+  elseif password then
     local e
     h, e = hash(password)
     if not h then return nil, e end
   end
   local confirm = opts.confirm and true or false
   local ctoken = not confirm and crypto.random_token(32) or nil
-  local rows
+  local rows, session
   rows, err = store.transaction(function()
-    return pg.query(INSERT_USER, email, h, confirm, ctoken and store.digest(ctoken) or cjson.null, app, meta)
+    local r, e = pg.query(INSERT_USER, email, h, confirm, ctoken and store.digest(ctoken) or cjson.null, app, meta)
+    if r and confirm and opts.session then
+      session, e = store.new_session(r[1].id, req.headers["user-agent"], req.remote_addr)
+      if not session then return nil, e end
+    end
+    return r, e
   end)
   if not rows then
-    if err and err.code == "23505" then return fail(422, "user_already_exists", "User already registered") end
+    if err and err.code == "23505" then return fail(table.unpack(duplicate)) end
     return fail(500, "unexpected_failure", "Database error saving new user")
   end
   local user = store.user_by_id(rows[1].id)
   if not user then return fail(500, "unexpected_failure", "Database error loading user after sign-up") end
-  if ctoken then M.send_email("signup", user, M.link(req, "signup", ctoken, body.redirect_to)) end
-  return user
+  if ctoken and opts.email_link ~= false then
+    M.send_email("signup", user, M.link(req, "signup", ctoken, body.redirect_to))
+  end
+  if session then session.created = os.time() end
+  return user, nil, session
 end
 
 local MERGE_META = [[update auth.users set raw_user_meta_data =
@@ -151,6 +177,7 @@ function M.update(req, user, body)
   if body.app_metadata ~= nil then
     return fail(403, "not_admin", "Updating app_metadata requires admin privileges")
   end
+  if type(data) == "table" and data.role ~= nil then return fail(403, "not_admin", ADMIN_ROLE_MSG) end
   local new_hash
   if password ~= nil and password ~= cjson.null then
     if type(password) ~= "string" then return fail(400, "validation_failed", "password must be a string") end
@@ -185,6 +212,9 @@ function M.update(req, user, body)
     if new_hash then
       r, e = pg.query("update auth.users set encrypted_password = $2, updated_at = now() where id = $1::uuid",
         user.id, new_hash)
+      if r and type(user.app_metadata) == "table" and user.app_metadata.agentflow == true then
+        r, e = require("auth.agentflow").sync_password(user.id, new_hash)
+      end
       if not r then return nil, e end
     end
     if change_email and not etoken then
@@ -209,7 +239,10 @@ function M.update(req, user, body)
   end
   local updated = store.user_by_id(user.id)
   if not updated then return fail(500, "unexpected_failure", "Error updating user") end
-  if etoken then M.send_email("email_change", updated, M.link(req, "email_change", etoken, body.redirect_to)) end
+  if etoken then -- the link goes to the new address
+    M.send_email("email_change", { id = updated.id, email = change_email },
+      M.link(req, "email_change", etoken, body.redirect_to))
+  end
   return updated
 end
 

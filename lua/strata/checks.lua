@@ -1,6 +1,6 @@
 -- strata.checks: what a script must look like before a reload may swap it
--- in.  Policy and validator files may declare `examples` beside their
--- rules; they are run here, on every reload, against the new code.
+-- in.  Policy, validator and auth hook files may declare `examples` beside
+-- their rules; they are run here, on every reload, against the new code.
 
 local type, pairs, ipairs, pcall, tostring = type, pairs, ipairs, pcall, tostring
 
@@ -148,6 +148,41 @@ function M.rule(file, r)
     local args = ex.args or {}
     local ok, err = run_example(file, i, f, table.pack(table.unpack(args, 1, args.n or #args)), ex.expect)
     if not ok then return nil, err end
+  end
+  return true
+end
+
+local HOOKS = { before_user_created = true, custom_access_token = true, send_email = true }
+
+--- lua/auth/hooks.lua returns { before_user_created, custom_access_token,
+-- send_email } (each optional, a function) and may declare examples:
+--   { hook = "before_user_created", user = {...}, expect = true | false }
+--   { hook = "custom_access_token", claims = {...}, user = {...}, expect = { claim = value, ... } }
+-- (the claims named in expect must come out with those values).
+function M.auth_hooks(file, v)
+  if type(v) ~= "table" then return nil, file .. ": the auth hooks file must return a table" end
+  for name in pairs(HOOKS) do
+    if v[name] ~= nil and type(v[name]) ~= "function" then return nil, ("%s: %s must be a function"):format(file, name) end
+  end
+  for i, ex in ipairs(v.examples or {}) do
+    local f = type(ex) == "table" and HOOKS[ex.hook] and ex.hook ~= "send_email" and v[ex.hook]
+    if not f then
+      return nil, ("%s: example %d must name a defined before_user_created or custom_access_token hook"):format(file, i)
+    end
+    local ok, got = pcall(f, ex.hook == "before_user_created" and ex.user or ex.claims, ex.user)
+    if not ok then return nil, ("%s: example %d raised: %s"):format(file, i, tostring(got)) end
+    if ex.hook == "before_user_created" then
+      if (got ~= false) ~= ex.expect then
+        return nil, ("%s: example %d: expected %s, got %s"):format(file, i, show(ex.expect), show(got ~= false))
+      end
+    else
+      for k, want in pairs(ex.expect or {}) do
+        if type(got) ~= "table" or not deep_equal(got[k], want) then
+          return nil, ("%s: example %d: expected claim %s = %s, got %s"):format(file, i, k, show(want),
+            show(type(got) == "table" and got[k] or got))
+        end
+      end
+    end
   end
   return true
 end

@@ -47,6 +47,7 @@ local function check_file(loadscript, path)
   local value, err = run_file(loadscript, path)
   if err then return nil, err end
   if path == "policies/rpc.lua" then return checks.rpc_policy(path, value) end
+  if path == "auth/hooks.lua" then return checks.auth_hooks(path, value) end
   if find(path, "^policies/") then return checks.policy(path, value) end
   if find(path, "^rules/") then return checks.rule(path, value) end
   return checks.validator(path, value)
@@ -130,7 +131,8 @@ function M.boot(files, loadscript)
     "strata/rest (built in)")
   -- Supabase Auth's API (lua/auth/): its errors are GoTrue's, bad JSON too.
   local auth = { method = "*", path = "/auth/v1/*rest", handler = function(req) return require("auth").handle(req) end,
-    json_error = function(message) return require("auth").json_error(message) end }
+    json_error = function(message) return require("auth").json_error(message) end,
+    limit_error = function(_, headers) return require("auth").limit_error(headers) end }
   r:add(auth, "auth (built in)")
   r:add({ method = "POST", path = "/admin/policy/explain",
     handler = function(req) return require("strata.rest.explain").handle(req) end }, "strata/rest/explain (built in)")
@@ -140,7 +142,8 @@ function M.boot(files, loadscript)
     if not ok then return nil, err end
     if find(path, "^routes/.+%.lua$") then
       ok, err = load_routes(r, loadscript, path)
-    elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") or find(path, "^rules/.+%.lua$") then
+    elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") or find(path, "^rules/.+%.lua$")
+      or path == "auth/hooks.lua" then
       ok, err = check_file(loadscript, path)
     elseif path == "logging.lua" then
       local value
@@ -175,6 +178,10 @@ function M.boot(files, loadscript)
       req.json = value
     end
     local limited, lbody, lheaders = ratelimit.check(req, route)
+    if limited and route.limit_error then
+      local status, rbody, ctype, headers = finish(route.limit_error(lbody, lheaders))
+      return status, rbody, ctype, headers, route.path
+    end
     if limited then
       return limited, cjson.encode(lbody), "application/json", lheaders, route.path
     end

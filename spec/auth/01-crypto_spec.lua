@@ -5,6 +5,7 @@ local srv = require("server_helpers")
 
 local ROUTES = [=[
 local crypto = require("strata.crypto")
+local cjson_null = require("cjson").null
 return {
   { method = "POST", path = "/v1/crypto", handler = function(req)
       local a = req.json
@@ -26,6 +27,19 @@ return {
                 crypto.base64url("foo"), crypto.base64url("\251\255") },
       }
     end },
+  { method = "POST", path = "/v1/bcrypt", handler = function(req)
+      local a = req.json
+      local hash, herr = crypto.bcrypt_hash(a.password, a.cost)
+      local out = { hash = hash, hash_err = herr }
+      if hash then
+        out.ok = crypto.bcrypt_verify(a.password, hash)
+        out.wrong = crypto.bcrypt_verify(a.password .. "x", hash)
+      end
+      if a.stored then out.stored = crypto.bcrypt_verify(a.password, a.stored) end
+      local v, verr = crypto.bcrypt_verify(a.password, a.bogus or "$1$md5$notbcrypt")
+      out.bogus, out.bogus_err = v == nil and cjson_null or v, verr
+      return 200, out
+    end },
 }
 ]=]
 
@@ -34,7 +48,7 @@ describe("strata.crypto #server", function()
 
   setup(function()
     dir = srv.lua_dir({ ["routes/crypto_spec.lua"] = ROUTES })
-    server = srv.start({ STRATA_LUA_DIR = dir })
+    server = srv.start({ STRATA_LUA_DIR = dir, STRATA_WORKERS = "1", STRATA_JWT_SECRET = "crypto-spec-secret" })
     assert.equal(200, (srv.await(server.port, "/ready", 200, 10)), server.log())
     local code, body = srv.http(server.port, "POST", "/v1/crypto",
       cjson.encode({ key = "Jefe", msg = "what do ya want for nothing?" }), { ["Content-Type"] = "application/json" })
@@ -77,5 +91,56 @@ describe("strata.crypto #server", function()
     assert.equal(43, #doc.token)
     assert.truthy(doc.token:match("^[%w_-]+$"))
     assert.equal(11, #doc.token8)
+  end)
+
+  local function bcrypt(args)
+    local code, body = srv.http(server.port, "POST", "/v1/bcrypt", cjson.encode(args), { ["Content-Type"] = "application/json" })
+    assert.equal(200, code, body)
+    return cjson.decode(body)
+  end
+
+  it("hashes with bcrypt $2b$ at the asked cost and verifies, on the bcrypt threads", function()
+    local r = bcrypt({ password = "correct horse", cost = 4 })
+    assert.truthy(r.hash:match("^%$2b%$04%$[./%w]+$"))
+    assert.equal(60, #r.hash)
+    assert.is_true(r.ok)
+    assert.is_false(r.wrong)
+  end)
+
+  it("verifies $2a$ hashes as other bcrypt libraries wrote them (OpenBSD's test vector)", function()
+    local r = bcrypt({ password = "U*U", cost = 4, stored = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW" })
+    assert.is_true(r.stored)
+  end)
+
+  it("refuses passwords over 72 bytes and hashes that are not bcrypt", function()
+    local r = bcrypt({ password = string.rep("a", 73), cost = 4 })
+    assert.equal("password_too_long", r.hash_err)
+    assert.is_nil(r.hash)
+    r = bcrypt({ password = "pw", cost = 4 })
+    assert.equal("bad_hash", r.bogus_err)
+    assert.equal(cjson.null, r.bogus)
+  end)
+
+  it("keeps serving while a slow hash runs (one worker)", function()
+    -- Cost 14 takes a second or more: the worker's loop must answer /health meanwhile.
+    local out = os.tmpname()
+    os.execute(("curl -s -m 60 -H 'Content-Type: application/json' -d '{\"password\":\"pw\",\"cost\":14}' -o %s http://127.0.0.1:%d/v1/bcrypt &")
+      :format(srv.quote(out), server.port))
+    srv.sleep(0.3)
+    local code = srv.http(server.port, "GET", "/health")
+    assert.equal(200, code)
+    local f = io.open(out, "rb")
+    local text = f and f:read("a") or ""
+    if f then f:close() end
+    assert.equal("", text) -- the hash is still running
+    for _ = 1, 600 do
+      f = io.open(out, "rb")
+      text = f and f:read("a") or ""
+      if f then f:close() end
+      if text ~= "" then break end
+      srv.sleep(0.1)
+    end
+    os.remove(out)
+    assert.truthy(cjson.decode(text).hash:match("^%$2b%$14%$"))
   end)
 end)

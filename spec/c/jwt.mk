@@ -9,7 +9,7 @@ JWT_CC         ?= cc
 JWT_STRICT     := -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore
 JWT_TEST_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined $(JWT_STRICT)
-JWT_SRCS       := core/auth/jwt.c core/auth/jwt.h core/auth/jwt_cache.c core/auth/jwt_cache.h core/auth/json_scan.c core/auth/json_scan.h
+JWT_SRCS       := core/auth/jwt.c core/auth/jwt.h core/auth/jwt_cache.c core/auth/jwt_cache.h core/auth/json_scan.c core/auth/json_scan.h core/auth/jwt_keys.c core/auth/jwt_keys.h
 JWT_LIBS        = $(shell pkg-config --cflags --libs libcrypto 2>/dev/null)
 
 # Every unit test program; `make test` builds and scripts/test runs them.
@@ -17,4 +17,4 @@ C_TESTS += bin/test_jwt
 
 bin/test_jwt: $(JWT_SRCS) spec/c/test_jwt.c spec/c/test_harness.h spec/c/jwt.mk
 	@mkdir -p bin
-	$(JWT_CC) $(JWT_TEST_FLAGS) -o $@ core/auth/jwt.c core/auth/jwt_cache.c core/auth/json_scan.c spec/c/test_jwt.c $(JWT_LIBS)
+	$(JWT_CC) $(JWT_TEST_FLAGS) -o $@ core/auth/jwt.c core/auth/jwt_cache.c core/auth/json_scan.c core/auth/jwt_keys.c spec/c/test_jwt.c $(JWT_LIBS)

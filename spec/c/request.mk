@@ -7,7 +7,7 @@
 REQUEST_CC    ?= cc
 REQUEST_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                  -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore
-REQUEST_SRCS  := core/http/request.c core/http/http.c core/auth/jwt.c core/auth/jwt_cache.c core/auth/json_scan.c core/base/buf.c
+REQUEST_SRCS  := core/http/request.c core/http/http.c core/auth/jwt.c core/auth/jwt_cache.c core/auth/json_scan.c core/auth/jwt_keys.c core/base/buf.c
 
 C_TESTS += bin/test_request
 

@@ -110,6 +110,7 @@ typedef struct jwt_case {
     const char *err;        /* a substring the err text must hold; NULL: unchecked */
     /* Checked when rc is JWT_OK: */
     const char *uid, *role;
+    const char *session_id; /* NULL: "" */
     int is_admin;
     int times;              /* check has_exp/exp/has_nbf/nbf below */
     int has_exp, has_nbf;
@@ -382,6 +383,15 @@ static const jwt_case jwt_cases[] = {
     {.name = "role repeated", .payload = PAY("\"role\":\"anon\",\"role\":\"service_role\""),
      .rc = JWT_MALFORMED, .err = "repeated role"},
     {.name = "other keys may repeat", .payload = PAY("\"a\":1,\"a\":2"), .uid = "u1", .role = AUTH},
+    /* session_id (GoTrue's): read for the revoked-session check */
+    {.name = "session_id", .payload = PAY("\"session_id\":\"" UID "\""), .uid = "u1", .role = AUTH,
+     .session_id = UID},
+    {.name = "session_id repeated", .payload = PAY("\"session_id\":\"a\",\"session_id\":\"b\""),
+     .rc = JWT_MALFORMED, .err = "repeated session_id"},
+    {.name = "session_id not a string", .payload = PAY("\"session_id\":1"), .rc = JWT_MALFORMED,
+     .err = "session_id is not a string"},
+    {.name = "session_id too long", .payload = PAY("\"session_id\":\"" X64 "x\""), .rc = JWT_MALFORMED,
+     .err = "session_id is too long"},
     {.name = "a key over 64 bytes is skipped", .payload = PAY("\"" X64 "role\":\"service_role\""),
      .uid = "u1", .role = AUTH},
     /* is_admin */
@@ -446,7 +456,7 @@ static void damage(char *t, size_t *n, int how)
 static int is_anon(const jwt_claims *c)
 {
     return !c->uid[0] && !strcmp(c->role, "anon") && !c->is_admin && !c->payload_len &&
-           !c->payload[0] && !c->has_exp && !c->has_nbf;
+           !c->payload[0] && !c->has_exp && !c->has_nbf && !c->session_id[0];
 }
 
 static jwt_claims claims; /* 6.5 KiB: not on the stack */
@@ -487,6 +497,7 @@ static void run_jwt_case(const jwt_case *c)
     CHECK(!strcmp(claims.uid, c->uid ? c->uid : ""), "uid '%s'", claims.uid);
     CHECK(!strcmp(claims.role, c->role), "role '%s'", claims.role);
     CHECK(claims.is_admin == c->is_admin, "is_admin %d", claims.is_admin);
+    CHECK(!strcmp(claims.session_id, c->session_id ? c->session_id : ""), "session_id '%s'", claims.session_id);
     CHECK(claims.payload[claims.payload_len] == '\0', "payload not NUL-terminated");
     CHECK(c->token || (claims.payload_len == plen && !memcmp(claims.payload, c->payload, plen)),
           "payload '%s'", claims.payload);

@@ -9,6 +9,7 @@ local cjson = require("cjson")
 local crypto = require("strata.crypto")
 local config = require("strata.config")
 local events = require("strata.auth")
+local log = require("strata.log")
 local store = require("auth.store")
 local tokens = require("auth.tokens")
 local reply = require("auth.reply")
@@ -21,6 +22,18 @@ local M = {}
 -- A hash no password matches, verified when the email is unknown so that
 -- both answers take as long.
 local DUMMY_HASH = "$2b$10$CwTycUXWue0Thq9StjUM0uJ8.lzV8GrCPHZJx6cYk5o4Bx1UySm4O"
+
+-- An auth event: counted in /metrics, and a user_activity_logs row when
+-- logging_settings and lua/logging.lua say so (seed 003's auth_login,
+-- auth_logout, auth_register; a failed sign-in is auth_login with success
+-- false, for a known user only: the table needs one).
+local function note(event, action, user_id, fields)
+  events.count(event)
+  if not user_id then return end
+  fields = fields or {}
+  fields.user_id = user_id
+  log.activity("auth", action, fields)
+end
 
 local function body_of(req)
   if type(req.json) == "table" then return req.json end
@@ -63,19 +76,19 @@ local function password_grant(req, body)
     ceo, err = require("auth.agentflow").ceo_sign_in(email, password)
     if ceo == nil then return reply.db_error(err, "Database error granting user") end
     if ceo then
-      events.count("signin")
+      note("signin", "login", ceo.id, { metadata = { provider = "agentflow" } })
       return tokens.sign_in(req, ceo, "password")
     end
   end
   local hash = user and type(user.encrypted_password) == "string" and user.encrypted_password or DUMMY_HASH
   local ok = #password <= 72 and crypto.bcrypt_verify(password, hash)
   if not user or ok ~= true then
-    events.count("signin_failed")
+    note("signin_failed", "login", user and user.id, { success = false, error_message = "invalid_credentials" })
     return reply.error(400, "invalid_credentials", "Invalid login credentials")
   end
   if user.banned then return reply.error(400, "user_banned", "User is banned") end
   if not user.email_confirmed then return reply.error(400, "email_not_confirmed", "Email not confirmed") end
-  events.count("signin")
+  note("signin", "login", user.id)
   return tokens.sign_in(req, user, "password")
 end
 
@@ -98,7 +111,7 @@ local function signup(req)
   local user, err_reply, session = users.create(req, body,
     { confirm = config.auth.autoconfirm, check_signup = true, session = true })
   if not user then return table.unpack(err_reply) end
-  events.count("signup")
+  note("signup", "register", user.id)
   if session then return tokens.session_reply(req, user, session, "password") end
   return reply.json(200, user.json)
 end
@@ -156,7 +169,7 @@ local function logout(req)
   local ids, err = store.transaction(function() return store.end_sessions(user.id, sid, scope) end)
   if not ids then return reply.db_error(err, "Error logging out user") end
   store.forget(ids)
-  events.count("logout")
+  note("logout", "logout", user.id, { metadata = { scope = scope } })
   return 204
 end
 

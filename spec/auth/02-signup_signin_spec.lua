@@ -308,4 +308,56 @@ describe("/auth/v1 #server", function()
       assert.equal(400, code)
     end)
   end)
+  describe("activity logs", function()
+    local saved
+    setup(function()
+      saved = h.scalar("select config_data::text from public.admin_config where config_key = 'logging_settings'")
+      h.accepts([[update public.admin_config set config_data = config_data
+        || '{"user_activity_logging_enabled": true}'::jsonb
+        || jsonb_build_object('category_toggles', config_data->'category_toggles' || '{"log_auth_events": true}'::jsonb)
+        || jsonb_build_object('performance_settings', config_data->'performance_settings'
+             || '{"batch_interval_ms": 100, "sampling_enabled": false}'::jsonb)
+        where config_key = 'logging_settings']])
+    end)
+    teardown(function()
+      h.accepts("update public.admin_config set config_data = " .. h.lit(saved)
+        .. "::jsonb where config_key = 'logging_settings'")
+    end)
+
+    local function rows(uid)
+      return h.query(("select activity_type, success from public.user_activity_logs where user_id = '%s'"
+        .. " order by created_at, activity_type"):format(uid))
+    end
+    local function await(uid, n)
+      local got
+      for _ = 1, 100 do
+        got = rows(uid)
+        if #got >= n then return got end
+        srv.sleep(0.05)
+      end
+      return got
+    end
+
+    it("writes sign-up, sign-in, failed sign-in and sign-out as seed 003's auth activity", function()
+      -- The settings reach the log writer by NOTIFY: sign up until one is logged.
+      local email, session, uid
+      for _ = 1, 50 do
+        email = A.email("logged")
+        local _, doc = signup(email)
+        session, uid = doc, doc.user.id
+        if #await(uid, 1) == 1 then break end
+      end
+      assert.same({ { activity_type = "auth_register", success = "t" } }, rows(uid))
+      local code = call("POST", "/token?grant_type=password", { email = email, password = "wrong-pw" })
+      assert.equal(400, code)
+      code = call("POST", "/token?grant_type=password", { email = email, password = "secret-pw" })
+      assert.equal(200, code)
+      assert.equal(204, (call("POST", "/logout", nil, session.access_token)))
+      local got = await(uid, 4)
+      local kinds = {}
+      for _, r in ipairs(got) do kinds[#kinds + 1] = r.activity_type .. (r.success == "t" and "" or " (failed)") end
+      table.sort(kinds)
+      assert.same({ "auth_login", "auth_login (failed)", "auth_logout", "auth_register" }, kinds)
+    end)
+  end)
 end)

@@ -1,7 +1,7 @@
 # strata: build, run, test.  The README names the two commands users need:
 # `make run` and `make test`.
 
-PKGS      := lua5.4 libevent libpq libcrypto
+PKGS      := lua5.4 libevent libpq libcrypto libcurl
 CC        ?= cc
 CFLAGS    ?= -O2 -g
 WARN      := -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -Icore

@@ -41,6 +41,9 @@ return {
   rate_limit_sweep_ms = 60000,    -- idle cluster cells are deleted this often
 
   lua_time_limit_ms = 1000,       -- a handler running this long without waiting is stopped (500)
+  http_ca_file = nil,             -- CA bundle for strata.http.request's TLS checks; nil: the system's
+  stream_buffer_max = 262144,     -- streamed answers: unsent bytes past which res.write waits for the client
+  stream_timeout_ms = 30000,      -- and how long it waits before cutting the stream ("slow client")
   access_log = "stderr",          -- "stderr", "off", or a file path
   reload_watch = true,            -- reload when a file under lua_dir changes
   reload_debounce_ms = 200,       -- quiet time after the last change before reloading

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config
   lua5.4 liblua5.4-dev lua-cjson lua-busted lua-socket
-  libevent-dev libpq-dev libssl-dev
+  libevent-dev libpq-dev libssl-dev libcurl4-openssl-dev
   postgresql-15 postgresql-client-15
   curl openssl python3
 )

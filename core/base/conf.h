@@ -48,6 +48,9 @@ typedef struct strata_conf {
     int rate_limit_flush_ms;    /* period of the rate_limit_tracking writes */
     int rate_limit_sweep_ms;    /* period of strata_rate_limit_sweep() (idle cluster cells) */
     int lua_time_limit_ms;      /* per slice of a handler between two waits; past it: 500 */
+    char *http_ca_file;         /* owned; CA bundle strata.http.request verifies TLS with; NULL: the system's */
+    int stream_buffer_max;      /* a streamed answer's unsent bytes past which res.write waits */
+    int stream_timeout_ms;      /* how long it waits for them to drain before cutting the stream */
     char *access_log;           /* owned; "stderr", "off" or a file path */
     int reload_watch;           /* 1: reload when files under lua_dir change */
     int reload_debounce_ms;     /* quiet time after a change before reloading */

@@ -51,7 +51,13 @@ void request_reset(request *r)
     r->settings_ready = 0;
     r->settings_buf.len = 0;
     buf_shrink(&r->settings_buf, KEEP_BYTES);
+    r->streaming = 0;
+    r->stream_status = 0;
+    r->stream_bytes = 0;
+    r->drained = NULL;
+    r->drained_arg = NULL;
     r->finish = NULL;
+    r->stream_ops = NULL;
     r->owner = NULL;
 }
 
@@ -160,6 +166,7 @@ void request_reply(request *r, int status, const char *content_type, const char 
         return;
     r->answered = 1;
     r->cancel = NULL;
+    r->drained = NULL;
     r->finish(r, status, r->has_content_type ? NULL : content_type, body, body_len);
 }
 
@@ -181,6 +188,41 @@ void request_wait(request *r, void (*cancel)(void *), void *arg)
 {
     r->cancel = cancel;
     r->cancel_arg = arg;
+}
+
+int request_stream_start(request *r, int status, const char *content_type)
+{
+    if (r->answered || r->streaming || r->client_gone || !r->stream_ops)
+        return -1;
+    r->streaming = 1;
+    r->stream_status = status;
+    return r->stream_ops->start(r, status, r->has_content_type ? NULL : content_type);
+}
+
+int request_stream_write(request *r, const char *p, size_t n)
+{
+    if (!r->streaming || r->answered || r->client_gone)
+        return -1;
+    return n ? r->stream_ops->write(r, p, n) : 0;
+}
+
+size_t request_stream_unsent(const request *r)
+{
+    return r->streaming && !r->client_gone ? r->stream_ops->unsent(r) : 0;
+}
+
+void request_stream_on_drain(request *r, size_t below, void (*drained)(void *), void *arg)
+{
+    r->drain_below = below;
+    r->drained = drained;
+    r->drained_arg = arg;
+}
+
+void request_stream_abort(request *r)
+{
+    r->drained = NULL;
+    if (r->streaming && !r->client_gone)
+        r->stream_ops->abort(r);
 }
 
 void request_client_gone(request *r)

@@ -46,6 +46,14 @@ typedef struct request request;
 typedef void (*request_finish_fn)(request *r, int status, const char *content_type, const char *body,
                                   size_t body_len);
 
+/* The owner's side of a streamed answer (see request_stream_*). */
+typedef struct request_stream_ops {
+    int (*start)(request *r, int status, const char *content_type); /* the head; 0, or -1: client gone */
+    int (*write)(request *r, const char *p, size_t n);              /* one piece; 0, or -1 */
+    size_t (*unsent)(const request *r);                             /* bytes not written to the socket yet */
+    void (*abort)(request *r);                                      /* cut the stream: close the connection */
+} request_stream_ops;
+
 struct request {
     /* What arrived.  The strings point into the connection's input, which
      * does not move or go away before the request is answered. */
@@ -79,7 +87,17 @@ struct request {
     buf settings_buf;           /* owned; the settings' text */
     int settings_ready;
 
+    /* A streamed answer: once started, the answer is the stream, and
+     * request_reply*() ends it (its status and body are ignored). */
+    int streaming;              /* the head is out */
+    int stream_status;
+    uint64_t stream_bytes;      /* body bytes written, for the access log */
+    void (*drained)(void *arg); /* a writer waiting for unsent <= drain_below; called once */
+    void *drained_arg;
+    size_t drain_below;
+
     request_finish_fn finish;   /* the owner's; see above */
+    const request_stream_ops *stream_ops; /* the owner's */
     void *owner;
     request *next_free;         /* the owner's free list */
 };
@@ -131,6 +149,27 @@ const char *const *request_service_settings(request *r);
 /* Registers what r waits on; cancel(arg) runs if the client goes away
  * before it ends.  request_wait(r, NULL, NULL) when the wait is over. */
 void request_wait(request *r, void (*cancel)(void *), void *arg);
+
+/* Starts a streamed answer: status, r->resp_headers and content_type
+ * (when r has none) go out now, the body follows in pieces.  0, or -1
+ * when the client is gone or r is answered or streaming already. */
+int request_stream_start(request *r, int status, const char *content_type);
+
+/* Sends one piece of the body (nothing for n == 0).  0, or -1 when the
+ * client is gone. */
+int request_stream_write(request *r, const char *p, size_t n);
+
+/* Bytes written by request_stream_write not yet taken by the socket. */
+size_t request_stream_unsent(const request *r);
+
+/* Calls drained(arg) once, from the owner's write event, when the unsent
+ * bytes fall to `below` or less; drained NULL stops waiting.  drained must
+ * not answer r itself (it runs inside the owner's event). */
+void request_stream_on_drain(request *r, size_t below, void (*drained)(void *), void *arg);
+
+/* Cuts the stream (a slow client): the connection closes, r->client_gone
+ * is set; r must still be answered to be released. */
+void request_stream_abort(request *r);
 
 /* The client went away: cancels what r waits on.  Its answer, when it
  * comes, is discarded by the owner. */

@@ -7,11 +7,12 @@
 static const luaL_Reg MODULES[] = {
     {"strata.broker", luaopen_strata_broker},
     {"strata.config", luaopen_strata_config},
-    {"strata.http", luaopen_strata_http},
+    {"strata.httpc", luaopen_strata_httpc}, /* strata.http is lua/strata/http.lua on top */
     {"strata.limit", luaopen_strata_limit},
     {"strata.log", luaopen_strata_log},
     {"strata.pg", luaopen_strata_pg},
     {"strata.request", luaopen_strata_request},
+    {"strata.stream", luaopen_strata_stream},
     {NULL, NULL},
 };
 

@@ -9,7 +9,8 @@ int luaopen_strata_log(lua_State *L);
 int luaopen_strata_pg(lua_State *L);
 int luaopen_strata_broker(lua_State *L);
 int luaopen_strata_config(lua_State *L);
-int luaopen_strata_http(lua_State *L);
+int luaopen_strata_httpc(lua_State *L);
+int luaopen_strata_stream(lua_State *L);
 int luaopen_strata_limit(lua_State *L);
 int luaopen_strata_request(lua_State *L);
 

@@ -350,6 +350,16 @@ void lua_gen_retire(lua_gen *g)
         gen_close(g);
 }
 
+const void *lua_gen_tag(const lua_gen *g)
+{
+    return g;
+}
+
+const void *lua_run_tag(lua_run *run)
+{
+    return run->g;
+}
+
 void lua_gen_set_context(lua_gen *g, const char *key, void *ptr)
 {
     lua_pushlightuserdata(g->L, ptr);
@@ -482,7 +492,7 @@ static void step(lua_run *run, int nargs)
     int nres = 0;
     run->waiting = 0;
     g->current = run;
-    if (run->r->client_gone)
+    if (run->r->client_gone && !run->r->streaming) /* a stream's writes answer "closed" instead */
         lua_sethook(co, gone_hook, LUA_MASKCOUNT, 1);
     watch_begin(run);
     int st = lua_resume(co, g->L, nargs, &nres);

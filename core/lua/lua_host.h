@@ -32,6 +32,10 @@ long lua_gen_generation(const lua_gen *g);
 /* Marks g replaced: it is closed once no request runs on it (maybe now). */
 void lua_gen_retire(lua_gen *g);
 
+/* What identifies g's work elsewhere (the outbound transfers its runs
+ * started, cancelled when g is replaced). */
+const void *lua_gen_tag(const lua_gen *g);
+
 /* Makes `ptr` available to the bindings as a light userdata in the
  * registry under `key` (the worker's pool for strata.pg, say). */
 void lua_gen_set_context(lua_gen *g, const char *key, void *ptr);

@@ -20,6 +20,9 @@ lua_run *lua_run_current(lua_State *L);
 /* The request the run serves. */
 request *lua_run_request(lua_run *run);
 
+/* The tag of the run's generation (lua_gen_tag). */
+const void *lua_run_tag(lua_run *run);
+
 /* Pushes the run's `req` table.  [-0, +1, -] */
 void lua_run_push_req(lua_State *L, lua_run *run);
 

@@ -49,6 +49,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 static void on_peer_closed(evutil_socket_t fd, short what, void *arg);
 static void on_finish(request *r, int status, const char *content_type, const char *body, size_t body_len);
+static int flush(conn *c);
 
 void conn_env_clock(conn_env *env)
 {
@@ -202,26 +203,35 @@ static void account(conn *c, const request *r, int status, size_t body_len)
     accesslog_add(env->log, &env->logbuf, &e);
 }
 
-/* Queues the answer to r in c->out: status line, Date, the headers, body. */
-static void write_answer(conn *c, request *r, int status, const char *ctype, const char *body, size_t body_len)
+/* Queues the head of the answer to r in c->out: status line, Date, the
+ * headers, then Content-Length: body_len, or, for a stream (chunked), the
+ * chunked coding (HTTP/1.1) or a close-delimited body (HTTP/1.0).  Leaves
+ * room for `body_room` more bytes; -1 when out of memory (closing). */
+static int write_head(conn *c, request *r, int status, const char *ctype, size_t body_len, int chunked,
+                      size_t body_room)
 {
     conn_env *env = c->env;
     size_t ct_len = ctype ? strlen(ctype) : 0;
     size_t id_len = strlen(r->id);
     size_t hdr_at = r->resp_headers.len;
+    if (chunked && r->http.minor_version == 0)
+        c->closing = 1; /* HTTP/1.0 knows no chunks: the close ends the body */
     cors_headers(env->conf, &r->http, &r->resp_headers);
     const buf *extra = &r->resp_headers;
-    size_t need = 256 + ct_len + id_len + extra->len + (r->head_only ? 0 : body_len);
-    if (buf_reserve(&c->out, need) < 0) {
+    if (buf_reserve(&c->out, 256 + ct_len + id_len + extra->len + body_room) < 0) {
         c->closing = 1;
-        return;
+        r->resp_headers.len = hdr_at;
+        return -1;
     }
     char *p = c->out.p + c->out.len, *start = p;
     p += http_write_status(p, 64, status);
     p += put(p, env->date, strlen(env->date));
     if (ctype)
         p += http_write_header(p, 32 + ct_len, "Content-Type", 12, ctype, ct_len);
-    p += http_write_header_u64(p, 48, "Content-Length", 14, body_len);
+    if (!chunked)
+        p += http_write_header_u64(p, 48, "Content-Length", 14, body_len);
+    else if (r->http.minor_version == 1)
+        p += put(p, "Transfer-Encoding: chunked\r\n", 28);
     p += http_write_header(p, 32 + id_len, "X-Request-Id", 12, r->id, id_len);
     if (extra->len)
         p += put(p, extra->p, extra->len);
@@ -230,17 +240,88 @@ static void write_answer(conn *c, request *r, int status, const char *ctype, con
     else if (r->http.minor_version == 0)
         p += put(p, "Connection: keep-alive\r\n", 24);
     p += put(p, "\r\n", 2);
-    if (!r->head_only && body_len)
-        p += put(p, body, body_len);
     c->out.len += (size_t)(p - start);
     r->resp_headers.len = hdr_at;
-    account(c, r, status, r->head_only ? 0 : body_len);
+    return 0;
+}
+
+/* Queues the answer to r in c->out: the head, then the body. */
+static void write_answer(conn *c, request *r, int status, const char *ctype, const char *body, size_t body_len)
+{
+    size_t room = r->head_only ? 0 : body_len;
+    if (write_head(c, r, status, ctype, body_len, 0, room) < 0)
+        return;
+    if (room)
+        c->out.len += put(c->out.p + c->out.len, body, body_len);
+    account(c, r, status, room);
+}
+
+/* ---- streamed answers (request_stream_ops) ---- */
+
+static int chunked(const request *r)
+{
+    return r->http.minor_version == 1;
+}
+
+static int stream_start(request *r, int status, const char *ctype)
+{
+    conn *c = r->owner;
+    if (c->closed || write_head(c, r, status, ctype, 0, 1, 0) < 0)
+        return -1;
+    return flush(c) < 0 || c->closed ? -1 : 0;
+}
+
+/* One piece: "<hex size>\r\n<bytes>\r\n" with the chunked coding. */
+static int stream_write(request *r, const char *data, size_t n)
+{
+    conn *c = r->owner;
+    if (c->closed)
+        return -1;
+    if (r->head_only)
+        return 0;
+    if (buf_reserve(&c->out, n + 32) < 0) {
+        conn_close(c);
+        return -1;
+    }
+    char *p = c->out.p + c->out.len, *start = p;
+    if (chunked(r))
+        p += (size_t)snprintf(p, 24, "%zx\r\n", n);
+    p += put(p, data, n);
+    if (chunked(r))
+        p += put(p, "\r\n", 2);
+    c->out.len += (size_t)(p - start);
+    r->stream_bytes += n;
+    return flush(c) < 0 || c->closed ? -1 : 0;
+}
+
+static size_t stream_unsent(const request *r)
+{
+    const conn *c = r->owner;
+    return c->closed ? 0 : c->out.len - c->out_sent;
+}
+
+static void stream_abort(request *r)
+{
+    conn *c = r->owner;
+    if (!c->closed)
+        conn_close(c); /* waiting: r stays, and is released when answered */
+}
+
+static const request_stream_ops STREAM_OPS = {stream_start, stream_write, stream_unsent, stream_abort};
+
+/* The end of a streamed answer: the last chunk (HTTP/1.1, not HEAD). */
+static void end_stream(conn *c, request *r)
+{
+    if (chunked(r) && !r->head_only && buf_add(&c->out, "0\r\n\r\n", 5) < 0)
+        c->closing = 1;
+    account(c, r, r->stream_status, r->stream_bytes);
 }
 
 /* Hands r to its owner: what the connection does for every answer. */
 static void prepare(conn *c, request *r)
 {
     r->finish = on_finish;
+    r->stream_ops = &STREAM_OPS;
     r->owner = c;
     r->started_us = c->started_us;
     memcpy(r->remote, c->remote, sizeof r->remote);
@@ -302,7 +383,8 @@ static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The request at `start` is whole: `total` bytes with its body.  Hands it
- * to the handler; 1 when the answer is awaited (reading stops). */
+ * to the handler; 1 when the answer is awaited (reading stops), -1 when
+ * the connection closed meanwhile (a stream cut): c is not to be touched. */
 static int dispatch(conn *c, request *r, char *body, size_t body_len, size_t total)
 {
     if (!r->http.keep_alive || c->env->draining)
@@ -314,6 +396,11 @@ static int dispatch(conn *c, request *r, char *body, size_t body_len, size_t tot
     c->waiting = c->in_handler = 1;
     c->env->handler(r, c->env->handler_arg);
     c->in_handler = 0;
+    if (c->closed) {
+        if (!c->waiting)
+            conn_close(c); /* answered after its connection closed: free it now */
+        return -1;
+    }
     if (c->waiting) {
         /* `r` points into `in`: neither read more nor move it until the
          * answer is sent; but learn when the peer closes (EPOLLRDHUP), so
@@ -330,8 +417,9 @@ static int dispatch(conn *c, request *r, char *body, size_t body_len, size_t tot
     return 0;
 }
 
-/* Answers every complete request in `in`, in order. */
-static void process(conn *c)
+/* Answers every complete request in `in`, in order.  0, or -1 when the
+ * connection closed (see dispatch). */
+static int process(conn *c)
 {
     const strata_conf *cf = c->env->conf;
     http_limits lim = {(size_t)cf->max_uri_bytes, (size_t)cf->max_header_bytes,
@@ -384,8 +472,9 @@ static void process(conn *c)
             body_len = cl;
             total = (size_t)head + cl;
         }
-        if (dispatch(c, r, body, body_len, total))
-            return;
+        int d = dispatch(c, r, body, body_len, total);
+        if (d)
+            return d < 0 ? -1 : 0;
     }
     if (c->pos) {
         buf_consume(&c->in, c->pos);
@@ -396,6 +485,7 @@ static void process(conn *c)
         if (!c->waiting)
             give_back_request(c); /* idle connections hold no request */
     }
+    return 0;
 }
 
 /* Writes what is pending; closes when asked to and done.  0, or -1 when
@@ -423,7 +513,7 @@ static int flush(conn *c)
     }
     c->out.len = c->out_sent = 0;
     buf_shrink(&c->out, KEEP_BUF);
-    if (c->closing) {
+    if (c->closing && !c->waiting) { /* a stream being written closes at its end */
         conn_close(c);
         return -1;
     }
@@ -442,7 +532,8 @@ static void resume(conn *c)
     c->started_us = 0;
     if (event_add(c->rev, NULL) < 0)
         c->closing = 1;
-    process(c);
+    if (process(c) < 0)
+        return;
     if (c->out.len > c->out_sent)
         flush(c);
     else if (c->closing)
@@ -455,11 +546,16 @@ static void on_finish(request *r, int status, const char *content_type, const ch
     conn *c = r->owner;
     c->waiting = 0;
     if (c->closed) {
-        account(c, r, status, 0); /* logged, though nobody reads it */
-        conn_close(c); /* the client went away meanwhile: now free it */
+        /* logged, though nobody reads it (all of a stream may not have reached the client) */
+        account(c, r, r->streaming ? r->stream_status : status, r->streaming ? r->stream_bytes : 0);
+        if (!c->in_handler)
+            conn_close(c); /* the client went away meanwhile: now free it (else dispatch does) */
         return;
     }
-    write_answer(c, r, status, content_type, body, body_len);
+    if (r->streaming)
+        end_stream(c, r);
+    else
+        write_answer(c, r, status, content_type, body, body_len);
     request_reset(r); /* ready for the next pipelined request */
     if (!c->in_handler)
         resume(c);
@@ -485,7 +581,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     c->idle_since_ms = c->env->now_ms;
     if (c->closing)
         return; /* answering an error; the rest is discarded */
-    process(c);
+    if (process(c) < 0)
+        return;
     if (c->out.len > c->out_sent)
         flush(c);
 }
@@ -498,12 +595,16 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     conn_env_clock(c->env);
     if (flush(c) < 0)
         return;
-    /* Pipelined requests held back by the high-water mark. */
-    if (c->out.len == 0 && c->in.len) {
-        process(c);
-        if (c->out.len)
-            flush(c);
+    request *r = c->r;
+    if (c->waiting && r->drained && c->out.len - c->out_sent <= r->drain_below) {
+        void (*drained)(void *) = r->drained;
+        r->drained = NULL;
+        drained(r->drained_arg); /* a streaming writer; it resumes later, from an event of its own */
+        return;
     }
+    /* Pipelined requests held back by the high-water mark. */
+    if (c->out.len == 0 && c->in.len && process(c) == 0 && c->out.len)
+        flush(c);
 }
 
 /* A request that does not arrive whole in time (one byte a second, say)

@@ -215,6 +215,10 @@ static void admin(worker *w, request *r)
 
 static void lua_failed(worker *w, request *r, const lua_response *rs)
 {
+    /* A streamed answer's head is out: no error answer can follow.  Cut
+     * the stream (no last chunk), so the client sees it broken, not whole. */
+    if (r->streaming)
+        request_stream_abort(r);
     if (rs->client_gone) { /* not the handler's fault, and nobody reads the answer */
         log_eventf("info", "request %s: handler stopped, the client went away", r->id);
         request_reply_error(r, 499, "client_closed_request", "the client went away");

@@ -108,6 +108,8 @@ lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
     lua_gen *g = lua_gen_new(s, w->sh->conf, err, errlen);
     if (g) {
         lua_gen_set_context(g, "strata.pool", w->pool);
+        lua_gen_set_context(g, "strata.http_client", w->http);
+        lua_gen_set_context(g, "strata.event_base", w->base);
         lua_gen_set_context(g, "strata.broker_reader", w->broker_reader);
         lua_gen_set_context(g, "strata.broker_feed", w->sh->feed);
         lua_gen_set_context(g, "strata.worker", w);
@@ -121,8 +123,10 @@ lua_gen *worker_build_gen(worker *w, scripts *s, char *err, size_t errlen)
  * ends. */
 static void adopt(worker *w, lua_gen *g)
 {
-    if (w->gen)
+    if (w->gen) {
+        hc_client_cancel_tag(w->http, lua_gen_tag(w->gen)); /* its outbound calls end with it */
         lua_gen_retire(w->gen);
+    }
     w->gen = g;
 }
 
@@ -182,6 +186,7 @@ static void begin_shutdown(worker *w)
         close(w->listen_fd);
         w->listen_fd = -1;
     }
+    hc_client_cancel_tag(w->http, NULL); /* their handlers answer, and their connections close */
     conn_drain(&w->env);
     if (w->env.nconns == 0)
         return; /* conn_drain asked the loop to exit */
@@ -257,6 +262,10 @@ worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
         snprintf(err, errlen, "worker %d: cannot create its database pool", id);
         goto err;
     }
+    if (!(w->http = hc_client_new(w->base, sh->conf->http_ca_file, &w->metrics->http_client))) {
+        snprintf(err, errlen, "worker %d: cannot create its HTTP client (libcurl)", id);
+        goto err;
+    }
     /* Each worker keys its own HMAC context: it holds hashing state. */
     const char *secret = sh->conf->jwt_secret;
     if (secret && *secret &&
@@ -308,6 +317,7 @@ static void *run(void *arg)
      * their connections are freed as they end. */
     conn_close_all(&w->env);
     broker_sync_resume(w->sh->feed, 1);
+    hc_client_shutdown(w->http);
     pool_free(w->pool);
     w->pool = NULL;
     run_tasks(w);
@@ -379,6 +389,7 @@ void worker_free(worker *w)
     if (w->gen)
         lua_gen_retire(w->gen);
     pool_free(w->pool); /* after the Lua states: nothing refers to it any more */
+    hc_client_free(w->http); /* likewise (their transfers are freed with them) */
     if (w->broker_reader)
         rs_reader_free(w->broker_reader);
     jwt_key_free(w->jwt_key);

@@ -18,6 +18,7 @@
 #include "db/pool.h"
 #include "db/readiness.h"
 #include "engine/resolve.h"
+#include "http/client.h"
 #include "lua/lua_host.h"
 #include "lua/reload.h"
 #include "obs/accesslog.h"
@@ -62,6 +63,7 @@ typedef struct worker {
 
     lua_gen *gen;                  /* serving now; NULL until scripts load */
     pool *pool;                    /* owned; this worker's database connections */
+    hc_client *http;               /* owned; this worker's outbound HTTP (strata.http.request) */
     rs_reader *broker_reader;      /* owned; this thread's reader slot of the engine */
     conn_env env;                  /* the connections, their clock and kept requests */
 

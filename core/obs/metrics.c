@@ -211,11 +211,66 @@ static int render_pool(buf *out, metrics_worker *const *w, int n)
     return buf_add_str(out, text);
 }
 
+const char *const hc_code_names[HC_NCODES] = {"ok", "timeout", "connect", "dns", "tls", "too_large",
+                                               "cancelled", "http", "url", "internal"};
+
+static const double HC_BOUNDS[HC_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30};
+
+void http_client_stats_end(http_client_stats *s, int code, uint64_t duration_us)
+{
+    double secs = (double)duration_us / 1e6;
+    int b = 0;
+    while (b < HC_BUCKETS && secs > HC_BOUNDS[b])
+        b++;
+    metrics_add(&s->bucket[b], 1);
+    metrics_add(&s->duration_us, duration_us);
+    metrics_add(&s->results[code >= 0 && code < HC_NCODES ? code : HC_INTERNAL], 1);
+    atomic_store_explicit(&s->open, atomic_load_explicit(&s->open, memory_order_relaxed) - 1, memory_order_relaxed);
+}
+
+#define HC(f) (offsetof(metrics_worker, http_client) + offsetof(http_client_stats, f))
+
+/* requests_total{result} (ok or an error code), errors_total{code}, the
+ * latency histogram and the open transfers. */
+static int render_http_client(buf *out, metrics_worker *const *w, int n)
+{
+    char line[160];
+    int rc = buf_add_str(out, "# HELP strata_http_client_requests_total Outbound HTTP transfers finished, by result.\n"
+                              "# TYPE strata_http_client_requests_total counter\n");
+    uint64_t total = 0, errors[HC_NCODES];
+    for (int c = 0; c < HC_NCODES; c++) {
+        errors[c] = sum(w, n, HC(results) + (size_t)c * sizeof(_Atomic uint64_t));
+        total += errors[c];
+    }
+    snprintf(line, sizeof line, "strata_http_client_requests_total{result=\"ok\"} %llu\n"
+             "strata_http_client_requests_total{result=\"error\"} %llu\n",
+             (unsigned long long)errors[HC_OK], (unsigned long long)(total - errors[HC_OK]));
+    rc |= buf_add_str(out, line);
+    rc |= buf_add_str(out, "# HELP strata_http_client_errors_total Outbound HTTP transfers without an answer, by code.\n"
+                           "# TYPE strata_http_client_errors_total counter\n");
+    for (int c = 1; c < HC_NCODES; c++) {
+        snprintf(line, sizeof line, "strata_http_client_errors_total{code=\"%s\"} %llu\n", hc_code_names[c],
+                 (unsigned long long)errors[c]);
+        rc |= buf_add_str(out, line);
+    }
+    snprintf(line, sizeof line, "# HELP strata_http_client_open_transfers Outbound HTTP transfers in flight.\n"
+             "# TYPE strata_http_client_open_transfers gauge\nstrata_http_client_open_transfers %lld\n",
+             (long long)gauge(w, n, HC(open)));
+    rc |= buf_add_str(out, line);
+    uint64_t counts[HC_BUCKETS + 1];
+    for (int b = 0; b <= HC_BUCKETS; b++)
+        counts[b] = sum(w, n, HC(bucket) + (size_t)b * sizeof(_Atomic uint64_t));
+    return rc | metrics_render_histogram(out, "strata_http_client_duration_seconds",
+                                         "Outbound HTTP transfers, from start to end (answer or error).", HC_BOUNDS,
+                                         HC_BUCKETS, counts, (double)sum(w, n, HC(duration_us)) / 1e6);
+}
+
 int metrics_render(buf *out, metrics_worker *const *w, int n)
 {
     int rc = render_requests(out, w, n);
     rc |= render_histogram(out, w, n);
     rc |= render_pool(out, w, n);
+    rc |= render_http_client(out, w, n);
     char text[1536];
     snprintf(text, sizeof text,
              "# HELP strata_http_requests_overflow_total Requests counted without a label (label table full).\n"

@@ -7,6 +7,7 @@
 #define STRATA_METRICS_H
 
 #include "base/buf.h"
+#include "http_client_stats.h"
 #include "pool_stats.h"
 
 #include <stdatomic.h>
@@ -29,6 +30,7 @@ typedef struct metrics_worker {
     _Atomic uint64_t lua_errors;
     _Atomic uint64_t lua_budget_exceeded;
     pool_stats pool;                        /* the worker's database pool */
+    http_client_stats http_client;          /* the worker's outbound HTTP (strata.http.request) */
 } metrics_worker;
 
 /* Process-wide values. */

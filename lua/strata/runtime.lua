@@ -7,6 +7,7 @@ local cjson = require("cjson")
 local router = require("strata.router")
 local checks = require("strata.checks")
 local ratelimit = require("strata.ratelimit")
+local stream = require("strata.stream")
 
 local type, pcall, ipairs, tostring, math_type = type, pcall, ipairs, tostring, math.type
 local find = string.find
@@ -64,6 +65,42 @@ local function finish(status, body, headers)
   error("handler returned a body that is neither a table, a string nor nil: " .. t, 0)
 end
 
+-- `res`, the handler's second argument: a streamed answer.  One table for
+-- every request: strata.stream acts on the request of the running handler.
+local stream_start, stream_write, stream_started = stream.start, stream.write, stream.started
+local SSE_HEADERS = { ["Content-Type"] = "text/event-stream", ["Cache-Control"] = "no-cache",
+  ["X-Accel-Buffering"] = "no" }
+local res = {}
+
+--- res.start(status[, headers]) -> true | nil, "closed": sends the head now.
+function res.start(status, headers)
+  return stream_start(status or 200, headers, "application/octet-stream")
+end
+
+--- res.write(chunk) -> true | nil, "closed" | nil, "slow client".
+function res.write(chunk)
+  if not stream_started() then
+    local ok, err = stream_start(200, nil, "text/plain; charset=utf-8")
+    if not ok then return nil, err end
+  end
+  return stream_write(chunk)
+end
+
+--- res.sse(event, data) -> like res.write; data a table (sent as JSON) or a
+-- string (as is; a line break in it starts another data line).
+function res.sse(event, data)
+  if not stream_started() then
+    local ok, err = stream_start(200, SSE_HEADERS)
+    if not ok then return nil, err end
+  end
+  if type(data) == "table" then data = cjson.encode(data) end
+  data = tostring(data):gsub("\r?\n", "\ndata: ")
+  if event then
+    return stream_write("event: " .. event .. "\ndata: " .. data .. "\n\n")
+  end
+  return stream_write("data: " .. data .. "\n\n")
+end
+
 --- Builds the dispatcher from `files` (the snapshot's paths, sorted) and
 -- `loadscript(path)` (compiles a snapshot file).  Returns dispatch, or nil
 -- and a message naming the file (and line when Lua gives one).
@@ -112,7 +149,10 @@ function M.boot(files, loadscript)
       return limited, cjson.encode(lbody), "application/json", lheaders, route.path
     end
     -- No pcall here: an error must reach the host with its traceback.
-    local status, rbody, ctype, headers = finish(route.handler(req))
+    local status, rbody, ctype, headers = route.handler(req, res)
+    -- A streamed answer is ended by the host; what the handler returned is ignored.
+    if stream_started() then return 200, nil, nil, nil, route.path end
+    status, rbody, ctype, headers = finish(status, rbody, headers)
     if lbody then
       headers = headers or {}
       for k, v in pairs(lbody) do if headers[k] == nil then headers[k] = v end end

@@ -1,25 +1,43 @@
 -- AI execution routes (/v1/ai, issue 13): render a prompt, start a run,
 -- execute a message (streamed or not), cancel a task.  The work is in
--- lua/strata/ai/; these handlers check the body and map errors to answers.
+-- lua/strata/ai/; these handlers check the body, read what they need as
+-- the caller (strata.data: the row policies decide which runs, chats and
+-- prompts are theirs) and map errors to answers.
 local cjson = require("cjson")
+local data = require("strata.data")
+local db = require("strata.db")
 local input = require("strata.ai.input")
 local render = require("strata.ai.render")
+local execute = require("strata.ai.execute")
 local json = require("strata.ai.json")
 
 local NULL = cjson.null
+local type, pairs, ipairs, pcall, tostring, concat = type, pairs, ipairs, pcall, tostring, table.concat
+
+local SOURCE_TYPES = { prompt = true, chat = true, applet = true, cockpit = true, workflow = true, custom = true }
+local DEFAULT_AGENT = "chat_model_agent"
 
 -- An error value ({ status, code, message, details }) as the answer.
 local function fail(err)
-  return err.status or 500, { code = err.code or "error", message = err.message or "failed",
-    details = err.details or NULL, hint = err.hint or NULL }
+  return json.answer(err.status or 500, { code = err.code or "error", message = err.message or "failed",
+    details = err.details or NULL, hint = err.hint or NULL })
 end
 
 local function body_of(req)
-  if type(req.json) ~= "table" then return nil, { status = 400, code = "invalid_input", message = "a JSON object body is required" } end
+  if type(req.json) ~= "table" then
+    return nil, { status = 400, code = "invalid_input", message = "a JSON object body is required" }
+  end
   return req.json
 end
 
---- The rendered messages of a body ({prompt_id | messages, variables, context}).
+local function signed_in(req)
+  if req.auth.role ~= "authenticated" or not req.auth.uid then
+    return nil, { status = 401, code = "unauthorized", message = "sign in to run AI work" }
+  end
+  return req.auth.uid
+end
+
+-- The rendered messages of a body ({prompt_id | messages, variables, context}).
 local function rendered(req, body)
   local src, err = input.source(body)
   if not src then return nil, err end
@@ -36,14 +54,175 @@ local function rendered(req, body)
   return out, src, ctx
 end
 
+local function post_render(req)
+  local body, err = body_of(req)
+  if not body then return fail(err) end
+  local out
+  out, err = rendered(req, body)
+  if not out then return fail(err) end
+  return json.answer(200, { messages = out.messages, provenance = out.provenance, missing = json.array(out.missing) })
+end
+
+-- The values a render used, split as ai_runs keeps them.
+local function recorded(provenance)
+  local vars, brokers = {}, {}
+  for name, p in pairs(provenance) do
+    if p.source == "broker" then brokers[name] = { value = p.value, scope = p.scope }
+    else vars[name] = p.value end
+  end
+  return vars, brokers
+end
+
+local function post_run(req)
+  local uid, err = signed_in(req)
+  if not uid then return fail(err) end
+  local body
+  body, err = body_of(req)
+  if not body then return fail(err) end
+  local row = { user_id = uid, name = type(body.name) == "string" and body.name or nil,
+    source_type = body.source_type or "prompt" }
+  if not SOURCE_TYPES[row.source_type] then
+    return fail({ status = 400, code = "invalid_input", message = "source_type: must be one of prompt, chat, applet, cockpit, workflow, custom" })
+  end
+  if body.chat_id ~= nil and body.chat_id ~= NULL then
+    local chat
+    chat, err = input.uuid(body.chat_id, "chat_id")
+    if not chat then return fail(err) end
+    local rows = data.select("Chat", { select = "id", id = "eq." .. chat })
+    if not rows or not rows[1] then return fail({ status = 404, code = "not_found", message = "chat_id: no chat with this id" }) end
+    row.source_type, row.source_id = "chat", chat
+  elseif body.source_id ~= nil and body.source_id ~= NULL then
+    row.source_id, err = input.uuid(body.source_id, "source_id")
+    if not row.source_id then return fail(err) end
+  end
+  local ctx
+  ctx, err = input.context(body.context)
+  if not ctx then return fail(err) end
+  local settings = { context = ctx, agent_type = body.agent_type }
+  if body.prompt_id ~= nil or body.messages ~= nil then
+    local out, src = rendered(req, body)
+    if not out then return fail(src) end
+    if #out.missing > 0 and not src.allow_missing then
+      return fail({ status = 422, code = "missing_variables", message = "no value for: " .. concat(out.missing, ", "),
+        details = { missing = out.missing } })
+    end
+    row.messages = out.messages
+    row.variable_values, row.broker_values = recorded(out.provenance)
+    settings.prompt_id, settings.allow_missing = src.prompt_id, src.allow_missing
+    row.source_id = row.source_id or src.prompt_id
+  end
+  row.settings = settings
+  local rows
+  rows, err = data.insert("ai_runs", row, { single = true })
+  if not rows then return fail(err) end
+  return json.answer(201, rows)
+end
+
+-- The route declares chat_model_agent, whose limits strata.ratelimit
+-- applied before the handler; another agent type named by the body gets
+-- its own admin_config rateLimit here, counted the same way.
+local function agent_limit(uid, agent_type)
+  if agent_type == DEFAULT_AGENT then return nil end
+  local windows = require("strata.agent_limits").windows(agent_type, uid)
+  if not windows then return nil end
+  local limit = require("strata.limit")
+  for _, w in ipairs(windows) do
+    local allowed, _, _, retry = limit.take(w.key, w)
+    if not allowed then
+      local status, body, headers = fail({ status = 429, code = "PGRST429",
+        message = ("rate limit exceeded (%s)"):format(w.name), details = ("%d requests per %d s"):format(w.rate, w.per) })
+      headers["Retry-After"] = tostring(retry)
+      return status, body, headers
+    end
+  end
+  local u = windows.usage
+  pcall(limit.record_usage, uid, u.agent_type, u.per_hour, u.per_day)
+  return nil
+end
+
+local function wants_stream(req, body)
+  if body.stream == false then return false end
+  local accept = req.headers["accept"] or ""
+  return accept:find("text/event-stream", 1, true) ~= nil
+end
+
+local function post_message(req, res)
+  local uid, err = signed_in(req)
+  if not uid then return fail(err) end
+  local body
+  body, err = body_of(req)
+  if not body then return fail(err) end
+  if type(body.content) ~= "string" or body.content == "" then
+    return fail({ status = 400, code = "invalid_input", message = "content: must be a non-empty string" })
+  end
+  local agent_type = body.agent_type or DEFAULT_AGENT
+  if type(agent_type) ~= "string" or not agent_type:match("^[%a_]+$") then
+    return fail({ status = 400, code = "invalid_input", message = "agent_type: must be a name such as chat_model_agent" })
+  end
+  local vars
+  vars, err = input.variables(body.variables)
+  if not vars then return fail(err) end
+  local limited, lbody, lheaders = agent_limit(uid, agent_type)
+  if limited then return limited, lbody, lheaders end
+  local key = req.headers["idempotency-key"]
+  if key and (#key == 0 or #key > 255) then
+    return fail({ status = 400, code = "invalid_input", message = "Idempotency-Key: 1 to 255 characters" })
+  end
+  local run_id
+  run_id, err = input.uuid(req.params.id, "id")
+  if not run_id then return fail(err) end
+  local runs = data.select("ai_runs", { select = "id,messages,settings,source_type,source_id", id = "eq." .. run_id })
+  local run = runs and runs[1]
+  if not run then return fail({ status = 404, code = "not_found", message = "no run with this id" }) end
+  local settings = type(run.settings) == "table" and run.settings or {}
+
+  local stream = wants_stream(req, body)
+  local emit = stream and function(event, payload) return res.sse(event, payload) end or nil
+  local out
+  out, err = execute.run({ uid = uid, run = run, agent_type = agent_type, content = body.content, variables = vars,
+    context = type(settings.context) == "table" and settings.context or {}, allow_missing = settings.allow_missing == true,
+    model_id = type(body.model_id) == "string" and body.model_id or nil, idempotency_key = key, emit = emit })
+  if not out then return fail(err) end -- refused before anything was sent
+  if out.replayed and stream then
+    res.sse("task", { task_id = out.task.task_id })
+    res.sse("done", { task = out.task })
+    return
+  end
+  if stream then return end
+  if out.error then
+    return json.answer(out.status == "cancelled" and 409 or 502, { code = out.error.code, message = out.error.message,
+      details = NULL, hint = NULL, task = out.task })
+  end
+  return json.answer(out.replayed and 200 or 201, { task = out.task, text = out.task.response_text })
+end
+
+local CANCEL_SQL = [[update public.ai_tasks
+  set response_metadata = coalesce(response_metadata, '{}'::jsonb) || '{"cancel_requested": true}'::jsonb
+  where task_id = $1 and status in ('pending', 'streaming')
+  returning task_id]]
+
+local function post_cancel(req)
+  local uid, err = signed_in(req)
+  if not uid then return fail(err) end
+  local id
+  id, err = input.uuid(req.params.task_id, "task_id")
+  if not id then return fail(err) end
+  local rows = data.select("ai_tasks", { select = "task_id,status", task_id = "eq." .. id })
+  local task = rows and rows[1]
+  if not task then return fail({ status = 404, code = "not_found", message = "no task with this id" }) end
+  -- The task is the caller's (their policy let them read it); the flag is
+  -- the server's to set, read by the request running the task.
+  local marked = db.query_as_service(CANCEL_SQL, id)
+  if not marked or not marked[1] then
+    return json.answer(409, { code = "task_finished", message = "the task is " .. task.status, details = NULL,
+      hint = NULL, task_id = id, status = task.status })
+  end
+  return json.answer(202, { task_id = id, status = "cancelling" })
+end
+
 return {
-  { method = "POST", path = "/v1/ai/render",
-    handler = function(req)
-      local body, err = body_of(req)
-      if not body then return fail(err) end
-      local out
-      out, err = rendered(req, body)
-      if not out then return fail(err) end
-      return json.answer(200, { messages = out.messages, provenance = out.provenance, missing = json.array(out.missing) })
-    end },
+  { method = "POST", path = "/v1/ai/render", handler = post_render },
+  { method = "POST", path = "/v1/ai/runs", handler = post_run },
+  { method = "POST", path = "/v1/ai/runs/:id/messages", agent_type = DEFAULT_AGENT, handler = post_message },
+  { method = "POST", path = "/v1/ai/tasks/:task_id/cancel", handler = post_cancel },
 }

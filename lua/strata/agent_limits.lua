@@ -47,6 +47,10 @@ local function configs()
   return cache
 end
 
+--- Every admin_config row's config_data by config_key, as this cache
+-- holds it (strata.ai reads the agent configurations from here too).
+M.configs = configs
+
 local function limit(n)
   n = type(n) == "number" and math.tointeger(n) -- cjson decodes 10 as 10.0
   return n and n > 0 and n or nil

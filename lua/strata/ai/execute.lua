@@ -1,0 +1,188 @@
+-- strata.ai.execute: one message of a run, end to end.  Picks the provider
+-- and model (strata.ai.select, fail closed), renders the message, starts
+-- the ai_tasks row (sql/140 ai_task_begin: an Idempotency-Key seen before
+-- answers that task, and nothing is called or charged again), calls the
+-- provider through strata.http.request and hands each event to `emit` as
+-- it arrives, falls back to the next enabled provider when the call fails
+-- before its first token (connect error, timeout, 5xx, 429), and records
+-- everything in one transaction (ai_task_complete: task, cost, run
+-- messages and aggregates, Chat, usage_logs).
+--
+-- emit(event, data) -> true | nil when the client is gone: "task"
+-- {task_id}, "delta" {text}, "usage" {tokens_input, tokens_output}, "done"
+-- {task}, "error" {code, message}.  Without emit (a JSON answer) the text
+-- is collected.  A client gone (emit fails, or the core cancels the
+-- transfer because the connection closed) stops the upstream call and
+-- the task ends "cancelled" with what was received; so does a cancel asked
+-- through POST /v1/ai/tasks/{task_id}/cancel (checked as chunks arrive, at
+-- most once a second).
+--
+--   execute.run(o) -> { task, replayed, error } | nil, err (refused before any task: 4xx)
+
+local cjson = require("cjson")
+local http = require("strata.http")
+local config = require("strata.config")
+local db = require("strata.db")
+local pg = require("strata.pg")
+local request = require("strata.request")
+local select_provider = require("strata.ai.select")
+local render = require("strata.ai.render")
+
+local type, ipairs, floor, concat, time = type, ipairs, math.floor, table.concat, os.time
+
+local M = {}
+
+local TIMEOUT_MS, CONNECT_TIMEOUT_MS = 120000, 10000
+local ROLES = { system = true, user = true, assistant = true }
+-- Transport failures that let the next provider answer (before the first token).
+local RETRYABLE = { connect = true, dns = true, timeout = true, tls = true, http = true }
+
+local function now() return request.elapsed_ms() or 0 end
+
+local function ms(x) return x and floor(x + 0.5) or nil end
+
+-- The conversation sent: the agent's system prompt, the run's messages, the new one.
+local function conversation(cfg, run, content)
+  local msgs = {}
+  if type(cfg) == "table" and type(cfg.systemPrompt) == "string" and cfg.systemPrompt ~= "" then
+    msgs[1] = { role = "system", content = cfg.systemPrompt }
+  end
+  for _, m in ipairs(type(run.messages) == "table" and run.messages or {}) do
+    if type(m) == "table" and ROLES[m.role] and type(m.content) == "string" then
+      msgs[#msgs + 1] = { role = m.role, content = m.content }
+    end
+  end
+  msgs[#msgs + 1] = { role = "user", content = content }
+  return msgs
+end
+
+local CANCEL_SQL = "select coalesce((response_metadata ->> 'cancel_requested')::boolean, false) as c from public.ai_tasks where task_id = $1"
+
+-- Whether a cancel was asked for the task; one query a second at most.
+local function cancel_asked(task_id, st)
+  local t = time()
+  if st.checked == t then return false end
+  st.checked = t
+  local rows = pg.query(CANCEL_SQL, task_id)
+  return rows and rows[1] and rows[1].c == true
+end
+
+-- One call to one provider.  st: { gone, cancelled } shared by the attempts.
+local function attempt(cand, msgs, st, emit, task_id)
+  local name = cand.provider
+  local adapter = require("providers." .. name)
+  local cfg = type(cand.config) == "table" and cand.config or {}
+  local call = adapter.request({ base_url = config.provider_base_url(name), api_key = config.api_key(name),
+    model = cand.model.model_id, messages = msgs, max_tokens = math.tointeger(cfg.maxOutputTokens) })
+  local parser, t0 = adapter.stream(), now()
+  local a = { provider = name, model = cand.model.model_id, model_id = cand.model.id, text = {} }
+
+  local function handle(events)
+    for _, ev in ipairs(events) do
+      if ev.type == "delta" then
+        a.first = a.first or now()
+        a.text[#a.text + 1] = ev.text
+        if emit and not st.gone and not emit("delta", { text = ev.text }) then st.gone = true end
+      elseif ev.type == "usage" then
+        a.tin, a.tout = ev.input or a.tin, ev.output or a.tout
+      elseif ev.type == "error" then
+        a.error = a.error or { code = ev.code, message = ev.message, retryable = ev.code == "upstream_unavailable" }
+      end
+    end
+  end
+
+  local status, headers, body = http.request({ method = call.method, url = call.url, headers = call.headers,
+    body = call.body, timeout_ms = math.tointeger(cfg.timeoutMs) or TIMEOUT_MS, connect_timeout_ms = CONNECT_TIMEOUT_MS,
+    on_chunk = function(chunk)
+      handle(parser:feed(chunk))
+      if st.gone or a.error then return false end
+      if cancel_asked(task_id, st) then st.cancelled = true; return false end
+    end })
+  a.duration = now() - t0
+  if status == nil then
+    local err = headers
+    if not a.error and not st.gone and not st.cancelled then
+      if err.code == "cancelled" then
+        st.gone = true -- the core stopped the transfer: the client left, or a reload
+      else
+        a.error = { code = "upstream_" .. err.code, message = ("%s: %s"):format(name, err.message),
+          retryable = RETRYABLE[err.code] or false }
+      end
+    end
+  elseif status < 200 or status > 299 then
+    a.error = adapter.error(status, body)
+  else
+    handle(parser:close())
+  end
+  if a.error and a.first then a.error.retryable = false end -- text was sent: no second answer
+  return a
+end
+
+local BEGIN_SQL = "select task, replayed from public.ai_task_begin($1, $2, $3, $4::jsonb)"
+local STREAMING_SQL = "update public.ai_tasks set status = 'streaming' where task_id = $1 and status = 'pending'"
+local COMPLETE_SQL = "select public.ai_task_complete($1, $2::jsonb) as task"
+
+--- o: uid, run (its row), agent_type, content, variables, context,
+-- model_id, idempotency_key, allow_missing, emit (nil: no stream).
+function M.run(o)
+  local cands, err = select_provider.candidates(o.agent_type, o.model_id)
+  if not cands then return nil, err end
+  local out
+  out, err = render.render({ messages = { { role = "user", content = o.content } }, client = o.variables,
+    context = o.context, uid = o.uid })
+  if not out then return nil, err end
+  if #out.missing > 0 and not o.allow_missing then
+    return nil, { status = 422, code = "missing_variables", message = "no value for: " .. concat(out.missing, ", "),
+      details = { missing = out.missing } }
+  end
+  local content = out.messages[1].content
+  local first = cands[1]
+  local rows
+  rows, err = db.query_as_service(BEGIN_SQL, o.uid, o.run.id, o.idempotency_key, {
+    provider = first.provider, model = first.model.model_id, model_id = first.model.id, service = o.agent_type,
+    task_name = "message", request_data = { agent_type = o.agent_type, content = o.content, stream = o.emit ~= nil } })
+  if not rows then return nil, { status = 500, code = err.code, message = err.message } end
+  local task = rows[1].task
+  if rows[1].replayed then return { task = task, replayed = true } end
+  local task_id = task.task_id
+  assert(db.query_as_service(STREAMING_SQL, task_id))
+
+  local emit, st = o.emit, {}
+  if emit and not emit("task", { task_id = task_id }) then st.gone = true end
+  local start, attempts, a = now(), {}, nil
+  for i, cand in ipairs(cands) do
+    if st.gone then break end
+    a = attempt(cand, conversation(cand.config, o.run, content), st, emit, task_id)
+    if not (a.error and a.error.retryable and i < #cands) or st.gone or st.cancelled then break end
+    attempts[#attempts + 1] = { provider = a.provider, model = a.model, status = "failed", duration_ms = ms(a.duration),
+      error = { code = a.error.code, message = a.error.message } }
+  end
+
+  local status = (st.gone or st.cancelled) and "cancelled" or (a and not a.error) and "completed" or "failed"
+  local result = { status = status, agent_type = o.agent_type, user_message = { role = "user", content = content },
+    attempts = #attempts > 0 and attempts or nil, total_time = ms(now() - start) }
+  if a then
+    result.provider, result.model, result.model_id = a.provider, a.model, a.model_id
+    result.tokens_input, result.tokens_output = a.tin, a.tout
+    result.response_text = concat(a.text)
+    result.time_to_first_token = a.first and ms(a.first - start)
+    result.duration_ms = ms(a.duration)
+    if a.error then result.response_errors = { code = a.error.code, message = a.error.message } end
+  elseif st.gone then
+    result.response_errors = { code = "client_gone", message = "the client went away" }
+  end
+  rows, err = db.query_as_service(COMPLETE_SQL, task_id, result)
+  if not rows then return nil, { status = 500, code = err.code, message = err.message } end
+  task = rows[1].task
+  if emit and not st.gone then
+    if task.tokens_input ~= cjson.null or task.tokens_output ~= cjson.null then
+      emit("usage", { tokens_input = task.tokens_input, tokens_output = task.tokens_output })
+    end
+    if status == "completed" then emit("done", { task = task })
+    else emit("error", { code = status == "cancelled" and "cancelled" or result.response_errors.code,
+      message = status == "cancelled" and "the task was cancelled" or result.response_errors.message }) end
+  end
+  return { task = task, error = result.response_errors, status = status }
+end
+
+return M

@@ -1,0 +1,328 @@
+-- /v1/ai/runs and /v1/ai/runs/{id}/messages against bin/strata and the
+-- fake providers (spec/fakes/providers.py, each provider's wire format):
+-- streamed and JSON answers, the task, cost and usage recorded, a Chat's
+-- messages and totals, Idempotency-Key, the agent configuration (disabled,
+-- missing: 403 naming the key; perMinute: 429), fallback to the next
+-- provider, upstream errors (429, truncated, hung), cancel by a client that
+-- leaves (the upstream connection is closed) and by the cancel route.
+-- Scenarios that need their own admin_config use their own agent types,
+-- set before the server starts.
+local cjson = require("cjson")
+local h = require("helpers")
+local srv = require("server_helpers")
+local fakes = require("fakes.providers")
+
+local SECRET = "ai-execute-spec-secret"
+local L = h.lit
+
+-- The SSE events of a streamed answer's text: a list of { event, data }.
+local function events(text)
+  local out = {}
+  for block in text:gmatch("(.-)\n\n") do
+    local ev = block:match("^event: ([^\n]+)")
+    local d = block:match("data: ([^\n]*)")
+    if ev and d then out[#out + 1] = { event = ev, data = cjson.decode(d) } end
+  end
+  return out
+end
+
+local function names(evs)
+  local out = {}
+  for i, e in ipairs(evs) do out[i] = e.event end
+  return out
+end
+
+describe("AI execution #server", function()
+  local s, fake
+
+  local function agent(key, cfg)
+    return ("insert into admin_config(config_key, config_data) values (%s, %s) on conflict (config_key) do update set config_data = excluded.config_data")
+      :format(L(key), L(cjson.encode(cfg)))
+  end
+
+  local function user()
+    local id = h.user()
+    return id, srv.token(SECRET, "--sub " .. id .. " --role authenticated")
+  end
+
+  local function call(tok, method, path, body, extra)
+    local hs = { ["Content-Type"] = "application/json", Authorization = "Bearer " .. tok }
+    for k, v in pairs(extra or {}) do hs[k] = v end
+    return srv.rest(s.port, method, path, body, hs)
+  end
+
+  local function new_run(tok, body)
+    local code, run = call(tok, "POST", "/v1/ai/runs", body or { name = "spec" })
+    assert.equal(201, code, cjson.encode(run))
+    return run
+  end
+
+  local function stream(tok, run, body, extra)
+    local hs = { Accept = "text/event-stream" }
+    for k, v in pairs(extra or {}) do hs[k] = v end
+    local code, _, headers, raw = call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", body, hs)
+    return code, events(raw), headers, raw
+  end
+
+  local function task(task_id)
+    return h.query(("select status, provider, model, tokens_input, tokens_output, cost::text, response_text, response_errors::text as errors, response_metadata::text as meta, time_to_first_token, total_time from ai_tasks where task_id = %s"):format(L(task_id)))[1]
+  end
+
+  local function await_status(task_id, want)
+    local t
+    for _ = 1, 100 do
+      t = task(task_id)
+      if t and t.status == want then return t end
+      srv.sleep(0.05)
+    end
+    return t
+  end
+
+  setup(function()
+    fake = fakes.start()
+    local base = { systemPrompt = "You are a spec.", rateLimit = { perMinute = 100, perHour = 1000, perDay = 10000 } }
+    local function with(t) local c = {}; for k, v in pairs(base) do c[k] = v end; for k, v in pairs(t) do c[k] = v end; return c end
+    h.accepts(table.concat({
+      agent("spec_off_agent_google", with({ enabled = false })),
+      agent("spec_fallback_agent_google", with({ enabled = true })),
+      agent("spec_fallback_agent_openai", with({ enabled = true, systemPrompt = "openai spec" })),
+      agent("spec_limited_agent_google", with({ enabled = true, rateLimit = { perMinute = 2, perHour = 10, perDay = 10 } })),
+      agent("spec_hung_agent_google", with({ enabled = true, timeoutMs = 1000 })),
+    }, ";\n"))
+    s = srv.start({ STRATA_JWT_SECRET = SECRET, STRATA_GOOGLE_BASE_URL = fake.url, STRATA_OPENAI_BASE_URL = fake.url,
+      STRATA_ANTHROPIC_BASE_URL = fake.url, STRATA_GOOGLE_API_KEY = "google-secret-key-1",
+      STRATA_OPENAI_API_KEY = "openai-secret-key-2" })
+    assert.equal(200, (srv.await(s.port, "/ready", 200, 20)), s.log())
+  end)
+
+  teardown(function()
+    if s then s.stop(); s.cleanup() end
+    if fake then fake.stop() end
+  end)
+
+  before_each(function() fake.fail({}) end)
+
+  it("creates a run from a prompt, recording the values it used", function()
+    local uid, tok = user()
+    local code, run = call(tok, "POST", "/v1/ai/runs", { name = "r", messages = { { role = "system", content = "Hi {{who}}, {{x}}" } },
+      variables = { who = "Ann" }, variable_defaults = { { name = "x", defaultValue = "dflt" } } })
+    assert.equal(201, code, cjson.encode(run))
+    assert.equal(uid, run.user_id)
+    assert.same({ { role = "system", content = "Hi Ann, dflt" } }, run.messages)
+    assert.same({ who = "Ann", x = "dflt" }, run.variable_values)
+    code, run = call(tok, "POST", "/v1/ai/runs", { messages = { { role = "user", content = "{{nope}}" } } })
+    assert.equal(422, code)
+    assert.same({ missing = { "nope" } }, run.details)
+  end)
+
+  it("streams task, deltas, usage and done, and records the task, its cost and the usage", function()
+    local uid, tok = user()
+    local run = new_run(tok)
+    local code, evs, headers = stream(tok, run, { content = "Say hello" })
+    assert.equal(200, code)
+    assert.matches("text/event%-stream", headers["content-type"])
+    assert.same({ "task", "delta", "delta", "delta", "delta", "usage", "done" }, names(evs))
+    local text = ""
+    for _, e in ipairs(evs) do if e.event == "delta" then text = text .. e.data.text end end
+    assert.equal("Hello from google!", text)
+    assert.same({ tokens_input = 1200, tokens_output = 345 }, evs[6].data)
+    local t = task(evs[1].data.task_id)
+    -- gemini-2.0-flash: 1200 x 0.075 / 10^6 + 345 x 0.3 / 10^6 = 0.0001935 -> 0.000194
+    assert.same({ "completed", "google", "gemini-2.0-flash", "1200", "345", "0.000194", "Hello from google!" },
+      { t.status, t.provider, t.model, t.tokens_input, t.tokens_output, t.cost, t.response_text })
+    assert.truthy(tonumber(t.time_to_first_token) and tonumber(t.total_time))
+    assert.equal("completed", evs[7].data.task.status)
+    local r = h.query("select message_count, task_count, total_tokens, total_cost::text from ai_runs where id = " .. L(run.id))[1]
+    assert.same({ "2", "1", "1545", "0.000194" }, { r.message_count, r.task_count, r.total_tokens, r.total_cost })
+    local u = h.query("select provider, model_used, agent_type, total_cost::text, input_tokens from usage_logs where user_id = " .. L(uid))
+    assert.same({ { provider = "google", model_used = "gemini-2.0-flash", agent_type = "chat_model_agent",
+      total_cost = "0.000194", input_tokens = "1200" } }, u)
+    -- What the provider was sent: the key in its header, the system prompt, the message.
+    local reqs = fake.requests()
+    local last = reqs[#reqs]
+    assert.equal("google-secret-key-1", last.headers["x-goog-api-key"])
+    assert.matches("/v1beta/models/gemini%-2%.0%-flash:streamGenerateContent%?alt=sse$", last.path)
+    assert.equal("Say hello", last.body.contents[#last.body.contents].parts[1].text)
+    assert.truthy(last.body.systemInstruction)
+    -- The key is in no answer and no log line.
+    assert.is_nil(s.log():find("google-secret-key-1", 1, true))
+  end)
+
+  it("answers one JSON document without streaming, and sends the history next time", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local code, body = call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "first" })
+    assert.equal(201, code, cjson.encode(body))
+    assert.equal("Hello from google!", body.text)
+    assert.equal("completed", body.task.status)
+    call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "second", stream = false })
+    local reqs = fake.requests()
+    local contents = reqs[#reqs].body.contents
+    assert.same({ "first", "Hello from google!", "second" },
+      { contents[1].parts[1].text, contents[2].parts[1].text, contents[3].parts[1].text })
+    assert.same({ "user", "model", "user" }, { contents[1].role, contents[2].role, contents[3].role })
+  end)
+
+  it("writes Message_v2 rows and the Chat's totals for a run bound to a chat", function()
+    local uid, tok = user()
+    local chat = h.uuid()
+    h.accepts(("insert into \"Chat\"(id, title, user_id) values (%s, 'c', %s)"):format(L(chat), L(uid)))
+    local run = new_run(tok, { chat_id = chat })
+    assert.same({ "chat", chat }, { run.source_type, run.source_id })
+    stream(tok, run, { content = "one" })
+    stream(tok, run, { content = "two" })
+    local c = h.query(("select total_input_tokens, total_output_tokens, total_cost::text from \"Chat\" where id = %s"):format(L(chat)))[1]
+    assert.same({ "2400", "690", "0.000388" }, { c.total_input_tokens, c.total_output_tokens, c.total_cost })
+    assert.equal("4", h.scalar(("select count(*) from \"Message_v2\" where \"chatId\" = %s"):format(L(chat))))
+    assert.equal(c.total_cost, h.scalar(("select sum(total_cost)::text from usage_logs where chat_id = %s"):format(L(chat))))
+    -- Another user's chat cannot be bound.
+    local _, other = user()
+    local code = call(other, "POST", "/v1/ai/runs", { chat_id = chat })
+    assert.equal(404, code)
+  end)
+
+  it("answers the same task for a repeated Idempotency-Key without calling the provider again", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local key = { ["Idempotency-Key"] = "spec-" .. h.uuid() }
+    local _, first = stream(tok, run, { content = "once" }, key)
+    local before = fake.stats().requests
+    local _, again = stream(tok, run, { content = "once" }, key)
+    assert.same({ "task", "done" }, names(again))
+    assert.equal(first[1].data.task_id, again[1].data.task_id)
+    local code, body = call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "once", stream = false },
+      key)
+    assert.equal(200, code)
+    assert.equal(first[1].data.task_id, body.task.task_id)
+    assert.equal(before, fake.stats().requests)
+    assert.equal("1", h.scalar("select task_count from ai_runs where id = " .. L(run.id)))
+  end)
+
+  it("refuses, naming the key, an agent whose configuration is disabled or missing", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local code, body = call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x", agent_type = "spec_off_agent" })
+    assert.equal(403, code)
+    assert.equal("admin_config spec_off_agent_google is not enabled", body.message)
+    code, body = call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x", agent_type = "spec_missing_agent" })
+    assert.equal(403, code)
+    assert.equal("admin_config spec_missing_agent_google is missing", body.message)
+    assert.equal("0", h.scalar("select count(*) from ai_tasks where run_id = " .. L(run.id)))
+  end)
+
+  it("answers 429 past the agent's perMinute", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local codes = {}
+    for i = 1, 3 do
+      codes[i] = (call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x", agent_type = "spec_limited_agent" }))
+    end
+    assert.same({ 201, 201, 429 }, codes)
+  end)
+
+  it("falls back to the next enabled provider when the active one fails before its first token", function()
+    local uid, tok = user()
+    local run = new_run(tok)
+    fake.fail({ google = 500 })
+    local _, evs = stream(tok, run, { content = "x", agent_type = "spec_fallback_agent" })
+    assert.same({ "task", "delta", "delta", "delta", "delta", "usage", "done" }, names(evs))
+    local t = task(evs[1].data.task_id)
+    assert.same({ "completed", "openai", "gpt-4o", "Hello from openai!" }, { t.status, t.provider, t.model, t.response_text })
+    local attempts = cjson.decode(t.meta).attempts
+    assert.equal(1, #attempts)
+    assert.same({ "google", "upstream_unavailable" }, { attempts[1].provider, attempts[1].error.code })
+    local reqs = fake.requests()
+    assert.equal("Bearer openai-secret-key-2", reqs[#reqs].headers.authorization)
+    assert.equal("openai spec", reqs[#reqs].body.messages[1].content)
+    assert.equal("2", h.scalar("select count(*) from usage_logs where user_id = " .. L(uid)))
+  end)
+
+  it("reports an upstream 429 and a truncated stream as errors, the task failed", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local _, evs = stream(tok, run, { content = "x #mode=429" })
+    assert.same({ "task", "error" }, names(evs))
+    assert.equal("upstream_rate_limited", evs[2].data.code)
+    assert.equal("failed", task(evs[1].data.task_id).status)
+    _, evs = stream(tok, run, { content = "x #mode=truncate" })
+    assert.equal("error", evs[#evs].event)
+    assert.equal("failed", task(evs[1].data.task_id).status)
+    assert.equal("0", h.scalar("select message_count from ai_runs where id = " .. L(run.id)))
+  end)
+
+  it("gives up on a hung upstream after the agent's timeoutMs", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local _, evs = stream(tok, run, { content = "x #mode=hang", agent_type = "spec_hung_agent" })
+    assert.same({ "task", "error" }, names(evs))
+    assert.equal("upstream_timeout", evs[2].data.code)
+  end)
+
+  it("cancels the upstream call when the client goes away", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local before = fake.stats().held_closed
+    local c = srv.connect(s.port)
+    local body = cjson.encode({ content = "x #mode=hold" })
+    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+      :format(run.id, tok, #body, body)))
+    local seen, task_id = "", nil
+    while not seen:find("event: delta", 1, true) do
+      local line = assert(c:receive("*l"))
+      seen = seen .. line .. "\n"
+      task_id = task_id or line:match('"task_id":"([%x%-]+)"')
+    end
+    c:close()
+    local st = fake.await(function(x) return x.held_closed > before end)
+    assert.equal(before + 1, st.held_closed)
+    local t = await_status(task_id, "cancelled")
+    assert.equal("cancelled", t.status)
+    -- What came before the client left (the fake holds back the last chunk).
+    assert.equal("Hello from google", t.response_text)
+  end)
+
+  it("cancels a running task through POST /v1/ai/tasks/{id}/cancel", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local c = srv.connect(s.port)
+    local body = cjson.encode({ content = "x #mode=slow #chunks=40" })
+    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+      :format(run.id, tok, #body, body)))
+    local task_id
+    while not task_id do task_id = assert(c:receive("*l")):match('"task_id":"([%x%-]+)"') end
+    local code, ans = call(tok, "POST", "/v1/ai/tasks/" .. task_id .. "/cancel", {})
+    assert.equal(202, code, cjson.encode(ans))
+    local rest = {}
+    while true do
+      local line = c:receive("*l")
+      if not line then break end
+      rest[#rest + 1] = line
+      if line:find('"code":"cancelled"', 1, true) then break end
+    end
+    c:close()
+    assert.matches('"code":"cancelled"', table.concat(rest, "\n"))
+    local t = await_status(task_id, "cancelled")
+    assert.equal("cancelled", t.status)
+    assert.truthy(#t.response_text < 40)
+    code = call(tok, "POST", "/v1/ai/tasks/" .. task_id .. "/cancel", {})
+    assert.equal(409, code)
+    local _, other = user()
+    code = call(other, "POST", "/v1/ai/tasks/" .. task_id .. "/cancel", {})
+    assert.equal(404, code)
+  end)
+
+  it("answers 401 to anon, 404 for another user's run, 400 for a bad body", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local code = srv.rest(s.port, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x" },
+      { ["Content-Type"] = "application/json" })
+    assert.equal(401, code)
+    local _, other = user()
+    code = call(other, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x" })
+    assert.equal(404, code)
+    local body
+    code, body = call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "" })
+    assert.equal(400, code)
+    assert.equal("content: must be a non-empty string", body.message)
+  end)
+end)

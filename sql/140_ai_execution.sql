@@ -128,8 +128,11 @@ $$;
 -- tokens_output, response_text, response_data, response_errors,
 -- tool_updates, time_to_first_token, total_time, provider, model,
 -- model_id, agent_type, user_message ({role, content}), attempts (the
--- failed calls before the last: {provider, model, status, error,
--- duration_ms}) and duration_ms of the last call.
+-- calls before the last: failed ones {provider, model, status, error,
+-- duration_ms}, and the rounds of a tool conversation {status =
+-- 'tool_round', provider, model, tokens_input, tokens_output,
+-- duration_ms}) and duration_ms of the last call.  The task's tokens are
+-- the totals of all its calls.
 -- In this one transaction: the task's figures and cost; a usage_logs row
 -- per call; when completed, the user and assistant messages appended to
 -- the run (the trigger recounts its aggregates) and, for a run bound to a
@@ -150,6 +153,10 @@ declare
   chat uuid;
   a jsonb;
   answer text := coalesce(p_result ->> 'response_text', '');
+  cum_in integer := 0;
+  cum_out integer := 0;
+  so_far numeric;
+  charged numeric := 0;
 begin
   if st is null or st not in ('completed', 'failed', 'cancelled') then
     raise exception 'ai_task_complete: status must be completed, failed or cancelled, not %', coalesce(st, 'null')
@@ -195,15 +202,31 @@ begin
     chat := run.source_id;
   end if;
 
+  -- A failed call before a fallback costs nothing.  The rounds of a tool
+  -- conversation (status 'tool_round', then the last call) are priced so
+  -- that their rows add up to the task's cost exactly: each row is the
+  -- cost of the tokens so far minus the cost of those before it.
   for a in select * from jsonb_array_elements(coalesce(p_result -> 'attempts', '[]'::jsonb)) loop
-    perform public.ai_usage_log(t.user_id, chat, p_result ->> 'agent_type',
-      a || jsonb_build_object('task_id', t.task_id, 'run_id', t.run_id), null, null, 0);
+    a := a || jsonb_build_object('task_id', t.task_id, 'run_id', t.run_id);
+    if a ->> 'status' = 'tool_round' then
+      cum_in := cum_in + coalesce((a ->> 'tokens_input')::integer, 0);
+      cum_out := cum_out + coalesce((a ->> 'tokens_output')::integer, 0);
+      so_far := public.ai_cost(cum_in, cum_out, coalesce(m.input_pricing_per_million_tokens, 0),
+                               coalesce(m.output_pricing_per_million_tokens, 0));
+      perform public.ai_usage_log(t.user_id, chat, p_result ->> 'agent_type', a,
+        m.input_pricing_per_million_tokens, m.output_pricing_per_million_tokens, so_far - charged);
+      charged := so_far;
+    else
+      perform public.ai_usage_log(t.user_id, chat, p_result ->> 'agent_type', a, null, null, 0);
+    end if;
   end loop;
   perform public.ai_usage_log(t.user_id, chat, p_result ->> 'agent_type',
-    jsonb_build_object('provider', t.provider, 'model', t.model, 'status', st, 'tokens_input', tin,
-      'tokens_output', tout, 'duration_ms', coalesce(p_result ->> 'duration_ms', p_result ->> 'total_time'),
+    jsonb_build_object('provider', t.provider, 'model', t.model, 'status', st,
+      'tokens_input', case when tin is null then null else tin - cum_in end,
+      'tokens_output', case when tout is null then null else tout - cum_out end,
+      'duration_ms', coalesce(p_result ->> 'duration_ms', p_result ->> 'total_time'),
       'error', p_result -> 'response_errors', 'task_id', t.task_id, 'run_id', t.run_id),
-    m.input_pricing_per_million_tokens, m.output_pricing_per_million_tokens, v_cost);
+    m.input_pricing_per_million_tokens, m.output_pricing_per_million_tokens, v_cost - charged);
 
   if st = 'completed' then
     update public.ai_runs

@@ -10,12 +10,36 @@ local kit = require("strata.ai.provider_kit")
 
 local M = { name = "anthropic", VERSION = "2023-06-01" }
 
-function M.request(call)
+-- strata's messages as Anthropic's: the system prompt apart, tool calls as
+-- tool_use blocks of the assistant, tool results as tool_result blocks of
+-- one user message.
+local function convert(list)
   local system, messages = {}, {}
-  for _, m in ipairs(call.messages) do
-    if m.role == "system" then system[#system + 1] = m.content
-    else messages[#messages + 1] = { role = m.role, content = m.content } end
+  for _, m in ipairs(list) do
+    if m.role == "system" then
+      system[#system + 1] = m.content
+    elseif m.tool_calls then
+      local blocks = {}
+      if m.content ~= "" then blocks[1] = { type = "text", text = m.content } end
+      for _, c in ipairs(m.tool_calls) do
+        blocks[#blocks + 1] = { type = "tool_use", id = c.id, name = c.name, input = c.arguments }
+      end
+      messages[#messages + 1] = { role = "assistant", content = blocks }
+    elseif m.role == "tool" then
+      local last = messages[#messages]
+      local block = { type = "tool_result", tool_use_id = m.tool_call_id, content = m.content }
+      if last and last.tool_results then last.content[#last.content + 1] = block
+      else messages[#messages + 1] = { role = "user", content = { block }, tool_results = true } end
+    else
+      messages[#messages + 1] = { role = m.role, content = m.content }
+    end
   end
+  for _, m in ipairs(messages) do m.tool_results = nil end
+  return system, messages
+end
+
+function M.request(call)
+  local system, messages = convert(call.messages)
   local body = { model = call.model, messages = messages, stream = true, max_tokens = call.max_tokens or 4096 }
   if #system > 0 then body.system = table.concat(system, "\n\n") end
   if call.tools and #call.tools > 0 then

@@ -11,12 +11,34 @@ local kit = require("strata.ai.provider_kit")
 
 local M = { name = "google" }
 
-function M.request(call)
+-- strata's messages as Gemini contents: the system prompt apart, tool calls
+-- as functionCall parts of the model, tool results as functionResponse
+-- parts of one user turn.
+local function convert(list)
   local system, contents = {}, {}
-  for _, m in ipairs(call.messages) do
-    if m.role == "system" then system[#system + 1] = { text = m.content }
-    else contents[#contents + 1] = { role = m.role == "assistant" and "model" or "user", parts = { { text = m.content } } } end
+  for _, m in ipairs(list) do
+    if m.role == "system" then
+      system[#system + 1] = { text = m.content }
+    elseif m.tool_calls then
+      local parts = {}
+      if m.content ~= "" then parts[1] = { text = m.content } end
+      for _, c in ipairs(m.tool_calls) do parts[#parts + 1] = { functionCall = { name = c.name, args = c.arguments } } end
+      contents[#contents + 1] = { role = "model", parts = parts }
+    elseif m.role == "tool" then
+      local last = contents[#contents]
+      local part = { functionResponse = { name = m.name, response = { result = kit.decode(m.content) or m.content } } }
+      if last and last.results then last.parts[#last.parts + 1] = part
+      else contents[#contents + 1] = { role = "user", parts = { part }, results = true } end
+    else
+      contents[#contents + 1] = { role = m.role == "assistant" and "model" or "user", parts = { { text = m.content } } }
+    end
   end
+  for _, c in ipairs(contents) do c.results = nil end
+  return system, contents
+end
+
+function M.request(call)
+  local system, contents = convert(call.messages)
   local body = { contents = contents }
   if #system > 0 then body.systemInstruction = { parts = system } end
   if call.max_tokens then body.generationConfig = { maxOutputTokens = call.max_tokens } end

@@ -9,8 +9,28 @@ local kit = require("strata.ai.provider_kit")
 
 local M = { name = "openai" }
 
+-- strata's messages ({role, content[, tool_calls]} and {role = "tool",
+-- tool_call_id, content}) as chat completions messages.
+local function messages(list)
+  local out = {}
+  for i, m in ipairs(list) do
+    if m.tool_calls then
+      local calls = {}
+      for j, c in ipairs(m.tool_calls) do
+        calls[j] = { id = c.id, type = "function", ["function"] = { name = c.name, arguments = cjson.encode(c.arguments) } }
+      end
+      out[i] = { role = "assistant", content = m.content ~= "" and m.content or cjson.null, tool_calls = calls }
+    elseif m.role == "tool" then
+      out[i] = { role = "tool", tool_call_id = m.tool_call_id, content = m.content }
+    else
+      out[i] = { role = m.role, content = m.content }
+    end
+  end
+  return out
+end
+
 function M.request(call)
-  local body = { model = call.model, messages = call.messages, stream = true,
+  local body = { model = call.model, messages = messages(call.messages), stream = true,
     stream_options = { include_usage = true } }
   if call.max_tokens then body.max_tokens = call.max_tokens end
   if call.tools and #call.tools > 0 then

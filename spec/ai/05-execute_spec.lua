@@ -86,12 +86,13 @@ describe("AI execution #server", function()
       agent("spec_off_agent_google", with({ enabled = false })),
       agent("spec_fallback_agent_google", with({ enabled = true })),
       agent("spec_fallback_agent_openai", with({ enabled = true, systemPrompt = "openai spec" })),
+      agent("spec_fallback_agent_anthropic", with({ enabled = true, systemPrompt = "anthropic spec" })),
       agent("spec_limited_agent_google", with({ enabled = true, rateLimit = { perMinute = 2, perHour = 10, perDay = 10 } })),
       agent("spec_hung_agent_google", with({ enabled = true, timeoutMs = 1000 })),
     }, ";\n"))
     s = srv.start({ STRATA_JWT_SECRET = SECRET, STRATA_GOOGLE_BASE_URL = fake.url, STRATA_OPENAI_BASE_URL = fake.url,
       STRATA_ANTHROPIC_BASE_URL = fake.url, STRATA_GOOGLE_API_KEY = "google-secret-key-1",
-      STRATA_OPENAI_API_KEY = "openai-secret-key-2" })
+      STRATA_OPENAI_API_KEY = "openai-secret-key-2", STRATA_ANTHROPIC_API_KEY = "anthropic-secret-key-3" })
     assert.equal(200, (srv.await(s.port, "/ready", 200, 20)), s.log())
   end)
 
@@ -235,6 +236,59 @@ describe("AI execution #server", function()
     assert.equal("Bearer openai-secret-key-2", reqs[#reqs].headers.authorization)
     assert.equal("openai spec", reqs[#reqs].body.messages[1].content)
     assert.equal("2", h.scalar("select count(*) from usage_logs where user_id = " .. L(uid)))
+  end)
+
+  it("falls back twice, to anthropic's messages stream", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    fake.fail({ google = 500, openai = 429 })
+    local _, evs = stream(tok, run, { content = "x", agent_type = "spec_fallback_agent" })
+    assert.equal("done", evs[#evs].event)
+    local t = task(evs[1].data.task_id)
+    -- claude-3-5-sonnet: 1500 x 3 / 10^6 + 250 x 15 / 10^6 = 0.00825
+    assert.same({ "completed", "anthropic", "claude-3-5-sonnet-20241022", "Hello from anthropic!", "1500", "250", "0.008250" },
+      { t.status, t.provider, t.model, t.response_text, t.tokens_input, t.tokens_output, t.cost })
+    assert.equal(2, #cjson.decode(t.meta).attempts)
+    local reqs = fake.requests()
+    local last = reqs[#reqs]
+    assert.same({ "anthropic-secret-key-3", "2023-06-01", "anthropic spec" },
+      { last.headers["x-api-key"], last.headers["anthropic-version"], last.body.system })
+  end)
+
+  it("runs document_agent's tools as the caller and continues the conversation", function()
+    local uid, tok = user()
+    local run = new_run(tok)
+    local _, evs = stream(tok, run, { agent_type = "document_agent",
+      content = 'Write the plan #tool=create:{"title":"Plan","content":"Step 1"}' })
+    assert.same({ "task", "tool_call", "tool_result", "delta", "delta", "delta", "delta", "usage", "done" }, names(evs))
+    assert.same({ title = "Plan", content = "Step 1" }, evs[2].data.arguments)
+    local doc = evs[3].data.result
+    assert.same({ "Plan", 1 }, { doc.title, doc.version_number })
+    local row = h.query(("select title, content, user_id, version_number from \"Document\" where id = %s"):format(L(doc.id)))[1]
+    assert.same({ "Plan", "Step 1", uid, "1" }, { row.title, row.content, row.user_id, row.version_number })
+    -- The second call carried the tool's result.
+    local reqs = fake.requests()
+    local parts = reqs[#reqs].body.contents[#reqs[#reqs].body.contents].parts
+    assert.equal("create", parts[1].functionResponse.name)
+    assert.same({ "create", "update" }, { reqs[#reqs].body.tools[1].functionDeclarations[1].name,
+      reqs[#reqs].body.tools[1].functionDeclarations[2].name })
+    -- Two calls: the task has their totals, usage_logs a row each adding up to its cost.
+    local t = task(evs[1].data.task_id)
+    -- 2400 x 0.075 / 10^6 + 690 x 0.3 / 10^6 = 0.000387 (rows: 0.000194 + 0.000193)
+    assert.same({ "2400", "690", "0.000387" }, { t.tokens_input, t.tokens_output, t.cost })
+    local u = h.query(("select total_cost::text as c from usage_logs where metadata->>'task_id' = %s order by total_cost desc"):format(L(evs[1].data.task_id)))
+    assert.same({ { c = "0.000194" }, { c = "0.000193" } }, u)
+    -- update: a new version of the caller's document; another user's is not found.
+    _, evs = stream(tok, run, { agent_type = "document_agent",
+      content = ('Revise #tool=update:{"id":"%s","content":"Step 2"}'):format(doc.id) })
+    assert.same({ doc.id, 2 }, { evs[3].data.result.id, evs[3].data.result.version_number })
+    assert.equal("Step 2", h.scalar(("select content from \"Document\" where id = %s and version_number = 2"):format(L(doc.id))))
+    local _, other = user()
+    local orun = new_run(other)
+    _, evs = stream(other, orun, { agent_type = "document_agent",
+      content = ('Revise #tool=update:{"id":"%s","content":"stolen"}'):format(doc.id) })
+    assert.equal("no document " .. doc.id, evs[3].data.result.error)
+    assert.equal("2", h.scalar(("select count(*) from \"Document\" where id = %s"):format(L(doc.id))))
   end)
 
   it("reports an upstream 429 and a truncated stream as errors, the task failed", function()

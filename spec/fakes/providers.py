@@ -188,19 +188,20 @@ class Handler(BaseHTTPRequestHandler):
             requests.append({"provider": provider, "path": path, "body": body,
                              "headers": {k.lower(): v for k, v in self.headers.items()}})
             forced = fail.get(provider)
-        m = re.search(r"#mode=(\w+)", raw)
-        mode = str(forced) if forced else (m.group(1) if m else "")
+        # The last directive counts: earlier ones are the run's history.
+        m = re.findall(r"#mode=(\w+)", raw)
+        mode = str(forced) if forced else (m[-1] if m else "")
         if mode in ("429", "500"):
             return self.send(int(mode), error_body(provider, int(mode)))
         deltas = ["Hello", " from", " " + provider, "!"]
-        m = re.search(r"#chunks=(\d+)", raw)
+        m = re.findall(r"#chunks=(\d+)", raw)
         if m:
-            deltas = ["x"] * int(m.group(1))
+            deltas = ["x"] * int(m[-1])
         tool = None
-        m = re.search(r"#tool=(\w+):(\{[^}]*\})", raw.replace('\\"', '"'))
+        m = re.findall(r"#tool=(\w+):(\{[^}]*\})", raw.replace('\\"', '"'))
         # A request that already carries a tool result gets the text answer.
         if m and "tool_result" not in raw and '"tool"' not in raw and "functionResponse" not in raw:
-            tool = (m.group(1), json.loads(m.group(2)))
+            tool = (m[-1][0], json.loads(m[-1][1]))
         head, end = EVENTS[provider](deltas, USAGE[provider], tool)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")

@@ -28,11 +28,13 @@ local request = require("strata.request")
 local select_provider = require("strata.ai.select")
 local render = require("strata.ai.render")
 
-local type, ipairs, floor, concat, time = type, ipairs, math.floor, table.concat, os.time
+local type, ipairs, pairs, pcall, tostring = type, ipairs, pairs, pcall, tostring
+local floor, concat, time = math.floor, table.concat, os.time
 
 local M = {}
 
 local TIMEOUT_MS, CONNECT_TIMEOUT_MS = 120000, 10000
+local MAX_ROUNDS = 4 -- provider calls of one task when the model calls tools
 local ROLES = { system = true, user = true, assistant = true }
 -- Transport failures that let the next provider answer (before the first token).
 local RETRYABLE = { connect = true, dns = true, timeout = true, tls = true, http = true }
@@ -67,15 +69,53 @@ local function cancel_asked(task_id, st)
   return rows and rows[1] and rows[1].c == true
 end
 
+-- The tools offered to the model: those the agent configuration lists (and
+-- does not disable) that have a file lua/tools/<agent_type>/<tool>.lua.
+-- A tool file returns { description, parameters (JSON schema), run(args,
+-- ctx) -> result | nil, err }.
+local function tools_for(agent_type, cfg)
+  local list, by_name, names = {}, {}, {}
+  if type(cfg) ~= "table" or type(cfg.tools) ~= "table" then return list, by_name end
+  for name, t in pairs(cfg.tools) do
+    if type(name) == "string" and name:match("^[%w_]+$") and not (type(t) == "table" and t.enabled == false) then
+      names[#names + 1] = name
+    end
+  end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local ok, mod = pcall(require, "tools." .. agent_type .. "." .. name)
+    if ok and type(mod) == "table" and type(mod.run) == "function" then
+      by_name[name] = mod
+      local t = cfg.tools[name]
+      list[#list + 1] = { name = name, parameters = mod.parameters,
+        description = type(t) == "table" and type(t.description) == "string" and t.description or mod.description }
+    end
+  end
+  return list, by_name
+end
+
+-- Runs one tool call as the caller (strata.data inside acts as the
+-- request's caller, under the row policies); the result sent back to the
+-- model, an error included.
+local function run_tool(mod, call, ctx)
+  if not mod then return { error = "no tool named " .. tostring(call.name) } end
+  local ok, result, err = pcall(mod.run, type(call.arguments) == "table" and call.arguments or {}, ctx)
+  if not ok then return { error = "the tool failed: " .. tostring(result) } end
+  if result == nil then
+    return { error = type(err) == "table" and (err.message or err.code) or tostring(err) }
+  end
+  return result
+end
+
 -- One call to one provider.  st: { gone, cancelled } shared by the attempts.
-local function attempt(cand, msgs, st, emit, task_id)
+local function attempt(cand, msgs, st, emit, task_id, tools)
   local name = cand.provider
   local adapter = require("providers." .. name)
   local cfg = type(cand.config) == "table" and cand.config or {}
   local call = adapter.request({ base_url = config.provider_base_url(name), api_key = config.api_key(name),
-    model = cand.model.model_id, messages = msgs, max_tokens = math.tointeger(cfg.maxOutputTokens) })
+    model = cand.model.model_id, messages = msgs, max_tokens = math.tointeger(cfg.maxOutputTokens), tools = tools })
   local parser, t0 = adapter.stream(), now()
-  local a = { provider = name, model = cand.model.model_id, model_id = cand.model.id, text = {} }
+  local a = { provider = name, model = cand.model.model_id, model_id = cand.model.id, text = {}, calls = {} }
 
   local function handle(events)
     for _, ev in ipairs(events) do
@@ -85,6 +125,8 @@ local function attempt(cand, msgs, st, emit, task_id)
         if emit and not st.gone and not emit("delta", { text = ev.text }) then st.gone = true end
       elseif ev.type == "usage" then
         a.tin, a.tout = ev.input or a.tin, ev.output or a.tout
+      elseif ev.type == "tool_call" then
+        a.calls[#a.calls + 1] = ev
       elseif ev.type == "error" then
         a.error = a.error or { code = ev.code, message = ev.message, retryable = ev.code == "upstream_unavailable" }
       end
@@ -118,6 +160,33 @@ local function attempt(cand, msgs, st, emit, task_id)
   return a
 end
 
+local function send(emit, st, event, payload)
+  if emit and not st.gone and not emit(event, payload) then st.gone = true end
+end
+
+-- The conversation with one provider: a call, and while the model calls
+-- tools (and rounds are left), the tools' results sent back in another.
+-- Answers the last call and the rounds before it.
+local function converse(cand, o, content, st, task_id, ctx)
+  local list, tools = tools_for(o.agent_type, cand.config)
+  local msgs = conversation(cand.config, o.run, content)
+  local rounds, a = {}, nil
+  for round = 1, MAX_ROUNDS do
+    a = attempt(cand, msgs, st, o.emit, task_id, list)
+    if a.error or st.gone or st.cancelled or #a.calls == 0 or round == MAX_ROUNDS then break end
+    rounds[#rounds + 1] = a
+    msgs[#msgs + 1] = { role = "assistant", content = concat(a.text), tool_calls = a.calls }
+    for _, c in ipairs(a.calls) do
+      send(o.emit, st, "tool_call", { id = c.id, name = c.name, arguments = c.arguments })
+      local result = run_tool(tools[c.name], c, ctx)
+      ctx.updates[#ctx.updates + 1] = { id = c.id, name = c.name, arguments = c.arguments, result = result }
+      send(o.emit, st, "tool_result", { id = c.id, name = c.name, result = result })
+      msgs[#msgs + 1] = { role = "tool", tool_call_id = c.id, name = c.name, content = cjson.encode(result) }
+    end
+  end
+  return a, rounds
+end
+
 local BEGIN_SQL = "select task, replayed from public.ai_task_begin($1, $2, $3, $4::jsonb)"
 local STREAMING_SQL = "update public.ai_tasks set status = 'streaming' where task_id = $1 and status = 'pending'"
 local COMPLETE_SQL = "select public.ai_task_complete($1, $2::jsonb) as task"
@@ -148,24 +217,41 @@ function M.run(o)
   assert(db.query_as_service(STREAMING_SQL, task_id))
 
   local emit, st = o.emit, {}
-  if emit and not emit("task", { task_id = task_id }) then st.gone = true end
-  local start, attempts, a = now(), {}, nil
+  send(emit, st, "task", { task_id = task_id })
+  local start, attempts, a, rounds = now(), {}, nil, {}
+  local ctx = { uid = o.uid, run_id = o.run.id, task_id = task_id, agent_type = o.agent_type, updates = {},
+    chat_id = o.run.source_type == "chat" and o.run.source_id ~= cjson.null and o.run.source_id or nil }
   for i, cand in ipairs(cands) do
     if st.gone then break end
-    a = attempt(cand, conversation(cand.config, o.run, content), st, emit, task_id)
-    if not (a.error and a.error.retryable and i < #cands) or st.gone or st.cancelled then break end
+    a, rounds = converse(cand, o, content, st, task_id, ctx)
+    if not (a.error and a.error.retryable and #rounds == 0 and i < #cands) or st.gone or st.cancelled then break end
     attempts[#attempts + 1] = { provider = a.provider, model = a.model, status = "failed", duration_ms = ms(a.duration),
       error = { code = a.error.code, message = a.error.message } }
+  end
+  -- The task's figures are the totals of its calls; each round is a call of its own in usage_logs.
+  local texts, tin, tout = {}, nil, nil
+  for _, r in ipairs(rounds) do
+    attempts[#attempts + 1] = { provider = r.provider, model = r.model, status = "tool_round", duration_ms = ms(r.duration),
+      tokens_input = r.tin, tokens_output = r.tout }
+    texts[#texts + 1] = concat(r.text)
+    if r.tin then tin = (tin or 0) + r.tin end
+    if r.tout then tout = (tout or 0) + r.tout end
   end
 
   local status = (st.gone or st.cancelled) and "cancelled" or (a and not a.error) and "completed" or "failed"
   local result = { status = status, agent_type = o.agent_type, user_message = { role = "user", content = content },
     attempts = #attempts > 0 and attempts or nil, total_time = ms(now() - start) }
+  if #ctx.updates > 0 then result.tool_updates = ctx.updates end
   if a then
+    local first = a
+    for i = #rounds, 1, -1 do if rounds[i].first then first = rounds[i] end end
     result.provider, result.model, result.model_id = a.provider, a.model, a.model_id
-    result.tokens_input, result.tokens_output = a.tin, a.tout
-    result.response_text = concat(a.text)
-    result.time_to_first_token = a.first and ms(a.first - start)
+    if a.tin then tin = (tin or 0) + a.tin end
+    if a.tout then tout = (tout or 0) + a.tout end
+    result.tokens_input, result.tokens_output = tin, tout
+    texts[#texts + 1] = concat(a.text)
+    result.response_text = concat(texts)
+    result.time_to_first_token = first.first and ms(first.first - start)
     result.duration_ms = ms(a.duration)
     if a.error then result.response_errors = { code = a.error.code, message = a.error.message } end
   elseif st.gone then

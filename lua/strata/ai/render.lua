@@ -116,26 +116,29 @@ local function layers(input)
     if not uid then return {} end
     local defs, err = data.select("data_broker", { select = "id,name,user_id", name = in_list(wanted), order = "id" })
     if not defs then return nil, err end
-    -- Names are not unique: the caller's own broker first, then the lowest id.
-    local id_of, name_of = {}, {}
-    for _, d in ipairs(defs) do
-      local cur = id_of[d.name]
-      if not cur or (d.user_id == uid and name_of[cur].user_id ~= uid) then id_of[d.name] = d.id end
-      name_of[d.id] = d
-    end
-    local ids = {}
-    for _, id in pairs(id_of) do ids[#ids + 1] = id end
+    local ids, by_id = {}, {}
+    for _, d in ipairs(defs) do ids[#ids + 1] = d.id; by_id[d.id] = d end
     if #ids == 0 then return {} end
-    table.sort(ids)
-    local rows = data.rpc("get_broker_values_for_context", {
+    local rows, rerr = data.rpc("get_broker_values_for_context", {
       p_broker_ids = ids, p_user_id = uid, p_organization_id = ctx.organization_id,
       p_workspace_id = ctx.workspace_id, p_project_id = ctx.project_id, p_task_id = ctx.task_id,
       p_ai_runs_id = ctx.ai_run_id, p_ai_tasks_id = ctx.ai_task_id })
     -- A context the caller may not read is refused by the rpc policy: its
     -- values are absent, as rows a policy hides are.
-    local out = {}
+    if not rows and rerr.status ~= 403 and rerr.status ~= 401 then
+      require("strata.log").warn("render: broker values unavailable", { code = rerr.code, message = rerr.message })
+    end
+    -- Names are not unique: among the brokers of one name that have a
+    -- value here, the caller's own broker wins, then the lowest id.
+    local out, from = {}, {}
     for _, r in ipairs(rows or {}) do
-      out[name_of[r.broker_id].name] = { scoped = true, value = r.value, scope = r.scope_level }
+      local d = by_id[r.broker_id]
+      local cur = from[d.name]
+      if not cur or (d.user_id == uid and cur.user_id ~= uid)
+          or ((d.user_id == uid) == (cur.user_id == uid) and d.id < cur.id) then
+        from[d.name] = d
+        out[d.name] = { scoped = true, value = r.value, scope = r.scope_level }
+      end
     end
     return out
   end

@@ -191,9 +191,8 @@ local BEGIN_SQL = "select task, replayed from public.ai_task_begin($1, $2, $3, $
 local STREAMING_SQL = "update public.ai_tasks set status = 'streaming' where task_id = $1 and status = 'pending'"
 local COMPLETE_SQL = "select public.ai_task_complete($1, $2::jsonb) as task"
 
---- o: uid, run (its row), agent_type, content, variables, context,
--- model_id, idempotency_key, allow_missing, emit (nil: no stream).
-function M.run(o)
+-- The message to send (rendered) and the providers to try, or nil, err.
+local function prepare(o)
   local cands, err = select_provider.candidates(o.agent_type, o.model_id)
   if not cands then return nil, err end
   local out
@@ -204,11 +203,66 @@ function M.run(o)
     return nil, { status = 422, code = "missing_variables", message = "no value for: " .. concat(out.missing, ", "),
       details = { missing = out.missing } }
   end
-  local content = out.messages[1].content
-  local first = cands[1]
-  local rows
-  rows, err = db.query_as_service(BEGIN_SQL, o.uid, o.run.id, o.idempotency_key, {
-    provider = first.provider, model = first.model.model_id, model_id = first.model.id, service = o.agent_type,
+  return out.messages[1].content, cands
+end
+
+-- What ai_task_complete records: the last call `a`, the tool rounds before
+-- it and the failed attempts (each a usage_logs row); tokens and text are
+-- the totals of all calls.
+local function outcome(o, st, a, rounds, attempts, start, ctx, content)
+  local status = (st.gone or st.cancelled) and "cancelled" or (a and not a.error) and "completed" or "failed"
+  local result = { status = status, agent_type = o.agent_type, user_message = { role = "user", content = content },
+    total_time = ms(now() - start), tool_updates = #ctx.updates > 0 and ctx.updates or nil }
+  local texts, tin, tout, first = {}, nil, nil, nil
+  local calls = {}
+  for _, r in ipairs(rounds) do
+    calls[#calls + 1] = r
+    attempts[#attempts + 1] = { provider = r.provider, model = r.model, status = "tool_round",
+      duration_ms = ms(r.duration), tokens_input = r.tin, tokens_output = r.tout }
+  end
+  calls[#calls + 1] = a
+  for _, c in ipairs(calls) do
+    texts[#texts + 1] = concat(c.text)
+    if c.tin then tin = (tin or 0) + c.tin end
+    if c.tout then tout = (tout or 0) + c.tout end
+    first = first or c.first
+  end
+  result.attempts = #attempts > 0 and attempts or nil
+  if a then
+    result.provider, result.model, result.model_id = a.provider, a.model, a.model_id
+    result.tokens_input, result.tokens_output, result.response_text = tin, tout, concat(texts)
+    result.time_to_first_token = first and ms(first - start)
+    result.duration_ms = ms(a.duration)
+    if a.error then result.response_errors = { code = a.error.code, message = a.error.message } end
+  elseif st.gone then
+    result.response_errors = { code = "client_gone", message = "the client went away" }
+  end
+  return result
+end
+
+-- The last events of a stream: usage, then done or error.
+local function report(emit, st, task, result)
+  if not emit or st.gone then return end
+  if task.tokens_input ~= cjson.null or task.tokens_output ~= cjson.null then
+    emit("usage", { tokens_input = task.tokens_input, tokens_output = task.tokens_output })
+  end
+  if result.status == "completed" then
+    emit("done", { task = task })
+  elseif result.status == "cancelled" then
+    emit("error", { code = "cancelled", message = "the task was cancelled" })
+  else
+    emit("error", { code = result.response_errors.code, message = result.response_errors.message })
+  end
+end
+
+--- o: uid, run (its row), agent_type, content, variables, context,
+-- model_id, idempotency_key, allow_missing, emit (nil: no stream).
+function M.run(o)
+  local content, cands = prepare(o)
+  if not content then return nil, cands end
+  local lead = cands[1]
+  local rows, err = db.query_as_service(BEGIN_SQL, o.uid, o.run.id, o.idempotency_key, {
+    provider = lead.provider, model = lead.model.model_id, model_id = lead.model.id, service = o.agent_type,
     task_name = "message", request_data = { agent_type = o.agent_type, content = o.content, stream = o.emit ~= nil } })
   if not rows then return nil, { status = 500, code = err.code, message = err.message } end
   local task = rows[1].task
@@ -216,9 +270,8 @@ function M.run(o)
   local task_id = task.task_id
   assert(db.query_as_service(STREAMING_SQL, task_id))
 
-  local emit, st = o.emit, {}
-  send(emit, st, "task", { task_id = task_id })
-  local start, attempts, a, rounds = now(), {}, nil, {}
+  local st, start, attempts, a, rounds = {}, now(), {}, nil, {}
+  send(o.emit, st, "task", { task_id = task_id })
   local ctx = { uid = o.uid, run_id = o.run.id, task_id = task_id, agent_type = o.agent_type, updates = {},
     chat_id = o.run.source_type == "chat" and o.run.source_id ~= cjson.null and o.run.source_id or nil }
   for i, cand in ipairs(cands) do
@@ -228,47 +281,12 @@ function M.run(o)
     attempts[#attempts + 1] = { provider = a.provider, model = a.model, status = "failed", duration_ms = ms(a.duration),
       error = { code = a.error.code, message = a.error.message } }
   end
-  -- The task's figures are the totals of its calls; each round is a call of its own in usage_logs.
-  local texts, tin, tout = {}, nil, nil
-  for _, r in ipairs(rounds) do
-    attempts[#attempts + 1] = { provider = r.provider, model = r.model, status = "tool_round", duration_ms = ms(r.duration),
-      tokens_input = r.tin, tokens_output = r.tout }
-    texts[#texts + 1] = concat(r.text)
-    if r.tin then tin = (tin or 0) + r.tin end
-    if r.tout then tout = (tout or 0) + r.tout end
-  end
-
-  local status = (st.gone or st.cancelled) and "cancelled" or (a and not a.error) and "completed" or "failed"
-  local result = { status = status, agent_type = o.agent_type, user_message = { role = "user", content = content },
-    attempts = #attempts > 0 and attempts or nil, total_time = ms(now() - start) }
-  if #ctx.updates > 0 then result.tool_updates = ctx.updates end
-  if a then
-    local first = a
-    for i = #rounds, 1, -1 do if rounds[i].first then first = rounds[i] end end
-    result.provider, result.model, result.model_id = a.provider, a.model, a.model_id
-    if a.tin then tin = (tin or 0) + a.tin end
-    if a.tout then tout = (tout or 0) + a.tout end
-    result.tokens_input, result.tokens_output = tin, tout
-    texts[#texts + 1] = concat(a.text)
-    result.response_text = concat(texts)
-    result.time_to_first_token = first.first and ms(first.first - start)
-    result.duration_ms = ms(a.duration)
-    if a.error then result.response_errors = { code = a.error.code, message = a.error.message } end
-  elseif st.gone then
-    result.response_errors = { code = "client_gone", message = "the client went away" }
-  end
+  local result = outcome(o, st, a, rounds, attempts, start, ctx, content)
   rows, err = db.query_as_service(COMPLETE_SQL, task_id, result)
   if not rows then return nil, { status = 500, code = err.code, message = err.message } end
   task = rows[1].task
-  if emit and not st.gone then
-    if task.tokens_input ~= cjson.null or task.tokens_output ~= cjson.null then
-      emit("usage", { tokens_input = task.tokens_input, tokens_output = task.tokens_output })
-    end
-    if status == "completed" then emit("done", { task = task })
-    else emit("error", { code = status == "cancelled" and "cancelled" or result.response_errors.code,
-      message = status == "cancelled" and "the task was cancelled" or result.response_errors.message }) end
-  end
-  return { task = task, error = result.response_errors, status = status }
+  report(o.emit, st, task, result)
+  return { task = task, error = result.response_errors, status = result.status }
 end
 
 return M

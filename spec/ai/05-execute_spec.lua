@@ -328,11 +328,12 @@ describe("AI execution #server", function()
     end
     c:close()
     local st = fake.await(function(x) return x.held_closed > before end)
-    assert.equal(before + 1, st.held_closed)
+    assert.equal(before + 1, st.held_closed, s.log())
     local t = await_status(task_id, "cancelled")
     assert.equal("cancelled", t.status)
-    -- What came before the client left (the fake holds back the last chunk).
-    assert.equal("Hello from google", t.response_text)
+    -- What was relayed before strata saw the client leave: a start of what
+    -- the fake sent before holding ("Hello from google"; it holds the end).
+    assert.truthy(#t.response_text > 0 and ("Hello from google"):sub(1, #t.response_text) == t.response_text, t.response_text)
   end)
 
   it("cancels a running task through POST /v1/ai/tasks/{id}/cancel", function()

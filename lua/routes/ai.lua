@@ -98,7 +98,7 @@ local function post_run(req)
   local ctx
   ctx, err = input.context(body.context)
   if not ctx then return fail(err) end
-  local settings = { context = ctx, agent_type = body.agent_type }
+  local settings = { context = ctx }
   if body.prompt_id ~= nil or body.messages ~= nil then
     local out, src = rendered(req, body)
     if not out then return fail(src) end
@@ -146,42 +146,47 @@ local function wants_stream(req, body)
   return accept:find("text/event-stream", 1, true) ~= nil
 end
 
+local function invalid(message) return nil, { status = 400, code = "invalid_input", message = message } end
+
+-- The checked parts of an execution request: { content, agent_type,
+-- variables, key, run_id }, or nil, err.
+local function message_input(req)
+  local body, err = body_of(req)
+  if not body then return nil, err end
+  if type(body.content) ~= "string" or body.content == "" then return invalid("content: must be a non-empty string") end
+  local m = { body = body, content = body.content, agent_type = body.agent_type or DEFAULT_AGENT }
+  if type(m.agent_type) ~= "string" or not m.agent_type:match("^[%a_]+$") then
+    return invalid("agent_type: must be a name such as chat_model_agent")
+  end
+  m.variables, err = input.variables(body.variables)
+  if not m.variables then return nil, err end
+  m.key = req.headers["idempotency-key"]
+  if m.key and (#m.key == 0 or #m.key > 255) then return invalid("Idempotency-Key: 1 to 255 characters") end
+  m.run_id, err = input.uuid(req.params.id, "id")
+  if not m.run_id then return nil, err end
+  return m
+end
+
 local function post_message(req, res)
   local uid, err = signed_in(req)
   if not uid then return fail(err) end
-  local body
-  body, err = body_of(req)
-  if not body then return fail(err) end
-  if type(body.content) ~= "string" or body.content == "" then
-    return fail({ status = 400, code = "invalid_input", message = "content: must be a non-empty string" })
-  end
-  local agent_type = body.agent_type or DEFAULT_AGENT
-  if type(agent_type) ~= "string" or not agent_type:match("^[%a_]+$") then
-    return fail({ status = 400, code = "invalid_input", message = "agent_type: must be a name such as chat_model_agent" })
-  end
-  local vars
-  vars, err = input.variables(body.variables)
-  if not vars then return fail(err) end
-  local limited, lbody, lheaders = agent_limit(uid, agent_type)
+  local m
+  m, err = message_input(req)
+  if not m then return fail(err) end
+  local limited, lbody, lheaders = agent_limit(uid, m.agent_type)
   if limited then return limited, lbody, lheaders end
-  local key = req.headers["idempotency-key"]
-  if key and (#key == 0 or #key > 255) then
-    return fail({ status = 400, code = "invalid_input", message = "Idempotency-Key: 1 to 255 characters" })
-  end
-  local run_id
-  run_id, err = input.uuid(req.params.id, "id")
-  if not run_id then return fail(err) end
-  local runs = data.select("ai_runs", { select = "id,messages,settings,source_type,source_id", id = "eq." .. run_id })
+  local runs = data.select("ai_runs", { select = "id,messages,settings,source_type,source_id", id = "eq." .. m.run_id })
   local run = runs and runs[1]
   if not run then return fail({ status = 404, code = "not_found", message = "no run with this id" }) end
   local settings = type(run.settings) == "table" and run.settings or {}
 
-  local stream = wants_stream(req, body)
+  local stream = wants_stream(req, m.body)
   local emit = stream and function(event, payload) return res.sse(event, payload) end or nil
   local out
-  out, err = execute.run({ uid = uid, run = run, agent_type = agent_type, content = body.content, variables = vars,
-    context = type(settings.context) == "table" and settings.context or {}, allow_missing = settings.allow_missing == true,
-    model_id = type(body.model_id) == "string" and body.model_id or nil, idempotency_key = key, emit = emit })
+  out, err = execute.run({ uid = uid, run = run, agent_type = m.agent_type, content = m.content,
+    variables = m.variables, context = type(settings.context) == "table" and settings.context or {},
+    allow_missing = settings.allow_missing == true, idempotency_key = m.key, emit = emit,
+    model_id = type(m.body.model_id) == "string" and m.body.model_id or nil })
   if not out then return fail(err) end -- refused before anything was sent
   if out.replayed and stream then
     res.sse("task", { task_id = out.task.task_id })

@@ -253,7 +253,8 @@ static int set_timer(CURLM *multi, long timeout_ms, void *arg)
 
 static void drop_sock(hc_client *c, hc_sock *s)
 {
-    event_free(s->ev);
+    if (s->ev)
+        event_free(s->ev);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -284,7 +285,7 @@ static int set_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *so
             c->socks->prev = hs;
         c->socks = hs;
         curl_multi_assign(c->multi, s, hs);
-    } else {
+    } else if (hs->ev) {
         event_free(hs->ev);
     }
     hs->ev = event_new(c->base, s, kind, on_socket_event, c);

@@ -12,8 +12,11 @@
  *   - request_reply*() calls `finish`, through which the connection writes
  *     the answer and gives the request back.
  * Between the handler's start and its answer the request may wait
- * (a database statement, a reload, later an outbound call): the waiting
- * unit registers a cancel hook, which runs if the client goes away first.
+ * (a database statement, a reload, an outbound HTTP transfer, a slow
+ * client reading a stream): the waiting unit registers a cancel hook,
+ * which runs if the client goes away first.  Instead of one answer, the
+ * handler may stream one (request_stream_*): the head first, the body in
+ * pieces, and request_reply*() then ends the stream.
  * The answer of a request whose client has gone is discarded.
  *
  * Nothing here knows about sockets, Lua or the pool. */

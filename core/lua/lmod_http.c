@@ -18,7 +18,6 @@
 #include "http/http.h"
 
 #include <lauxlib.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define CLIENT_KEY "strata.http_client"

@@ -97,25 +97,13 @@ static int l_started(lua_State *L)
     return 1;
 }
 
-static void wake(drain_wait *w)
-{
-    event_active(w->ev, EV_TIMEOUT, 0);
-}
-
-/* request's drained callback, inside the connection's write event. */
+/* request's drained callback, inside the connection's write event: the
+ * run resumes from the wait's own event, once that one has returned. */
 static void on_drained(void *arg)
 {
     drain_wait *w = arg;
     w->drained = 1;
-    wake(w);
-}
-
-/* request_wait's cancel: the client went away. */
-static void on_gone(void *arg)
-{
-    drain_wait *w = arg;
-    w->gone = 1;
-    wake(w);
+    event_active(w->ev, EV_TIMEOUT, 0);
 }
 
 /* The wait's event: drained, gone, or the timeout. */
@@ -129,6 +117,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     request_wait(r, NULL, NULL);
     event_del(w->ev);
     lua_run_resume(w->run, 0);
+}
+
+/* request_wait's cancel: the client went away.  Resumes at once, not from
+ * the event: at shutdown the loop has stopped when connections close. */
+static void on_gone(void *arg)
+{
+    drain_wait *w = arg;
+    w->gone = 1;
+    on_wake(-1, 0, w);
 }
 
 /* __gc of a wait.  [-1, +0, -] */

@@ -68,19 +68,34 @@ end
 -- `res`, the handler's second argument: a streamed answer.  One table for
 -- every request: strata.stream acts on the request of the running handler.
 local stream_start, stream_write, stream_started = stream.start, stream.write, stream.started
+local current_req = require("strata.request").current
+local EXTRA = {} -- key in req: headers the dispatcher adds to every answer (the rate limit's)
 local SSE_HEADERS = { ["Content-Type"] = "text/event-stream", ["Cache-Control"] = "no-cache",
   ["X-Accel-Buffering"] = "no" }
 local res = {}
 
+-- Starts the stream with `headers` and the dispatcher's extra headers.
+local function start(status, headers, ctype)
+  local req = current_req()
+  local extra = req and rawget(req, EXTRA)
+  if extra then
+    local all = {}
+    for k, v in pairs(extra) do all[k] = v end
+    for k, v in pairs(headers or {}) do all[k] = v end
+    headers = all
+  end
+  return stream_start(status, headers, ctype)
+end
+
 --- res.start(status[, headers]) -> true | nil, "closed": sends the head now.
 function res.start(status, headers)
-  return stream_start(status or 200, headers, "application/octet-stream")
+  return start(status or 200, headers, "application/octet-stream")
 end
 
 --- res.write(chunk) -> true | nil, "closed" | nil, "slow client".
 function res.write(chunk)
   if not stream_started() then
-    local ok, err = stream_start(200, nil, "text/plain; charset=utf-8")
+    local ok, err = start(200, nil, "text/plain; charset=utf-8")
     if not ok then return nil, err end
   end
   return stream_write(chunk)
@@ -90,7 +105,7 @@ end
 -- string (as is; a line break in it starts another data line).
 function res.sse(event, data)
   if not stream_started() then
-    local ok, err = stream_start(200, SSE_HEADERS)
+    local ok, err = start(200, SSE_HEADERS)
     if not ok then return nil, err end
   end
   if type(data) == "table" then data = cjson.encode(data) end
@@ -148,16 +163,17 @@ function M.boot(files, loadscript)
     if limited then
       return limited, cjson.encode(lbody), "application/json", lheaders, route.path
     end
+    if lbody then rawset(req, EXTRA, lbody) end -- a streamed answer's head takes them too
     -- No pcall here: an error must reach the host with its traceback.
-    local status, rbody, ctype, headers = route.handler(req, res)
+    local rstatus, rbody, rheaders = route.handler(req, res)
     -- A streamed answer is ended by the host; what the handler returned is ignored.
     if stream_started() then return 200, nil, nil, nil, route.path end
-    status, rbody, ctype, headers = finish(status, rbody, headers)
+    local status, body, ctype, headers = finish(rstatus, rbody, rheaders)
     if lbody then
       headers = headers or {}
       for k, v in pairs(lbody) do if headers[k] == nil then headers[k] = v end end
     end
-    return status, rbody, ctype, headers, route.path
+    return status, body, ctype, headers, route.path
   end
 end
 

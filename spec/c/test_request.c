@@ -1,7 +1,8 @@
 /* test_request.c: tests of core/http/request.c (the request object): the
  * PostgREST settings built in C (claims, sub, role, method, path, the
  * headers as JSON, the SQL role), request ids, response headers that could
- * split a response, the answer given once, and the cancel hook.  Built with
+ * split a response, the answer given once, the cancel hook, and the
+ * streamed answer's state (through a fake owner).  Built with
  * ASan and UBSan (spec/c/request.mk); prints "N passed, N failed". */
 #include "http/request.h"
 
@@ -196,6 +197,62 @@ out:
     request_free(r);
 }
 
+/* A fake owner's stream: what it was asked to do. */
+static int starts, writes, aborts;
+static size_t written;
+static int fake_start(request *r, int status, const char *ctype)
+{
+    (void)r;
+    (void)status;
+    (void)ctype;
+    starts++;
+    return 0;
+}
+static int fake_write(request *r, const char *p, size_t n)
+{
+    (void)r;
+    (void)p;
+    writes++;
+    written += n;
+    return 0;
+}
+static size_t fake_unsent(const request *r)
+{
+    (void)r;
+    return written;
+}
+static void fake_abort(request *r)
+{
+    aborts++;
+    request_client_gone(r); /* what closing the connection does */
+}
+static const request_stream_ops FAKE_OPS = {fake_start, fake_write, fake_unsent, fake_abort};
+
+static void streams_start_once_and_stop_when_the_client_goes(void)
+{
+    request *r = parsed("GET /s HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(r, "parse");
+    r->finish = finish;
+    r->stream_ops = &FAKE_OPS;
+    starts = writes = aborts = answers = 0;
+    written = 0;
+    CHECK(request_stream_write(r, "x", 1) < 0, "no write before the head");
+    CHECK(request_stream_start(r, 200, "text/event-stream") == 0 && r->streaming, "start");
+    CHECK(request_stream_start(r, 200, NULL) < 0 && starts == 1, "started once");
+    CHECK(request_stream_write(r, "abc", 3) == 0 && request_stream_write(r, "", 0) == 0, "writes");
+    CHECK(writes == 1 && request_stream_unsent(r) == 3, "an empty piece is not sent (%d writes)", writes);
+    request_stream_abort(r);
+    request_stream_abort(r);
+    CHECK(aborts == 1 && r->client_gone, "aborted once (%d)", aborts);
+    CHECK(request_stream_write(r, "x", 1) < 0 && request_stream_unsent(r) == 0, "nothing after the cut");
+    request_reply(r, 500, NULL, "", 0);
+    CHECK(answers == 1 && last_status == 500, "the end is still the owner's to see");
+    request_reset(r);
+    CHECK(!r->streaming && !r->stream_ops && r->stream_bytes == 0, "reset");
+out:
+    request_free(r);
+}
+
 int main(void)
 {
     static const struct { const char *name; void (*fn)(void); } cases[] = {
@@ -207,6 +264,7 @@ int main(void)
         {"answered once, errors as JSON", answered_once_with_json_errors},
         {"JSON bodies by Content-Type", json_bodies},
         {"client gone cancels the wait once", client_gone_cancels_the_wait_once},
+        {"streams start once and stop when the client goes", streams_start_once_and_stop_when_the_client_goes},
     };
     for (size_t i = 0; i < COUNT(cases); i++) {
         case_name = cases[i].name;

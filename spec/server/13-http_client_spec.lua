@@ -36,6 +36,10 @@ return {
       if not status then return 502, { err = headers, calls = calls } end
       return 200, { status = status, calls = calls, streamed = table.concat(got), body = body }
     end },
+  { method = "GET", path = "/v1/chunk-error", handler = function()
+      http.request{ url = UP .. "/stream-hang", on_chunk = function() error("on_chunk failed") end }
+      return 200, "not reached"
+    end },
   { method = "GET", path = "/v1/bad-header", handler = function()
       return 200, { http.request{ url = UP .. "/ok", headers = { ["x-evil"] = "a\r\nb: c" } } }
     end },
@@ -111,8 +115,8 @@ describe("strata.http.request #server", function()
   end)
 
   teardown(function()
+    up.stop() -- first: an assertion failing below must not leave it running
     stop_server(server, dir)
-    up.stop()
   end)
 
   describe("answers", function()
@@ -142,6 +146,13 @@ describe("strata.http.request #server", function()
       local _, doc = fetch(server.port, "path=/status/500")
       assert.equal(500, doc.status)
       assert.equal("upstream says 500", doc.body)
+    end)
+
+    it("reuses the worker's connections to an upstream", function()
+      local before = up.stats().connections
+      for _ = 1, 4 do assert.equal(200, fetch(server.port, "path=/ok")) end
+      -- Counted: at most one new connection for the fetches, one for the stats call itself.
+      assert.is_true(up.stats().connections - before <= 2)
     end)
 
     it("raises for a header that could split the request (a programmer's error)", function()
@@ -224,6 +235,15 @@ describe("strata.http.request #server", function()
       assert.equal(0, st.hang_open)
     end)
 
+    it("stops the transfer when on_chunk raises (the handler answers 500)", function()
+      local before = up.stats().hang_closed
+      local code = srv.http(server.port, "GET", "/v1/chunk-error")
+      assert.equal(500, code)
+      assert.matches("on_chunk failed", server.log(), 1, true)
+      local st = up.await(function(s) return s.hang_closed == before + 1 end)
+      assert.equal(before + 1, st.hang_closed)
+    end)
+
     it("returns a non-2xx body whole instead of streaming it", function()
       local _, body = srv.http(server.port, "GET", "/v1/chunks?path=" .. enc("/status/503"))
       local doc = cjson.decode(body)
@@ -281,6 +301,21 @@ describe("strata.http.request #server", function()
       assert.equal(502, status, body)
       assert.equal("cancelled", cjson.decode(body).code)
     end)
+  end)
+end)
+
+describe("strata.http.request through a proxy #server", function()
+  it("takes the proxy from http_proxy (the fake upstream answers as the proxy)", function()
+    local up = upstream.start()
+    finally(up.stop)
+    local server, dir = start_server(up, { http_proxy = up.url, no_proxy = "" })
+    local before = up.stats().requests
+    local code, doc = fetch(server.port, "url=" .. enc("http://upstream.example.invalid/ok"))
+    stop_server(server, dir)
+    local after = up.stats().requests
+    assert.equal(200, code)
+    assert.equal('{"ok":true}', doc.body)
+    assert.equal(before + 2, after) -- the proxied request, then this stats call
   end)
 end)
 

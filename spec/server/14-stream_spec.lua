@@ -8,6 +8,7 @@ local upstream = require("fake_upstream")
 
 local ROUTES = [=[
 local http = require("strata.http")
+local db = require("strata.db")
 local UP = "@UP@"
 local last = {} -- what the last flood / relay saw (one worker: one Lua state)
 
@@ -41,6 +42,9 @@ return {
       last.relay = { chunks = 0 }
       local status, err = http.request{ url = UP .. req.query.path, on_chunk = function(chunk)
           last.relay.chunks = last.relay.chunks + 1
+          if req.query.db then -- on_chunk may wait for the database too
+            chunk = assert(db.query("select $1::text || '!' as t", chunk))[1].t
+          end
           res.sse("chunk", chunk)
         end }
       last.relay.err = err and err.code
@@ -106,11 +110,12 @@ describe("streamed answers #server", function()
   end)
 
   teardown(function()
-    assert.equal(0, server.stop(), server.log())
+    up.stop() -- first: an assertion failing below must not leave it running
+    local status, log = server.stop(), server.log()
     server.cleanup()
-    up.stop()
     os.execute("rm -rf " .. srv.quote(dir))
     os.remove(logfile)
+    assert.equal(0, status, log)
   end)
 
   it("res.sse: 200 text/event-stream, no-cache, one event per call; the return value is ignored", function()
@@ -119,6 +124,7 @@ describe("streamed answers #server", function()
     assert.equal("text/event-stream", headers["content-type"])
     assert.equal("no-cache", headers["cache-control"])
     assert.equal("chunked", headers["transfer-encoding"])
+    assert.is_string(headers["ratelimit-policy"]) -- the rate limit's headers go with a stream's head too
     assert.equal('event: tick\ndata: {"i":1}\n\nevent: tick\ndata: {"i":2}\n\n'
       .. "event: done\ndata: bye\ndata: now\n\ndata: anonymous\n\n", body)
   end)
@@ -250,6 +256,18 @@ describe("streamed answers #server", function()
     assert.same({ chunks = 1, err = "cancelled", final_write = "closed" }, relay)
   end)
 
+  it("relays an upstream stream whose on_chunk waits for the database between pieces", function()
+    local code, body, headers = srv.http(server.port, "GET", "/v1/relay?db=1&path=" .. "%2Fchunks%3Fn%3D3%26size%3D2%26ms%3D30")
+    assert.equal(200, code)
+    assert.equal("text/event-stream", headers["content-type"])
+    local text = {}
+    for data in body:gmatch("event: chunk\ndata: ([^\n]*)\n\n") do text[#text + 1] = data end
+    assert.equal("001122", (table.concat(text):gsub("!", "")))
+    assert.equal(#text, select(2, table.concat(text):gsub("!", ""))) -- each piece went through the database
+    assert.matches('event: end\ndata: x\n\n$', body)
+    assert.same({ chunks = #text, status = 200, final_write = true }, get_last(server.port).relay)
+  end)
+
   it("a handler failing after the head cuts the stream (no last chunk) and the worker goes on", function()
     local c = srv.connect(server.port)
     assert(c:send("GET /v1/boom HTTP/1.1\r\nHost: x\r\n\r\n"))
@@ -260,5 +278,29 @@ describe("streamed answers #server", function()
     assert.is_nil(rest and err)
     local code, body = srv.http(server.port, "GET", "/v1/cheap")
     assert.same({ 200, "cheap" }, { code, body })
+  end)
+end)
+
+describe("a stream waiting for a slow client at shutdown #server", function()
+  it("is ended by the shutdown deadline, and the server exits cleanly", function()
+    local dir = srv.lua_dir({ ["routes/spec.lua"] = ROUTES:gsub("@UP@", "http://127.0.0.1:1") })
+    local server = srv.start({ STRATA_LUA_DIR = dir, STRATA_WORKERS = "1", STRATA_STREAM_BUFFER_MAX = "65536",
+      STRATA_STREAM_TIMEOUT_MS = "600000", STRATA_SHUTDOWN_TIMEOUT_MS = "300" })
+    assert.equal(200, (srv.await(server.port, "/ready", 200, 10)), server.log())
+    local c = srv.connect(server.port)
+    assert(c:send("GET /v1/flood?n=2000&size=65536 HTTP/1.1\r\nHost: x\r\n\r\n"))
+    -- The writer waits once the socket and the stream's buffer are full.
+    local seen, flood = -1, nil
+    for _ = 1, 100 do
+      srv.sleep(0.2)
+      flood = get_last(server.port).flood
+      if flood and flood.written == seen then break end
+      seen = flood and flood.written or -1
+    end
+    assert.is_true(flood.written > 0 and flood.written < 2000)
+    assert.equal(0, server.stop(), server.log())
+    c:close()
+    server.cleanup()
+    os.execute("rm -rf " .. srv.quote(dir))
   end)
 end)

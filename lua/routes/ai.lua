@@ -167,6 +167,28 @@ local function message_input(req)
   return m
 end
 
+local FINAL = { completed = true, failed = true, cancelled = true }
+
+-- The answer to a retry with a known Idempotency-Key: the first task as it
+-- is now; while that one still runs, 409 (or an error event) saying so.
+local function replay(res, stream, task)
+  local running = not FINAL[task.status]
+  if stream then
+    res.sse("task", { task_id = task.task_id })
+    if running then
+      res.sse("error", { code = "idempotency_in_progress", message = "the task of this Idempotency-Key is still running" })
+    else
+      res.sse("done", { task = task })
+    end
+    return
+  end
+  if running then
+    return json.answer(409, { code = "idempotency_in_progress", message = "the task of this Idempotency-Key is still running",
+      details = NULL, hint = NULL, task = task })
+  end
+  return json.answer(200, { task = task, text = task.response_text })
+end
+
 local function post_message(req, res)
   local uid, err = signed_in(req)
   if not uid then return fail(err) end
@@ -188,17 +210,13 @@ local function post_message(req, res)
     allow_missing = settings.allow_missing == true, idempotency_key = m.key, emit = emit,
     model_id = type(m.body.model_id) == "string" and m.body.model_id or nil })
   if not out then return fail(err) end -- refused before anything was sent
-  if out.replayed and stream then
-    res.sse("task", { task_id = out.task.task_id })
-    res.sse("done", { task = out.task })
-    return
-  end
+  if out.replayed then return replay(res, stream, out.task) end
   if stream then return end
   if out.error then
     return json.answer(out.status == "cancelled" and 409 or 502, { code = out.error.code, message = out.error.message,
       details = NULL, hint = NULL, task = out.task })
   end
-  return json.answer(out.replayed and 200 or 201, { task = out.task, text = out.task.response_text })
+  return json.answer(201, { task = out.task, text = out.task.response_text })
 end
 
 local CANCEL_SQL = [[update public.ai_tasks

@@ -197,6 +197,17 @@ describe("AI execution #server", function()
     assert.equal(first[1].data.task_id, body.task.task_id)
     assert.equal(before, fake.stats().requests)
     assert.equal("1", h.scalar("select task_count from ai_runs where id = " .. L(run.id)))
+    -- While the first is still running, a retry is told so.
+    local slow = { ["Idempotency-Key"] = "spec-" .. h.uuid() }
+    local c = srv.connect(s.port)
+    local b = cjson.encode({ content = "x #mode=slow #chunks=20" })
+    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nIdempotency-Key: %s\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+      :format(run.id, tok, slow["Idempotency-Key"], #b, b)))
+    while not assert(c:receive("*l")):find("event: delta", 1, true) do end
+    code, body = call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x", stream = false }, slow)
+    c:close()
+    assert.equal(409, code)
+    assert.equal("idempotency_in_progress", body.code)
   end)
 
   it("refuses, naming the key, an agent whose configuration is disabled or missing", function()

@@ -29,8 +29,11 @@ create unique index ai_tasks_idempotency_key on public.ai_tasks
 -- uncommitted change, and the later commit would write a total missing
 -- the earlier task.  Locking the run first serialises the recounts: the
 -- lock waits for the other transaction's commit, and the recount, a new
--- statement, then sees its task.  (Everything that changes a task locks
--- the task row first, then the run: one order, no deadlock between them.)
+-- statement, then sees its task.  FOR NO KEY UPDATE, not FOR UPDATE: a
+-- task's insert already holds FOR KEY SHARE on its run (the foreign key's
+-- check), which FOR UPDATE would conflict with, so two inserts into one run
+-- would deadlock; NO KEY UPDATE conflicts only with itself.  (Everything
+-- that changes a task locks the task row first, then the run: one order.)
 create or replace function public.update_run_aggregates_from_task()
 returns trigger
 language plpgsql
@@ -39,7 +42,7 @@ begin
   perform 1 from public.ai_runs r
    where r.id = new.run_id or (tg_op = 'UPDATE' and r.id = old.run_id)
    order by r.id
-     for update;
+     for no key update;
   update public.ai_runs r
   set task_count = s.task_count,
       total_tokens = s.total_tokens,

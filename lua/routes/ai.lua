@@ -12,7 +12,7 @@ local execute = require("strata.ai.execute")
 local json = require("strata.ai.json")
 
 local NULL = cjson.null
-local type, pairs, ipairs, pcall, tostring, concat = type, pairs, ipairs, pcall, tostring, table.concat
+local type, pairs, concat = type, pairs, table.concat
 
 local SOURCE_TYPES = { prompt = true, chat = true, applet = true, cockpit = true, workflow = true, custom = true }
 local DEFAULT_AGENT = "chat_model_agent"
@@ -88,8 +88,10 @@ local function post_run(req)
     local chat
     chat, err = input.uuid(body.chat_id, "chat_id")
     if not chat then return fail(err) end
-    local rows = data.select("Chat", { select = "id", id = "eq." .. chat })
-    if not rows or not rows[1] then return fail({ status = 404, code = "not_found", message = "chat_id: no chat with this id" }) end
+    local rows
+    rows, err = data.select("Chat", { select = "id", id = "eq." .. chat })
+    if not rows then return fail(err) end
+    if not rows[1] then return fail({ status = 404, code = "not_found", message = "chat_id: no chat with this id" }) end
     row.source_type, row.source_id = "chat", chat
   elseif body.source_id ~= nil and body.source_id ~= NULL then
     row.source_id, err = input.uuid(body.source_id, "source_id")
@@ -118,26 +120,13 @@ local function post_run(req)
   return json.answer(201, rows)
 end
 
--- The route declares chat_model_agent, whose limits strata.ratelimit
--- applied before the handler; another agent type named by the body gets
--- its own admin_config rateLimit here, counted the same way.
-local function agent_limit(uid, agent_type)
-  if agent_type == DEFAULT_AGENT then return nil end
-  local windows = require("strata.agent_limits").windows(agent_type, uid)
-  if not windows then return nil end
-  local limit = require("strata.limit")
-  for _, w in ipairs(windows) do
-    local allowed, _, _, retry = limit.take(w.key, w)
-    if not allowed then
-      local status, body, headers = fail({ status = 429, code = "PGRST429",
-        message = ("rate limit exceeded (%s)"):format(w.name), details = ("%d requests per %d s"):format(w.rate, w.per) })
-      headers["Retry-After"] = tostring(retry)
-      return status, body, headers
-    end
-  end
-  local u = windows.usage
-  pcall(limit.record_usage, uid, u.agent_type, u.per_hour, u.per_day)
-  return nil
+-- The agent type a request names (its body's agent_type), for the agent
+-- rate limits lua/ratelimits.lua applies before the handler; a bad one
+-- counts as the default, and the handler refuses it.
+local function agent_type_of(req)
+  local a = type(req.json) == "table" and req.json.agent_type
+  if type(a) == "string" and #a <= 50 and a:match("^[%a_]+$") then return a end
+  return DEFAULT_AGENT
 end
 
 local function wants_stream(req, body)
@@ -155,7 +144,7 @@ local function message_input(req)
   if not body then return nil, err end
   if type(body.content) ~= "string" or body.content == "" then return invalid("content: must be a non-empty string") end
   local m = { body = body, content = body.content, agent_type = body.agent_type or DEFAULT_AGENT }
-  if type(m.agent_type) ~= "string" or not m.agent_type:match("^[%a_]+$") then
+  if type(m.agent_type) ~= "string" or #m.agent_type > 50 or not m.agent_type:match("^[%a_]+$") then
     return invalid("agent_type: must be a name such as chat_model_agent")
   end
   m.variables, err = input.variables(body.variables)
@@ -195,10 +184,10 @@ local function post_message(req, res)
   local m
   m, err = message_input(req)
   if not m then return fail(err) end
-  local limited, lbody, lheaders = agent_limit(uid, m.agent_type)
-  if limited then return limited, lbody, lheaders end
-  local runs = data.select("ai_runs", { select = "id,messages,settings,source_type,source_id", id = "eq." .. m.run_id })
-  local run = runs and runs[1]
+  local runs
+  runs, err = data.select("ai_runs", { select = "id,messages,settings,source_type,source_id", id = "eq." .. m.run_id })
+  if not runs then return fail(err) end
+  local run = runs[1]
   if not run then return fail({ status = 404, code = "not_found", message = "no run with this id" }) end
   local settings = type(run.settings) == "table" and run.settings or {}
 
@@ -230,13 +219,17 @@ local function post_cancel(req)
   local id
   id, err = input.uuid(req.params.task_id, "task_id")
   if not id then return fail(err) end
-  local rows = data.select("ai_tasks", { select = "task_id,status", task_id = "eq." .. id })
-  local task = rows and rows[1]
+  local rows
+  rows, err = data.select("ai_tasks", { select = "task_id,status", task_id = "eq." .. id })
+  if not rows then return fail(err) end
+  local task = rows[1]
   if not task then return fail({ status = 404, code = "not_found", message = "no task with this id" }) end
   -- The task is the caller's (their policy let them read it); the flag is
   -- the server's to set, read by the request running the task.
-  local marked = db.query_as_service(CANCEL_SQL, id)
-  if not marked or not marked[1] then
+  local marked
+  marked, err = db.query_as_service(CANCEL_SQL, id)
+  if not marked then return fail({ status = err.status or 500, code = err.code, message = err.message }) end
+  if not marked[1] then
     return json.answer(409, { code = "task_finished", message = "the task is " .. task.status, details = NULL,
       hint = NULL, task_id = id, status = task.status })
   end
@@ -246,6 +239,7 @@ end
 return {
   { method = "POST", path = "/v1/ai/render", handler = post_render },
   { method = "POST", path = "/v1/ai/runs", handler = post_run },
-  { method = "POST", path = "/v1/ai/runs/:id/messages", agent_type = DEFAULT_AGENT, handler = post_message },
+  { method = "POST", path = "/v1/ai/runs/:id/messages", agent_type = DEFAULT_AGENT, agent_type_of = agent_type_of,
+    handler = post_message },
   { method = "POST", path = "/v1/ai/tasks/:task_id/cancel", handler = post_cancel },
 }

@@ -182,6 +182,24 @@ describe("AI execution #server", function()
     assert.equal(404, code)
   end)
 
+  it("keeps the run's totals equal to its tasks' under 50 executions at once", function()
+    local uid, tok = user()
+    local run = new_run(tok)
+    local body = srv.quote(cjson.encode({ content = "x", agent_type = "spec_fallback_agent", stream = false }))
+    local cmds = {}
+    for i = 1, 50 do
+      cmds[i] = ("curl -s -o /dev/null -m 20 -X POST -H 'Content-Type: application/json' -H %s --data-binary %s %s &")
+        :format(srv.quote("Authorization: Bearer " .. tok), body,
+          srv.quote(("http://127.0.0.1:%d/v1/ai/runs/%s/messages"):format(s.port, run.id)))
+    end
+    assert(os.execute("{ " .. table.concat(cmds, " ") .. " wait; }"))
+    local sums = h.query(("select count(*) filter (where status = 'completed') as done, sum(cost)::text as cost, sum(tokens_total) as tokens from ai_tasks where run_id = %s"):format(L(run.id)))[1]
+    assert.equal("50", sums.done, cjson.encode(h.query(("select status, response_errors::text as e, count(*) from ai_tasks where run_id = %s group by 1, 2"):format(L(run.id)))))
+    local r = h.query("select task_count, message_count, total_tokens, total_cost::text from ai_runs where id = " .. L(run.id))[1]
+    assert.same({ "50", "100", sums.tokens, sums.cost }, { r.task_count, r.message_count, r.total_tokens, r.total_cost })
+    assert.equal(sums.cost, h.scalar("select sum(total_cost)::text from usage_logs where user_id = " .. L(uid)))
+  end)
+
   it("answers the same task for a repeated Idempotency-Key without calling the provider again", function()
     local _, tok = user()
     local run = new_run(tok)

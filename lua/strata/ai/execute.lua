@@ -25,6 +25,7 @@ local config = require("strata.config")
 local db = require("strata.db")
 local pg = require("strata.pg")
 local request = require("strata.request")
+local log = require("strata.log")
 local select_provider = require("strata.ai.select")
 local render = require("strata.ai.render")
 
@@ -264,11 +265,12 @@ function M.run(o)
   local rows, err = db.query_as_service(BEGIN_SQL, o.uid, o.run.id, o.idempotency_key, {
     provider = lead.provider, model = lead.model.model_id, model_id = lead.model.id, service = o.agent_type,
     task_name = "message", request_data = { agent_type = o.agent_type, content = o.content, stream = o.emit ~= nil } })
-  if not rows then return nil, { status = 500, code = err.code, message = err.message } end
+  if not rows then return nil, { status = err.status or 500, code = err.code, message = err.message } end
   local task = rows[1].task
   if rows[1].replayed then return { task = task, replayed = true } end
   local task_id = task.task_id
-  assert(db.query_as_service(STREAMING_SQL, task_id))
+  -- Only a label until the completion: a task that stays "pending" is still completed.
+  if not db.query_as_service(STREAMING_SQL, task_id) then log.warn("ai task not marked streaming", { task_id = task_id }) end
 
   local st, start, attempts, a, rounds = {}, now(), {}, nil, {}
   send(o.emit, st, "task", { task_id = task_id })
@@ -283,7 +285,13 @@ function M.run(o)
   end
   local result = outcome(o, st, a, rounds, attempts, start, ctx, content)
   rows, err = db.query_as_service(COMPLETE_SQL, task_id, result)
-  if not rows then return nil, { status = 500, code = err.code, message = err.message } end
+  if not rows then
+    -- The answer was sent but could not be recorded: say so, the task stays unfinished.
+    log.error("ai task not recorded", { task_id = task_id, code = err.code, message = err.message })
+    send(o.emit, st, "error", { code = "not_recorded", message = "the answer could not be recorded" })
+    if o.emit then return { task = task, status = "failed", error = { code = "not_recorded" } } end
+    return nil, { status = err.status or 500, code = err.code, message = err.message }
+  end
   task = rows[1].task
   report(o.emit, st, task, result)
   return { task = task, error = result.response_errors, status = result.status }

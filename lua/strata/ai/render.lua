@@ -103,9 +103,13 @@ local function layers(input)
     local db = require("strata.db")
     local sql = [[select to_char(t, 'YYYY-MM-DD') as d, to_char(t, 'HH24:MI:SS') as tm,
       to_char(t, 'YYYY-MM-DD"T"HH24:MI:SS') as dt from (select now() at time zone $1 as t) s]]
-    local rows = tz and db.query(sql, tz)
-    if not rows then tz = "UTC"; rows = db.query(sql, tz) end -- an unknown zone name: UTC
-    if not rows then return {} end
+    local rows, err
+    if tz then rows, err = db.query(sql, tz) end
+    if not rows and (not err or err.code == "22023") then -- no zone, or an unknown one: UTC
+      tz = "UTC"
+      rows, err = db.query(sql, tz)
+    end
+    if not rows then return nil, { status = err.status or 500, code = err.code, message = err.message } end
     local r = rows[1]
     return { current_date = r.d, current_time = r.tm, current_datetime = r.dt, current_timezone = tz }
   end

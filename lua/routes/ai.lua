@@ -157,25 +157,30 @@ local function message_input(req)
 end
 
 local FINAL = { completed = true, failed = true, cancelled = true }
+local IN_PROGRESS = "the task of this Idempotency-Key is still running"
+
+-- A JSON answer holding the task row as PostgreSQL wrote it (`fields`:
+-- the other members, encoded here).
+local function with_task(status, fields, task_json)
+  local text = json.encode(fields)
+  return status, text:sub(1, -2) .. (text == "{}" and "" or ",") .. '"task":' .. task_json .. "}",
+    { ["Content-Type"] = "application/json" }
+end
 
 -- The answer to a retry with a known Idempotency-Key: the first task as it
 -- is now; while that one still runs, 409 (or an error event) saying so.
-local function replay(res, stream, task)
-  local running = not FINAL[task.status]
+local function replay(res, stream, out)
+  local running = not FINAL[out.task.status]
   if stream then
-    res.sse("task", { task_id = task.task_id })
-    if running then
-      res.sse("error", { code = "idempotency_in_progress", message = "the task of this Idempotency-Key is still running" })
-    else
-      res.sse("done", { task = task })
-    end
+    res.sse("task", { task_id = out.task.task_id })
+    if running then res.sse("error", { code = "idempotency_in_progress", message = IN_PROGRESS })
+    else res.sse("done", '{"task":' .. out.json .. "}") end
     return
   end
   if running then
-    return json.answer(409, { code = "idempotency_in_progress", message = "the task of this Idempotency-Key is still running",
-      details = NULL, hint = NULL, task = task })
+    return with_task(409, { code = "idempotency_in_progress", message = IN_PROGRESS, details = NULL, hint = NULL }, out.json)
   end
-  return json.answer(200, { task = task, text = task.response_text })
+  return with_task(200, { text = out.task.response_text }, out.json)
 end
 
 local function post_message(req, res)
@@ -199,13 +204,13 @@ local function post_message(req, res)
     allow_missing = settings.allow_missing == true, idempotency_key = m.key, emit = emit,
     model_id = type(m.body.model_id) == "string" and m.body.model_id or nil })
   if not out then return fail(err) end -- refused before anything was sent
-  if out.replayed then return replay(res, stream, out.task) end
+  if out.replayed then return replay(res, stream, out) end
   if stream then return end
   if out.error then
-    return json.answer(out.status == "cancelled" and 409 or 502, { code = out.error.code, message = out.error.message,
-      details = NULL, hint = NULL, task = out.task })
+    return with_task(out.status == "cancelled" and 409 or 502, { code = out.error.code, message = out.error.message,
+      details = NULL, hint = NULL }, out.json)
   end
-  return json.answer(201, { task = out.task, text = out.task.response_text })
+  return with_task(201, { text = out.task.response_text }, out.json)
 end
 
 local CANCEL_SQL = [[update public.ai_tasks

@@ -119,8 +119,11 @@ describe("AI execution #server", function()
   it("streams task, deltas, usage and done, and records the task, its cost and the usage", function()
     local uid, tok = user()
     local run = new_run(tok)
-    local code, evs, headers = stream(tok, run, { content = "Say hello" })
+    local code, evs, headers, raw = stream(tok, run, { content = "Say hello" })
     assert.equal(200, code)
+    -- The done event carries the row as PostgreSQL wrote it: exact cost, empty lists.
+    assert.matches('"cost": 0.000194', raw, 1, true)
+    assert.matches('"attempts": []', raw, 1, true)
     assert.matches("text/event%-stream", headers["content-type"])
     assert.same({ "task", "delta", "delta", "delta", "delta", "usage", "done" }, names(evs))
     local text = ""

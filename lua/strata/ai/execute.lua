@@ -17,7 +17,8 @@
 -- through POST /v1/ai/tasks/{task_id}/cancel (checked as chunks arrive, at
 -- most once a second).
 --
---   execute.run(o) -> { task, replayed, error } | nil, err (refused before any task: 4xx)
+--   execute.run(o) -> { task, json (the task row's JSON text), replayed, error, status }
+--                     | nil, err (refused before any task: 4xx)
 
 local cjson = require("cjson")
 local http = require("strata.http")
@@ -188,9 +189,11 @@ local function converse(cand, o, content, st, task_id, ctx)
   return a, rounds
 end
 
-local BEGIN_SQL = "select task, replayed from public.ai_task_begin($1, $2, $3, $4::jsonb)"
+-- The task row as PostgreSQL writes it (json: the text, exact numerics and
+-- empty lists kept) and decoded (task: for Lua).
+local BEGIN_SQL = "select task::text as json, replayed from public.ai_task_begin($1, $2, $3, $4::jsonb)"
 local STREAMING_SQL = "update public.ai_tasks set status = 'streaming' where task_id = $1 and status = 'pending'"
-local COMPLETE_SQL = "select public.ai_task_complete($1, $2::jsonb) as task"
+local COMPLETE_SQL = "select public.ai_task_complete($1, $2::jsonb)::text as json"
 
 -- The message to send (rendered) and the providers to try, or nil, err.
 local function prepare(o)
@@ -242,13 +245,13 @@ local function outcome(o, st, a, rounds, attempts, start, ctx, content)
 end
 
 -- The last events of a stream: usage, then done or error.
-local function report(emit, st, task, result)
+local function report(emit, st, task, task_json, result)
   if not emit or st.gone then return end
   if task.tokens_input ~= cjson.null or task.tokens_output ~= cjson.null then
     emit("usage", { tokens_input = task.tokens_input, tokens_output = task.tokens_output })
   end
   if result.status == "completed" then
-    emit("done", { task = task })
+    emit("done", '{"task":' .. task_json .. "}")
   elseif result.status == "cancelled" then
     emit("error", { code = "cancelled", message = "the task was cancelled" })
   else
@@ -266,8 +269,9 @@ function M.run(o)
     provider = lead.provider, model = lead.model.model_id, model_id = lead.model.id, service = o.agent_type,
     task_name = "message", request_data = { agent_type = o.agent_type, content = o.content, stream = o.emit ~= nil } })
   if not rows then return nil, { status = err.status or 500, code = err.code, message = err.message } end
-  local task = rows[1].task
-  if rows[1].replayed then return { task = task, replayed = true } end
+  local task_json = rows[1].json
+  local task = cjson.decode(task_json)
+  if rows[1].replayed then return { task = task, json = task_json, replayed = true } end
   local task_id = task.task_id
   -- Only a label until the completion: a task that stays "pending" is still completed.
   if not db.query_as_service(STREAMING_SQL, task_id) then log.warn("ai task not marked streaming", { task_id = task_id }) end
@@ -289,12 +293,13 @@ function M.run(o)
     -- The answer was sent but could not be recorded: say so, the task stays unfinished.
     log.error("ai task not recorded", { task_id = task_id, code = err.code, message = err.message })
     send(o.emit, st, "error", { code = "not_recorded", message = "the answer could not be recorded" })
-    if o.emit then return { task = task, status = "failed", error = { code = "not_recorded" } } end
+    if o.emit then return { task = task, json = task_json, status = "failed", error = { code = "not_recorded" } } end
     return nil, { status = err.status or 500, code = err.code, message = err.message }
   end
-  task = rows[1].task
-  report(o.emit, st, task, result)
-  return { task = task, error = result.response_errors, status = result.status }
+  task_json = rows[1].json
+  task = cjson.decode(task_json)
+  report(o.emit, st, task, task_json, result)
+  return { task = task, json = task_json, error = result.response_errors, status = result.status }
 end
 
 return M

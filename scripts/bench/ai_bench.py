@@ -7,8 +7,10 @@
   ai_bench.py load HOST PORT TOKEN RUNS_FILE PROBE_SECONDS
       starts one streamed execution per run id of RUNS_FILE at once
       (POST /v1/ai/runs/<id>/messages, Accept: text/event-stream), and while
-      they stream probes GET /v1/hello/x one request at a time; prints one
-      JSON line: {"streams", "ok", "deltas", "errors", "probe": [ms...]}.
+      they start and stream probes GET /v1/hello/x one request at a time;
+      prints one JSON line: {"streams", "ok", "deltas", "errors", "started_s"
+      (when every stream had its first delta), "probe": [ms...] (all),
+      "probe_streaming": [ms...] (those begun after started_s)}.
   ai_bench.py probe HOST PORT SECONDS
       the probe alone (the baseline): {"probe": [ms...]}.
 """
@@ -59,7 +61,7 @@ async def fake(portfile, chunks, gap_ms):
 
 
 async def probe(host, port, seconds, stop=None):
-    lat = []
+    lat = []  # (start time, ms)
     reader, writer = await asyncio.open_connection(host, port)
     end = time.monotonic() + seconds
     req = b"GET /v1/hello/x HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -69,7 +71,7 @@ async def probe(host, port, seconds, stop=None):
         head = await reader.readuntil(b"\r\n\r\n")
         n = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0].split(b":")[1])
         await reader.readexactly(n)
-        lat.append((time.monotonic() - t) * 1000)
+        lat.append((t, (time.monotonic() - t) * 1000))
         await asyncio.sleep(0.01)
     writer.close()
     return lat
@@ -83,7 +85,15 @@ async def stream(host, port, token, run, res):
                      b"Accept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                      b"Connection: close\r\n\r\n%s" % (run.encode(), token.encode(), len(body), body))
         await writer.drain()
-        data = await reader.read()  # until the server closes
+        parts = []
+        while True:  # until the server closes
+            piece = await reader.read(65536)
+            if not piece:
+                break
+            if "first" not in res["_first"].get(run, {}) and b"event: delta" in piece:
+                res["_first"][run] = {"first": time.monotonic()}
+            parts.append(piece)
+        data = b"".join(parts)
         writer.close()
         res["deltas"] += data.count(b"event: delta")
         if b"event: done" in data:
@@ -98,12 +108,16 @@ async def stream(host, port, token, run, res):
 
 async def load(host, port, token, runs_file, seconds):
     runs = [l.strip() for l in open(runs_file) if l.strip()]
-    res = {"streams": len(runs), "ok": 0, "deltas": 0, "errors": 0}
+    res = {"streams": len(runs), "ok": 0, "deltas": 0, "errors": 0, "_first": {}}
+    t0 = time.monotonic()
     tasks = [asyncio.create_task(stream(host, port, token, r, res)) for r in runs]
-    await asyncio.sleep(1)  # let the streams open before probing
     lat = await probe(host, port, seconds)
     await asyncio.gather(*tasks)
-    res["probe"] = lat
+    # Every stream has its first delta: past the start burst.
+    started = max((v["first"] for v in res.pop("_first").values()), default=t0)
+    res["started_s"] = started - t0
+    res["probe"] = [ms for _, ms in lat]
+    res["probe_streaming"] = [ms for t, ms in lat if t > started]
     print(json.dumps(res))
 
 
@@ -114,7 +128,7 @@ def main():
     elif mode == "load":
         asyncio.run(load(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], float(sys.argv[6])))
     else:
-        print(json.dumps({"probe": asyncio.run(probe(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))}))
+        print(json.dumps({"probe": [ms for _, ms in asyncio.run(probe(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))]}))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@
 -- messages and aggregates, Chat, usage_logs).
 --
 -- emit(event, data) -> true | nil when the client is gone: "task"
--- {task_id}, "delta" {text}, "usage" {tokens_input, tokens_output}, "done"
--- {task}, "error" {code, message}.  Without emit (a JSON answer) the text
+-- {task_id}, "delta" {text}, "tool_call" {id, name, arguments},
+-- "tool_result" {id, name, result}, "usage" {tokens_input, tokens_output},
+-- "done" {task}, "error" {code, message}.  Without emit (a JSON answer) the text
 -- is collected.  A client gone (emit fails, or the core cancels the
 -- transfer because the connection closed) stops the upstream call and
 -- the task ends "cancelled" with what was received; so does a cancel asked
@@ -109,6 +110,11 @@ local function run_tool(mod, call, ctx)
   return result
 end
 
+-- Sends an event while the client is there; st.gone once it is not.
+local function send(emit, st, event, payload)
+  if emit and not st.gone and not emit(event, payload) then st.gone = true end
+end
+
 -- One call to one provider.  st: { gone, cancelled } shared by the attempts.
 local function attempt(cand, msgs, st, emit, task_id, tools)
   local name = cand.provider
@@ -124,7 +130,7 @@ local function attempt(cand, msgs, st, emit, task_id, tools)
       if ev.type == "delta" then
         a.first = a.first or now()
         a.text[#a.text + 1] = ev.text
-        if emit and not st.gone and not emit("delta", { text = ev.text }) then st.gone = true end
+        send(emit, st, "delta", { text = ev.text })
       elseif ev.type == "usage" then
         a.tin, a.tout = ev.input or a.tin, ev.output or a.tout
       elseif ev.type == "tool_call" then
@@ -160,10 +166,6 @@ local function attempt(cand, msgs, st, emit, task_id, tools)
   end
   if a.error and a.first then a.error.retryable = false end -- text was sent: no second answer
   return a
-end
-
-local function send(emit, st, event, payload)
-  if emit and not st.gone and not emit(event, payload) then st.gone = true end
 end
 
 -- The conversation with one provider: a call, and while the model calls

@@ -71,4 +71,11 @@ return {
     .. "content-profile, x-client-info, x-request-id",
   cors_expose = "content-range, content-location, preference-applied, x-request-id",
   cors_max_age = 86400,
+
+  -- AI providers (lua/providers/): base URLs, and API keys from the
+  -- environment (STRATA_GOOGLE_API_KEY, STRATA_OPENAI_API_KEY,
+  -- STRATA_ANTHROPIC_API_KEY) rather than this file.
+  google_base_url = "https://generativelanguage.googleapis.com",
+  openai_base_url = "https://api.openai.com",
+  anthropic_base_url = "https://api.anthropic.com",
 }

@@ -46,10 +46,12 @@ return {
       if n > 0 and ctx.role == "anon" then return "ip:" .. req.remote_addr, { rate = n, per = 60 } end
     end },
 
-  -- Routes that start AI work for an agent type (route.agent_type): the
+  -- Routes that start AI work for an agent type (route.agent_type, or what
+  -- route.agent_type_of(req) answers when the request names it): the
   -- rateLimit of the active provider's admin_config entry for that agent,
   -- per minute, hour and day.
   { name = "agent", match = function(req, ctx, route)
-      if route.agent_type then return agents.windows(route.agent_type, ctx.uid or ("ip:" .. req.remote_addr)) end
+      local agent_type = route.agent_type_of and route.agent_type_of(req) or route.agent_type
+      if agent_type then return agents.windows(agent_type, ctx.uid or ("ip:" .. req.remote_addr)) end
     end },
 }

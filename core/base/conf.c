@@ -79,6 +79,12 @@ static const field FIELDS[] = {
       "content-profile, x-client-info, x-request-id"),
     F(cors_expose, CONF_STRING, 0, 0, "content-range, content-location, preference-applied, x-request-id"),
     F(cors_max_age, CONF_INT, 0, 86400 * 7, "86400"),
+    F(google_base_url, CONF_STRING, 0, 0, "https://generativelanguage.googleapis.com"),
+    F(google_api_key, CONF_STRING, 0, 0, NULL),
+    F(openai_base_url, CONF_STRING, 0, 0, "https://api.openai.com"),
+    F(openai_api_key, CONF_STRING, 0, 0, NULL),
+    F(anthropic_base_url, CONF_STRING, 0, 0, "https://api.anthropic.com"),
+    F(anthropic_api_key, CONF_STRING, 0, 0, NULL),
 };
 #define NFIELDS (sizeof FIELDS / sizeof FIELDS[0])
 

@@ -79,6 +79,16 @@ typedef struct strata_conf {
     char *cors_headers;         /* owned; Access-Control-Allow-Headers */
     char *cors_expose;          /* owned; Access-Control-Expose-Headers */
     int cors_max_age;           /* seconds, preflight cache */
+
+    /* AI providers (lua/providers/): base URLs and API keys.  The keys are
+     * secrets: strata.config hands them to the provider adapters only
+     * (config.api_key(provider)), never in a table a script could dump. */
+    char *google_base_url;      /* owned */
+    char *google_api_key;       /* owned; NULL: none */
+    char *openai_base_url;      /* owned */
+    char *openai_api_key;       /* owned; NULL: none */
+    char *anthropic_base_url;   /* owned */
+    char *anthropic_api_key;    /* owned; NULL: none */
 } strata_conf;
 
 /* How a key's value is written: a scalar's text is what its environment

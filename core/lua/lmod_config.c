@@ -6,6 +6,9 @@
  *   config.rate_limit_user_per_minute, config.rate_limit_anon_per_minute
  *   config.auth = { bcrypt_cost, jwt_exp, autoconfirm, disable_signup, site_url,
  *                   rate_limit_address, rate_limit_email }
+ *   config.provider_base_url(name) -> string | nil   google, openai, anthropic
+ *   config.api_key(name) -> string | nil              the provider's key: a
+ *     function, not a field, so that no table a script dumps or logs holds it
  * Adapts conf.h alone: what the database tells (the schema's and
  * admin_config's versions) is strata.broker's, the binding of the feed.
  * The C configuration is found through the registry key "strata.conf",
@@ -39,13 +42,54 @@ static void push_list(lua_State *L, const char *csv)
     }
 }
 
+/* The conf of this Lua state.  [-0, +0, -] */
+static const strata_conf *conf_of(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "strata.conf");
+    const strata_conf *c = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return c;
+}
+
+/* Field `which` (0: base URL, 1: API key) of provider name at arg 1.
+ * [-0, +1, m] */
+static int provider_field(lua_State *L, int which)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const strata_conf *c = conf_of(L);
+    const char *v = NULL;
+    if (c && strcmp(name, "google") == 0)
+        v = which ? c->google_api_key : c->google_base_url;
+    else if (c && strcmp(name, "openai") == 0)
+        v = which ? c->openai_api_key : c->openai_base_url;
+    else if (c && strcmp(name, "anthropic") == 0)
+        v = which ? c->anthropic_api_key : c->anthropic_base_url;
+    if (v && *v)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* config.provider_base_url(name) -> string | nil.  [-1, +1, m] */
+static int l_provider_base_url(lua_State *L)
+{
+    return provider_field(L, 0);
+}
+
+/* config.api_key(name) -> string | nil.  [-1, +1, m] */
+static int l_api_key(lua_State *L)
+{
+    return provider_field(L, 1);
+}
+
 /* [-0, +1, m] */
 int luaopen_strata_config(lua_State *L)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, "strata.conf");
     const strata_conf *c = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 9);
     push_list(L, c && c->schemas ? c->schemas : "public,orchestrator,agentflow");
     lua_setfield(L, -2, "schemas");
     lua_pushinteger(L, c ? c->max_rows : 1000);
@@ -74,5 +118,9 @@ int luaopen_strata_config(lua_State *L)
     lua_pushinteger(L, c ? c->auth_rate_limit_email : 10);
     lua_setfield(L, -2, "rate_limit_email");
     lua_setfield(L, -2, "auth");
+    lua_pushcfunction(L, l_api_key);
+    lua_setfield(L, -2, "api_key");
+    lua_pushcfunction(L, l_provider_base_url);
+    lua_setfield(L, -2, "provider_base_url");
     return 1;
 }

@@ -1,0 +1,66 @@
+-- strata.ai.provider_kit: what the adapters of lua/providers/ share: the
+-- mapping of a provider's HTTP error to strata's error codes, and the JSON
+-- helpers.  An adapter (lua/providers/<name>.lua) returns
+--
+--   { name,
+--     request(call) -> { method, url, headers, body }      call: base_url, api_key, model,
+--                                                         messages ({role, content}; system first),
+--                                                         max_tokens, tools ({name, description, parameters})
+--     stream() -> parser: parser:feed(chunk) -> events, parser:close() -> events
+--     error(status, body) -> { code, message, retryable } }
+--
+-- Events: { type = "delta", text } | { type = "usage", input, output }
+-- (totals so far) | { type = "tool_call", id, name, arguments } |
+-- { type = "finish", reason } | { type = "error", code, message }.  A stream
+-- that ends without "finish" was cut: close() answers an error "truncated".
+
+local cjson = require("cjson")
+
+local M = {}
+
+M.NULL = cjson.null
+
+function M.decode(text)
+  local ok, v = pcall(cjson.decode, text)
+  if ok and type(v) == "table" then return v end
+  return nil
+end
+
+function M.num(v)
+  return type(v) == "number" and math.tointeger(v) or nil
+end
+
+--- strata's code for a provider's HTTP status; retryable errors let the
+-- caller fall back to the next provider (before the first token only).
+function M.http_error(provider, status, message)
+  local code, retryable = "upstream_error", false
+  if status == 429 then code, retryable = "upstream_rate_limited", true
+  elseif status >= 500 then code, retryable = "upstream_unavailable", true
+  elseif status == 401 or status == 403 then code = "upstream_auth"
+  elseif status == 400 or status == 404 or status == 422 then code = "upstream_bad_request" end
+  return { code = code, status = status, retryable = retryable,
+    message = ("%s answered %d%s"):format(provider, status, message and (": " .. message) or "") }
+end
+
+--- A parser over SSE events: on_event(ev, out) appends events to out;
+-- finished() says whether the stream ended properly.
+function M.sse_parser(on_event, finished)
+  local reader = require("strata.ai.sse").reader()
+  local p, failed = {}, false
+  local function each(events, out)
+    for _, ev in ipairs(events) do on_event(ev, out) end
+    for _, e in ipairs(out) do if e.type == "error" then failed = true end end
+    return out
+  end
+  function p:feed(chunk)
+    return each(reader:feed(chunk), {})
+  end
+  function p:close()
+    local out = each(reader:feed("\n\n"), {})
+    if not finished() and not failed then out[#out + 1] = { type = "error", code = "truncated", message = "the provider's stream ended early" } end
+    return out
+  end
+  return p
+end
+
+return M

@@ -5,8 +5,12 @@
 -- missing: 403 naming the key; perMinute: 429), fallback to the next
 -- provider, upstream errors (429, truncated, hung), cancel by a client that
 -- leaves (the upstream connection is closed) and by the cancel route.
--- Scenarios that need their own admin_config use their own agent types,
--- set before the server starts.
+-- Scenarios that need their own admin_config use their own agent types
+-- (python_agent: disabled; mermaid_agent: a low perMinute;
+-- provider_tools_agent: three providers to fall back on; git_mcp_agent: a
+-- short timeoutMs), set before the server starts and restored after; a
+-- made-up agent type has no configuration (the runtime serves only rows
+-- lua/validators/admin_config.lua accepts).
 local cjson = require("cjson")
 local h = require("helpers")
 local srv = require("server_helpers")
@@ -34,6 +38,9 @@ end
 
 describe("AI execution #server", function()
   local s, fake
+  local TOUCHED = { "python_agent_google", "mermaid_agent_google", "provider_tools_agent_google",
+    "provider_tools_agent_openai", "provider_tools_agent_anthropic", "git_mcp_agent_google" }
+  local saved = {}
 
   local function agent(key, cfg)
     return ("insert into admin_config(config_key, config_data) values (%s, %s) on conflict (config_key) do update set config_data = excluded.config_data")
@@ -80,15 +87,19 @@ describe("AI execution #server", function()
 
   setup(function()
     fake = fakes.start()
-    local base = { systemPrompt = "You are a spec.", rateLimit = { perMinute = 100, perHour = 1000, perDay = 10000 } }
+    for _, key in ipairs(TOUCHED) do
+      saved[key] = h.scalar(("select config_data::text from admin_config where config_key = %s"):format(L(key)))
+    end
+    local base = { systemPrompt = "You are a spec.", rateLimit = { perMinute = 100, perHour = 1000, perDay = 10000 },
+      tools = { spec = { enabled = true } } }
     local function with(t) local c = {}; for k, v in pairs(base) do c[k] = v end; for k, v in pairs(t) do c[k] = v end; return c end
     h.accepts(table.concat({
-      agent("spec_off_agent_google", with({ enabled = false })),
-      agent("spec_fallback_agent_google", with({ enabled = true })),
-      agent("spec_fallback_agent_openai", with({ enabled = true, systemPrompt = "openai spec" })),
-      agent("spec_fallback_agent_anthropic", with({ enabled = true, systemPrompt = "anthropic spec" })),
-      agent("spec_limited_agent_google", with({ enabled = true, rateLimit = { perMinute = 2, perHour = 10, perDay = 10 } })),
-      agent("spec_hung_agent_google", with({ enabled = true, timeoutMs = 1000 })),
+      agent("python_agent_google", with({ enabled = false })),
+      agent("provider_tools_agent_google", with({ enabled = true })),
+      agent("provider_tools_agent_openai", with({ enabled = true, systemPrompt = "openai spec" })),
+      agent("provider_tools_agent_anthropic", with({ enabled = true, systemPrompt = "anthropic spec" })),
+      agent("mermaid_agent_google", with({ enabled = true, rateLimit = { perMinute = 2, perHour = 10, perDay = 10 } })),
+      agent("git_mcp_agent_google", with({ enabled = true, timeoutMs = 1000 })),
     }, ";\n"))
     s = srv.start({ STRATA_JWT_SECRET = SECRET, STRATA_GOOGLE_BASE_URL = fake.url, STRATA_OPENAI_BASE_URL = fake.url,
       STRATA_ANTHROPIC_BASE_URL = fake.url, STRATA_GOOGLE_API_KEY = "google-secret-key-1",
@@ -99,6 +110,9 @@ describe("AI execution #server", function()
   teardown(function()
     if s then s.stop(); s.cleanup() end
     if fake then fake.stop() end
+    for key, data in pairs(saved) do
+      h.accepts(("update admin_config set config_data = %s::jsonb where config_key = %s"):format(L(data), L(key)))
+    end
   end)
 
   before_each(function() fake.fail({}) end)
@@ -152,6 +166,34 @@ describe("AI execution #server", function()
     assert.is_nil(s.log():find("google-secret-key-1", 1, true))
   end)
 
+  it("writes the execution to agent_activity_logs when logging_settings turn it on", function()
+    local saved_logging = h.scalar("select config_data::text from admin_config where config_key = 'logging_settings'")
+    h.accepts([[update admin_config set config_data = config_data || '{"agent_activity_logging_enabled": true}'::jsonb
+      || jsonb_build_object('category_toggles', config_data->'category_toggles' || '{"log_ai_operations": true}'::jsonb)
+      || jsonb_build_object('performance_settings', config_data->'performance_settings'
+           || '{"batch_interval_ms": 100, "sampling_enabled": false}'::jsonb)
+      where config_key = 'logging_settings']])
+    local uid, tok = user()
+    local run = new_run(tok)
+    -- The settings reach the log writer by NOTIFY: execute until one is logged.
+    local row
+    for _ = 1, 20 do
+      local _, evs = stream(tok, run, { content = "Say hello" })
+      local task_id = evs[1].data.task_id
+      for _ = 1, 20 do
+        row = h.query(("select user_id::text, operation_type, provider, model_id, input_tokens, output_tokens, total_cost::text,"
+          .. " success from agent_activity_logs where resource_id = %s"):format(L(task_id)))[1]
+        if row then break end
+        srv.sleep(0.05)
+      end
+      if row then break end
+    end
+    h.accepts("update admin_config set config_data = " .. L(saved_logging) .. "::jsonb where config_key = 'logging_settings'")
+    assert.same({ uid, "streaming", "google", "gemini-2.0-flash", "1200", "345", "0.000194", "t" },
+      { row.user_id, row.operation_type, row.provider, row.model_id, row.input_tokens, row.output_tokens, row.total_cost,
+        row.success })
+  end)
+
   it("answers one JSON document without streaming, and sends the history next time", function()
     local _, tok = user()
     local run = new_run(tok)
@@ -188,7 +230,7 @@ describe("AI execution #server", function()
   it("keeps the run's totals equal to its tasks' under 50 executions at once", function()
     local uid, tok = user()
     local run = new_run(tok)
-    local body = srv.quote(cjson.encode({ content = "x", agent_type = "spec_fallback_agent", stream = false }))
+    local body = srv.quote(cjson.encode({ content = "x", agent_type = "provider_tools_agent", stream = false }))
     local cmds = {}
     for i = 1, 50 do
       cmds[i] = ("curl -s -o /dev/null -m 20 -X POST -H 'Content-Type: application/json' -H %s --data-binary %s %s &")
@@ -234,9 +276,9 @@ describe("AI execution #server", function()
   it("refuses, naming the key, an agent whose configuration is disabled or missing", function()
     local _, tok = user()
     local run = new_run(tok)
-    local code, body = call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x", agent_type = "spec_off_agent" })
+    local code, body = call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x", agent_type = "python_agent" })
     assert.equal(403, code)
-    assert.equal("admin_config spec_off_agent_google is not enabled", body.message)
+    assert.equal("admin_config python_agent_google is not enabled", body.message)
     code, body = call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x", agent_type = "spec_missing_agent" })
     assert.equal(403, code)
     assert.equal("admin_config spec_missing_agent_google is missing", body.message)
@@ -248,7 +290,7 @@ describe("AI execution #server", function()
     local run = new_run(tok)
     local codes = {}
     for i = 1, 3 do
-      codes[i] = (call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x", agent_type = "spec_limited_agent" }))
+      codes[i] = (call(tok, "POST", "/v1/ai/runs/" .. run.id .. "/messages", { content = "x", agent_type = "mermaid_agent" }))
     end
     assert.same({ 201, 201, 429 }, codes)
   end)
@@ -257,7 +299,7 @@ describe("AI execution #server", function()
     local uid, tok = user()
     local run = new_run(tok)
     fake.fail({ google = 500 })
-    local _, evs = stream(tok, run, { content = "x", agent_type = "spec_fallback_agent" })
+    local _, evs = stream(tok, run, { content = "x", agent_type = "provider_tools_agent" })
     assert.same({ "task", "delta", "delta", "delta", "delta", "usage", "done" }, names(evs))
     local t = task(evs[1].data.task_id)
     assert.same({ "completed", "openai", "gpt-4o", "Hello from openai!" }, { t.status, t.provider, t.model, t.response_text })
@@ -274,7 +316,7 @@ describe("AI execution #server", function()
     local _, tok = user()
     local run = new_run(tok)
     fake.fail({ google = 500, openai = 429 })
-    local _, evs = stream(tok, run, { content = "x", agent_type = "spec_fallback_agent" })
+    local _, evs = stream(tok, run, { content = "x", agent_type = "provider_tools_agent" })
     assert.equal("done", evs[#evs].event)
     local t = task(evs[1].data.task_id)
     -- claude-3-5-sonnet: 1500 x 3 / 10^6 + 250 x 15 / 10^6 = 0.00825
@@ -339,7 +381,7 @@ describe("AI execution #server", function()
   it("gives up on a hung upstream after the agent's timeoutMs", function()
     local _, tok = user()
     local run = new_run(tok)
-    local _, evs = stream(tok, run, { content = "x #mode=hang", agent_type = "spec_hung_agent" })
+    local _, evs = stream(tok, run, { content = "x #mode=hang", agent_type = "git_mcp_agent" })
     assert.same({ "task", "error" }, names(evs))
     assert.equal("upstream_timeout", evs[2].data.code)
   end)

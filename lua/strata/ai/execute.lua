@@ -261,6 +261,31 @@ local function report(emit, st, task, task_json, result)
   end
 end
 
+-- agent_activity_logs (seed 003; logging_settings and lua/logging.lua
+-- decide): the execution, then each tool call, under the request's
+-- correlation id, so that the user's message and the agent work it caused
+-- are found together.  Off the request's path (strata.log queues them).
+local OPERATION = { document_agent = "document_generation", mermaid_agent = "diagram_generation",
+  python_agent = "code_generation" }
+local function num(v) return v ~= cjson.null and v or nil end
+local function log_activity(o, task, result, ctx)
+  local err = result.response_errors
+  log.agent_activity({ agent_type = o.agent_type,
+    operation_type = OPERATION[o.agent_type] or (o.emit and "streaming" or "initialization"),
+    operation_category = "ai_execution", resource_type = "ai_tasks", resource_id = task.task_id,
+    model_id = result.model, provider = result.provider, input_tokens = num(task.tokens_input),
+    output_tokens = num(task.tokens_output), total_cost = num(task.cost), duration_ms = result.total_time,
+    retry_count = #(result.attempts or {}), success = result.status == "completed",
+    error_type = err and err.code, error_message = err and err.message,
+    metadata = { run_id = ctx.run_id, status = result.status } })
+  for _, u in ipairs(ctx.updates) do
+    local failed = type(u.result) == "table" and u.result.error
+    log.agent_activity({ agent_type = o.agent_type, operation_type = "tool_invocation", operation_category = u.name,
+      resource_type = "ai_tasks", resource_id = task.task_id, success = not failed,
+      error_message = failed and tostring(failed) or nil, metadata = { tool = u.name, call_id = u.id } })
+  end
+end
+
 --- o: uid, run (its row), agent_type, content, variables, context,
 -- model_id, idempotency_key, allow_missing, emit (nil: no stream).
 function M.run(o)
@@ -300,6 +325,7 @@ function M.run(o)
   end
   task_json = rows[1].json
   task = cjson.decode(task_json)
+  log_activity(o, task, result, ctx)
   report(o.emit, st, task, task_json, result)
   return { task = task, json = task_json, error = result.response_errors, status = result.status }
 end

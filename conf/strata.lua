@@ -30,6 +30,8 @@ return {
   -- REST API and auth.
   schemas = "public,orchestrator,agentflow", -- exposed schemas; the first is the default profile
   max_rows = 1000,                -- most rows one REST read returns
+  rest_rls = false,               -- true: REST and strata.data statements also pass row level security
+                                  -- (they carry the Lua policy already: ~10% on a list, see README)
   jwt_secret = nil,               -- HS256 secret: set STRATA_JWT_SECRET rather than writing it here
   jwt_leeway_s = 30,              -- tolerance on exp and nbf
   jwt_signing_alg = "HS256",      -- /auth/v1 signs with: HS256 (the secret), ES256 or RS256 (jwt_signing_key)

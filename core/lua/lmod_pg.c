@@ -6,7 +6,7 @@
  *   pg.service_query(sql, ...) -> rows | nil, err
  *   pg.bypass_query(sql, ...) -> rows | nil, err
  *   pg.begin([as]) -> true | nil, err   pins a connection to the request;
- *                                        as: true (the caller) or "service"
+ *                                        as: true (the caller), "service" or "bypass"
  *   pg.commit() / pg.rollback() -> true | nil, err   and releases it
  *   pg.in_transaction() -> boolean
  * "As the caller" means with the seven settings PostgREST sets per request
@@ -18,9 +18,8 @@
  * inside a transaction service_query is query too: begin decided.  "Bypass"
  * is the caller's settings with the SQL role service_role, which row level
  * security lets through: only for statements that carry the caller's Lua
- * row policy themselves (strata.rest on a table whose policy SQL cannot
- * express; see request_bypass_settings); inside a transaction strata.rest
- * switches the role itself.
+ * row policy themselves (strata.rest's, unless conf rest_rls; see
+ * request_bypass_settings).
  * rows is an array of tables keyed by column name; err is a table
  * {code = SQLSTATE, message, detail, hint} ({status = 503, ...} when the
  * database cannot be reached).  A request's pinned connection is given back
@@ -525,8 +524,10 @@ static int l_begin(lua_State *L)
     enum as_whom as = AS_NONE;
     if (lua_type(L, 1) == LUA_TSTRING && strcmp(lua_tostring(L, 1), "service") == 0)
         as = AS_SERVICE;
+    else if (lua_type(L, 1) == LUA_TSTRING && strcmp(lua_tostring(L, 1), "bypass") == 0)
+        as = AS_BYPASS;
     else if (lua_type(L, 1) == LUA_TSTRING)
-        return luaL_argerror(L, 1, "true, nil or \"service\"");
+        return luaL_argerror(L, 1, "true, nil, \"service\" or \"bypass\"");
     else if (lua_toboolean(L, 1))
         as = AS_CALLER;
     pg_op *op = new_op(L, OP_BEGIN, as != AS_NONE ? NSETTINGS : 0);

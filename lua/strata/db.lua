@@ -43,14 +43,16 @@ M.query = pg.caller_query
 M.query_as_service = pg.service_query
 
 --- Runs fn(tx) on one connection inside BEGIN ... COMMIT, as the caller (or,
--- with opts.as_service, as the service).  fn's queries go
+-- with opts.as_service, as the service; opts.bypass_rls is strata.rest's:
+-- the caller's settings under the SQL role service_role, for statements
+-- that carry the caller's Lua row policy themselves).  fn's queries go
 -- through tx.query (db.query works too).  COMMIT when fn returns; ROLLBACK
 -- when it raises (the error is raised again) or returns nil, err (which is
 -- returned).  The connection goes back to the pool clean either way.
 function M.transaction(fn, opts)
   if type(fn) ~= "function" then error("db.transaction expects a function", 2) end
   if opts ~= nil and type(opts) ~= "table" then error("db.transaction: opts must be a table", 2) end
-  local ok, err = pg.begin(opts and opts.as_service and "service" or true)
+  local ok, err = pg.begin(opts and (opts.as_service and "service" or opts.bypass_rls and "bypass") or true)
   if not ok then return nil, err end
   local res = pack(pcall(fn, { query = pg.query }))
   if not res[1] then

@@ -395,3 +395,51 @@ return {
     assert.matches("public.spec_rls_gap has no row level security policy for select, insert, update, delete", found, 1, true)
   end)
 end)
+
+-- conf rest_rls: by default the REST layer's statements (which carry the
+-- Lua policy) pass RLS; with rest_rls = true PostgreSQL checks them again.
+-- Seen here with a generated policy made stricter than its Lua file.
+describe("rest_rls #server", function()
+  local SECRET = "rls-mode-spec-secret"
+  local A, dir
+  local POLICY = [[
+return { select = function(ctx) return ctx.uid ~= nil and { user_id = ctx.uid } or false end }
+]]
+
+  setup(function()
+    h.accepts("create table public.spec_rls_mode (id serial primary key, user_id uuid not null, note text)")
+    A = h.user()
+    h.accepts(("insert into public.spec_rls_mode(user_id, note) values (%s, 'mine')"):format(lit(A)))
+    dir = srv.lua_dir({ ["policies/public/spec_rls_mode.lua"] = POLICY })
+    local p = assert(io.popen(("DATABASE_URL=%s STRATA_LUA_DIR=%s scripts/db rls 2>&1"):format(
+      srv.quote(os.getenv("STRATA_TEST_DATABASE_URL")), srv.quote(dir))))
+    local out = p:read("a")
+    assert.is_true(p:close(), out)
+    h.accepts('alter policy strata_select on public.spec_rls_mode using (false)')
+  end)
+
+  teardown(function()
+    os.execute("rm -rf " .. srv.quote(dir))
+    h.accepts("drop table if exists public.spec_rls_mode")
+    local p = assert(io.popen(("DATABASE_URL=%s scripts/db rls 2>&1"):format(
+      srv.quote(os.getenv("STRATA_TEST_DATABASE_URL")))))
+    local out = p:read("a")
+    assert.is_true(p:close(), out)
+  end)
+
+  local function notes(env)
+    env.STRATA_LUA_DIR, env.STRATA_JWT_SECRET = dir, SECRET
+    local s = srv.start(env)
+    assert.equal(200, (srv.await(s.port, "/ready", 200, 10)), s.log())
+    local code, rows = srv.rest_client(s.port, srv.token(SECRET, "--sub " .. A)).get("spec_rls_mode?select=note")
+    assert.equal(0, s.stop(), s.log())
+    s.cleanup()
+    assert.equal(200, code)
+    return rows
+  end
+
+  it("lets the Lua policy decide by default, and both with rest_rls = true", function()
+    assert.same({ { note = "mine" } }, notes({}))
+    assert.same({}, notes({ STRATA_REST_RLS = "true" }))
+  end)
+end)

@@ -1,16 +1,27 @@
 -- strata.rest.exec: how the statements of one REST call (strata.rest.run)
--- reach PostgreSQL.  As whom: the caller (strata.db's query and
--- transaction, with the request's settings), or, for a call made with
--- call.service (strata.data's as_service), the service
+-- reach PostgreSQL.  As whom: the caller (the request's settings), or, for
+-- a call made with call.service (strata.data's as_service), the service
 -- (db.query_as_service; a transaction opened with as_service).  And how a
 -- write is made atomic: in a transaction of its own, or, when the request
 -- already holds one (strata.data.transaction), in a savepoint of it, so
 -- that a write the policy checks refuse, or one that fails, is taken back
 -- alone and the transaction goes on.  Inside a transaction its identity
 -- applies (strata.pg): strata.data keeps callers from mixing identities.
+--
+-- The caller's statements carry the caller's Lua row policy (compiled in
+-- by strata.rest), so row level security would only check the same rows
+-- again: on its own connection a statement runs with the caller's
+-- settings under the SQL role service_role, which RLS lets through
+-- (pg.bypass_query, a transaction begun "bypass"; in the caller's
+-- transaction the role is switched for the statement and back); RLS would
+-- cost a list 10% of its throughput (see the README).  Conf rest_rls asks
+-- for both, except on a table RLS has no generated policy for
+-- (call.rls_bypass, set by strata.rest.policy.note_rls), which RLS would
+-- deny whole.
 
 local db = require("strata.db")
 local pg = require("strata.pg")
+local config = require("strata.config")
 
 local pcall, error = pcall, error
 local pack, unpack = table.pack, table.unpack
@@ -18,6 +29,7 @@ local pack, unpack = table.pack, table.unpack
 local M = {}
 
 local SERVICE = { as_service = true }
+local BYPASS = { bypass_rls = true }
 local TX = { query = pg.query }
 
 M.in_transaction = pg.in_transaction
@@ -39,55 +51,52 @@ local function in_savepoint(fn)
   return nil, res[3]
 end
 
--- call.rls_bypass (strata.rest.policy's note_rls): the statement carries
--- the caller's Lua policy for a table row level security has no generated
--- policy for; it runs with the caller's settings under the SQL role
--- service_role, which RLS lets through.  In a transaction, by switching the
--- role for the statement and back (the caller's role kept in a setting).
-local ROLE_BYPASS = "SELECT set_config('strata.caller_role', current_setting('role'), true),"
-  .. " set_config('role', 'service_role', true)"
-local ROLE_BACK = "SELECT set_config('role', current_setting('strata.caller_role'), true)"
-local function bypassing(fn)
+-- fn(tx) between two statements of the same transaction: before, then
+-- after it when it succeeded (when it fails, its transaction or savepoint
+-- is rolled back, what `before` set with it).
+local function around(before, after, fn)
   return function(tx)
-    local ok, err = tx.query(ROLE_BYPASS)
+    local ok, err = tx.query(before)
     if not ok then return nil, err end
     local res = pack(fn(tx))
     if res[1] == nil then return unpack(res, 1, res.n) end
-    ok, err = tx.query(ROLE_BACK)
+    ok, err = tx.query(after)
     if not ok then return nil, err end
     return unpack(res, 1, res.n)
   end
+end
+
+-- In the caller's transaction: the role switched for one statement and
+-- back (the caller's role kept in a setting).
+local ROLE_BYPASS = "SELECT set_config('strata.caller_role', current_setting('role'), true),"
+  .. " set_config('role', 'service_role', true)"
+local ROLE_BACK = "SELECT set_config('role', current_setting('strata.caller_role'), true)"
+local function bypassing(fn) return around(ROLE_BYPASS, ROLE_BACK, fn) end
+
+-- Whether a statement of call on its own connection passes RLS (above).
+local function bypass(call)
+  return call.rls_bypass or not config.rest_rls
 end
 
 --- One statement of call: rows | nil, err.
 function M.query(call, sql, ...)
   if call.service then return db.query_as_service(sql, ...) end
-  if call.rls_bypass then
-    if not pg.in_transaction() then return pg.bypass_query(sql, ...) end
-    local args = pack(...)
-    return in_savepoint(bypassing(function(tx) return tx.query(sql, unpack(args, 1, args.n)) end))
+  if not pg.in_transaction() then
+    if bypass(call) then return pg.bypass_query(sql, ...) end
+    return db.query(sql, ...)
   end
-  return db.query(sql, ...)
+  if not bypass(call) then return pg.query(sql, ...) end
+  local args = pack(...)
+  return in_savepoint(bypassing(function(tx) return tx.query(sql, unpack(args, 1, args.n)) end))
 end
 
 -- fn(tx) with strata.validated_write on: the write of a validated table
 -- (its validator passed) that the table's guard trigger lets through
 -- (strata.rls); off again after it, so that later raw statements of the
--- same transaction are still refused.  When fn fails, its transaction or
--- savepoint is rolled back, the setting with it.
+-- same transaction are still refused.
 local VALIDATED_ON = "SELECT set_config('strata.validated_write', 'on', true)"
 local VALIDATED_OFF = "SELECT set_config('strata.validated_write', '', true)"
-local function validated(fn)
-  return function(tx)
-    local ok, err = tx.query(VALIDATED_ON)
-    if not ok then return nil, err end
-    local res = pack(fn(tx))
-    if res[1] == nil then return unpack(res, 1, res.n) end
-    ok, err = tx.query(VALIDATED_OFF)
-    if not ok then return nil, err end
-    return unpack(res, 1, res.n)
-  end
-end
+local function validated(fn) return around(VALIDATED_ON, VALIDATED_OFF, fn) end
 
 --- Runs fn(tx) atomically for call (see above): fn's results, or nil and
 -- the error fn answered (its work taken back); an error fn raises is raised
@@ -95,9 +104,11 @@ end
 -- validator passed (above); call.rls_bypass: see M.query.
 function M.atomic(call, fn, is_validated)
   if is_validated then fn = validated(fn) end
-  if call.rls_bypass and not call.service then fn = bypassing(fn) end
-  if pg.in_transaction() then return in_savepoint(fn) end
-  return db.transaction(fn, call.service and SERVICE or nil)
+  if pg.in_transaction() then
+    if bypass(call) and not call.service then fn = bypassing(fn) end
+    return in_savepoint(fn)
+  end
+  return db.transaction(fn, call.service and SERVICE or bypass(call) and BYPASS or nil)
 end
 
 return M

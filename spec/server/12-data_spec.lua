@@ -491,6 +491,7 @@ describe("strata.data #server", function()
       local key = "document_agent_openai"
       local cfg = { enabled = true, rateLimit = { perMinute = 1, perHour = 2, perDay = 3 },
         tools = { create = { enabled = true } } }
+      local seed = h.scalar("select config_data::text from admin_config where config_key = 'document_agent_openai'")
       h.accepts("delete from admin_config where config_key = 'document_agent_openai'")
       h.accepts([[insert into admin_config(config_key, config_data) values ('document_agent_openai', '{"enabled":false,
         "rateLimit":{"perMinute":5,"perHour":6,"perDay":7},"tools":{"create":{"enabled":true}}}')]])
@@ -508,7 +509,7 @@ describe("strata.data #server", function()
       assert.is_true(out.service.ok, body)
       assert.equal("1", h.scalar("select config_data -> 'rateLimit' ->> 'perMinute' from admin_config"
         .. " where config_key = 'document_agent_openai'"))
-      h.accepts("delete from admin_config where config_key = 'document_agent_openai'")
+      h.accepts("update admin_config set config_data = " .. h.lit(seed) .. "::jsonb where config_key = 'document_agent_openai'")
     end)
   end)
 

@@ -73,9 +73,11 @@ local ROLE_BYPASS = "SELECT set_config('strata.caller_role', current_setting('ro
 local ROLE_BACK = "SELECT set_config('role', current_setting('strata.caller_role'), true)"
 local function bypassing(fn) return around(ROLE_BYPASS, ROLE_BACK, fn) end
 
--- Whether a statement of call on its own connection passes RLS (above).
+-- Whether a statement of call passes RLS (above).  Not an RPC's: a
+-- function reads what the caller's role may read, and no Lua policy was
+-- compiled into it.
 local function bypass(call)
-  return call.rls_bypass or not config.rest_rls
+  return call.rls_bypass or not (call.fn or config.rest_rls)
 end
 
 --- One statement of call: rows | nil, err.

@@ -8,14 +8,6 @@ local M = {}
 
 local q = srv.quote
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 --- A self-signed certificate and its key in `dir`: cert path, key path.
 function M.self_signed(dir)
   local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
@@ -33,18 +25,9 @@ function M.start(tls)
   assert(os.execute("mkdir -p " .. q(dir)))
   local cert, key = "", ""
   if tls then cert, key = M.self_signed(dir) end
-  local p = assert(io.popen(("python3 spec/fixtures/fake_upstream.py %s %s %s >%s 2>&1 & echo $!"):format(
-    q(dir .. "/port"), tls and q(cert) or "", tls and q(key) or "", q(dir .. "/log"))))
-  local pid = assert(tonumber(p:read("l")))
-  p:close()
-  local port
-  for _ = 1, 100 do
-    port = tonumber(read(dir .. "/port") or "")
-    if port then break end
-    srv.sleep(0.05)
-  end
-  assert(port, "the fake upstream did not start: " .. (read(dir .. "/log") or ""))
-  local h = { port = port, pid = pid, cert = tls and cert or nil,
+  local fake = srv.fake("spec/fixtures/fake_upstream.py", tls and { cert, key } or nil)
+  local port = fake.port
+  local h = { port = port, pid = fake.pid, cert = tls and cert or nil,
     url = (tls and "https://localhost:" or "http://127.0.0.1:") .. port }
   function h.stats()
     local code, body = srv.http(port, "GET", "/stats")
@@ -62,7 +45,7 @@ function M.start(tls)
     return st
   end
   function h.stop()
-    os.execute(("kill %d >/dev/null 2>&1"):format(pid))
+    fake.stop()
     os.execute("rm -rf " .. q(dir))
   end
   return h

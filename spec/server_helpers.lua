@@ -292,4 +292,39 @@ function M.await(port, path, want, seconds)
   return code, body, headers
 end
 
+--- Runs a fake server of the specs (`python3 script portfile [args...]`,
+-- which writes its port to portfile once it listens) in a temporary
+-- directory.  Returns { port, pid, dir, log(), stop() }; raises with the
+-- fake's output when it does not start within 5 s.
+function M.fake(script, args)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. q(dir)))
+  local quoted = {}
+  for i, a in ipairs(args or {}) do quoted[i] = q(a) end
+  local p = assert(io.popen(("python3 %s %s %s >%s 2>&1 & echo $!"):format(q(script), q(dir .. "/port"),
+    table.concat(quoted, " "), q(dir .. "/log"))))
+  local pid = assert(tonumber(p:read("l")))
+  p:close()
+  local function read(name)
+    local f = io.open(dir .. "/" .. name, "rb")
+    if not f then return nil end
+    local text = f:read("a")
+    f:close()
+    return text
+  end
+  local port
+  for _ = 1, 100 do
+    port = tonumber(read("port") or "")
+    if port then break end
+    sleep(0.05)
+  end
+  assert(port, script .. " did not start: " .. (read("log") or ""))
+  return { port = port, pid = pid, dir = dir, log = function() return read("log") or "" end,
+    stop = function()
+      os.execute(("kill %d >/dev/null 2>&1"):format(pid))
+      os.execute("rm -rf " .. q(dir))
+    end }
+end
+
 return M

@@ -6,25 +6,9 @@ local srv = require("server_helpers")
 
 local M = {}
 
-local q = srv.quote
-
 function M.start()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. q(dir)))
-  local p = assert(io.popen(("python3 spec/fakes/providers.py %s >%s 2>&1 & echo $!"):format(
-    q(dir .. "/port"), q(dir .. "/log"))))
-  local pid = assert(tonumber(p:read("l")))
-  p:close()
-  local port
-  for _ = 1, 100 do
-    local f = io.open(dir .. "/port")
-    port = f and tonumber(f:read("a"))
-    if f then f:close() end
-    if port then break end
-    srv.sleep(0.05)
-  end
-  assert(port, "the fake providers did not start")
+  local fake = srv.fake("spec/fakes/providers.py")
+  local port = fake.port
   local h = { port = port, url = "http://127.0.0.1:" .. port }
   local function get(path)
     local code, body = srv.http(port, "GET", path)
@@ -46,10 +30,7 @@ function M.start()
     end
     return st
   end
-  function h.stop()
-    os.execute(("kill %d 2>/dev/null"):format(pid))
-    os.execute("rm -rf " .. q(dir))
-  end
+  h.stop = fake.stop
   return h
 end
 

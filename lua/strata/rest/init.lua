@@ -459,9 +459,14 @@ local function insert(call, ctx, cat, t, q, put)
     old = ", pgrst_old AS (SELECT " .. concat(ek, ", ") .. ", coalesce(" .. using .. ", false) AS pgrst_allowed FROM "
       .. from .. " AS e WHERE (" .. concat(ek, ", ") .. ") IN (SELECT " .. concat(rk, ", ") .. " FROM " .. source .. " AS r"
       .. put_where .. "))"
+    -- A payload row neither inserted nor merged met a row the caller may
+    -- not update and cannot see either (the row level security of sql/120
+    -- hides it from pgrst_old): the merge's guard skipped it.  A refusal
+    -- too, not a silent no-op.
+    local skipped = "(SELECT count(*) FROM " .. source .. " AS r" .. put_where .. ") - (SELECT count(*) FROM pgrst_rows)"
     checks = "(SELECT count(*) FROM pgrst_old WHERE NOT pgrst_allowed) + (SELECT count(*) FROM pgrst_rows AS r WHERE NOT "
       .. overwrites .. " AND NOT coalesce(" .. check .. ", false)) + (SELECT count(*) FROM pgrst_rows AS r WHERE "
-      .. overwrites .. " AND NOT coalesce(" .. update_check .. ", false))"
+      .. overwrites .. " AND NOT coalesce(" .. update_check .. ", false)) + " .. skipped
   else
     checks = "(SELECT count(*) FROM pgrst_rows AS r WHERE NOT coalesce(" .. check .. ", false))"
   end

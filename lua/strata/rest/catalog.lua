@@ -14,12 +14,14 @@ local M = {}
 local TABLES_SQL = [[
 select n.nspname as schema, c.relname as name, c.relkind as kind,
   coalesce((select json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-      'nullable', not a.attnotnull, 'default', a.atthasdef or a.attidentity <> '') order by a.attnum)
+      'nullable', not a.attnotnull, 'default', a.atthasdef or a.attidentity <> '',
+      'description', col_description(c.oid, a.attnum)) order by a.attnum)
     from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '[]') as columns,
   coalesce((select json_agg(a.attname order by k.ord)
     from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
     join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-    where i.indrelid = c.oid and i.indisprimary), '[]') as pk
+    where i.indrelid = c.oid and i.indisprimary), '[]') as pk,
+  obj_description(c.oid, 'pg_class') as description
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = any($1::text[]) and c.relkind in ('r', 'v', 'm', 'p', 'f')]]
 
@@ -28,7 +30,7 @@ select n.nspname as schema, p.proname as name, p.provolatile as volatility, p.pr
   t.typtype as return_kind, format_type(p.prorettype, null) as return_type, p.pronargdefaults as ndefaults,
   coalesce(p.proargnames, '{}') as arg_names, coalesce(p.proargmodes::text[], '{}') as arg_modes,
   coalesce(array(select format_type(x, null) from unnest(p.proargtypes) as x), '{}') as in_types,
-  p.pronargs as nargs
+  p.pronargs as nargs, obj_description(p.oid, 'pg_proc') as description
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
 where n.nspname = any($1::text[]) and p.prokind = 'f']]
 
@@ -152,7 +154,7 @@ local function load()
     local cols = {}
     for _, c in ipairs(t.columns) do cols[c.name] = c end
     cat.schemas[t.schema].tables[t.name] = { schema = t.schema, name = t.name, kind = t.kind,
-      columns = cols, column_list = t.columns, pk = t.pk, fks = {}, referenced_by = {} }
+      columns = cols, column_list = t.columns, pk = t.pk, fks = {}, referenced_by = {}, description = t.description }
   end
   local ok
   ok, err = add_foreign_keys(cat, schemas)
@@ -164,7 +166,7 @@ local function load()
       local mode = f.arg_modes[i] or "i"
       if mode == "i" or mode == "b" or mode == "v" then
         idx = idx + 1
-        args[#args + 1] = { name = name, type = f.in_types[idx] }
+        args[#args + 1] = { name = name, type = f.in_types[idx], variadic = mode == "v" }
       end
     end
     if #f.arg_names == 0 then

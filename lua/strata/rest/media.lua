@@ -22,13 +22,21 @@ local KINDS = {
   ["text/csv"] = "csv",
 }
 
+local STRIPPABLE = {
+  ["application/vnd.pgrst.array+json"] = "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8",
+  ["application/vnd.pgrst.array"] = "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8",
+  ["application/vnd.pgrst.object+json"] = "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8",
+  ["application/vnd.pgrst.object"] = "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8",
+}
+
 -- The media ranges of an Accept header, best first (stable for equal q).
 local function ranges(accept)
   local list = {}
   for part in accept:gmatch("[^,]+") do
     local mt = lower(part:match("^%s*([^;%s]*)"))
     local q = tonumber(part:match(";%s*[qQ]%s*=%s*([%d%.]+)")) or 1
-    if mt ~= "" then list[#list + 1] = { type = mt, q = q, at = #list } end
+    local strip = lower(part):find(";%s*nulls%s*=%s*stripped") ~= nil
+    if mt ~= "" then list[#list + 1] = { type = mt, q = q, at = #list, strip = strip } end
   end
   sort(list, function(a, b)
     if a.q ~= b.q then return a.q > b.q end
@@ -51,7 +59,8 @@ function M.of(call)
     kind = nil
     local asked = {}
     for _, r in ipairs(ranges(accept)) do
-      if r.q > 0 and KINDS[r.type] then kind = KINDS[r.type]; break end
+      -- nulls=stripped: PostgREST's array and object types only.
+      if r.q > 0 and KINDS[r.type] then kind = KINDS[r.type]; call.strip = r.strip and STRIPPABLE[r.type]; break end
       asked[#asked + 1] = r.type
     end
     if not kind then
@@ -67,16 +76,31 @@ M.CONTENT_TYPES = {
   csv = "text/csv; charset=utf-8",
 }
 
+--- The Content-Type of the negotiated representation (nil: the caller's
+-- default, JSON).
+function M.content_type(call)
+  local kind = M.of(call)
+  return call.strip or M.CONTENT_TYPES[kind]
+end
+
+--- A row `alias` as the JSON value the answer holds: without its null
+-- members under nulls=stripped (json_strip_nulls, as PostgREST).
+function M.row(call, alias)
+  M.of(call)
+  if call.strip then return "json_strip_nulls(to_json(" .. alias .. "))" end
+  return alias
+end
+
 --- The aggregate over rows `alias` (of select list items, which builder b
 -- turned into SQL) answering the representation call negotiated, as text.
 function M.body_aggregate(call, b, items, alias)
   local kind = M.of(call)
-  if kind == "single" then return "(json_agg(" .. alias .. ") -> 0)::text" end
+  if kind == "single" then return "(json_agg(" .. M.row(call, alias) .. ") -> 0)::text" end
   if kind == "csv" then
     local names = csv.names(b, items)
     return csv.aggregate(alias, names, b:param(csv.header(names)))
   end
-  return "coalesce(json_agg(" .. alias .. "), '[]')::text"
+  return "coalesce(json_agg(" .. M.row(call, alias) .. "), '[]')::text"
 end
 
 return M

@@ -111,7 +111,19 @@ function Builder:condition(node, alias)
     local f = self:field(node.field, alias)
     local op = node.op
     local texty = #node.field.path > 0 and node.field.path[#node.field.path].op == "->>"
-    if CMP[op] then
+    if node.quant then
+      local q = node.quant == "any" and "ANY" or "ALL"
+      if op == "like" or op == "ilike" or REGEX[op] then
+        local vals = node.values
+        if op == "like" or op == "ilike" then
+          vals = {}
+          for i, v in ipairs(node.values) do vals[i] = (gsub(v, "%*", "%%")) end
+        end
+        sql = f .. "::text " .. (REGEX[op] or op) .. " " .. q .. "(" .. self:param(array_literal(vals)) .. "::text[])"
+      else
+        sql = f .. " " .. CMP[op] .. " " .. q .. "(" .. self:param(array_literal(node.values)) .. (texty and "::text[])" or ")")
+      end
+    elseif CMP[op] then
       sql = f .. " " .. CMP[op] .. " " .. self:param(node.value)
     elseif op == "like" or op == "ilike" then
       sql = f .. "::text " .. op .. " " .. self:param((gsub(node.value, "%*", "%%")))

@@ -2,6 +2,7 @@
  * (never the secrets):
  *   config.schemas -> { "public", ... }   the exposed schemas, default first
  *   config.max_rows -> integer            the REST read cap
+ *   config.rest_aggregates -> boolean     REST select= may aggregate
  *   config.workers, config.listen
  *   config.rate_limit_user_per_minute, config.rate_limit_anon_per_minute
  * Adapts conf.h alone: what the database tells (the schema's and
@@ -48,6 +49,8 @@ int luaopen_strata_config(lua_State *L)
     lua_setfield(L, -2, "schemas");
     lua_pushinteger(L, c ? c->max_rows : 1000);
     lua_setfield(L, -2, "max_rows");
+    lua_pushboolean(L, c ? c->rest_aggregates : 0);
+    lua_setfield(L, -2, "rest_aggregates");
     lua_pushinteger(L, c ? c->workers : 1);
     lua_setfield(L, -2, "workers");
     lua_pushstring(L, c && c->listen ? c->listen : "");

@@ -229,6 +229,13 @@ describe("REST PostgREST 12 #server", function()
         details = cjson.null, hint = cjson.null }, cjson.decode(raw))
     end)
 
+    it("aggregates are off by default (conf rest_aggregates): PGRST123", function()
+      local code, _, _, raw = R.get("rest_more", { { "select", "qty.sum()" } })
+      assert.equal(400, code)
+      assert.same({ code = "PGRST123", message = "Use of aggregate functions is not allowed", details = cjson.null,
+        hint = cjson.null }, cjson.decode(raw))
+    end)
+
     it("writes '/' unescaped, as PostgREST's JSON does", function()
       local _, _, _, raw = call("POST", "rpc/rest_more_nope", { body = { a = 1 } })
       assert.truthy(raw:find("single unnamed json/jsonb parameter", 1, true), raw)

@@ -116,6 +116,8 @@ local function parse_field(s)
 end
 M.parse_field = parse_field
 
+local AGGREGATES = { sum = true, avg = true, min = true, max = true, count = true }
+
 local CASTS = { text = true, int = true, integer = true, bigint = true, numeric = true, bool = true,
   boolean = true, json = true, jsonb = true, date = true, timestamptz = true, uuid = true, float8 = true }
 
@@ -176,7 +178,7 @@ local function parse_select(s)
       -- PostgREST's count() is never a resource; only an embed answers it
       -- (strata.rest.embed), elsewhere it stays the column "count".
       items[#items + 1] = { name = "count", path = {}, count = true, alias = count_alias ~= "" and count_alias or nil }
-    elseif find(p, "(", 1, true) then
+    elseif find(p, "(", 1, true) and not AGGREGATES[p:match("%.(%a+)%(%)$") or p:match("%.(%a+)%(%)::%w+$") or ""] then
       local item, e = embed_item(p)
       if not item then return nil, e end
       items[#items + 1] = item
@@ -186,9 +188,15 @@ local function parse_select(s)
       local field, cast = rest:match("^(.-)::(%w+)$")
       field = field or rest
       if cast and not CASTS[cast] then return nil, ("select: cannot cast to %s"):format(cast) end
-      local f = parse_field(field)
+      -- An aggregate (PostgREST 12): col.sum(), col.avg(), col.min(),
+      -- col.max(), col.count(); count() alone is the row count.
+      local agg
+      local inner, fn = field:match("^(.-)%.(%a+)%(%)$")
+      if inner and AGGREGATES[fn] then field, agg = inner, fn end
+      if field == "count()" then field, agg = "*", "count" end
+      local f = agg == "count" and field == "*" and { name = "*", path = {}, count = true } or parse_field(field)
       if not f then return nil, ("select: cannot parse '%s'"):format(p) end
-      f.alias, f.cast = alias, cast
+      f.alias, f.cast, f.agg = alias, cast, agg
       items[#items + 1] = f
     end
   end

@@ -127,6 +127,12 @@ local function read(call, ctx, cat, t, q)
   local items, err = grammar.select(q.select)
   if not items then raise(400, "PGRST100", "failed to parse select parameter (" .. tostring(q.select) .. ")", err) end
   local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { max_rows = config.max_rows })
+  local group = ""
+  if sqlmod.aggregating(items) then
+    if not config.rest_aggregates then raise(400, "PGRST123", "Use of aggregate functions is not allowed") end
+    b.aggregates = true
+    group = b:group_by(items)
+  end
   local sel = b:select_list(items)
   local conds = filters(b, q)
   for _, c in ipairs(inner) do conds[#conds + 1] = c end
@@ -148,7 +154,7 @@ local function read(call, ctx, cat, t, q)
     and ("(SELECT count(*) FROM " .. from .. where .. ")") or "NULL::bigint"
   local single = single_wanted(call)
   local body_sql = media.body_aggregate(call, b, items, "s")
-  local sql = "WITH pgrst_source AS (SELECT " .. sel .. " FROM " .. from .. where .. order
+  local sql = "WITH pgrst_source AS (SELECT " .. sel .. " FROM " .. from .. where .. group .. order
     .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset) .. ") SELECT " .. total_sql
     .. " AS total, (SELECT count(*) FROM pgrst_source) AS page, (SELECT " .. body_sql .. " FROM pgrst_source s) AS body"
   local rows, dberr = exec.query(call, sql, table.unpack(b.params, 1, #b.params))

@@ -172,15 +172,44 @@ function Builder:select_list(items, alias)
       local s = self.embeds and self.embeds[it]
       if not s then raise(400, "PGRST100", format("embedding %s is not supported here", it.name)) end
       if s ~= "" then out[#out + 1] = s end
+    elseif it.count and self.aggregates then -- count(), the rows of each group
+      out[#out + 1] = "count(*)" .. (it.cast and ("::" .. it.cast) or "") .. " AS " .. qi(it.alias or "count")
     else
       local s = self:field(it, alias)
+      if it.agg then s = it.agg .. "(" .. s .. ")" end
       if it.cast then s = s .. "::" .. it.cast end
-      local name = it.alias or (#it.path > 0 and it.path[#it.path].key) or it.name
+      local name = it.alias or it.agg or (#it.path > 0 and it.path[#it.path].key) or it.name
       out[#out + 1] = s .. " AS " .. qi(name)
     end
   end
   if #out == 1 then return out[1] end -- select=* : no copy
   return concat(out, ", ")
+end
+
+--- Whether items (top-level select items) aggregate: col.sum() & co or a
+-- count() beside other columns.
+function M.aggregating(items)
+  for _, it in ipairs(items) do
+    if it.agg or (it.count and not it.embed) then return true end
+  end
+  return false
+end
+
+--- " GROUP BY" the select items that do not aggregate (PostgREST's
+-- grouping: the other selected columns), "" when there are none.
+function Builder:group_by(items, alias)
+  local out = {}
+  for _, it in ipairs(items) do
+    if it.star then
+      local s = star_list(self.t, self.hidden, alias)
+      if s ~= "" then out[#out + 1] = s end
+    elseif not it.embed and not it.agg and not it.count then
+      local s = self:field(it, alias)
+      if it.cast then s = s .. "::" .. it.cast end
+      out[#out + 1] = s
+    end
+  end
+  return #out > 0 and (" GROUP BY " .. concat(out, ", ")) or ""
 end
 
 function Builder:order_by(list, alias)

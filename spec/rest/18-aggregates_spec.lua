@@ -1,0 +1,64 @@
+-- Aggregates (PostgREST 12, test/spec/Feature/Query/AggregateFunctionsSpec.hs):
+-- select=col.sum(), avg(), min(), max(), count() with the other selected
+-- columns as the grouping, aliases and casts; behind conf rest_aggregates
+-- (env STRATA_REST_AGGREGATES, default off: 400 PGRST123); the row policies
+-- filter the rows before they are aggregated.
+local cjson = require("cjson")
+local h = require("helpers")
+local R = require("fixtures.rest")
+
+local A, B = h.uuid(), h.uuid()
+
+local ROWS = ([[
+truncate public.rest_spec_owned restart identity;
+insert into public.rest_spec_owned(owner, title, status) values
+  (%s, 'a1', 'draft'), (%s, 'a2', 'draft'), (%s, 'a3', 'done'), (%s, 'b1', 'draft');
+]]):format(h.lit(A), h.lit(A), h.lit(A), h.lit(B))
+
+describe("REST aggregates #server", function()
+  local alice
+
+  setup(function()
+    R.setup({ sql = ROWS, env = { STRATA_REST_AGGREGATES = "true" } })
+    alice = R.mint("--role authenticated --sub " .. A)
+  end)
+  teardown(R.teardown)
+
+  local function get(path, query, tok)
+    local code, doc, _, raw = R.call("GET", path, { query = query, token = tok })
+    assert.equal(200, code, raw)
+    return doc
+  end
+
+  it("sums, averages, takes min and max, counts, over the whole table", function()
+    assert.same({ { sum = 20 } }, get("rest_spec_items", { { "select", "qty.sum()" } }))
+    assert.same({ { count = 5 } }, get("rest_spec_items", { { "select", "count()" } }))
+    assert.same({ { min = 0, max = 10 } }, get("rest_spec_items", { { "select", "qty.min(),qty.max()" } }))
+    assert.same({ { avg = 5 } }, get("rest_spec_items", { { "select", "qty.avg()::int" } }))
+    assert.same({ { count = 4 } }, get("rest_spec_items", { { "select", "qty.count()" } })) -- NULL not counted
+  end)
+
+  it("takes aliases and casts, and filters before aggregating", function()
+    assert.same({ { total = 17, n = 2 } }, get("rest_spec_items", { { "select", "total:qty.sum()::int,n:count()" },
+      { "qty", "gt.3" } }))
+  end)
+
+  it("groups by the other selected columns", function()
+    assert.same({ { status = "done", count = 1 }, { status = "draft", count = 3 } },
+      get("rest_spec_owned", { { "select", "status,count()" }, { "order", "status" } }))
+  end)
+
+  it("aggregates only the rows the caller's policy lets them read", function()
+    assert.same({ { status = "done", count = 1 }, { status = "draft", count = 2 } },
+      get("rest_spec_owned", { { "select", "status,count()" }, { "order", "status" } }, alice))
+    assert.same({ { count = 3 } }, get("rest_spec_owned", { { "select", "count()" } }, alice))
+    assert.same({ { count = 0 } }, get("rest_spec_owned", { { "select", "count()" } }, R.mint("--role authenticated --sub "
+      .. h.uuid())))
+  end)
+
+  it("refuses an unknown column inside an aggregate as a read does", function()
+    local code, _, _, raw = R.call("GET", "rest_spec_items", { query = { { "select", "nope.sum()" } } })
+    assert.equal(400, code)
+    assert.equal("42703", cjson.decode(raw).code)
+  end)
+end)

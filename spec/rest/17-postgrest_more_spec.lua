@@ -22,6 +22,13 @@ create table public.rest_more (
 create function public.rest_more_take(n int) returns setof public.rest_more language sql volatile
   as $$ delete from public.rest_more where id <= n returning * $$;
 create function public.rest_more_void() returns void language sql volatile as $$ delete from public.rest_more $$;
+drop table if exists public.rest_plan;
+create table public.rest_plan (id int primary key);
+insert into public.rest_plan select generate_series(1, 2000);
+analyze public.rest_plan;
+drop table if exists public.rest_tz;
+create table public.rest_tz (t timestamptz primary key);
+insert into public.rest_tz values ('2023-10-18 12:37:59.611+00');
 ]]
 
 local function reset()
@@ -42,7 +49,7 @@ describe("REST PostgREST 12 #server", function()
   end)
   teardown(function()
     R.teardown()
-    h.exec("drop table if exists public.rest_more cascade; drop function if exists public.rest_more_void()")
+    h.exec("drop table if exists public.rest_more, public.rest_plan, public.rest_tz cascade; drop function if exists public.rest_more_void()")
   end)
   before_each(reset)
 
@@ -203,6 +210,58 @@ describe("REST PostgREST 12 #server", function()
         message = "Function must return SETOF or TABLE when max-affected preference is used with handling=strict" },
         cjson.decode(raw))
       assert.equal("1", h.scalar("select count(*) from public.rest_more"))
+    end)
+  end)
+
+  describe("Prefer: count=planned and count=estimated", function()
+    -- The planner's estimate, read as PostgREST reads it ("Plan Rows").
+    local function explain(where)
+      local plan = cjson.decode(h.scalar("explain (format json) select 1 from public.rest_plan" .. where))
+      return math.tointeger(plan[1].Plan["Plan Rows"])
+    end
+
+    it("planned answers the planner's estimate in Content-Range", function()
+      local code, _, hdrs = R.get("rest_plan", { { "select", "id" }, { "id", "lt.100" }, { "limit", "5" } },
+        { Prefer = "count=planned" })
+      assert.equal(206, code)
+      assert.equal("0-4/" .. explain(" where id < 100"), hdrs["content-range"])
+      assert.equal("count=planned", hdrs["preference-applied"])
+    end)
+
+    it("estimated counts exactly up to max_rows, past it takes the larger of that and the planner's", function()
+      local _, _, hdrs = R.get("rest_plan", { { "select", "id" }, { "id", "lt.100" }, { "limit", "5" } },
+        { Prefer = "count=estimated" })
+      assert.equal("0-4/99", hdrs["content-range"])
+      _, _, hdrs = R.get("rest_plan", { { "select", "id" }, { "limit", "5" } }, { Prefer = "count=estimated" })
+      assert.equal("0-4/" .. math.max(1001, explain("")), hdrs["content-range"])
+    end)
+  end)
+
+  describe("Prefer: timezone=", function()
+    it("answers timestamps in the zone asked for, and says so", function()
+      local code, doc, hdrs = R.get("rest_tz", nil, { Prefer = "handling=strict, timezone=America/Los_Angeles" })
+      assert.equal(200, code)
+      assert.same({ { t = "2023-10-18T05:37:59.611-07:00" } }, doc)
+      assert.equal("handling=strict, timezone=America/Los_Angeles", hdrs["preference-applied"])
+      code, doc, hdrs = R.get("rest_tz", nil, { Prefer = "timezone=+05:30" }) -- POSIX: west of Greenwich
+      assert.same({ { t = "2023-10-18T07:07:59.611-05:30" } }, doc)
+      assert.equal("timezone=+05:30", hdrs["preference-applied"])
+    end)
+
+    it("refuses a zone PostgreSQL does not know with its 22023, whatever the handling", function()
+      for _, prefer in ipairs({ "timezone=Invalid/Timezone", "handling=lenient, timezone=Invalid/Timezone" }) do
+        local code, _, _, raw = R.get("rest_tz", nil, { Prefer = prefer })
+        assert.equal(400, code)
+        assert.same({ code = "22023", details = cjson.null, hint = cjson.null,
+          message = 'invalid value for parameter "TimeZone": "Invalid/Timezone"' }, cjson.decode(raw))
+      end
+    end)
+
+    it("applies to a write's representation too", function()
+      local code, doc = call("PATCH", "rest_tz", { query = { { "t", "lt.2024-01-01" } }, body = { t = "2023-10-18T12:37:59.611Z" },
+        headers = { Prefer = "return=representation, timezone=Asia/Tokyo" } })
+      assert.equal(200, code)
+      assert.same({ { t = "2023-10-18T21:37:59.611+09:00" } }, doc)
     end)
   end)
 

@@ -22,8 +22,25 @@ local TX = { query = pg.query }
 
 M.in_transaction = pg.in_transaction
 
---- One statement of call: rows | nil, err.
+-- fn preceded by Prefer: timezone= (PostgREST's set_config of TimeZone,
+-- local to the call's transaction), or fn itself.
+local function with_timezone(call, fn)
+  local tz = call.prefer and call.prefer.timezone
+  if not tz then return fn end
+  return function(tx)
+    local ok, err = tx.query("SELECT set_config('timezone', $1, true)", tz)
+    if not ok then return nil, err end
+    return fn(tx)
+  end
+end
+
+--- One statement of call: rows | nil, err.  With Prefer: timezone= it
+-- runs in a transaction of its own that sets the zone first.
 function M.query(call, sql, ...)
+  if call.prefer and call.prefer.timezone then
+    local args = pack(...)
+    return M.atomic(call, function(tx) return tx.query(sql, unpack(args, 1, args.n)) end)
+  end
   if call.service then return db.query_as_service(sql, ...) end
   return db.query(sql, ...)
 end
@@ -49,6 +66,7 @@ end
 -- the error fn answered (its work taken back); an error fn raises is raised
 -- again after the rollback.
 function M.atomic(call, fn)
+  fn = with_timezone(call, fn)
   if pg.in_transaction() then return in_savepoint(fn) end
   return db.transaction(fn, call.service and SERVICE or nil)
 end

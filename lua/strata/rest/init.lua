@@ -120,6 +120,22 @@ local function not_single(page)
     format("The result contains %d rows", page))
 end
 
+-- The planner's estimate of the rows a read's filters and select policy
+-- match (PostgREST's count=planned: "Plan Rows" of EXPLAIN (FORMAT JSON) of
+-- its count query), on a builder of its own so that the statement holds
+-- only their parameters.
+local function planned_total(call, ctx, cat, t, q)
+  local b = builder(ctx, t)
+  local conds = filters(b, q)
+  conds[#conds + 1] = predicate(b, ctx, cat.schemas[t.schema], t, "select")
+  local rows, err = exec.query(call, "EXPLAIN (FORMAT JSON) SELECT 1 FROM " .. sqlmod.qualified(t) .. sqlmod.where(conds),
+    table.unpack(b.params, 1, #b.params))
+  if not rows then return nil, err end
+  local plan = rows[1]["QUERY PLAN"]
+  if type(plan) == "string" then plan = cjson.decode(plan) end
+  return math.tointeger(plan[1].Plan["Plan Rows"]) or 0
+end
+
 local function read(call, ctx, cat, t, q)
   local b = builder(ctx, t)
   local nested
@@ -150,8 +166,12 @@ local function read(call, ctx, cat, t, q)
   local p = call.prefer
   local count = p.count
   local from = sqlmod.qualified(t)
-  local total_sql = (count == "exact" or count == "planned" or count == "estimated")
-    and ("(SELECT count(*) FROM " .. from .. where .. ")") or "NULL::bigint"
+  -- count=estimated counts exactly up to max_rows (PostgREST: LIMIT
+  -- max_rows + 1), past it takes the larger of that and the planner's.
+  local total_sql = count == "exact" and ("(SELECT count(*) FROM " .. from .. where .. ")")
+    or count == "estimated" and ("(SELECT count(*) FROM (SELECT 1 FROM " .. from .. where .. " LIMIT "
+      .. b:param(config.max_rows + 1) .. ") AS pgrst_counted)")
+    or "NULL::bigint"
   local single = single_wanted(call)
   local body_sql = media.body_aggregate(call, b, items, "s")
   local sql = "WITH pgrst_source AS (SELECT " .. sel .. " FROM " .. from .. where .. group .. order
@@ -161,6 +181,11 @@ local function read(call, ctx, cat, t, q)
   if not rows then return errors.from_db(dberr, anon(ctx)) end
   local r = rows[1]
   local total = r.total ~= cjson.null and r.total or nil
+  if count == "planned" or count == "estimated" and total > config.max_rows then
+    local planned, perr = planned_total(call, ctx, cat, t, q)
+    if not planned then return errors.from_db(perr, anon(ctx)) end
+    total = count == "planned" and planned or math.max(total, planned)
+  end
   if single then
     if r.page ~= 1 then return not_single(r.page) end
     return 200, r.body, { ["Content-Type"] = media.content_type(call) or JSON }

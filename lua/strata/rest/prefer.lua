@@ -2,9 +2,10 @@
 -- reads it, and the Preference-Applied answer.  Tokens are split on commas;
 -- the first valid value of a preference wins.  Unknown or invalid tokens
 -- are ignored (handling=lenient, the default) or refused with 400 PGRST122
--- (handling=strict).  timezone= is not implemented, so it counts as
--- invalid: strict handling must not pretend to honour it.  max-affected=N
--- (a non-negative integer) binds only under handling=strict (PostgREST).
+-- (handling=strict).  max-affected=N (a non-negative integer) binds only
+-- under handling=strict (PostgREST); timezone=<name> sets the statements'
+-- TimeZone (strata.rest.exec), a name PostgreSQL refuses answering its
+-- 22023 as PostgREST does.
 
 local errors = require("strata.rest.errors")
 
@@ -24,7 +25,7 @@ M.VALID = {
 }
 
 -- PostgREST's order of Preference-Applied (Preferences.prefAppliedHeader).
-local ORDER = { "resolution", "missing", "return", "params", "count", "tx", "handling", "max-affected" }
+local ORDER = { "resolution", "missing", "return", "params", "count", "tx", "handling", "timezone", "max-affected" }
 
 --- The preferences of a Prefer header (nil: none):
 -- { count = "exact", ..., invalid = { token, ... } }.
@@ -36,6 +37,8 @@ function M.parse(header)
     local k, v = token:match("^([%w%-]+)%s*=%s*(.-)$")
     if k == "max-affected" and v:match("^%d+$") and math.tointeger(tonumber(v)) then
       if p[k] == nil then p[k] = math.tointeger(tonumber(v)) end
+    elseif k == "timezone" and v ~= "" then
+      if p[k] == nil then p[k] = v end
     elseif k and M.VALID[k] and M.VALID[k][v] then
       if p[k] == nil then p[k] = v end
     elseif token ~= "" then
@@ -76,7 +79,7 @@ function M.applied(p, honoured)
     local k = ORDER[i]
     if k == "max-affected" then
       if p[k] and p.handling == "strict" and honoured[k] then out = out or {}; out[#out + 1] = k .. "=" .. p[k] end
-    elseif p[k] and (honoured[k] or k == "handling" or k == "tx") then
+    elseif p[k] and (honoured[k] or k == "handling" or k == "tx" or k == "timezone") then
       out = out or {}
       out[#out + 1] = k .. "=" .. p[k]
     end

@@ -3,6 +3,7 @@
  *   config.schemas -> { "public", ... }   the exposed schemas, default first
  *   config.max_rows -> integer            the REST read cap
  *   config.rest_aggregates -> boolean     REST select= may aggregate
+ *   config.rest_plans -> boolean          REST answers EXPLAIN plans
  *   config.workers, config.listen
  *   config.rate_limit_user_per_minute, config.rate_limit_anon_per_minute
  * Adapts conf.h alone: what the database tells (the schema's and
@@ -51,6 +52,8 @@ int luaopen_strata_config(lua_State *L)
     lua_setfield(L, -2, "max_rows");
     lua_pushboolean(L, c ? c->rest_aggregates : 0);
     lua_setfield(L, -2, "rest_aggregates");
+    lua_pushboolean(L, c ? c->rest_plans : 0);
+    lua_setfield(L, -2, "rest_plans");
     lua_pushinteger(L, c ? c->workers : 1);
     lua_setfield(L, -2, "workers");
     lua_pushstring(L, c && c->listen ? c->listen : "");

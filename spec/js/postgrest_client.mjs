@@ -86,6 +86,9 @@ const steps = [
   ['strip_nulls', () => items().select('name, qty').eq('name', 'banana').stripNulls()],
   ['csv', () => items().select('name').order('name').limit(2).csv()],
   ['max_affected', () => items().update({ qty: 1 }).gt('qty', -1).maxAffected(1)],
+  // The server runs with rest_aggregates and rest_plans on.
+  ['aggregate', () => items().select('total:qty.sum(), n:count()').lt('qty', 5)],
+  ['explain', () => items().select('name').eq('name', 'apple').explain({ format: 'json' })],
   ['schema', () => client.schema('agentflow').from('rest_js_things').select('label')],
   ...(anon ? [
     ['anon_select', () => anon.from('rest_js_items').select('name').eq('name', 'banana')],

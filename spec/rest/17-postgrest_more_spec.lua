@@ -295,6 +295,13 @@ describe("REST PostgREST 12 #server", function()
         hint = cjson.null }, cjson.decode(raw))
     end)
 
+    it("explain plans are off by default (conf rest_plans): 406 PGRST107", function()
+      local code, _, _, raw = R.get("rest_more", nil, { Accept = "application/vnd.pgrst.plan+json" })
+      assert.equal(406, code)
+      assert.same({ code = "PGRST107", message = "None of these media types are available: application/vnd.pgrst.plan+json",
+        details = cjson.null, hint = cjson.null }, cjson.decode(raw))
+    end)
+
     it("writes '/' unescaped, as PostgREST's JSON does", function()
       local _, _, _, raw = call("POST", "rpc/rest_more_nope", { body = { a = 1 } })
       assert.truthy(raw:find("single unnamed json/jsonb parameter", 1, true), raw)

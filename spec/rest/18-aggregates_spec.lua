@@ -2,7 +2,8 @@
 -- select=col.sum(), avg(), min(), max(), count() with the other selected
 -- columns as the grouping, aliases and casts; behind conf rest_aggregates
 -- (env STRATA_REST_AGGREGATES, default off: 400 PGRST123); the row policies
--- filter the rows before they are aggregated.
+-- filter the rows before they are aggregated.  And explain plans
+-- (PlanSpec.hs): Accept: application/vnd.pgrst.plan, behind conf rest_plans.
 local cjson = require("cjson")
 local h = require("helpers")
 local R = require("fixtures.rest")
@@ -19,7 +20,7 @@ describe("REST aggregates #server", function()
   local alice
 
   setup(function()
-    R.setup({ sql = ROWS, env = { STRATA_REST_AGGREGATES = "true" } })
+    R.setup({ sql = ROWS, env = { STRATA_REST_AGGREGATES = "true", STRATA_REST_PLANS = "true" } })
     alice = R.mint("--role authenticated --sub " .. A)
   end)
   teardown(R.teardown)
@@ -60,5 +61,35 @@ describe("REST aggregates #server", function()
     local code, _, _, raw = R.call("GET", "rest_spec_items", { query = { { "select", "nope.sum()" } } })
     assert.equal(400, code)
     assert.equal("42703", cjson.decode(raw).code)
+  end)
+
+  describe("explain plans (conf rest_plans)", function()
+    local function plan_of(accept, query)
+      return R.call("GET", "rest_spec_items", { query = query or { { "id", "eq.1" } }, headers = { Accept = accept } })
+    end
+
+    it("answers the read's JSON plan with PostgREST's Content-Type, without running it", function()
+      local code, _, hdrs, raw = plan_of("application/vnd.pgrst.plan+json")
+      assert.equal(200, code, raw)
+      assert.equal('application/vnd.pgrst.plan+json; for="application/json"; charset=utf-8', hdrs["content-type"])
+      local plan = cjson.decode(raw)
+      assert.is_table(plan[1].Plan)
+      assert.is_nil(plan[1]["Execution Time"])
+    end)
+
+    it("takes options and the for= media type", function()
+      local code, _, hdrs, raw = plan_of('application/vnd.pgrst.plan+json; for="application/vnd.pgrst.object"; options=analyze|verbose')
+      assert.equal(200, code, raw)
+      assert.equal('application/vnd.pgrst.plan+json; for="application/vnd.pgrst.object+json"; options=analyze|verbose; '
+        .. "charset=utf-8", hdrs["content-type"])
+      assert.is_number(cjson.decode(raw)[1]["Execution Time"])
+    end)
+
+    it("answers text plans", function()
+      local code, _, hdrs, raw = plan_of("application/vnd.pgrst.plan+text")
+      assert.equal(200, code, raw)
+      assert.equal('application/vnd.pgrst.plan+text; for="application/json"; charset=utf-8', hdrs["content-type"])
+      assert.truthy(raw:find("rest_spec_items", 1, true), raw)
+    end)
   end)
 end)

@@ -97,7 +97,8 @@ describe("@supabase/postgrest-js against strata #server", function()
     assert(os.execute("rm -rf " .. srv.quote(dir .. "/policies")))
     srv.write(dir .. "/policies/public/rest_js_items.lua", POLICY)
     srv.write(dir .. "/policies/public/rest_js_notes.lua", NOTES_POLICY)
-    server = srv.start({ STRATA_LUA_DIR = dir, STRATA_JWT_SECRET = SECRET, STRATA_ACCESS_LOG = "off" })
+    server = srv.start({ STRATA_LUA_DIR = dir, STRATA_JWT_SECRET = SECRET, STRATA_ACCESS_LOG = "off",
+      STRATA_REST_AGGREGATES = "true", STRATA_REST_PLANS = "true" })
     assert.equal(200, (srv.await(server.port, "/ready", 200, 20)), server.log())
     local st, out = sh(("STRATA_REST_URL=%s STRATA_TOKEN=%s STRATA_ANON_TOKEN=%s node spec/js/postgrest_client.mjs"):format(
       srv.quote(("http://127.0.0.1:%d/rest/v1"):format(server.port)), srv.quote(mint("service_role")),
@@ -238,6 +239,12 @@ describe("@supabase/postgrest-js against strata #server", function()
     assert.same({ { name = "banana" } }, ok_step("strip_nulls").data)
     assert.equal("name\napple\nbanana", ok_step("csv").data)
     err_step("max_affected", 400, "PGRST124")
+  end)
+
+  it("aggregates (rest_aggregates) and explains (rest_plans) as postgrest-js asks", function()
+    assert.same({ { total = 4, n = 2 } }, ok_step("aggregate").data)
+    local plan = ok_step("explain").data
+    assert.is_table(plan[1].Plan, cjson.encode(plan))
   end)
 
   it("switches schema with .schema() (Accept-Profile)", function()

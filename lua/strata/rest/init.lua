@@ -136,6 +136,30 @@ local function planned_total(call, ctx, cat, t, q)
   return math.tointeger(plan[1].Plan["Plan Rows"]) or 0
 end
 
+-- A read answered with its plan (Accept: application/vnd.pgrst.plan,
+-- conf rest_plans): EXPLAIN of the statement itself, in a transaction taken
+-- back (ANALYZE runs it).
+local function plan(call, ctx, sql, params)
+  local out
+  local _, err = exec.atomic(call, function(tx)
+    local rows, e = tx.query(media.explain(call, sql), table.unpack(params, 1, #params))
+    if not rows then return nil, e end
+    out = rows
+    return nil, prefer.ROLLBACK
+  end)
+  if not out then return errors.from_db(err, anon(ctx)) end
+  local body
+  if call.plan.format == "json" then
+    local v = out[1]["QUERY PLAN"]
+    body = type(v) == "string" and v or cjson.encode(v)
+  else
+    local lines = {}
+    for i, r in ipairs(out) do lines[i] = r["QUERY PLAN"] end
+    body = concat(lines, "\n")
+  end
+  return 200, body, { ["Content-Type"] = media.content_type(call) }
+end
+
 local function read(call, ctx, cat, t, q)
   local b = builder(ctx, t)
   local nested
@@ -177,6 +201,7 @@ local function read(call, ctx, cat, t, q)
   local sql = "WITH pgrst_source AS (SELECT " .. sel .. " FROM " .. from .. where .. group .. order
     .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset) .. ") SELECT " .. total_sql
     .. " AS total, (SELECT count(*) FROM pgrst_source) AS page, (SELECT " .. body_sql .. " FROM pgrst_source s) AS body"
+  if media.of(call) == "plan" then return plan(call, ctx, sql, b.params) end
   local rows, dberr = exec.query(call, sql, table.unpack(b.params, 1, #b.params))
   if not rows then return errors.from_db(dberr, anon(ctx)) end
   local r = rows[1]

@@ -21,6 +21,8 @@ create table public.rest_more (
 );
 create function public.rest_more_take(n int) returns setof public.rest_more language sql volatile
   as $$ delete from public.rest_more where id <= n returning * $$;
+create function public.rest_more_label(public.rest_more) returns text language sql stable
+  as $$ select $1.code || ':' || coalesce($1.qty::text, '-') $$;
 create function public.rest_more_void() returns void language sql volatile as $$ delete from public.rest_more $$;
 drop table if exists public.rest_plan;
 create table public.rest_plan (id int primary key);
@@ -210,6 +212,17 @@ describe("REST PostgREST 12 #server", function()
         message = "Function must return SETOF or TABLE when max-affected preference is used with handling=strict" },
         cjson.decode(raw))
       assert.equal("1", h.scalar("select count(*) from public.rest_more"))
+    end)
+  end)
+
+  describe("computed columns", function()
+    it("selects, filters and orders by a function of the row as by a column", function()
+      local code, doc = R.get("rest_more", { { "select", "code,label:rest_more_label" },
+        { "rest_more_label", "like.*:*" }, { "order", "rest_more_label.desc" } })
+      assert.equal(200, code, cjson.encode(doc))
+      assert.same({ { code = "c", label = "c:3" }, { code = "b", label = "b:-" }, { code = "a", label = "a:1" } }, doc)
+      code, doc = R.get("rest_more", { { "select", "rest_more_label" }, { "id", "eq.1" } })
+      assert.same({ { rest_more_label = "a:1" } }, doc)
     end)
   end)
 

@@ -141,6 +141,18 @@ local function add_foreign_keys(cat, schemas)
   return true
 end
 
+-- A computed column, as PostgREST has them: a function of one argument of
+-- a table's row type (same schema), returning one value; selected,
+-- filtered and ordered by its name like a column the table lacks.
+local function add_computed(tables, f)
+  if #f.args ~= 1 or f.returns_set or f.return_type == "void" then return end
+  local tname = f.args[1].type:match('([^%.]+)$'):gsub('"', "")
+  local t = tables[tname]
+  if not t or t.columns[f.name] then return end
+  t.computed = t.computed or {}
+  t.computed[f.name] = f
+end
+
 local function load()
   local schemas = config.schemas
   local tables, err = db.query(TABLES_SQL, pg_array(schemas))
@@ -177,6 +189,7 @@ local function load()
     local list = cat.schemas[f.schema].functions[f.name] or {}
     list[#list + 1] = f
     cat.schemas[f.schema].functions[f.name] = list
+    add_computed(cat.schemas[f.schema].tables, f)
   end
   return cat
 end

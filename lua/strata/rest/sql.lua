@@ -70,14 +70,23 @@ end
 --- SQL for a column with its JSON path, checked against the catalog.
 function Builder:field(f, alias)
   local col = self.t.columns[f.name]
+  local s
   if not col then
-    raise(400, "42703", format("column %s.%s does not exist", self.t.name, f.name))
-  end
-  if self.hidden and self.hidden[f.name] then
+    local fn = self.t.computed and self.t.computed[f.name]
+    if not fn then raise(400, "42703", format("column %s.%s does not exist", self.t.name, f.name)) end
+    -- A computed column reads the whole row: refused to a caller the
+    -- policy hides any column from, which it could otherwise print.
+    if self.hidden and next(self.hidden) then
+      raise(self.hidden_status or 403, "42501", format("permission denied for function %s", fn.name))
+    end
+    local row = alias and alias:gsub("%.$", "") or qi(self.t.name)
+    s, col = qi(fn.schema) .. "." .. qi(fn.name) .. "(" .. row .. ")", { name = f.name, type = fn.return_type }
+  elseif self.hidden and self.hidden[f.name] then
     -- As PostgreSQL answers a column privilege it lacks (strata.rest.policy `hidden`).
     raise(self.hidden_status or 403, "42501", format("permission denied for column %s of table %s", f.name, self.t.name))
+  else
+    s = (alias or "") .. qi(f.name)
   end
-  local s = (alias or "") .. qi(f.name)
   local path = f.path
   for i = 1, #path do
     local step = path[i]

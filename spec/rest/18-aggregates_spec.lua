@@ -85,6 +85,13 @@ describe("REST aggregates #server", function()
       assert.is_number(cjson.decode(raw)[1]["Execution Time"])
     end)
 
+    it("refuses plans of writes and calls (not built) with 406 rather than answering data", function()
+      local code, doc = R.call("POST", "rpc/rest_spec_add", { body = { a = 1 },
+        headers = { Accept = "application/vnd.pgrst.plan+json" } })
+      assert.equal(406, code)
+      assert.equal("PGRST107", doc.code)
+    end)
+
     it("answers text plans", function()
       local code, _, hdrs, raw = plan_of("application/vnd.pgrst.plan+text")
       assert.equal(200, code, raw)

@@ -635,6 +635,10 @@ local function dispatch(call)
   local cat, err = catalog.get()
   if not cat then return errors.from_db(err, false) end
   local schema = schema_for(call, cat)
+  if (call.fn or (call.method ~= "GET" and call.method ~= "HEAD")) and media.of(call) == "plan" then
+    -- Plans of writes and calls are not built yet: refused, not answered as data.
+    return errors.new(406, "PGRST107", "None of these media types are available: " .. tostring(call.accept))
+  end
   if call.fn then return rpc.call(call, cat, schema, call.fn) end
   if call.table == "" and (call.method == "GET" or call.method == "HEAD") then return openapi_document(call, cat, schema) end
   local t = cat.schemas[schema].tables[call.table]

@@ -4,6 +4,9 @@
 --   "json"    application/json, */*, application/vnd.pgrst.array+json, no Accept
 --   "single"  application/vnd.pgrst.object+json (one object, else 406 PGRST116)
 --   "csv"     text/csv (built by PostgreSQL, strata.rest.csv)
+--   "plan"    application/vnd.pgrst.plan[+json|+text] with conf rest_plans
+--             (a read's EXPLAIN; call.plan holds its format and options)
+-- nulls=stripped on the array and object types sets call.strip.
 
 local errors = require("strata.rest.errors")
 local csv = require("strata.rest.csv")

@@ -184,11 +184,12 @@ local function function_path(f)
   return item
 end
 
--- cjson writes an empty Lua table as {}; these must be JSON arrays.
-local function arrays(doc)
+-- cjson writes an empty Lua table as {}, which Swagger refuses where an
+-- array belongs: an operation without parameters leaves the key out.
+local function drop_empty_parameters(doc)
   for _, item in pairs(doc.paths) do
     for _, op in pairs(item) do
-      if op.parameters and #op.parameters == 0 then op.parameters = cjson.empty_array end
+      if op.parameters and #op.parameters == 0 then op.parameters = nil end
     end
   end
 end
@@ -225,7 +226,7 @@ function M.document(ctx, cat, s, host)
     consumes = MIME, produces = MIME, paths = paths, definitions = definitions, parameters = params,
   }
   if next(definitions) == nil then doc.definitions = nil end
-  arrays(doc)
+  drop_empty_parameters(doc)
   return (cjson.encode(doc):gsub("\\/", "/"))
 end
 

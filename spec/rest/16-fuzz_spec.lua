@@ -87,6 +87,7 @@ local PREFERS = { "count=exact", "count=planned", "count=estimated", "count=bogu
   "missing=default", "handling=strict", "handling=lenient", "tx=rollback", "tx=commit", "max-affected=1",
   "max-affected=-1", "timezone=UTC", "timezone=Nowhere/Else", "params=single-object", "bogus" }
 local ACCEPTS = { "application/json", "*/*", "text/csv", "application/vnd.pgrst.object+json",
+  "application/vnd.pgrst.plan+json; options=analyze|verbose", "application/vnd.pgrst.plan+text; for=\"text/csv\"",
   "application/vnd.pgrst.array+json;nulls=stripped", "application/vnd.pgrst.plan+json", "image/png", "text/plain;q=0",
   "application/geo+json", ";;;", "application/json;q=x" }
 
@@ -132,7 +133,8 @@ local function is_error_body(doc)
 end
 
 describe("REST fuzz #server", function()
-  setup(function() R.setup() end)
+  -- Aggregates and plans on, so that their grammar and statements are fed too.
+  setup(function() R.setup({ env = { STRATA_REST_AGGREGATES = "true", STRATA_REST_PLANS = "true" } }) end)
   teardown(R.teardown)
 
   it(("answers every random request 2xx or 4xx with a PostgREST error body (seed %d)"):format(SEED), function()

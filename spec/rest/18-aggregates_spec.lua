@@ -42,6 +42,7 @@ describe("REST aggregates #server", function()
   it("takes aliases and casts, and filters before aggregating", function()
     assert.same({ { total = 17, n = 2 } }, get("rest_spec_items", { { "select", "total:qty.sum()::int,n:count()" },
       { "qty", "gt.3" } }))
+    assert.same({ { n = "5" } }, get("rest_spec_items", { { "select", "n:count()::text" } }))
   end)
 
   it("groups by the other selected columns", function()

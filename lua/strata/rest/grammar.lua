@@ -118,6 +118,14 @@ M.parse_field = parse_field
 
 local AGGREGATES = { sum = true, avg = true, min = true, max = true, count = true }
 
+-- Whether select item p is an aggregate, not an embed: [alias:]col.fn()
+-- or [alias:]count(), maybe cast.
+local function aggregate_item(p)
+  local bare = p:gsub("::%w+$", "")
+  local fn = bare:match("%.(%a+)%(%)$")
+  return (fn and AGGREGATES[fn]) or bare:match("^count%(%)$") or bare:match("^[%w_]+:count%(%)$")
+end
+
 local CASTS = { text = true, int = true, integer = true, bigint = true, numeric = true, bool = true,
   boolean = true, json = true, jsonb = true, date = true, timestamptz = true, uuid = true, float8 = true }
 
@@ -178,7 +186,7 @@ local function parse_select(s)
       -- PostgREST's count() is never a resource; only an embed answers it
       -- (strata.rest.embed), elsewhere it stays the column "count".
       items[#items + 1] = { name = "count", path = {}, count = true, alias = count_alias ~= "" and count_alias or nil }
-    elseif find(p, "(", 1, true) and not AGGREGATES[p:match("%.(%a+)%(%)$") or p:match("%.(%a+)%(%)::%w+$") or ""] then
+    elseif find(p, "(", 1, true) and not aggregate_item(p) then
       local item, e = embed_item(p)
       if not item then return nil, e end
       items[#items + 1] = item

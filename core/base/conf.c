@@ -45,6 +45,8 @@ static const field FIELDS[] = {
     F(schemas, CONF_STRING, 0, 0, "public,orchestrator,agentflow"),
     F(max_rows, CONF_INT, 1, 100000000, "1000"),
     F(rest_rls, CONF_BOOL, 0, 0, "false"),
+    F(rest_aggregates, CONF_BOOL, 0, 0, "false"),
+    F(rest_plans, CONF_BOOL, 0, 0, "false"),
     F(jwt_secret, CONF_STRING, 0, 0, NULL),
     F(jwt_leeway_s, CONF_INT, 0, 3600, "30"),
     F(jwt_signing_alg, CONF_STRING, 0, 0, "HS256"),

@@ -40,6 +40,8 @@ typedef struct strata_conf {
     char *schemas;              /* owned; exposed schemas, comma-separated, first = default profile */
     int max_rows;               /* most rows one REST read returns */
     int rest_rls;               /* 1: REST statements go through row level security too */
+    int rest_plans;             /* 1: REST answers Accept: application/vnd.pgrst.plan (EXPLAIN), PostgREST's db-plan-enabled */
+    int rest_aggregates;        /* 1: REST select= may aggregate (col.sum() ...), PostgREST's db-aggregates-enabled */
     char *jwt_secret;           /* owned; HS256 secret (STRATA_JWT_SECRET); NULL: every token is refused */
     int jwt_leeway_s;           /* tolerance on exp and nbf */
     char *jwt_signing_alg;      /* owned; what /auth/v1 signs with: HS256 (the secret), ES256 or RS256 */

@@ -3,6 +3,8 @@
  *   config.schemas -> { "public", ... }   the exposed schemas, default first
  *   config.max_rows -> integer            the REST read cap
  *   config.rest_rls -> boolean            REST statements also under RLS
+ *   config.rest_aggregates -> boolean     REST select= may aggregate
+ *   config.rest_plans -> boolean          REST answers EXPLAIN plans
  *   config.workers, config.listen
  *   config.rate_limit_user_per_minute, config.rate_limit_anon_per_minute
  *   config.auth = { bcrypt_cost, jwt_exp, autoconfirm, disable_signup, site_url,
@@ -90,13 +92,17 @@ int luaopen_strata_config(lua_State *L)
     lua_getfield(L, LUA_REGISTRYINDEX, "strata.conf");
     const strata_conf *c = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 12);
     push_list(L, c && c->schemas ? c->schemas : "public,orchestrator,agentflow");
     lua_setfield(L, -2, "schemas");
     lua_pushinteger(L, c ? c->max_rows : 1000);
     lua_setfield(L, -2, "max_rows");
     lua_pushboolean(L, c ? c->rest_rls : 0);
     lua_setfield(L, -2, "rest_rls");
+    lua_pushboolean(L, c ? c->rest_aggregates : 0);
+    lua_setfield(L, -2, "rest_aggregates");
+    lua_pushboolean(L, c ? c->rest_plans : 0);
+    lua_setfield(L, -2, "rest_plans");
     lua_pushinteger(L, c ? c->workers : 1);
     lua_setfield(L, -2, "workers");
     lua_pushstring(L, c && c->listen ? c->listen : "");

@@ -77,6 +77,18 @@ const steps = [
   ['rpc_table', () => client.rpc('rest_js_items_over', { min_qty: 3 }).select('name, qty').lt('qty', 20).order('qty', { ascending: false })],
   ['rpc_table_single', () => client.rpc('rest_js_items_over', { min_qty: 20 }).select('name').single()],
   ['rpc_unknown', () => client.rpc('rest_js_no_such_function', {})],
+  ['rpc_void', () => client.rpc('rest_js_void')],
+  ['rpc_count', () => client.rpc('rest_js_items_over', { min_qty: 3 }, { count: 'exact' }).select('name').order('qty').limit(1)],
+  ['rpc_head', () => client.rpc('rest_js_items_over', { min_qty: 3 }, { head: true, count: 'exact' })],
+  ['rpc_get_array', () => client.rpc('rest_js_sum', { arr: [1, 2, 3] }, { get: true })],
+  ['like_any', () => items().select('name').likeAnyOf('name', ['app%', 'ban%']).order('name')],
+  ['ilike_all', () => items().select('name').ilikeAllOf('name', ['%A%', '%E%']).order('name')],
+  ['strip_nulls', () => items().select('name, qty').eq('name', 'banana').stripNulls()],
+  ['csv', () => items().select('name').order('name').limit(2).csv()],
+  ['max_affected', () => items().update({ qty: 1 }).gt('qty', -1).maxAffected(1)],
+  // The server runs with rest_aggregates and rest_plans on.
+  ['aggregate', () => items().select('total:qty.sum(), n:count()').lt('qty', 5)],
+  ['explain', () => items().select('name').eq('name', 'apple').explain({ format: 'json' })],
   ['schema', () => client.schema('agentflow').from('rest_js_things').select('label')],
   ...(anon ? [
     ['anon_select', () => anon.from('rest_js_items').select('name').eq('name', 'banana')],

@@ -194,8 +194,12 @@ describe("REST API, more of PostgREST #server", function()
       assert.equal(200, code)
       assert.equal(3, #doc)
       assert.equal("handling=lenient", hdrs["preference-applied"])
-      code = call("GET", "rest_more_items", { headers = { Prefer = "foo, timezone=Mars/Olympus" } })
+      code, doc = call("GET", "rest_more_items", { headers = { Prefer = "foo, timezone=UTC" } })
       assert.equal(200, code)
+      -- An unknown zone is PostgreSQL's error whatever the handling (PostgREST's TimezoneSpec).
+      code, doc = call("GET", "rest_more_items", { headers = { Prefer = "foo, timezone=Mars/Olympus" } })
+      assert.equal(400, code)
+      assert.equal("22023", doc.code)
     end)
 
     it("answers valid preferences under handling=strict and echoes them in PostgREST's order", function()

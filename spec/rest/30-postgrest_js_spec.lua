@@ -27,7 +27,8 @@ return { select = function(ctx) return ctx.role ~= "anon" end }
 
 local FIXTURES = [[
 drop table if exists public.rest_js_notes, public.rest_js_items, agentflow.rest_js_things cascade;
-drop function if exists public.rest_js_add(int, int), public.rest_js_items_over(int);
+drop function if exists public.rest_js_add(int, int), public.rest_js_items_over(int), public.rest_js_void(),
+  public.rest_js_sum(int[]);
 create table public.rest_js_items (
   id serial primary key,
   name text not null unique,
@@ -43,13 +44,16 @@ insert into public.rest_js_notes(item_id, body) values (1, 'crisp'), (1, 'red'),
 create table agentflow.rest_js_things (id serial primary key, label text not null);
 insert into agentflow.rest_js_things(label) values ('agentflow thing');
 create function public.rest_js_add(a int, b int) returns int language sql stable as $$ select a + b $$;
+create function public.rest_js_void() returns void language sql as $$ select $$;
+create function public.rest_js_sum(arr int[]) returns int language sql stable as $$ select sum(x)::int from unnest(arr) x $$;
 create function public.rest_js_items_over(min_qty int) returns setof public.rest_js_items
   language sql stable as $$ select * from public.rest_js_items where qty >= min_qty $$;
 ]]
 
 local DROP = [[
 drop table if exists public.rest_js_notes, public.rest_js_items, agentflow.rest_js_things cascade;
-drop function if exists public.rest_js_add(int, int), public.rest_js_items_over(int);
+drop function if exists public.rest_js_add(int, int), public.rest_js_items_over(int), public.rest_js_void(),
+  public.rest_js_sum(int[]);
 ]]
 
 -- Runs a shell command; its exit status (0 = success) and its output.
@@ -93,7 +97,8 @@ describe("@supabase/postgrest-js against strata #server", function()
     assert(os.execute("rm -rf " .. srv.quote(dir .. "/policies")))
     srv.write(dir .. "/policies/public/rest_js_items.lua", POLICY)
     srv.write(dir .. "/policies/public/rest_js_notes.lua", NOTES_POLICY)
-    server = srv.start({ STRATA_LUA_DIR = dir, STRATA_JWT_SECRET = SECRET, STRATA_ACCESS_LOG = "off" })
+    server = srv.start({ STRATA_LUA_DIR = dir, STRATA_JWT_SECRET = SECRET, STRATA_ACCESS_LOG = "off",
+      STRATA_REST_AGGREGATES = "true", STRATA_REST_PLANS = "true" })
     assert.equal(200, (srv.await(server.port, "/ready", 200, 20)), server.log())
     local st, out = sh(("STRATA_REST_URL=%s STRATA_TOKEN=%s STRATA_ANON_TOKEN=%s node spec/js/postgrest_client.mjs"):format(
       srv.quote(("http://127.0.0.1:%d/rest/v1"):format(server.port)), srv.quote(mint("service_role")),
@@ -213,6 +218,33 @@ describe("@supabase/postgrest-js against strata #server", function()
       { name = "nectarine", qty = 5 }, { name = "mango", qty = 4 } }, ok_step("rpc_table").data)
     assert.same({ name = "apple" }, ok_step("rpc_table_single").data)
     err_step("rpc_unknown", 404, "PGRST202")
+  end)
+
+  it("calls a void function (204, null data), counts and HEADs RPCs, passes arrays by GET", function()
+    local r = ok_step("rpc_void", 204)
+    assert.equal(cjson.null, r.data)
+    r = ok_step("rpc_count", 206)
+    assert.same({ { name = "mango" } }, r.data)
+    assert.equal(6, r.count)
+    r = ok_step("rpc_head")
+    assert.equal(cjson.null, r.data)
+    assert.equal(6, r.count)
+    assert.equal(6, ok_step("rpc_get_array").data)
+  end)
+
+  it("filters with likeAnyOf / ilikeAllOf, strips nulls, reads CSV, refuses past maxAffected", function()
+    assert.same({ { name = "apple" }, { name = "banana" } }, ok_step("like_any").data)
+    assert.same({ { name = "apple" }, { name = "date" }, { name = "grape" }, { name = "nectarine" } },
+      ok_step("ilike_all").data)
+    assert.same({ { name = "banana" } }, ok_step("strip_nulls").data)
+    assert.equal("name\napple\nbanana", ok_step("csv").data)
+    err_step("max_affected", 400, "PGRST124")
+  end)
+
+  it("aggregates (rest_aggregates) and explains (rest_plans) as postgrest-js asks", function()
+    assert.same({ { total = 4, n = 2 } }, ok_step("aggregate").data)
+    local plan = ok_step("explain").data
+    assert.is_table(plan[1].Plan, cjson.encode(plan))
   end)
 
   it("switches schema with .schema() (Accept-Profile)", function()

@@ -14,7 +14,8 @@ local M = {}
 local TABLES_SQL = [[
 select n.nspname as schema, c.relname as name, c.relkind as kind,
   coalesce((select json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
-      'nullable', not a.attnotnull, 'default', a.atthasdef or a.attidentity <> '') order by a.attnum)
+      'nullable', not a.attnotnull, 'default', a.atthasdef or a.attidentity <> '',
+      'description', col_description(c.oid, a.attnum)) order by a.attnum)
     from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped), '[]') as columns,
   coalesce((select json_agg(a.attname order by k.ord)
     from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord)
@@ -22,7 +23,8 @@ select n.nspname as schema, c.relname as name, c.relkind as kind,
     where i.indrelid = c.oid and i.indisprimary), '[]') as pk,
   c.relrowsecurity as rls,
   coalesce((select json_agg(p.polcmd::text) from pg_policy p
-    where p.polrelid = c.oid and p.polname like 'strata\_%' and p.polname <> 'strata_service_role'), '[]') as rls_cmds
+    where p.polrelid = c.oid and p.polname like 'strata\_%' and p.polname <> 'strata_service_role'), '[]') as rls_cmds,
+  obj_description(c.oid, 'pg_class') as description
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = any($1::text[]) and c.relkind in ('r', 'v', 'm', 'p', 'f')]]
 
@@ -31,7 +33,7 @@ select n.nspname as schema, p.proname as name, p.provolatile as volatility, p.pr
   t.typtype as return_kind, format_type(p.prorettype, null) as return_type, p.pronargdefaults as ndefaults,
   coalesce(p.proargnames, '{}') as arg_names, coalesce(p.proargmodes::text[], '{}') as arg_modes,
   coalesce(array(select format_type(x, null) from unnest(p.proargtypes) as x), '{}') as in_types,
-  p.pronargs as nargs
+  p.pronargs as nargs, obj_description(p.oid, 'pg_proc') as description
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
 where n.nspname = any($1::text[]) and p.prokind = 'f']]
 
@@ -157,6 +159,18 @@ local function rls_actions(cmds)
   return set
 end
 
+-- A computed column, as PostgREST has them: a function of one argument of
+-- a table's row type (same schema), returning one value; selected,
+-- filtered and ordered by its name like a column the table lacks.
+local function add_computed(tables, f)
+  if #f.args ~= 1 or f.returns_set or f.return_type == "void" then return end
+  local tname = f.args[1].type:match('([^%.]+)$'):gsub('"', "")
+  local t = tables[tname]
+  if not t or t.columns[f.name] then return end
+  t.computed = t.computed or {}
+  t.computed[f.name] = f
+end
+
 local function load()
   local schemas = config.schemas
   local tables, err = db.query(TABLES_SQL, pg_array(schemas))
@@ -170,7 +184,7 @@ local function load()
     local cols = {}
     for _, c in ipairs(t.columns) do cols[c.name] = c end
     cat.schemas[t.schema].tables[t.name] = { schema = t.schema, name = t.name, kind = t.kind,
-      columns = cols, column_list = t.columns, pk = t.pk, fks = {}, referenced_by = {},
+      columns = cols, column_list = t.columns, pk = t.pk, fks = {}, referenced_by = {}, description = t.description,
       rls = t.rls and rls_actions(t.rls_cmds) or nil }
   end
   local ok
@@ -183,7 +197,7 @@ local function load()
       local mode = f.arg_modes[i] or "i"
       if mode == "i" or mode == "b" or mode == "v" then
         idx = idx + 1
-        args[#args + 1] = { name = name, type = f.in_types[idx] }
+        args[#args + 1] = { name = name, type = f.in_types[idx], variadic = mode == "v" }
       end
     end
     if #f.arg_names == 0 then
@@ -194,6 +208,7 @@ local function load()
     local list = cat.schemas[f.schema].functions[f.name] or {}
     list[#list + 1] = f
     cat.schemas[f.schema].functions[f.name] = list
+    add_computed(cat.schemas[f.schema].tables, f)
   end
   return cat
 end

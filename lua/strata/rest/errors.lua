@@ -55,6 +55,34 @@ local CLASS = {
   ["P0"] = 500, ["XX"] = 500,
 }
 
+-- Levenshtein distance of a and b (bytes; names are short).
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur, ca = { [0] = i }, a:byte(i)
+    for j = 1, #b do
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca == b:byte(j) and 0 or 1))
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+--- The name of `names` (a table keyed by name) closest to `name`, when its
+-- similarity 1 - distance / longer length (the Levenshtein score of the
+-- fuzzyset PostgREST's hints use) is at least 0.75; else nil.
+function M.closest(name, names)
+  if #name > 128 then return nil end -- no table name is that long; the distance would cost
+  local best, score = nil, 0.75
+  local lname = name:lower()
+  for other in pairs(names) do
+    local s = 1 - distance(lname, other:lower()) / math.max(#name, #other)
+    if s > score or s == score and (best == nil or other < best) then best, score = other, s end
+  end
+  return best
+end
+
 --- The status and body for a strata.db error (err from db.query).
 -- anon: the caller has no token (42501 is then 401, as PostgREST does).
 function M.from_db(err, anon)

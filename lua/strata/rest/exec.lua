@@ -34,6 +34,18 @@ local TX = { query = pg.query }
 
 M.in_transaction = pg.in_transaction
 
+-- fn preceded by Prefer: timezone= (PostgREST's set_config of TimeZone,
+-- local to the call's transaction), or fn itself.
+local function with_timezone(call, fn)
+  local tz = call.prefer and call.prefer.timezone
+  if not tz then return fn end
+  return function(tx)
+    local ok, err = tx.query("SELECT set_config('timezone', $1, true)", tz)
+    if not ok then return nil, err end
+    return fn(tx)
+  end
+end
+
 -- fn(tx) inside SAVEPOINT ... RELEASE, rolled back to the savepoint when
 -- it raises (raised again) or answers nil, err (returned).
 local function in_savepoint(fn)
@@ -80,8 +92,13 @@ local function bypass(call)
   return call.rls_bypass or not (call.fn or config.rest_rls)
 end
 
---- One statement of call: rows | nil, err.
+--- One statement of call: rows | nil, err.  With Prefer: timezone= it
+-- runs in a transaction of its own that sets the zone first.
 function M.query(call, sql, ...)
+  if call.prefer and call.prefer.timezone then
+    local args = pack(...)
+    return M.atomic(call, function(tx) return tx.query(sql, unpack(args, 1, args.n)) end)
+  end
   if call.service then return db.query_as_service(sql, ...) end
   if not pg.in_transaction() then
     if bypass(call) then return pg.bypass_query(sql, ...) end
@@ -102,9 +119,11 @@ local function validated(fn) return around(VALIDATED_ON, VALIDATED_OFF, fn) end
 
 --- Runs fn(tx) atomically for call (see above): fn's results, or nil and
 -- the error fn answered (its work taken back); an error fn raises is raised
--- again after the rollback.  is_validated: fn writes a table whose
+-- again after the rollback.  Prefer: timezone= is set first in it.
+-- is_validated: fn writes a table whose
 -- validator passed (above); call.rls_bypass: see M.query.
 function M.atomic(call, fn, is_validated)
+  fn = with_timezone(call, fn)
   if is_validated then fn = validated(fn) end
   if pg.in_transaction() then
     if bypass(call) and not call.service then fn = bypassing(fn) end

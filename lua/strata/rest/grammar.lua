@@ -32,6 +32,8 @@ local OPS = { eq = "=", neq = "<>", gt = ">", gte = ">=", lt = "<", lte = "<=", 
   match = "~", imatch = "~*", isdistinct = "is distinct from", ov = "&&", sl = "<<", sr = ">>", nxr = "&<",
   nxl = "&>", adj = "-|-" }
 M.OPS = OPS
+local QUANTIFIABLE = { eq = true, gt = true, gte = true, lt = true, lte = true, like = true, ilike = true,
+  match = true, imatch = true }
 
 -- cs/cd take JSON too, where a double-quoted string is itself a literal,
 -- so their values pass untouched.  Array and range literals (ov, sl, sr,
@@ -92,10 +94,17 @@ end
 
 -- "col->a->>b" into name and json path steps.
 local function parse_field(s)
-  -- A plain column name (no "-", so no arrow) is the common case: no pattern.
-  if s ~= "" and not find(s, "-", 1, true) then return { name = s, path = {} } end
-  local name, rest = s:match("^([^%-]+)(.*)$")
-  if not name or name == "" then return nil end
+  local name, rest
+  if byte(s) == 34 then -- '"': a quoted name ("column whitespace"), as postgrest-js writes one
+    name, rest = s:match('^"([^"]+)"(.*)$')
+    if not name then return nil end
+    if rest == "" then return { name = name, path = {} } end
+  else
+    -- A plain column name (no "-", so no arrow) is the common case: no pattern.
+    if s ~= "" and not find(s, "-", 1, true) then return { name = s, path = {} } end
+    name, rest = s:match("^([^%-]+)(.*)$")
+    if not name or name == "" then return nil end
+  end
   local path = {}
   while rest ~= "" do
     local arrow, key, more = rest:match("^(%->>?)([^%-]+)(.*)$")
@@ -106,6 +115,16 @@ local function parse_field(s)
   return { name = name, path = path }
 end
 M.parse_field = parse_field
+
+local AGGREGATES = { sum = true, avg = true, min = true, max = true, count = true }
+
+-- Whether select item p is an aggregate, not an embed: [alias:]col.fn()
+-- or [alias:]count(), maybe cast.
+local function aggregate_item(p)
+  local bare = p:gsub("::%w+$", "")
+  local fn = bare:match("%.(%a+)%(%)$")
+  return (fn and AGGREGATES[fn]) or bare:match("^count%(%)$") or bare:match("^[%w_]+:count%(%)$")
+end
 
 local CASTS = { text = true, int = true, integer = true, bigint = true, numeric = true, bool = true,
   boolean = true, json = true, jsonb = true, date = true, timestamptz = true, uuid = true, float8 = true }
@@ -167,7 +186,7 @@ local function parse_select(s)
       -- PostgREST's count() is never a resource; only an embed answers it
       -- (strata.rest.embed), elsewhere it stays the column "count".
       items[#items + 1] = { name = "count", path = {}, count = true, alias = count_alias ~= "" and count_alias or nil }
-    elseif find(p, "(", 1, true) then
+    elseif find(p, "(", 1, true) and not aggregate_item(p) then
       local item, e = embed_item(p)
       if not item then return nil, e end
       items[#items + 1] = item
@@ -177,9 +196,15 @@ local function parse_select(s)
       local field, cast = rest:match("^(.-)::(%w+)$")
       field = field or rest
       if cast and not CASTS[cast] then return nil, ("select: cannot cast to %s"):format(cast) end
-      local f = parse_field(field)
+      -- An aggregate (PostgREST 12): col.sum(), col.avg(), col.min(),
+      -- col.max(), col.count(); count() alone is the row count.
+      local agg
+      local inner, fn = field:match("^(.-)%.(%a+)%(%)$")
+      if inner and AGGREGATES[fn] then field, agg = inner, fn end
+      if field == "count()" then field, agg = "*", "count" end
+      local f = agg == "count" and field == "*" and { name = "*", path = {}, count = true } or parse_field(field)
       if not f then return nil, ("select: cannot parse '%s'"):format(p) end
-      f.alias, f.cast = alias, cast
+      f.alias, f.cast, f.agg = alias, cast, agg
       items[#items + 1] = f
     end
   end
@@ -216,15 +241,28 @@ function M.filter(field_text, expr)
   else
     op, value = expr:match("^(%w+)%.(.*)$")
   end
+  local quant
   if not op then
-    -- fts with a language: fts(english).word
-    local fop, lang, v = expr:match("^(%w+)%((%w+)%)%.(.*)$")
-    if fop and OPS[fop] == "fts" then op, value = fop, v; field.lang = lang end
+    -- fts with a language: fts(english).word; a quantified operator:
+    -- like(any).{a*,b*} (PostgREST's eq, gt, gte, lt, lte, like, ilike,
+    -- match, imatch with (any) or (all), over a {a,b} list).
+    local fop, mod, v = expr:match("^(%w+)%((%w+)%)%.(.*)$")
+    if fop and OPS[fop] == "fts" then op, value = fop, v; field.lang = mod
+    elseif fop and QUANTIFIABLE[fop] and (mod == "any" or mod == "all") then op, value, quant = fop, v, mod end
   end
   if not op or not OPS[op] then
     return nil, ("unknown operator in '%s=%s'"):format(field_text, text)
   end
-  local node = { field = field, op = op, negate = negate }
+  local node = { field = field, op = op, negate = negate, quant = quant }
+  if quant then
+    local list = value:match("^{(.*)}$")
+    if not list then return nil, ("%s(%s) expects a list in braces: '%s'"):format(op, quant, value) end
+    local parts, err = list == "" and {} or split_top(list, ",")
+    if not parts then return nil, err end
+    for i, p in ipairs(parts) do parts[i] = unquote(p) end
+    node.values = parts
+    return node
+  end
   if op == "in" then
     local list, err = parse_list(value)
     if not list then return nil, ("in. expects a list in parentheses: '%s'%s"):format(value, err and (": " .. err) or "") end

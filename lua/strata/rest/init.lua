@@ -35,6 +35,7 @@ local media = require("strata.rest.media")
 local csv = require("strata.rest.csv")
 local exec = require("strata.rest.exec")
 local activity = require("strata.activity")
+local openapi = require("strata.rest.openapi")
 
 local format, concat, tonumber, type, pairs, ipairs = string.format, table.concat, tonumber, type, pairs, ipairs
 local sub = string.sub
@@ -73,20 +74,8 @@ local function filters(b, q)
   return conds
 end
 
--- limit and offset from the query and the Range header, capped by max_rows.
 local function window(call, q)
-  local limit, offset = query.int_param(q, "limit"), query.int_param(q, "offset") or 0
-  local range = call.range
-  if range then
-    local a, b = range:match("^%s*(%d+)%-(%d*)%s*$")
-    if not a then raise(416, "PGRST103", "Requested range not satisfiable", "bad Range header: " .. range) end
-    a, b = tonumber(a), tonumber(b)
-    if b and b < a then raise(416, "PGRST103", "Requested range not satisfiable", "the range ends before it starts") end
-    offset = offset + a
-    if b then limit = math.min(limit or math.huge, b - a + 1) end
-  end
-  limit = math.min(limit or config.max_rows, config.max_rows)
-  return math.tointeger(limit), math.tointeger(offset)
+  return query.window(call, q, config.max_rows)
 end
 
 local function content_range(offset, page, total)
@@ -140,6 +129,46 @@ local function soft_deleted(t)
   return col and t.columns[col] and col or nil
 end
 
+-- The planner's estimate of the rows a read's filters and select policy
+-- match (PostgREST's count=planned: "Plan Rows" of EXPLAIN (FORMAT JSON) of
+-- its count query), on a builder of its own so that the statement holds
+-- only their parameters.
+local function planned_total(call, ctx, cat, t, q)
+  local b = builder(ctx, t)
+  local conds = filters(b, q)
+  conds[#conds + 1] = predicate(b, ctx, cat.schemas[t.schema], t, "select")
+  local rows, err = exec.query(call, "EXPLAIN (FORMAT JSON) SELECT 1 FROM " .. sqlmod.qualified(t) .. sqlmod.where(conds),
+    table.unpack(b.params, 1, #b.params))
+  if not rows then return nil, err end
+  local plan = rows[1]["QUERY PLAN"]
+  if type(plan) == "string" then plan = cjson.decode(plan) end
+  return math.tointeger(plan[1].Plan["Plan Rows"]) or 0
+end
+
+-- A read answered with its plan (Accept: application/vnd.pgrst.plan,
+-- conf rest_plans): EXPLAIN of the statement itself, in a transaction taken
+-- back (ANALYZE runs it).
+local function plan(call, ctx, sql, params)
+  local out
+  local _, err = exec.atomic(call, function(tx)
+    local rows, e = tx.query(media.explain(call, sql), table.unpack(params, 1, #params))
+    if not rows then return nil, e end
+    out = rows
+    return nil, prefer.ROLLBACK
+  end)
+  if not out then return errors.from_db(err, anon(ctx)) end
+  local body
+  if call.plan.format == "json" then
+    local v = out[1]["QUERY PLAN"]
+    body = type(v) == "string" and v or cjson.encode(v)
+  else
+    local lines = {}
+    for i, r in ipairs(out) do lines[i] = r["QUERY PLAN"] end
+    body = concat(lines, "\n")
+  end
+  return 200, body, { ["Content-Type"] = media.content_type(call) }
+end
+
 local function read(call, ctx, cat, t, q)
   local b = builder(ctx, t)
   local nested
@@ -147,6 +176,12 @@ local function read(call, ctx, cat, t, q)
   local items, err = grammar.select(q.select)
   if not items then raise(400, "PGRST100", "failed to parse select parameter (" .. tostring(q.select) .. ")", err) end
   local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { max_rows = config.max_rows })
+  local group = ""
+  if sqlmod.aggregating(items) then
+    if not config.rest_aggregates then raise(400, "PGRST123", "Use of aggregate functions is not allowed") end
+    b.aggregates = true
+    group = b:group_by(items)
+  end
   local sel = b:select_list(items)
   local conds = filters(b, q)
   for _, c in ipairs(inner) do conds[#conds + 1] = c end
@@ -166,23 +201,33 @@ local function read(call, ctx, cat, t, q)
   local p = call.prefer
   local count = p.count
   local from = sqlmod.qualified(t)
-  local total_sql = (count == "exact" or count == "planned" or count == "estimated")
-    and ("(SELECT count(*) FROM " .. from .. where .. ")") or "NULL::bigint"
+  -- count=estimated counts exactly up to max_rows (PostgREST: LIMIT
+  -- max_rows + 1), past it takes the larger of that and the planner's.
+  local total_sql = count == "exact" and ("(SELECT count(*) FROM " .. from .. where .. ")")
+    or count == "estimated" and ("(SELECT count(*) FROM (SELECT 1 FROM " .. from .. where .. " LIMIT "
+      .. b:param(config.max_rows + 1) .. ") AS pgrst_counted)")
+    or "NULL::bigint"
   local single = single_wanted(call)
   local body_sql = media.body_aggregate(call, b, items, "s")
-  local sql = "WITH pgrst_source AS (SELECT " .. sel .. " FROM " .. from .. where .. order
+  local sql = "WITH pgrst_source AS (SELECT " .. sel .. " FROM " .. from .. where .. group .. order
     .. " LIMIT " .. b:param(limit) .. " OFFSET " .. b:param(offset) .. ") SELECT " .. total_sql
     .. " AS total, (SELECT count(*) FROM pgrst_source) AS page, (SELECT " .. body_sql .. " FROM pgrst_source s) AS body"
   call.rls_bypass = b.params.rls_bypass
+  if media.of(call) == "plan" then return plan(call, ctx, sql, b.params) end
   local rows, dberr = exec.query(call, sql, table.unpack(b.params, 1, #b.params))
   if not rows then return errors.from_db(dberr, anon(ctx)) end
   local r = rows[1]
   local total = r.total ~= cjson.null and r.total or nil
+  if count == "planned" or count == "estimated" and total > config.max_rows then
+    local planned, perr = planned_total(call, ctx, cat, t, q)
+    if not planned then return errors.from_db(perr, anon(ctx)) end
+    total = count == "planned" and planned or math.max(total, planned)
+  end
   if single then
     if r.page ~= 1 then return not_single(r.page) end
-    return 200, r.body, { ["Content-Type"] = JSON }
+    return 200, r.body, { ["Content-Type"] = media.content_type(call) or JSON }
   end
-  local headers = { ["Content-Type"] = media.CONTENT_TYPES[media.of(call)],
+  local headers = { ["Content-Type"] = media.content_type(call),
     ["Content-Range"] = content_range(offset, r.page, total), ["Preference-Applied"] = prefer.applied(p, { count = true }) }
   -- PostgREST's rule (RangeQuery.rangeStatus): past the end 416, a page
   -- smaller than the total 206, else 200.
@@ -204,15 +249,17 @@ local function payload_columns(t, q, payload)
     end
     if not seen[name] then seen[name] = true; cols[#cols + 1] = name end
   end
+  local list = payload[1] ~= nil and payload or { payload }
+  for _, obj in ipairs(list) do
+    if type(obj) ~= "table" or (obj[1] ~= nil) then raise(400, "PGRST102", "All object keys must match") end
+  end
   if q.columns then
     local names, err = grammar.columns(q.columns)
     if not names then raise(400, "PGRST100", "failed to parse columns parameter (" .. q.columns .. ")", err) end
     for _, name in ipairs(names) do add(name) end
     return cols
   end
-  local list = payload[1] ~= nil and payload or { payload }
   for _, obj in ipairs(list) do
-    if type(obj) ~= "table" or (obj[1] ~= nil) then raise(400, "PGRST102", "All object keys must match") end
     local keys = {}
     for k in pairs(obj) do keys[#keys + 1] = k end
     table.sort(keys)
@@ -253,7 +300,10 @@ local function write(call, ctx, t, action, sql, params, put)
     if (r.violations or 0) > 0 then
       return nil, { code = "42501", message = format('new row violates row-level security policy for table "%s"', t.name) }
     end
-    if put and r.page ~= 1 then
+    local limit = action ~= "insert" and prefer.max_affected(p)
+    if limit and r.page > limit then
+      outcome = { prefer.over_limit(r.page) }
+    elseif put and r.page ~= 1 then
       outcome = { errors.new(400, "PGRST115", "Payload values do not match URL in primary key column(s)") }
     elseif single and r.page ~= 1 then
       outcome = { not_single(r.page) }
@@ -275,8 +325,9 @@ local function write(call, ctx, t, action, sql, params, put)
     return errors.from_db(err, anon(ctx))
   end
   local insert = action == "insert"
-  local headers = { ["Content-Type"] = media.CONTENT_TYPES[media.of(call)], ["Preference-Applied"] =
-    prefer.applied(p, { ["return"] = true, count = true, resolution = insert and not put, missing = insert and not put }) }
+  local headers = { ["Content-Type"] = media.content_type(call), ["Preference-Applied"] =
+    prefer.applied(p, { ["return"] = true, count = true, resolution = insert and not put, missing = insert and not put,
+      ["max-affected"] = not insert }) }
   if not put then headers["Content-Range"] = write_range(action, res.page, p.count ~= nil) end
   if ret == "representation" then
     local created = insert and (not put or res.inserted > 0)
@@ -296,7 +347,7 @@ local function returning(call, ctx, cat, t, b, q, nested)
   if not items then raise(400, "PGRST100", "failed to parse select parameter", err) end
   local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { parent = "pgrst_rows." })
   return "SELECT count(*) AS page, " .. media.body_aggregate(call, b, items, "x")
-    .. " AS body, (json_agg(x) -> 0)::text AS single FROM (SELECT " .. b:select_list(items) .. " FROM pgrst_rows"
+    .. " AS body, (json_agg(" .. media.row(call, "x") .. ") -> 0)::text AS single FROM (SELECT " .. b:select_list(items) .. " FROM pgrst_rows"
     .. sqlmod.where(inner) .. ") AS x"
 end
 
@@ -322,7 +373,7 @@ local function refused_by_validator(call, ctx, t, q, cols, action)
     if not RESERVED[k] and not LOGIC[k] then
       for _, one in ipairs(values_of(v)) do
         local node = grammar.filter(k, one)
-        if node and not node.negate and #node.field.path == 0 and (node.op == "eq" or node.op == "in") then
+        if node and not node.negate and not node.quant and #node.field.path == 0 and (node.op == "eq" or node.op == "in") then
           local allowed, prev = {}, known[node.field.name]
           for _, x in ipairs(node.op == "in" and node.values or { node.value }) do
             if not prev or prev[x] then allowed[#allowed + 1] = x; allowed[x] = true end
@@ -475,9 +526,14 @@ local function insert(call, ctx, cat, t, q, put)
     old = ", pgrst_old AS (SELECT " .. concat(ek, ", ") .. ", coalesce(" .. using .. ", false) AS pgrst_allowed FROM "
       .. from .. " AS e WHERE (" .. concat(ek, ", ") .. ") IN (SELECT " .. concat(rk, ", ") .. " FROM " .. source .. " AS r"
       .. put_where .. "))"
+    -- A payload row neither inserted nor merged met a row the caller may
+    -- not update and cannot see either (the row level security of sql/120
+    -- hides it from pgrst_old): the merge's guard skipped it.  A refusal
+    -- too, not a silent no-op.
+    local skipped = "(SELECT count(*) FROM " .. source .. " AS r" .. put_where .. ") - (SELECT count(*) FROM pgrst_rows)"
     checks = "(SELECT count(*) FROM pgrst_old WHERE NOT pgrst_allowed) + (SELECT count(*) FROM pgrst_rows AS r WHERE NOT "
       .. overwrites .. " AND NOT coalesce(" .. check .. ", false)) + (SELECT count(*) FROM pgrst_rows AS r WHERE "
-      .. overwrites .. " AND NOT coalesce(" .. update_check .. ", false))"
+      .. overwrites .. " AND NOT coalesce(" .. update_check .. ", false)) + " .. skipped
   else
     checks = "(SELECT count(*) FROM pgrst_rows AS r WHERE NOT coalesce(" .. check .. ", false))"
   end
@@ -505,6 +561,12 @@ end
 local function update(call, ctx, cat, t, q)
   local nested
   q, nested = embed.split(q) -- "other.col=..." parameters belong to the representation's embeds
+  if call.csv then -- one CSV row: the values to set
+    csv_payload(call)
+    if #call.json ~= 1 then raise(400, "PGRST102", "Empty or invalid json", "a CSV PATCH body holds one row") end
+    call.json = call.json[1]
+    call.body = cjson.encode(call.json)
+  end
   local payload = call.json
   if type(payload) ~= "table" or payload[1] ~= nil then raise(400, "PGRST102", "Empty or invalid json") end
   if not has_filter(q) and not unfiltered_allowed(ctx, t, "update") then
@@ -562,6 +624,24 @@ local function put(call, ctx, cat, t, q)
   return insert(call, ctx, cat, t, q, true)
 end
 
+-- GET /rest/v1/: the OpenAPI document (strata.rest.openapi) for
+-- Accept: application/openapi+json, application/json, */* or none.
+local function openapi_document(call, cat, schema)
+  local accept = call.accept
+  if accept and accept:match("%S") then
+    local fine = false
+    for part in accept:gmatch("[^,]+") do
+      local mt = part:match("^%s*([^;%s]*)"):lower()
+      local q = tonumber(part:match(";%s*[qQ]%s*=%s*([%d%.]+)")) or 1
+      if q > 0 and (mt == "application/openapi+json" or mt == "application/json" or mt == "*/*") then fine = true end
+    end
+    if not fine then
+      return errors.new(406, "PGRST107", "None of these media types are available: " .. accept)
+    end
+  end
+  return 200, openapi.document(call.ctx, cat, schema, call.host), { ["Content-Type"] = openapi.CONTENT_TYPE }
+end
+
 local HANDLERS = { GET = read, HEAD = read, POST = insert, PATCH = update, DELETE = delete, PUT = put }
 
 local function dispatch(call)
@@ -577,10 +657,17 @@ local function dispatch(call)
   if not cat then return errors.from_db(err, false) end
   policy.review_rls(cat)
   local schema = schema_for(call, cat)
+  if (call.fn or (call.method ~= "GET" and call.method ~= "HEAD")) and media.of(call) == "plan" then
+    -- Plans of writes and calls are not built yet: refused, not answered as data.
+    return errors.new(406, "PGRST107", "None of these media types are available: " .. tostring(call.accept))
+  end
   if call.fn then return rpc.call(call, cat, schema, call.fn) end
+  if call.table == "" and (call.method == "GET" or call.method == "HEAD") then return openapi_document(call, cat, schema) end
   local t = cat.schemas[schema].tables[call.table]
   if not t then
-    return errors.new(404, "PGRST205", format("Could not find the table '%s.%s' in the schema cache", schema, call.table))
+    local near = errors.closest(call.table, cat.schemas[schema].tables)
+    return errors.new(404, "PGRST205", format("Could not find the table '%s.%s' in the schema cache", schema, call.table),
+      nil, near and format("Perhaps you meant the table '%s.%s'", schema, near))
   end
   local h = HANDLERS[call.method]
   if not h then return errors.new(405, "PGRST117", "Unsupported HTTP method: " .. call.method) end
@@ -614,12 +701,20 @@ local function call_of(req)
   return { ctx = req.auth, method = method, schema = write and h["content-profile"] or h["accept-profile"],
     table = not fn and target or nil, fn = fn, query = req.query, json = req.json, body = body,
     csv = body and (h["content-type"] or ""):find(CSV_TYPE) ~= nil, prefer = prefer.parse(h.prefer),
-    accept = h.accept, range = h.range }
+    accept = h.accept, range = h.range, host = h.host }
 end
 
 --- The /rest/v1/*rest route's handler.
+-- An error body as PostgREST writes it: "/" unescaped (lua-cjson writes "\/";
+-- cjson escapes every "/", so a "\/" in its text is always that escape).
 function M.handle(req)
-  return M.run(call_of(req))
+  local status, body, headers = M.run(call_of(req))
+  if type(body) == "table" then
+    headers = headers or {}
+    headers["Content-Type"] = JSON
+    return status, (cjson.encode(body):gsub("\\/", "/")), headers
+  end
+  return status, body, headers
 end
 
 return M

@@ -2,8 +2,10 @@
 -- reads it, and the Preference-Applied answer.  Tokens are split on commas;
 -- the first valid value of a preference wins.  Unknown or invalid tokens
 -- are ignored (handling=lenient, the default) or refused with 400 PGRST122
--- (handling=strict).  timezone= and max-affected= are not implemented, so
--- they count as invalid: strict handling must not pretend to honour them.
+-- (handling=strict).  max-affected=N (a non-negative integer) binds only
+-- under handling=strict (PostgREST); timezone=<name> sets the statements'
+-- TimeZone (strata.rest.exec), a name PostgreSQL refuses answering its
+-- 22023 as PostgREST does.
 
 local errors = require("strata.rest.errors")
 
@@ -23,7 +25,7 @@ M.VALID = {
 }
 
 -- PostgREST's order of Preference-Applied (Preferences.prefAppliedHeader).
-local ORDER = { "resolution", "missing", "return", "params", "count", "tx", "handling" }
+local ORDER = { "resolution", "missing", "return", "params", "count", "tx", "handling", "timezone", "max-affected" }
 
 --- The preferences of a Prefer header (nil: none):
 -- { count = "exact", ..., invalid = { token, ... } }.
@@ -33,13 +35,28 @@ function M.parse(header)
   for token in header:gmatch("[^,]+") do
     token = token:match("^%s*(.-)%s*$")
     local k, v = token:match("^([%w%-]+)%s*=%s*(.-)$")
-    if k and M.VALID[k] and M.VALID[k][v] then
+    if k == "max-affected" and v:match("^%d+$") and math.tointeger(tonumber(v)) then
+      if p[k] == nil then p[k] = math.tointeger(tonumber(v)) end
+    elseif k == "timezone" and v ~= "" then
+      if p[k] == nil then p[k] = v end
+    elseif k and M.VALID[k] and M.VALID[k][v] then
       if p[k] == nil then p[k] = v end
     elseif token ~= "" then
       p.invalid[#p.invalid + 1] = token
     end
   end
   return p
+end
+
+--- The max-affected limit that binds (handling=strict), or nil.
+function M.max_affected(p)
+  return p.handling == "strict" and p["max-affected"] or nil
+end
+
+--- PostgREST's PGRST124 for n affected rows over the limit, as (status, body).
+function M.over_limit(n)
+  return errors.new(400, "PGRST124", "Query result exceeds max-affected preference constraint",
+    "The query affects " .. n .. " rows")
 end
 
 --- What a transaction's function returns as its error to take a write or
@@ -60,7 +77,9 @@ function M.applied(p, honoured)
   local out
   for i = 1, #ORDER do
     local k = ORDER[i]
-    if p[k] and (honoured[k] or k == "handling" or k == "tx") then
+    if k == "max-affected" then
+      if p[k] and p.handling == "strict" and honoured[k] then out = out or {}; out[#out + 1] = k .. "=" .. p[k] end
+    elseif p[k] and (honoured[k] or k == "handling" or k == "tx" or k == "timezone") then
       out = out or {}
       out[#out + 1] = k .. "=" .. p[k]
     end

@@ -42,6 +42,23 @@ function M.int_param(q, name)
   return M.count(v, name)
 end
 
+--- limit and offset from the query and the Range header (call.range),
+-- capped by max_rows.
+function M.window(call, q, max_rows)
+  local limit, offset = M.int_param(q, "limit"), M.int_param(q, "offset") or 0
+  local range = call.range
+  if range then
+    local a, b = range:match("^%s*(%d+)%-(%d*)%s*$")
+    if not a then raise(416, "PGRST103", "Requested range not satisfiable", "bad Range header: " .. range) end
+    a, b = tonumber(a), tonumber(b)
+    if b and b < a then raise(416, "PGRST103", "Requested range not satisfiable", "the range ends before it starts") end
+    offset = offset + a
+    if b then limit = math.min(limit or math.huge, b - a + 1) end
+  end
+  limit = math.min(limit or max_rows, max_rows)
+  return math.tointeger(limit), math.tointeger(offset)
+end
+
 --- The parsed filter or logic tree of parameter key=value; raw, when given,
 -- is the parameter as the client wrote it (an embedded resource's,
 -- "Message_v2.or"), which the error then names for either kind.

@@ -70,14 +70,23 @@ end
 --- SQL for a column with its JSON path, checked against the catalog.
 function Builder:field(f, alias)
   local col = self.t.columns[f.name]
+  local s
   if not col then
-    raise(400, "42703", format("column %s.%s does not exist", self.t.name, f.name))
-  end
-  if self.hidden and self.hidden[f.name] then
+    local fn = self.t.computed and self.t.computed[f.name]
+    if not fn then raise(400, "42703", format("column %s.%s does not exist", self.t.name, f.name)) end
+    -- A computed column reads the whole row: refused to a caller the
+    -- policy hides any column from, which it could otherwise print.
+    if self.hidden and next(self.hidden) then
+      raise(self.hidden_status or 403, "42501", format("permission denied for function %s", fn.name))
+    end
+    local row = alias and alias:gsub("%.$", "") or qi(self.t.name)
+    s, col = qi(fn.schema) .. "." .. qi(fn.name) .. "(" .. row .. ")", { name = f.name, type = fn.return_type }
+  elseif self.hidden and self.hidden[f.name] then
     -- As PostgreSQL answers a column privilege it lacks (strata.rest.policy `hidden`).
     raise(self.hidden_status or 403, "42501", format("permission denied for column %s of table %s", f.name, self.t.name))
+  else
+    s = (alias or "") .. qi(f.name)
   end
-  local s = (alias or "") .. qi(f.name)
   local path = f.path
   for i = 1, #path do
     local step = path[i]
@@ -111,7 +120,19 @@ function Builder:condition(node, alias)
     local f = self:field(node.field, alias)
     local op = node.op
     local texty = #node.field.path > 0 and node.field.path[#node.field.path].op == "->>"
-    if CMP[op] then
+    if node.quant then
+      local q = node.quant == "any" and "ANY" or "ALL"
+      if op == "like" or op == "ilike" or REGEX[op] then
+        local vals = node.values
+        if op == "like" or op == "ilike" then
+          vals = {}
+          for i, v in ipairs(node.values) do vals[i] = (gsub(v, "%*", "%%")) end
+        end
+        sql = f .. "::text " .. (REGEX[op] or op) .. " " .. q .. "(" .. self:param(array_literal(vals)) .. "::text[])"
+      else
+        sql = f .. " " .. CMP[op] .. " " .. q .. "(" .. self:param(array_literal(node.values)) .. (texty and "::text[])" or ")")
+      end
+    elseif CMP[op] then
       sql = f .. " " .. CMP[op] .. " " .. self:param(node.value)
     elseif op == "like" or op == "ilike" then
       sql = f .. "::text " .. op .. " " .. self:param((gsub(node.value, "%*", "%%")))
@@ -160,15 +181,44 @@ function Builder:select_list(items, alias)
       local s = self.embeds and self.embeds[it]
       if not s then raise(400, "PGRST100", format("embedding %s is not supported here", it.name)) end
       if s ~= "" then out[#out + 1] = s end
+    elseif it.count and self.aggregates then -- count(), the rows of each group
+      out[#out + 1] = "count(*)" .. (it.cast and ("::" .. it.cast) or "") .. " AS " .. qi(it.alias or "count")
     else
       local s = self:field(it, alias)
+      if it.agg then s = it.agg .. "(" .. s .. ")" end
       if it.cast then s = s .. "::" .. it.cast end
-      local name = it.alias or (#it.path > 0 and it.path[#it.path].key) or it.name
+      local name = it.alias or it.agg or (#it.path > 0 and it.path[#it.path].key) or it.name
       out[#out + 1] = s .. " AS " .. qi(name)
     end
   end
   if #out == 1 then return out[1] end -- select=* : no copy
   return concat(out, ", ")
+end
+
+--- Whether items (top-level select items) aggregate: col.sum() & co or a
+-- count() beside other columns.
+function M.aggregating(items)
+  for _, it in ipairs(items) do
+    if it.agg or (it.count and not it.embed) then return true end
+  end
+  return false
+end
+
+--- " GROUP BY" the select items that do not aggregate (PostgREST's
+-- grouping: the other selected columns), "" when there are none.
+function Builder:group_by(items, alias)
+  local out = {}
+  for _, it in ipairs(items) do
+    if it.star then
+      local s = star_list(self.t, self.hidden, alias)
+      if s ~= "" then out[#out + 1] = s end
+    elseif not it.embed and not it.agg and not it.count then
+      local s = self:field(it, alias)
+      if it.cast then s = s .. "::" .. it.cast end
+      out[#out + 1] = s
+    end
+  end
+  return #out > 0 and (" GROUP BY " .. concat(out, ", ")) or ""
 end
 
 function Builder:order_by(list, alias)

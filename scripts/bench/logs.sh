@@ -36,7 +36,8 @@ SAVED=$(bench_psql -c "select config_data::text from public.admin_config where c
 [ -n "$SAVED" ] || die "no logging_settings row (is the database migrated?)"
 restore() {
   local rc=$?
-  bench_psql -v saved="$SAVED" -c "update public.admin_config set config_data = :'saved'::jsonb where config_key = 'logging_settings'" >/dev/null \
+  # psql interpolates :'saved' in what it reads, not in -c.
+  bench_psql -v saved="$SAVED" >/dev/null <<<"update public.admin_config set config_data = :'saved'::jsonb where config_key = 'logging_settings'" \
     || say "could not restore logging_settings"
   bench_psql -c "delete from public.user_activity_logs where user_id = '$BENCH_DB_USER'" >/dev/null || true
   (exit "$rc") # bench_cleanup exits with the status it finds

@@ -107,14 +107,17 @@ begin
 end
 $$;
 
--- A client's update (the API roles strata's REST layer runs as): marking
--- an error resolved stamps who and when; un-resolving clears both; any
--- other update keeps them as they were.  The server's own statements
--- (service_role, strata's role, handle_auth_user_deletion()) are trusted.
+-- A client's update (a request whose role claim is anon or authenticated:
+-- not current_user, which is service_role for the REST layer's statements
+-- that carry the caller's Lua policy, conf rest_rls off): marking an error
+-- resolved stamps who and when; un-resolving clears both; any other update
+-- keeps them as they were.  Statements without request settings (strata's
+-- own, an operator's psql, handle_auth_user_deletion()) and service_role's
+-- are trusted.
 create function public.strata_stamp_error_resolution() returns trigger
 language plpgsql as $$
 begin
-  if current_user not in ('anon', 'authenticated') then
+  if coalesce(auth.role(), '') not in ('anon', 'authenticated') then
     return new;
   end if;
   if coalesce(new.resolved, false) and not coalesce(old.resolved, false) then

@@ -393,6 +393,10 @@ describe("strata.db across a database restart #server", function()
   it("answers 503 while the database is down, heals by itself, and loses no acknowledged write", function()
     assert.is_not_nil(var, "needs the embedded test cluster (scripts/test without DATABASE_URL)")
     assert(h.exec("create table if not exists strata_spec_writes (id serial primary key, tag text not null)"))
+    -- As strata_spec_tx above: its own grants, RLS off.
+    assert(h.exec("grant all on strata_spec_writes to anon, authenticated; "
+      .. "grant usage on sequence strata_spec_writes_id_seq to anon, authenticated; "
+      .. "alter table strata_spec_writes disable row level security"))
     local s = start({ STRATA_WORKERS = "2", STRATA_DB_POOL_MIN = "1", STRATA_DB_POOL_MAX = "2" })
     local tag = h.uuid()
     -- Stop the database 0.5 s into the traffic, start it again 1.5 s later.

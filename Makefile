@@ -43,6 +43,7 @@ build/asan/%.o: core/%.c
 
 # make bench: strata against nginx + lua-nginx-module (scripts/bench/).
 include scripts/bench/Makefile.inc
+include scripts/reliability/Makefile.inc
 
 # C unit tests (each spec/c/*.mk adds its programs to C_TESTS) and the
 # fuzz target of the HTTP parser (make fuzz).

@@ -55,7 +55,7 @@ struct log_db {
     /* Metrics. */
     _Atomic uint64_t queued[LOG_NTABLES], written[LOG_NTABLES], dropped[LOG_NTABLES], rejected[LOG_NTABLES];
     _Atomic uint64_t purged[LOG_NTABLES];
-    _Atomic uint64_t inserts, insert_failures, flush_failures, purges_ok, purges_locked, purges_failed, settings_loads;
+    _Atomic uint64_t inserts, insert_failures, flush_failures, purges_ok, purges_locked, purges_skipped, purges_failed, settings_loads;
 };
 
 static const char *const TABLES[LOG_NTABLES] = {"error_logs", "user_activity_logs", "agent_activity_logs",
@@ -512,8 +512,41 @@ static void flush(log_db *d, int final)
     put_back(d, left, n);
 }
 
+static void unlock_purge(log_db *d)
+{
+    if (d->conn) { /* a lost connection released the lock with it */
+        PGresult *r = PQexec(d->conn, "select pg_advisory_unlock(" PURGE_LOCK_KEY ")");
+        PQclear(r);
+    }
+}
+
+/* Claims this period's purge for this instance (sql/165_job_runs.sql):
+ * instances whose timers are not in step would otherwise each purge once
+ * per period.  0 when another instance ran it this period (counted as
+ * "skipped") or the claim failed (counted as "error"). */
+static int claim_period(log_db *d)
+{
+    char ms[24];
+    snprintf(ms, sizeof ms, "%d", d->purge_interval_ms);
+    const char *params[1] = {ms};
+    PGresult *r = PQexecParams(d->conn, "select public.strata_claim_job_run('strata_log_purge', $1::bigint)", 1, NULL,
+                               params, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    int claimed = ok && PQgetvalue(r, 0, 0)[0] == 't';
+    if (!ok) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", PQresultErrorMessage(r));
+        one_line(why);
+        log_eventf("warn", "log purge: could not claim the period (retried next period): %s", why);
+    }
+    PQclear(r);
+    if (!claimed)
+        atomic_fetch_add(ok ? &d->purges_skipped : &d->purges_failed, 1);
+    return claimed;
+}
+
 /* Deletes rows past retention, purge_batch per statement per table, while
- * this instance holds the advisory lock. */
+ * this instance holds the advisory lock and has claimed the period. */
 static void purge(log_db *d)
 {
     char why[512] = "";
@@ -527,6 +560,10 @@ static void purge(log_db *d)
     PQclear(r);
     if (!locked) {
         atomic_fetch_add(failed ? &d->purges_failed : &d->purges_locked, 1);
+        return;
+    }
+    if (!claim_period(d)) {
+        unlock_purge(d);
         return;
     }
     char batch[24];
@@ -559,10 +596,7 @@ static void purge(log_db *d)
             break;
         }
     }
-    if (d->conn) { /* a lost connection released the lock with it */
-        r = PQexec(d->conn, "select pg_advisory_unlock(" PURGE_LOCK_KEY ")");
-        PQclear(r);
-    }
+    unlock_purge(d);
     atomic_fetch_add(failed ? &d->purges_failed : &d->purges_ok, 1);
 }
 
@@ -735,13 +769,15 @@ int log_db_metrics(log_db *d, buf *out)
              "# TYPE strata_log_purges_total counter\n"
              "strata_log_purges_total{result=\"ok\"} %llu\n"
              "strata_log_purges_total{result=\"locked\"} %llu\n"
+             "strata_log_purges_total{result=\"skipped\"} %llu\n"
              "strata_log_purges_total{result=\"error\"} %llu\n"
              "# HELP strata_log_settings_loads_total Reads of logging_settings.\n"
              "# TYPE strata_log_settings_loads_total counter\nstrata_log_settings_loads_total %llu\n",
              pending, (unsigned long long)atomic_load(&d->inserts),
              (unsigned long long)atomic_load(&d->insert_failures), (unsigned long long)atomic_load(&d->flush_failures),
              (unsigned long long)atomic_load(&d->purges_ok),
-             (unsigned long long)atomic_load(&d->purges_locked), (unsigned long long)atomic_load(&d->purges_failed),
+             (unsigned long long)atomic_load(&d->purges_locked), (unsigned long long)atomic_load(&d->purges_skipped),
+             (unsigned long long)atomic_load(&d->purges_failed),
              (unsigned long long)atomic_load(&d->settings_loads));
     return rc | buf_add_str(out, text);
 }

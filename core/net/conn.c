@@ -491,9 +491,11 @@ static int process(conn *c)
         c->pos = 0;
     }
     if (c->in.len == 0) {
-        buf_shrink(&c->in, KEEP_BUF);
+        /* Idle keep-alive connections hold no buffer and no request: ten
+         * thousand of them must cost little more than the kernel's part. */
+        buf_shrink(&c->in, c->waiting ? KEEP_BUF : 0);
         if (!c->waiting)
-            give_back_request(c); /* idle connections hold no request */
+            give_back_request(c);
     }
     return 0;
 }
@@ -522,7 +524,7 @@ static int flush(conn *c)
         return -1;
     }
     c->out.len = c->out_sent = 0;
-    buf_shrink(&c->out, KEEP_BUF);
+    buf_shrink(&c->out, c->waiting || c->r ? KEEP_BUF : 0);
     if (c->closing && !c->waiting) { /* a stream being written closes at its end */
         conn_close(c);
         return -1;

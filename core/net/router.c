@@ -230,6 +230,22 @@ static void admin(worker *w, request *r)
         request_reply_error(r, 404, "not_found", "no such admin endpoint");
 }
 
+/* A 503 or 504 tells the client when to come back (a database restart or
+ * stall heals by itself): Retry-After: 1 unless the handler set its own. */
+static void default_retry_after(request *r)
+{
+    static const char name[] = "retry-after:";
+    const char *p = r->resp_headers.p, *end = p ? p + r->resp_headers.len : NULL;
+    while (p && p < end) {
+        if ((size_t)(end - p) >= sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0)
+            return;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : NULL;
+    }
+    if (request_add_header(r, "Retry-After", 11, "1", 1) < 0)
+        log_eventf("warn", "request %s: cannot add Retry-After", r->id);
+}
+
 static void lua_failed(worker *w, request *r, const lua_response *rs)
 {
     /* A streamed answer's head is out: no error answer can follow.  Cut
@@ -258,8 +274,8 @@ static void lua_failed(worker *w, request *r, const lua_response *rs)
     } else if (rs->error_status) {
         /* A strata binding's error the handler let through ({status =
          * 503, ...} when the database is out of reach): its status. */
-        if (rs->error_status == 503 && request_add_header(r, "Retry-After", 11, "1", 1) < 0)
-            log_eventf("warn", "request %s: cannot add Retry-After", r->id);
+        if (rs->error_status == 503 || rs->error_status == 504)
+            default_retry_after(r);
         request_reply_error(r, rs->error_status, rs->error_code ? rs->error_code : "error",
                             rs->error_message ? rs->error_message : "error");
     } else {
@@ -276,6 +292,8 @@ static void lua_done(void *arg, request *r, int rc, const lua_response *rs)
         return;
     }
     r->route_id = rs->route_id;
+    if (rs->status == 503 || rs->status == 504)
+        default_retry_after(r);
     request_reply(r, rs->status, rs->content_type, rs->body, rs->body_len);
 }
 

@@ -397,21 +397,32 @@ describe("strata.db across a database restart #server", function()
     assert(h.exec("grant all on strata_spec_writes to anon, authenticated; "
       .. "grant usage on sequence strata_spec_writes_id_seq to anon, authenticated; "
       .. "alter table strata_spec_writes disable row level security"))
-    local s = start({ STRATA_WORKERS = "2", STRATA_DB_POOL_MIN = "1", STRATA_DB_POOL_MAX = "2" })
+    local secret = "spec-db-down-secret-0123456789abcdef"
+    local s = start({ STRATA_WORKERS = "2", STRATA_DB_POOL_MIN = "1", STRATA_DB_POOL_MAX = "2",
+      STRATA_JWT_SECRET = secret })
+    local service = { Authorization = "Bearer " .. srv.token(secret, "--role service_role") }
     local tag = h.uuid()
     -- Stop the database 0.5 s into the traffic, start it again 1.5 s later.
     os.execute(("(sleep 0.5; STRATA_VAR_DIR=%s scripts/db stop >/dev/null 2>&1; sleep 1.5; "
       .. "STRATA_VAR_DIR=%s scripts/db start >/dev/null 2>&1) &"):format(srv.quote(var), srv.quote(var)))
-    local ok2xx, unavailable, other = 0, 0, {}
+    local ok2xx, unavailable, rest_unavailable, other = 0, 0, 0, {}
     local t0 = require("socket").gettime()
     while require("socket").gettime() - t0 < 5 do
-      local code, body = srv.http(s.port, "POST", "/v1/db/write?tag=" .. tag, "")
+      local code, body, headers = srv.http(s.port, "POST", "/v1/db/write?tag=" .. tag, "")
       if code >= 200 and code < 300 then
         ok2xx = ok2xx + 1
-      elseif code == 503 and cjson.decode(body).code then
+      elseif code == 503 and cjson.decode(body).code and headers["retry-after"] == "1" then
         unavailable = unavailable + 1
       else
         other[#other + 1] = code .. " " .. body
+      end
+      -- A REST read answers its own 503 (not a raised error): Retry-After too.
+      local rcode, rbody, rheaders = srv.http(s.port, "GET", "/rest/v1/strata_spec_writes?select=id&limit=1", nil, service)
+      if rcode == 503 then
+        rest_unavailable = rest_unavailable + 1
+        if rheaders["retry-after"] ~= "1" then other[#other + 1] = "REST 503 without Retry-After: " .. rbody end
+      elseif rcode ~= 200 then
+        other[#other + 1] = "REST " .. rcode .. " " .. rbody
       end
       srv.sleep(0.02)
     end
@@ -429,6 +440,7 @@ describe("strata.db across a database restart #server", function()
     s.cleanup()
     assert.same({}, other)
     assert.is_true(unavailable > 0, "some requests met the database down")
+    assert.is_true(rest_unavailable > 0, "some REST reads met the database down")
     assert.equal(200, ready)
     assert.equal(201, code)
     assert.equal(ok2xx, rows, "every 2xx write is in the table")

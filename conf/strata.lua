@@ -35,6 +35,7 @@ return {
   rest_rls = false,               -- true: REST and strata.data statements also pass row level security
                                   -- (they carry the Lua policy already: ~10% on a list, see README)
   jwt_secret = nil,               -- HS256 secret: set STRATA_JWT_SECRET rather than writing it here
+  jwt_aud = "authenticated",      -- a token whose "aud" claim does not name this is refused (401); "" : not checked
   jwt_leeway_s = 30,              -- tolerance on exp and nbf
   jwt_signing_alg = "HS256",      -- /auth/v1 signs with: HS256 (the secret), ES256 or RS256 (jwt_signing_key)
   jwt_signing_key = nil,          -- PEM private key for ES256 (P-256) / RS256

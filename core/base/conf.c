@@ -50,6 +50,7 @@ static const field FIELDS[] = {
     F(rest_aggregates, CONF_BOOL, 0, 0, "false"),
     F(rest_plans, CONF_BOOL, 0, 0, "false"),
     F(jwt_secret, CONF_STRING, 0, 0, NULL),
+    F(jwt_aud, CONF_STRING, 0, 0, "authenticated"),
     F(jwt_leeway_s, CONF_INT, 0, 3600, "30"),
     F(jwt_signing_alg, CONF_STRING, 0, 0, "HS256"),
     F(jwt_signing_key, CONF_STRING, 0, 0, NULL),

@@ -46,6 +46,8 @@ typedef struct strata_conf {
     int rest_plans;             /* 1: REST answers Accept: application/vnd.pgrst.plan (EXPLAIN), PostgREST's db-plan-enabled */
     int rest_aggregates;        /* 1: REST select= may aggregate (col.sum() ...), PostgREST's db-aggregates-enabled */
     char *jwt_secret;           /* owned; HS256 secret (STRATA_JWT_SECRET); NULL: every token is refused */
+    char *jwt_aud;              /* owned; a token whose "aud" claim does not name it is refused
+                                 * (one without "aud" passes); "" or NULL: not checked */
     int jwt_leeway_s;           /* tolerance on exp and nbf */
     char *jwt_signing_alg;      /* owned; what /auth/v1 signs with: HS256 (the secret), ES256 or RS256 */
     char *jwt_signing_key;      /* owned; PEM private key for ES256 / RS256, or NULL */

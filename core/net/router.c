@@ -142,6 +142,12 @@ static int authenticate(worker *w, request *r)
         rc = JWT_MALFORMED;
         message = "session ended";
     }
+    const char *aud = w->sh->conf->jwt_aud;
+    if (rc == JWT_OK && r->claims.payload_len && aud && *aud && jwt_check_aud(&r->claims, aud) < 0) {
+        jwt_claims_anon(&r->claims);
+        rc = JWT_MALFORMED;
+        message = "token audience not accepted (jwt_aud)";
+    }
     if (rc == JWT_OK)
         return 0;
     static const char www[] = "Bearer error=\"invalid_token\"";

@@ -37,6 +37,7 @@ struct lua_gen {
     int route_ids_ref;     /* registry: route pattern -> metrics id, filled as routes are hit */
     int inflight;          /* runs not yet finished; only the owning thread touches it */
     int retired;           /* replaced: close when inflight reaches 0 */
+    int spoiled;           /* still near its memory limit after a collection: to replace */
     lua_run *current;      /* the run executing right now (one at a time per thread) */
     lua_State *pool[POOL_MAX]; /* idle coroutines, anchored by pool_ref[] */
     int pool_ref[POOL_MAX];
@@ -352,6 +353,14 @@ void lua_gen_retire(lua_gen *g)
         gen_close(g);
 }
 
+int lua_gen_take_spoiled(lua_gen *g)
+{
+    if (g->spoiled != 1)
+        return 0;
+    g->spoiled = 2; /* asked once */
+    return 1;
+}
+
 const void *lua_gen_tag(const lua_gen *g)
 {
     return g;
@@ -393,8 +402,11 @@ static void end_run(lua_run *run, int failed)
     if (failed)
         lua_resetthread(run->co);
     lua_settop(run->co, 0);
-    if (run->out_of_memory)
+    if (run->out_of_memory) {
         lua_gc(g->L, LUA_GCCOLLECT); /* what it grew is garbage now: give it back at once */
+        if (lua_alloc_near_limit(g->alloc) && !g->spoiled)
+            g->spoiled = 1; /* it kept what it grew (in a global, say) */
+    }
     if (g->npool < POOL_MAX) {
         g->pool[g->npool] = run->co;
         g->pool_ref[g->npool++] = run->ref;

@@ -113,7 +113,12 @@ describe("lingering close #server", function()
 end)
 
 local HOG = [[
+local kept = {} -- a cache that only grows
 return {
+  { method = "GET", path = "/v1/spec/keep", handler = function()
+      while true do kept[#kept + 1] = string.rep("k", 4096) .. #kept end
+    end },
+  { method = "GET", path = "/v1/spec/kept", handler = function() return 200, { n = #kept } end },
   { method = "GET", path = "/v1/spec/hog", handler = function()
       local t = {}
       while true do t[#t + 1] = string.rep("x", 4096) .. #t end
@@ -169,6 +174,8 @@ describe("lua_memory_limit_mb #server", function()
     end
     assert.equal(1, n)
     assert.matches("not enough memory", server.log())
+    local _, ready = srv.http(server.port, "GET", "/ready")
+    assert.equal(1, cjson.decode(ready).lua.generation) -- recovered in place, not replaced
   end)
 
   it("lets a handler that catches the memory error answer on its own", function()
@@ -180,5 +187,22 @@ describe("lua_memory_limit_mb #server", function()
     -- Its garbage does not count against the next request.
     code, body = srv.http(server.port, "GET", "/v1/spec/alloc/24")
     assert.equal(200, code, body)
+  end)
+
+  it("replaces a state that keeps what it grew (a reload builds a fresh one)", function()
+    local code, body = srv.http(server.port, "GET", "/v1/spec/keep")
+    assert.equal(500, code, body)
+    assert.equal("lua_memory_limit", cjson.decode(body).code)
+    local n
+    for _ = 1, 100 do
+      _, body = srv.http(server.port, "GET", "/v1/spec/kept") -- the first one asks for the replacement
+      n = cjson.decode(body).n
+      if n == 0 then break end
+      srv.sleep(0.1)
+    end
+    assert.equal(0, n)
+    local _, ready = srv.http(server.port, "GET", "/ready")
+    assert.equal(2, cjson.decode(ready).lua.generation)
+    assert.matches('"trigger":"lua_memory_limit"', server.log())
   end)
 end)

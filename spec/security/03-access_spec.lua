@@ -19,7 +19,7 @@ local lit = h.lit
 
 -- The exposed relations: { schema, name, first column }.
 local function relations()
-  local rows = h.query(([[
+  return h.query(([[
     select n.nspname as schema, c.relname as name,
       (select a.attname from pg_attribute a where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
         order by a.attnum limit 1) as col
@@ -27,7 +27,6 @@ local function relations()
     where n.nspname in (%s) and c.relkind in ('r', 'p', 'v', 'm', 'f')
       and not exists (select 1 from pg_depend d where d.objid = c.oid and d.deptype = 'e')
     order by 1, 2]]):format(table.concat({ lit(SCHEMAS[1]), lit(SCHEMAS[2]), lit(SCHEMAS[3]) }, ", ")))
-  return rows
 end
 
 -- The exposed functions an RPC could name: { schema, name }.

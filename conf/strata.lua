@@ -17,6 +17,8 @@ return {
   max_uri_bytes = 8192,           -- 414
   read_timeout_ms = 10000,        -- 408: a started request must arrive whole within this
   idle_timeout_ms = 60000,        -- an idle keep-alive connection is closed after this
+  lingering_timeout_ms = 5000,    -- after a 4xx sent before the request was read whole, input is dropped this long
+  lingering_max_bytes = 67108864, -- or up to this many bytes, so the client reads the answer instead of a reset
   max_connections = 10000,        -- past it new connections get 503 and are closed
   shutdown_timeout_ms = 10000,    -- SIGTERM: how long in-flight requests may take to finish
 
@@ -33,6 +35,7 @@ return {
   rest_rls = false,               -- true: REST and strata.data statements also pass row level security
                                   -- (they carry the Lua policy already: ~10% on a list, see README)
   jwt_secret = nil,               -- HS256 secret: set STRATA_JWT_SECRET rather than writing it here
+  jwt_aud = "authenticated",      -- a token whose "aud" claim does not name this is refused (401); "" : not checked
   jwt_leeway_s = 30,              -- tolerance on exp and nbf
   jwt_signing_alg = "HS256",      -- /auth/v1 signs with: HS256 (the secret), ES256 or RS256 (jwt_signing_key)
   jwt_signing_key = nil,          -- PEM private key for ES256 (P-256) / RS256
@@ -58,6 +61,7 @@ return {
   log_purge_interval_ms = 3600000, -- the log retention purge runs this often
   log_purge_batch = 5000,         -- rows per table per purge statement
 
+  lua_memory_limit_mb = 256,      -- a handler that grows its Lua state past this is stopped (500); 0: none
   lua_time_limit_ms = 1000,       -- a handler running this long without waiting is stopped (500)
   http_ca_file = nil,             -- CA bundle for strata.http.request's TLS checks; nil: the system's
   stream_buffer_max = 262144,     -- streamed answers: unsent bytes past which res.write waits for the client

@@ -369,6 +369,60 @@ int jwt_check_time(const jwt_claims *c, int64_t now, int leeway_s, char *err, si
     return JWT_OK;
 }
 
+typedef struct aud_ctx {
+    const char *want;
+    int seen;  /* "aud" was present */
+    int match; /* ... and named `want` */
+} aud_ctx;
+
+/* One string of "aud": does it name the audience wanted? */
+static int aud_string(json_scan *s, aud_ctx *a)
+{
+    char v[256];
+    size_t n;
+    int r = json_string(s, v, sizeof v, &n);
+    if (r < 0)
+        return JSON_BAD;
+    if (r == 0 && n == strlen(a->want) && memcmp(v, a->want, n) == 0)
+        a->match = 1;
+    return 0;
+}
+
+static int aud_member(json_scan *s, int depth, const char *key, size_t klen, void *ctx)
+{
+    aud_ctx *a = ctx;
+    if (!key_is(key, klen, "aud"))
+        return json_skip(s, depth);
+    a->seen = 1;
+    if (json_peek(s) != '[')
+        return aud_string(s, a);
+    s->p++; /* an array of strings */
+    if (json_peek(s) == ']') {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        if (aud_string(s, a) < 0)
+            return JSON_BAD;
+        int c = json_peek(s);
+        s->p++;
+        if (c == ']')
+            return 0;
+        if (c != ',')
+            return JSON_BAD;
+    }
+}
+
+int jwt_check_aud(const jwt_claims *c, const char *want)
+{
+    aud_ctx a = {want, 0, 0};
+    json_scan s;
+    json_scan_init(&s, c->payload, c->payload_len);
+    if (json_object(&s, JWT_MAX_DEPTH, aud_member, &a) < 0)
+        return -1;
+    return !a.seen || a.match ? 0 : -1;
+}
+
 /* The signature of an asymmetric token, checked with the key its kid
  * names: that key's algorithm must be the header's (a token cannot pick
  * how its key is used), and an HS256 token never meets these keys. */

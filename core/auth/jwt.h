@@ -113,6 +113,11 @@ int jwt_verify(const char *token, size_t len, jwt_key *key, int64_t now, int lee
  * JWT_NOT_YET_VALID with err filled. */
 int jwt_check_time(const jwt_claims *c, int64_t now, int leeway_s, char *err, size_t errlen);
 
+/* The "aud" check of verified claims (PostgREST's jwt-aud): 0 when the
+ * payload has no "aud", or "aud" is `want` or an array holding it; -1
+ * otherwise (another audience, another type). */
+int jwt_check_aud(const jwt_claims *c, const char *want);
+
 /* A stable message per result, for the 401 body: "invalid token",
  * "unsupported token algorithm", "invalid token signature", "token
  * expired", "token not yet valid"; "ok" for JWT_OK, "unknown" otherwise. */

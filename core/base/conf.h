@@ -28,6 +28,9 @@ typedef struct strata_conf {
     int max_uri_bytes;          /* 414 */
     int read_timeout_ms;        /* 408: a started request must arrive whole in this time */
     int idle_timeout_ms;        /* keep-alive connection with no request: closed */
+    int lingering_timeout_ms;   /* after an error answered before the request was read whole:
+                                 * how long the rest is read and dropped before closing */
+    int lingering_max_bytes;    /* and how many bytes of it at most */
     int max_connections;        /* per process; past it new connections get 503 and close */
     int shutdown_timeout_ms;    /* SIGTERM: how long in-flight requests may finish */
 
@@ -43,6 +46,8 @@ typedef struct strata_conf {
     int rest_plans;             /* 1: REST answers Accept: application/vnd.pgrst.plan (EXPLAIN), PostgREST's db-plan-enabled */
     int rest_aggregates;        /* 1: REST select= may aggregate (col.sum() ...), PostgREST's db-aggregates-enabled */
     char *jwt_secret;           /* owned; HS256 secret (STRATA_JWT_SECRET); NULL: every token is refused */
+    char *jwt_aud;              /* owned; a token whose "aud" claim does not name it is refused
+                                 * (one without "aud" passes); "" or NULL: not checked */
     int jwt_leeway_s;           /* tolerance on exp and nbf */
     char *jwt_signing_alg;      /* owned; what /auth/v1 signs with: HS256 (the secret), ES256 or RS256 */
     char *jwt_signing_key;      /* owned; PEM private key for ES256 / RS256, or NULL */
@@ -68,6 +73,7 @@ typedef struct strata_conf {
     int log_purge_batch;        /* rows per table per purge statement */
     char *log_hash_key;         /* owned; key of hash_email's HMAC; NULL: the JWT secret */
     int lua_time_limit_ms;      /* per slice of a handler between two waits; past it: 500 */
+    int lua_memory_limit_mb;    /* per Lua state, while a handler runs; past it: 500; 0: none */
     char *http_ca_file;         /* owned; CA bundle strata.http.request verifies TLS with; NULL: the system's */
     int stream_buffer_max;      /* a streamed answer's unsent bytes past which res.write waits */
     int stream_timeout_ms;      /* how long it waits for them to drain before cutting the stream */

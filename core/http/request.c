@@ -253,6 +253,47 @@ static int add_lower(buf *b, http_str s)
     return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at p[0..n) (RFC 3629: no
+ * overlong forms, no surrogates, nothing past U+10FFFF), 0 when there is
+ * none there. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
+        (c == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+/* s[0..n) with each byte that is not part of well-formed UTF-8 replaced by
+ * U+FFFD, as PostgREST decodes headers (leniently): PostgreSQL refuses
+ * text that is not UTF-8, and a header byte outside it (obs-text, which
+ * HTTP allows) must not make every statement of the request fail.  JSON-
+ * escaped when `json` is 1. */
+static int add_utf8_lenient(buf *b, const char *s, size_t n, int json)
+{
+    static const char fffd[] = "\xEF\xBF\xBD";
+    int rc = 0;
+    size_t i = 0, run = 0;
+    while (i < n) {
+        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        if (k) {
+            i += k;
+            continue;
+        }
+        rc |= json ? buf_add_json_escaped(b, s + run, i - run) : buf_add(b, s + run, i - run);
+        rc |= buf_add(b, fffd, 3);
+        run = ++i;
+    }
+    return rc | (json ? buf_add_json_escaped(b, s + run, n - run) : buf_add(b, s + run, n - run));
+}
+
 /* {"name": "value", ...} with lower-case names; a repeated field's values
  * joined with ", " in order (RFC 9110's list rule), as PostgREST does. */
 static int add_headers_json(buf *b, const http_request *h)
@@ -270,12 +311,12 @@ static int add_headers_json(buf *b, const http_request *h)
         first = 0;
         rc |= add_lower(b, hi->name); /* a token: nothing to escape */
         rc |= buf_add_str(b, "\":\"");
-        rc |= buf_add_json_escaped(b, hi->value.p, hi->value.n);
+        rc |= add_utf8_lenient(b, hi->value.p, hi->value.n, 1);
         for (size_t k = i + 1; k < h->header_count; k++) {
             if (!same_name_ci(h->headers[k].name, hi->name))
                 continue;
             rc |= buf_add(b, ", ", 2);
-            rc |= buf_add_json_escaped(b, h->headers[k].value.p, h->headers[k].value.n);
+            rc |= add_utf8_lenient(b, h->headers[k].value.p, h->headers[k].value.n, 1);
         }
         rc |= buf_add(b, "\"", 1);
     }
@@ -313,7 +354,7 @@ const char *const *request_settings(request *r)
     rc |= buf_add(b, r->http.method.p, r->http.method.n);
     rc |= buf_add(b, "", 1);
     at[REQ_SET_PATH] = b->len;
-    rc |= buf_add(b, r->http.path.p, r->http.path.n);
+    rc |= add_utf8_lenient(b, r->http.path.p, r->http.path.n, 0);
     rc |= buf_add(b, "", 1);
     at[REQ_SET_HEADERS] = b->len;
     rc |= add_headers_json(b, &r->http);

@@ -23,6 +23,10 @@ struct lua_alloc {
     free_block *lists[CLASSES];
     size_t cached;               /* bytes idle in the lists */
     int cache;                   /* 0: plain malloc, nothing kept */
+    size_t used;                 /* bytes the state holds, as Lua counts them */
+    size_t limit;                /* growth past it is refused while enforced; 0: none */
+    int enforce;                 /* 1 while a handler runs */
+    int refused;                 /* a growth was refused since lua_alloc_enforce(a, 1) */
 };
 
 static size_t class_of(size_t n)
@@ -56,10 +60,8 @@ static void give_back(lua_alloc *a, void *p, size_t n)
     a->cached += (k + 1) * 8;
 }
 
-/* lua_Alloc: osize is the block's size when ptr is not NULL. */
-static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+static void *resize(lua_alloc *a, void *ptr, size_t osize, size_t nsize)
 {
-    lua_alloc *a = ud;
     if (nsize == 0) {
         if (ptr)
             give_back(a, ptr, osize);
@@ -76,6 +78,23 @@ static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL; /* Lua keeps the old block */
     memcpy(q, ptr, osize < nsize ? osize : nsize);
     give_back(a, ptr, osize);
+    return q;
+}
+
+/* lua_Alloc: osize is the block's size when ptr is not NULL (else the
+ * kind of object).  A refused growth makes Lua collect and try again,
+ * then raise a memory error (LUA_ERRMEM) in the running code. */
+static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    lua_alloc *a = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize > old && a->enforce && a->limit && a->used + (nsize - old) > a->limit) {
+        a->refused = 1;
+        return NULL;
+    }
+    void *q = resize(a, ptr, osize, nsize);
+    if (q || nsize == 0)
+        a->used = a->used - old + nsize;
     return q;
 }
 
@@ -104,6 +123,29 @@ lua_State *lua_alloc_newstate(lua_alloc **out, int cache)
 size_t lua_alloc_cached(const lua_alloc *a)
 {
     return a->cached;
+}
+
+void lua_alloc_set_limit(lua_alloc *a, size_t limit)
+{
+    a->limit = limit;
+}
+
+int lua_alloc_enforce(lua_alloc *a, int on)
+{
+    int refused = a->refused;
+    a->enforce = on;
+    a->refused = 0;
+    return refused;
+}
+
+size_t lua_alloc_used(const lua_alloc *a)
+{
+    return a->used;
+}
+
+int lua_alloc_near_limit(const lua_alloc *a)
+{
+    return a->limit && a->used > a->limit - a->limit / 4;
 }
 
 void lua_alloc_free(lua_alloc *a)

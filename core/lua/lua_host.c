@@ -37,6 +37,7 @@ struct lua_gen {
     int route_ids_ref;     /* registry: route pattern -> metrics id, filled as routes are hit */
     int inflight;          /* runs not yet finished; only the owning thread touches it */
     int retired;           /* replaced: close when inflight reaches 0 */
+    int spoiled;           /* still near its memory limit after a collection: to replace */
     lua_run *current;      /* the run executing right now (one at a time per thread) */
     lua_State *pool[POOL_MAX]; /* idle coroutines, anchored by pool_ref[] */
     int pool_ref[POOL_MAX];
@@ -51,6 +52,7 @@ struct lua_run {
     int req_ref;           /* registry: the run's `req`, detached when the run ends */
     uint64_t deadline_ms;  /* the running slice must end by then (monotonic) */
     int timed_out;         /* stopped by the time limit */
+    int out_of_memory;     /* stopped by the memory limit */
     int stopped;           /* stopped because the client went away */
     int waiting;           /* suspended by a strata binding, which will resume it */
     lua_done_fn done;
@@ -318,6 +320,7 @@ lua_gen *lua_gen_new(scripts *s, const strata_conf *conf, char *err, size_t errl
     }
     g->scripts = scripts_ref(s);
     g->time_limit_ms = time_limit_ms;
+    lua_alloc_set_limit(g->alloc, (size_t)conf->lua_memory_limit_mb << 20);
     g->dispatch_ref = LUA_NOREF;
     *(lua_gen **)lua_getextraspace(g->L) = g;
     luaL_openlibs(g->L);
@@ -348,6 +351,14 @@ void lua_gen_retire(lua_gen *g)
     g->retired = 1;
     if (g->inflight == 0)
         gen_close(g);
+}
+
+int lua_gen_take_spoiled(lua_gen *g)
+{
+    if (g->spoiled != 1)
+        return 0;
+    g->spoiled = 2; /* asked once */
+    return 1;
 }
 
 const void *lua_gen_tag(const lua_gen *g)
@@ -391,6 +402,11 @@ static void end_run(lua_run *run, int failed)
     if (failed)
         lua_resetthread(run->co);
     lua_settop(run->co, 0);
+    if (run->out_of_memory) {
+        lua_gc(g->L, LUA_GCCOLLECT); /* what it grew is garbage now: give it back at once */
+        if (lua_alloc_near_limit(g->alloc) && !g->spoiled)
+            g->spoiled = 1; /* it kept what it grew (in a global, say) */
+    }
     if (g->npool < POOL_MAX) {
         g->pool[g->npool] = run->co;
         g->pool_ref[g->npool++] = run->ref;
@@ -426,6 +442,11 @@ static void fail(lua_run *run, lua_response *rs, const char *msg)
     rs->budget_exceeded = run->timed_out;
     rs->client_gone = run->stopped;
     error_fields(co, rs);
+    if (run->out_of_memory) {
+        rs->error_status = 500;
+        rs->error_code = "lua_memory_limit";
+        rs->error_message = "the handler allocated past lua_memory_limit_mb and was stopped";
+    }
     if (!msg)
         msg = lua_tostring(co, -1);
     if (!msg)
@@ -494,8 +515,12 @@ static void step(lua_run *run, int nargs)
     g->current = run;
     if (run->r->client_gone && !run->r->streaming) /* a stream's writes answer "closed" instead */
         lua_sethook(co, gone_hook, LUA_MASKCOUNT, 1);
+    if (lua_alloc_near_limit(g->alloc))
+        lua_gc(g->L, LUA_GCCOLLECT); /* garbage must not count against this slice */
     watch_begin(run);
+    lua_alloc_enforce(g->alloc, 1);
     int st = lua_resume(co, g->L, nargs, &nres);
+    int refused = lua_alloc_enforce(g->alloc, 0);
     watch_end();
     lua_sethook(co, NULL, 0, 0); /* a watchdog hook set too late must not outlive the slice */
     g->current = NULL;
@@ -507,6 +532,9 @@ static void step(lua_run *run, int nargs)
         return;
     }
     if (st != LUA_OK) {
+        /* A refused growth the handler caught (pcall) and survived is its
+         * business; one that ended it is the limit's doing. */
+        run->out_of_memory = st == LUA_ERRMEM || refused;
         fail(run, &rs, NULL);
         return;
     }

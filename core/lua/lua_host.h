@@ -32,6 +32,11 @@ long lua_gen_generation(const lua_gen *g);
 /* Marks g replaced: it is closed once no request runs on it (maybe now). */
 void lua_gen_retire(lua_gen *g);
 
+/* 1, once, when a handler stopped by lua_memory_limit_mb left g near
+ * its limit even after a full collection (it kept what it grew, in a
+ * global say): g should be replaced by a fresh state. */
+int lua_gen_take_spoiled(lua_gen *g);
+
 /* What identifies g's work elsewhere (the outbound transfers its runs
  * started, cancelled when g is replaced). */
 const void *lua_gen_tag(const lua_gen *g);

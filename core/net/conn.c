@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +42,12 @@ struct conn {
     int waiting;              /* r is handed to the handler and not answered yet */
     int in_handler;           /* inside the handler call: answers come synchronously */
     int closed;               /* socket closed while waiting; freed when r is answered */
+    int linger;               /* answered an error before the request was read whole: after
+                               * the answer, shut down writing and discard input until the
+                               * peer closes, linger_until_ms or lingering_max_bytes */
+    int lingering;            /* the answer is out and the write side shut down */
+    uint64_t linger_until_ms; /* env->now_ms past which a lingering connection closes */
+    size_t discarded;         /* input bytes dropped since the error */
     size_t pending_total;     /* bytes of the request being waited on */
     char remote[48];
     conn *prev, *next;        /* env's list */
@@ -337,6 +344,28 @@ static void prepare(conn *c, request *r)
     memcpy(r->remote, c->remote, sizeof r->remote);
 }
 
+/* An error answered before the request was read whole: the client may
+ * still be sending it.  Closing with unread bytes makes the kernel send a
+ * reset, which can destroy the answer before the client reads it; so the
+ * connection closes once the answer is out, the write side is shut down
+ * and the client has stopped sending (nginx's lingering close), bounded
+ * in time and bytes. */
+static void start_linger(conn *c)
+{
+    c->closing = 1;
+    c->linger = 1;
+    c->discarded = 0;
+    c->linger_until_ms = c->env->now_ms + (uint64_t)c->env->conf->lingering_timeout_ms;
+}
+
+/* The answer is written: no more output, wait for the client's end. */
+static void shut_writing(conn *c)
+{
+    c->lingering = 1;
+    if (shutdown(c->fd, SHUT_WR) < 0)
+        conn_close(c);
+}
+
 static void parse_failed(conn *c, request *r, int code)
 {
     static const struct { int code, status; const char *name, *msg; } E[] = {
@@ -355,7 +384,7 @@ static void parse_failed(conn *c, request *r, int code)
     r->http.minor_version = 1;
     if (!r->id[0])
         request_set_id(r, c->env->id_prefix, ++c->env->id_seq);
-    c->closing = 1;
+    start_linger(c);
     prepare(c, r);
     c->waiting = c->in_handler = 1;
     request_reply_error(r, E[i].status, E[i].name, E[i].msg);
@@ -500,8 +529,8 @@ static int process(conn *c)
     return 0;
 }
 
-/* Writes what is pending; closes when asked to and done.  0, or -1 when
- * the connection was closed. */
+/* Writes what is pending; closes (or starts lingering) when asked to and
+ * done.  0, or -1 when the connection was closed or lingers. */
 static int flush(conn *c)
 {
     while (c->out_sent < c->out.len) {
@@ -526,7 +555,10 @@ static int flush(conn *c)
     c->out.len = c->out_sent = 0;
     buf_shrink(&c->out, c->waiting || c->r ? KEEP_BUF : 0);
     if (c->closing && !c->waiting) { /* a stream being written closes at its end */
-        conn_close(c);
+        if (c->linger && !c->lingering && !c->env->draining)
+            shut_writing(c);
+        else
+            conn_close(c);
         return -1;
     }
     return 0;
@@ -590,10 +622,17 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     }
     if (n < 0)
         return;
-    c->in.len += (size_t)n;
     c->idle_since_ms = c->env->now_ms;
+    if (c->linger) {
+        /* Answering an error: the rest is read and dropped, up to a bound. */
+        c->discarded += (size_t)n;
+        if (c->discarded > (size_t)c->env->conf->lingering_max_bytes)
+            conn_close(c);
+        return;
+    }
+    c->in.len += (size_t)n;
     if (c->closing)
-        return; /* answering an error; the rest is discarded */
+        return; /* answering; the rest is discarded */
     if (process(c) < 0)
         return;
     if (c->out.len > c->out_sent)
@@ -629,7 +668,7 @@ static void read_timed_out(conn *c)
         conn_close(c);
         return;
     }
-    c->closing = 1;
+    start_linger(c);
     r->http.method.n = r->http.path.n = 0;
     r->http.minor_version = 1;
     if (!r->id[0])
@@ -650,6 +689,11 @@ void conn_sweep(conn_env *env)
         next = c->next;
         if (c->waiting || c->closed)
             continue; /* a handler is at work: its request arrived whole */
+        if (c->linger) {
+            if (env->now_ms >= c->linger_until_ms)
+                conn_close(c);
+            continue;
+        }
         int writing = c->out.len > c->out_sent;
         if (c->started_us && !c->closing && !writing &&
             now - c->started_us > (uint64_t)cf->read_timeout_ms * 1000u)
@@ -665,7 +709,7 @@ void conn_drain(conn_env *env)
     conn *next;
     for (conn *c = env->conns; c; c = next) {
         next = c->next;
-        if (!c->waiting && !c->started_us && c->out.len == c->out_sent)
+        if (c->lingering || (!c->waiting && !c->started_us && c->out.len == c->out_sent))
             conn_close(c);
         else
             c->closing = 1; /* answer, then close */

@@ -142,6 +142,12 @@ static int authenticate(worker *w, request *r)
         rc = JWT_MALFORMED;
         message = "session ended";
     }
+    const char *aud = w->sh->conf->jwt_aud;
+    if (rc == JWT_OK && r->claims.payload_len && aud && *aud && jwt_check_aud(&r->claims, aud) < 0) {
+        jwt_claims_anon(&r->claims);
+        rc = JWT_MALFORMED;
+        message = "token audience not accepted (jwt_aud)";
+    }
     if (rc == JWT_OK)
         return 0;
     static const char www[] = "Bearer error=\"invalid_token\"";
@@ -297,11 +303,26 @@ static void lua_done(void *arg, request *r, int rc, const lua_response *rs)
     request_reply(r, rs->status, rs->content_type, rs->body, rs->body_len);
 }
 
+/* reload_done_fn of a replacement: the reload's record is logged by the reloader. */
+static void replaced(void *arg, int rc, const char *record)
+{
+    (void)arg;
+    (void)rc;
+    (void)record;
+}
+
 static void lua_route(worker *w, request *r)
 {
     if (!w->gen) {
         request_reply_error(r, 503, "scripts_unavailable", "the Lua scripts failed to load; see /ready");
         return;
+    }
+    /* A state that keeps what a handler grew past lua_memory_limit_mb is
+     * replaced by a reload (built off this loop); it serves until then. */
+    if (lua_gen_take_spoiled(w->gen)) {
+        log_eventf("warn", "a Lua state stays near lua_memory_limit_mb after a collection: reloading the scripts");
+        if (reloader_run_async(w->sh->reload, "lua_memory_limit", replaced, NULL) < 0)
+            log_eventf("error", "cannot start the reload that replaces a full Lua state");
     }
     if (authenticate(w, r) < 0)
         return;

@@ -675,6 +675,32 @@ static void run_strerror(void)
         CHECK(!strcmp(jwt_strerror(m[i].rc), m[i].msg), "%d: '%s'", m[i].rc, jwt_strerror(m[i].rc));
 }
 
+/* jwt_check_aud on claims whose payload is given as is. */
+static void run_aud(void)
+{
+    static const struct {
+        const char *payload;
+        int ok;
+    } m[] = {{"{\"sub\":\"u\"}", 1},
+             {"{\"aud\":\"authenticated\"}", 1},
+             {"{\"aud\":[\"x\",\"authenticated\"]}", 1},
+             {"{\"aud\":[]}", 0},
+             {"{\"aud\":\"authenticatedx\"}", 0},
+             {"{\"aud\":\"other\"}", 0},
+             {"{\"aud\":[\"x\",\"y\"]}", 0},
+             {"{\"aud\":42}", 0},
+             {"{\"aud\":null}", 0},
+             {"{\"aud\":[\"authenticated\",1]}", 0},
+             {"{\"aud\":[\"authenticated\"", 0}};
+    static jwt_claims c;
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        c.payload_len = strlen(m[i].payload);
+        memcpy(c.payload, m[i].payload, c.payload_len + 1);
+        int ok = jwt_check_aud(&c, "authenticated") == 0;
+        CHECK(ok == m[i].ok, "%s: %s", m[i].payload, ok ? "accepted" : "refused");
+    }
+}
+
 /* ---- json_scan ---- */
 
 typedef struct num_case {
@@ -863,6 +889,7 @@ int main(void)
                  {"token size limit", run_size_limit},
                  {"nesting depth limit", run_depth_limit},
                  {"jwt_strerror", run_strerror},
+                 {"jwt_check_aud", run_aud},
                  {"cache of verified tokens", run_cache}};
     for (size_t i = 0; i < COUNT(props); i++) {
         case_name = props[i].name;

@@ -93,6 +93,42 @@ static void reuse(void)
     lua_alloc_free(a);
 }
 
+/* Past the limit, growth is refused only while enforced, Lua raises a
+ * memory error, and the count matches Lua's own. */
+static void limit(void)
+{
+    lua_alloc *a = NULL;
+    lua_State *L = lua_alloc_newstate(&a, 1);
+    CHECK(L, "no state");
+    luaL_openlibs(L);
+    size_t base = lua_alloc_used(a);
+    size_t lua_count = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+    if (base != lua_count)
+        failf("counts %zu bytes, Lua %zu", base, lua_count);
+    lua_alloc_set_limit(a, base + (4u << 20));
+    static const char grow[] = "local t = {} for i = 1, 1e6 do t[i] = {i} end";
+    if (luaL_dostring(L, grow) != LUA_OK)
+        failf("refused while not enforced: %s", lua_tostring(L, -1));
+    lua_settop(L, 0);
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    CHECK(luaL_loadstring(L, grow) == LUA_OK, "grow does not compile");
+    lua_alloc_enforce(a, 1);
+    int rc = lua_pcall(L, 0, 0, 0);
+    int refused = lua_alloc_enforce(a, 0);
+    if (rc != LUA_ERRMEM || !refused)
+        failf("rc %d, refused %d: expected a memory error", rc, refused);
+    lua_settop(L, 0);
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    if (lua_alloc_near_limit(a))
+        failf("still near the limit after a collection: %zu bytes", lua_alloc_used(a));
+    lua_alloc_enforce(a, 1);
+    if (luaL_dostring(L, "local t = {} for i = 1, 1000 do t[i] = {i} end") != LUA_OK)
+        failf("a small run after the failure: %s", lua_tostring(L, -1));
+    lua_alloc_enforce(a, 0);
+    lua_close(L);
+    lua_alloc_free(a);
+}
+
 int main(void)
 {
     static const struct {
@@ -102,6 +138,7 @@ int main(void)
         {"a workload through every size class, cache on", cached_workload},
         {"the same with the cache off", plain_workload},
         {"freed blocks are reused, the cache stays level", reuse},
+        {"the memory limit refuses growth only while enforced", limit},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         case_name = cases[i].name;

@@ -149,6 +149,11 @@ const char *log_db_table_name(int table)
     return table >= 0 && table < LOG_NTABLES ? TABLES[table] : NULL;
 }
 
+const char *log_db_stamp_column(int table)
+{
+    return STAMP[table];
+}
+
 int log_db_table_index(const char *name, size_t n)
 {
     for (int i = 0; i < LOG_NTABLES; i++)

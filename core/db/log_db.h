@@ -58,6 +58,8 @@ void log_db_stop(log_db *d);
 
 /* The table's name ("error_logs", ...) or NULL; the index from a name or -1. */
 const char *log_db_table_name(int table);
+/* The column log_db_push stamps with the time of the action (a valid table). */
+const char *log_db_stamp_column(int table);
 int log_db_table_index(const char *name, size_t n);
 
 /* Queues one row of `table`: json is one JSON object (len bytes); an "id"

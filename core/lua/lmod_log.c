@@ -256,8 +256,6 @@ static int l_correlation_id(lua_State *L)
 /* The JSON column fields.metadata / fields.details go to, per table. */
 static const char *const META[LOG_NTABLES] = {"error_details", "activity_metadata", "operation_metadata",
                                               "metadata"};
-/* The column stamped by log_db_push, never taken from fields. */
-static const char *const STAMP[LOG_NTABLES] = {"created_at", "created_at", "created_at", "request_timestamp"};
 
 /* What the request being served gives each table. */
 enum { FROM_CLIENT = 1, FROM_CORRELATION = 2, FROM_REQUEST_ID = 4 };
@@ -485,7 +483,7 @@ static int add_fields(row_enc *e, int table, const log_flags *f, const char *req
         const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &n) : NULL;
         int col = k ? req_col(k, n) : 0;
         int meta = k && (strcmp(k, "metadata") == 0 || strcmp(k, "details") == 0 || strcmp(k, META[table]) == 0);
-        int skip = !k || strcmp(k, "id") == 0 || strcmp(k, STAMP[table]) == 0 || in_pairs(L, 4, top, k, n) ||
+        int skip = !k || strcmp(k, "id") == 0 || strcmp(k, log_db_stamp_column(table)) == 0 || in_pairs(L, 4, top, k, n) ||
                    (meta && meta_done);
         if (!skip)
             *given |= col;

@@ -216,7 +216,11 @@ static void make_stamp(char out[40])
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
         sec = ts.tv_sec;
     }
-    snprintf(out, 40, "%s.%06dZ", when, (int)(ts.tv_nsec / 1000) % 1000000);
+    memcpy(out, when, 19);
+    out[19] = '.';
+    for (int i = 25, us = (int)(ts.tv_nsec / 1000) % 1000000; i > 19; i--, us /= 10)
+        out[i] = (char)('0' + us % 10);
+    memcpy(out + 26, "Z", 2);
 }
 
 int log_db_push(log_db *d, int table, const char *json, size_t len, char id_out[37])
@@ -238,14 +242,25 @@ int log_db_push(log_db *d, int table, const char *json, size_t len, char id_out[
         atomic_fetch_add(&d->dropped[table], 1);
         return -1;
     }
-    int n = snprintf(e->json, need - sizeof(entry), "{\"id\":\"%s\",\"%s\":\"%s\"%s", id, STAMP[table], stamp,
-                     empty ? "}" : ",");
+    /* {"id":"<id>","<stamp column>":"<stamp>"[,] then the caller's members */
+    char *p = e->json;
+    size_t sl = strlen(STAMP[table]);
+    memcpy(p, "{\"id\":\"", 7);
+    memcpy(p + 7, id, 36);
+    memcpy(p + 43, "\",\"", 3);
+    memcpy(p + 46, STAMP[table], sl);
+    p += 46 + sl;
+    memcpy(p, "\":\"", 3);
+    memcpy(p + 3, stamp, 27);
+    p += 30;
+    *p++ = '"';
+    *p++ = empty ? '}' : ',';
     if (!empty) {
-        memcpy(e->json + n, rest, rest_len);
-        n += (int)rest_len;
-        e->json[n] = '\0';
+        memcpy(p, rest, rest_len);
+        p += rest_len;
     }
-    e->len = (size_t)n;
+    *p = '\0';
+    e->len = (size_t)(p - e->json);
     e->table = table;
     e->next = NULL;
     pthread_mutex_lock(&d->lock);

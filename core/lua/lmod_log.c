@@ -235,7 +235,12 @@ static int correlation_id(lua_State *L, const char *id, char out[37])
         hex[12] = '4';
         hex[16] = '8';
     }
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+    for (int i = 0, o = 0; i < 32; i++) {
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            out[o++] = '-';
+        out[o++] = hex[i];
+    }
+    out[36] = '\0';
     return 0;
 }
 
@@ -316,6 +321,23 @@ static int is_email(const char *s, size_t n)
     return 0;
 }
 
+/* Appends s (n bytes) then tail (m bytes), escaped as inside a JSON
+ * string only when s needs it: most values are copied at once. */
+static int add_raw(buf *b, const char *s, size_t n, const char *tail, size_t m)
+{
+    size_t i = 0;
+    while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+        i++;
+    if (i < n)
+        return buf_add_json_escaped(b, s, n) | buf_add(b, tail, m);
+    if (buf_reserve(b, n + m) < 0)
+        return -1;
+    memcpy(b->p + b->len, s, n);
+    memcpy(b->p + b->len + n, tail, m);
+    b->len += n + m;
+    return 0;
+}
+
 static int add_string(row_enc *e, const char *s, size_t n, int scrub)
 {
     if (scrub && e->hash_email && is_email(s, n)) {
@@ -328,7 +350,7 @@ static int add_string(row_enc *e, const char *s, size_t n, int scrub)
             return -1;
         return buf_add_str(e->b, "\"hmac-sha256:") | buf_add(e->b, mac, 64) | buf_add(e->b, "\"", 1);
     }
-    return buf_add(e->b, "\"", 1) | buf_add_json_escaped(e->b, s, n) | buf_add(e->b, "\"", 1);
+    return buf_add(e->b, "\"", 1) | add_raw(e->b, s, n, "\"", 1);
 }
 
 static int add_value(row_enc *e, int idx, int scrub, int depth);
@@ -425,14 +447,24 @@ static int add_value(row_enc *e, int idx, int scrub, int depth)
 /* "name": then the value at idx. */
 static int add_member(row_enc *e, const char *name, size_t n, int idx, int scrub)
 {
-    int rc = buf_add(e->b, e->b->len > 1 ? "," : "", e->b->len > 1) | add_string(e, name, n, 0);
-    return rc | buf_add(e->b, ":", 1) | add_value(e, idx, scrub, 0);
+    int rc = e->b->len > 1 ? buf_add(e->b, ",\"", 2) : buf_add(e->b, "\"", 1);
+    return rc | add_raw(e->b, name, n, "\":", 2) | add_value(e, idx, scrub, 0);
 }
 
+/* ,"name":"v" at the top level; name is one of strata's column names. */
 static int add_text(row_enc *e, const char *name, const char *v, size_t n)
 {
-    int rc = buf_add(e->b, e->b->len > 1 ? "," : "", e->b->len > 1) | add_string(e, name, strlen(name), 0);
-    return rc | buf_add(e->b, ":", 1) | add_string(e, v, n, 0);
+    size_t k = strlen(name);
+    if (buf_reserve(e->b, k + 6) < 0)
+        return -1;
+    char *p = e->b->p + e->b->len;
+    if (e->b->len > 1)
+        *p++ = ',';
+    *p++ = '"';
+    memcpy(p, name, k);
+    memcpy(p + k, "\":\"", 3);
+    e->b->len = (size_t)(p + k + 3 - e->b->p);
+    return add_raw(e->b, v, n, "\"", 1);
 }
 
 /* 1 when the string k is one of the pairs' keys (stack from..top). */
@@ -529,11 +561,12 @@ static int add_request(row_enc *e, lua_State *L, int table, const request *r, co
     if (!(given & C_METHOD))
         rc |= add_text(e, "request_method", r->http.method.p, r->http.method.n > 10 ? 10 : r->http.method.n);
     if (!(given & C_IP) && r->remote[0]) {
-        char ip[64];
-        if (f->anonymize_ip)
-            accesslog_anonymize_ip(r->remote, ip, sizeof ip);
-        else
-            snprintf(ip, sizeof ip, "%s", r->remote);
+        char anon[64];
+        const char *ip = r->remote;
+        if (f->anonymize_ip) {
+            accesslog_anonymize_ip(r->remote, anon, sizeof anon);
+            ip = anon;
+        }
         rc |= add_text(e, "ip_address", ip, strlen(ip));
     }
     const http_header *ua = !(given & C_UA) && f->log_user_agent ? http_find_header(&r->http, "user-agent") : NULL;

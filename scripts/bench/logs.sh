@@ -20,12 +20,13 @@
 #           writer, ...): the INSERTs' server side.  Not measured with
 #           DATABASE_URL (the cluster is not ours to look into).
 # "worker on - worker off" is strata's cost of one logged request; pg is
-# the database's, on the same cores.
+# the database's, on the same cores (also per row written in the run).
 #
 # BENCH_LOGS_CALLGRIND=1: strata runs under valgrind's callgrind instead
 # (wrk -c4, BENCH_SECONDS per run), and the figures are its instructions
 # per request, on and off: counted, so they hold on a busy machine.  The
 # whole process is counted (worker and log writer); PostgreSQL is not.
+# The profiles: build/callgrind/logs.{on,off}.out.
 #
 # The logging_settings row is changed for the run and put back at the end.
 # The rows written are deleted at the end (they belong to the bench user).
@@ -86,13 +87,15 @@ cg() { # callgrind_control -z | -d
   timeout 120 callgrind_control --vgdb-prefix="$BENCH_TMP/vgdb" "$1" "$STRATA_PID" >>"$BENCH_TMP/control.log" 2>&1 \
     || die "callgrind_control $1 failed (log: $BENCH_TMP/control.log)"
 }
-# The Ir total of callgrind's latest dump.
-cg_total() {
-  local f
+# The Ir total of callgrind's latest dump, moved to
+# build/callgrind/logs.<name>.out (for callgrind_annotate).
+cg_total() { # name
+  local f out=$BENCH_ROOT/build/callgrind/logs.$1.out
   f=$(ls -t "$CG_FILE".* 2>/dev/null | head -1) || true
   [ -n "$f" ] || die "callgrind wrote no dump"
-  sed -n 's/^totals: *\([0-9]*\).*/\1/p;s/^summary: *\([0-9]*\).*/\1/p' "$f" | head -1
-  rm -f "$f"
+  mkdir -p "$(dirname "$out")"
+  mv "$f" "$out"
+  sed -n 's/^totals: *\([0-9]*\).*/\1/p;s/^summary: *\([0-9]*\).*/\1/p' "$out" | head -1
 }
 
 # CPU clock ticks (utime + stime) of strata's threads but the writer, of
@@ -144,12 +147,14 @@ for ((round = 1; round <= ROUNDS; round++)); do
     [ -n "$CALLGRIND" ] && cg -z
     read -r rps n w lw pg < <(run_wrk "$RUN_SECONDS")
     r1=$(metric 'strata_log_rows_written_total{table="user_activity_logs"}'); i1=$(metric strata_log_inserts_total)
+    rows_us=$(awk -v p="$pg" -v n="$n" -v r="$((r1 - r0))" 'BEGIN { printf "%.2f", r ? p * n / r : 0 }')
     fig[$mode,rps]+="$rps "; fig[$mode,worker]+="$w "; fig[$mode,writer]+="$lw "; fig[$mode,pg]+="$pg "
+    fig[$mode,pgrow]+="$rows_us "
     say "round $round: logging $mode $rps req/s, $((r1 - r0)) rows in $((i1 - i0)) INSERTs;" \
-      "CPU us/request: worker $w, writer $lw, pg $pg"
+      "CPU us/request: worker $w, writer $lw, pg $pg (pg per row written: $rows_us)"
     if [ -n "$CALLGRIND" ]; then
       cg -d
-      ir=$(cg_total)
+      ir=$(cg_total "$mode")
       fig[$mode,ir]+="$((ir / n)) "
       say "round $round: logging $mode: $ir instructions for $n requests under callgrind"
     fi
@@ -164,6 +169,7 @@ awk -v r="$rows" -v i="$ins" 'BEGIN { printf "%-28s %12.1f\n", "rows per INSERT"
 for part in worker writer pg; do
   printf '%-28s %12s %12s\n' "CPU us/request $part" "$(median "${fig[on,$part]}") on" "$(median "${fig[off,$part]}") off"
 done
+printf '%-28s %12s\n' "CPU us/row written pg" "$(median "${fig[on,pgrow]}") on"
 [ -n "$PG_PID" ] || say "pg: not measured (DATABASE_URL)"
 if [ -n "$CALLGRIND" ]; then
   printf '%-28s %12s %12s\n' "instructions/request" "$(median "${fig[on,ir]}") on" "$(median "${fig[off,ir]}") off"

@@ -215,18 +215,15 @@ static int correlation_id(lua_State *L, const char *id, char out[37])
 {
     size_t n = strlen(id);
     char hex[33];
-    size_t k = 0;
-    int uuid = n == 36;
-    for (size_t i = 0; i < n && k < 33; i++) {
+    int ok = n == 32 || (n == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-');
+    for (size_t i = 0, k = 0; ok && i < n; i++) {
         char c = (char)(id[i] >= 'A' && id[i] <= 'F' ? id[i] + 32 : id[i]);
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (uuid && dash && c == '-')
+        if (n == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
             continue;
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            break;
+        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
         hex[k++] = c;
     }
-    if (k != 32 || !(n == 32 || uuid)) {
+    if (!ok) {
         char salted[96], mac[65];
         int m = snprintf(salted, sizeof salted, "correlation:%s", id);
         if (m < 0 || (size_t)m >= sizeof salted || hmac_hex(L, salted, (size_t)m, mac) < 0)

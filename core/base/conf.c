@@ -72,6 +72,7 @@ static const field FIELDS[] = {
     F(log_purge_interval_ms, CONF_INT, 100, 604800000, "3600000"),
     F(log_purge_batch, CONF_INT, 1, 1000000, "5000"),
     F(log_hash_key, CONF_STRING, 0, 0, NULL),
+    F(log_test_lose_answers, CONF_INT, 0, 1000000, "0"),
     F(lua_time_limit_ms, CONF_INT, 10, 3600000, "1000"),
     F(lua_memory_limit_mb, CONF_INT, 0, 1 << 20, "256"),
     F(http_ca_file, CONF_STRING, 0, 0, NULL),

@@ -72,6 +72,7 @@ typedef struct strata_conf {
     int log_purge_interval_ms;  /* period of the log retention purge */
     int log_purge_batch;        /* rows per table per purge statement */
     char *log_hash_key;         /* owned; key of hash_email's HMAC; NULL: the JWT secret */
+    int log_test_lose_answers;  /* tests only: the log writer loses this many commit answers (log_db.h) */
     int lua_time_limit_ms;      /* per slice of a handler between two waits; past it: 500 */
     int lua_memory_limit_mb;    /* per Lua state, while a handler runs; past it: 500; 0: none */
     char *http_ca_file;         /* owned; CA bundle strata.http.request verifies TLS with; NULL: the system's */

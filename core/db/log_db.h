@@ -33,18 +33,24 @@ enum { LOG_ERROR, LOG_USER, LOG_AGENT, LOG_USAGE, LOG_NTABLES };
 
 typedef struct log_db log_db;
 
-/* The settings C itself applies (error rows and the access log); the rest
- * (toggles, sampling, hash_email) is applied by the Lua side from the
- * settings' JSON. */
+/* The settings C itself applies (error rows, the rows strata.log builds,
+ * the access log); what a rule decides (switches, toggles, sampling) is
+ * applied by the Lua side from the settings' JSON. */
 typedef struct log_flags {
     int error_enabled;     /* error_logging_enabled */
     int anonymize_ip;      /* privacy_settings.anonymize_ip */
     int log_user_agent;    /* privacy_settings.log_user_agent */
+    int hash_email;        /* privacy_settings.hash_email */
 } log_flags;
 
 /* Starts the thread.  The URL is copied.  NULL with a message in err. */
 log_db *log_db_start(const char *database_url, size_t queue_max, int purge_interval_ms, int purge_batch, char *err,
                      size_t errlen);
+
+/* Test only (conf log_test_lose_answers): the answers of the next n
+ * INSERTs that commit are "lost" (the connection is dropped right after),
+ * so those rows are retried as after a real loss and must be stored once. */
+void log_db_lose_answers(log_db *d, int n);
 
 /* Writes what is queued (one attempt; what fails is counted as dropped),
  * stops and joins the thread, frees d.  NULL is a no-op. */
@@ -52,6 +58,8 @@ void log_db_stop(log_db *d);
 
 /* The table's name ("error_logs", ...) or NULL; the index from a name or -1. */
 const char *log_db_table_name(int table);
+/* The column log_db_push stamps with the time of the action (a valid table). */
+const char *log_db_stamp_column(int table);
 int log_db_table_index(const char *name, size_t n);
 
 /* Queues one row of `table`: json is one JSON object (len bytes); an "id"

@@ -201,7 +201,9 @@ static void account(conn *c, const request *r, int status, const char *body, siz
     uint64_t dur = c->started_us ? mono_us() - c->started_us : 0;
     metrics_request(env->metrics, r->route_id, status, dur);
     error_rows_add(env->log_db, r, status, body, body_len);
-    if (!accesslog_enabled(env->log))
+    /* privacy_settings.exclude_sensitive_paths hold for this log too. */
+    if (!accesslog_enabled(env->log) ||
+        (env->log_db && log_db_path_excluded(env->log_db, r->http.path.p, r->http.path.n)))
         return;
     log_flags f = {0};
     if (env->log_db)

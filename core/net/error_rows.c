@@ -58,7 +58,8 @@ static int message(const request *r, int status, const char *body, size_t body_l
 
 void error_rows_add(log_db *d, const request *r, int status, const char *body, size_t body_len)
 {
-    if (!d || status < 500 || status > 599)
+    int cut = r->streaming && r->error_detail; /* a Lua error after the head: its status is out */
+    if (!d || (!cut && (status < 500 || status > 599)))
         return;
     log_flags f;
     log_db_flags(d, &f);
@@ -71,7 +72,7 @@ void error_rows_add(log_db *d, const request *r, int status, const char *body, s
         snprintf(category, sizeof category, "http_%d", status);
     buf b = {0};
     int rc = buf_add_str(&b, "{\"severity\":\"");
-    rc |= buf_add_str(&b, status == 500 ? "critical" : "error");
+    rc |= buf_add_str(&b, status == 500 || cut ? "critical" : "error");
     rc |= buf_add_str(&b, "\"");
     rc |= add_field(&b, "error_type", error_type(r), strlen(error_type(r)));
     rc |= add_field(&b, "error_category", category, strlen(category));
@@ -93,6 +94,8 @@ void error_rows_add(log_db *d, const request *r, int status, const char *body, s
     rc |= buf_add_str(&b, ",\"error_details\":{\"status\":");
     rc |= buf_add_u64(&b, (uint64_t)status);
     rc |= add_field(&b, "request_id", r->id, strlen(r->id));
+    if (cut)
+        rc |= buf_add_str(&b, ",\"stream_cut\":true");
     if (r->error_detail) {
         size_t n = strlen(r->error_detail);
         rc |= add_field(&b, "lua_error", r->error_detail, n > MAX_DETAIL ? MAX_DETAIL : n);

@@ -5,7 +5,10 @@
  * under the privacy settings (log_db.h).  Only strata's own error answers
  * ({"code":...}) are copied, not a body a handler built.  A client's 4xx is not an error.
  * Paths under exclude_sensitive_paths are not logged.  Bodies, tokens and
- * headers other than User-Agent never go into the row. */
+ * headers other than User-Agent never go into the row.  A handler that
+ * raised after its streamed answer's head was out (the client got its
+ * status, then a cut stream) is an error too: its row has that status
+ * and error_details.stream_cut. */
 #ifndef STRATA_ERROR_ROWS_H
 #define STRATA_ERROR_ROWS_H
 
@@ -14,7 +17,8 @@
 
 #include <stddef.h>
 
-/* Queues the row when status >= 500 and the settings ask for it.  body:
+/* Queues the row when status >= 500 (or a stream was cut by a Lua error)
+ * and the settings ask for it.  body:
  * the answer strata sent (its "code"/"message" when JSON). */
 void error_rows_add(log_db *d, const request *r, int status, const char *body, size_t body_len);
 

@@ -209,6 +209,7 @@ int server_run(const strata_conf *conf, readiness *ready)
         log_event("error", err, NULL);
         goto out;
     }
+    log_db_lose_answers(sv.shared.log_db, conf->log_test_lose_answers);
     reloader_on_record(sv.reload, record_in_db, &sv);
     /* A failure here is not fatal: fixing the file recovers (see /ready). */
     reloader_run(sv.reload, "start", NULL);

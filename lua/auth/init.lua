@@ -26,12 +26,13 @@ local DUMMY_HASH = "$2b$10$CwTycUXWue0Thq9StjUM0uJ8.lzV8GrCPHZJx6cYk5o4Bx1UySm4O
 -- An auth event: counted in /metrics, and a user_activity_logs row when
 -- logging_settings and lua/logging.lua say so (seed 003's auth_login,
 -- auth_logout, auth_register; a failed sign-in is auth_login with success
--- false, for a known user only: the table needs one).
+-- false, and has no user when the address is unknown: user_id is null
+-- then, not the caller's, sql/161).
 local function note(event, action, user_id, fields)
   events.count(event)
-  if not user_id then return end
   fields = fields or {}
-  fields.user_id = user_id
+  if not user_id and not (action == "login" and fields.success == false) then return end
+  fields.user_id = user_id or cjson.null
   log.activity("auth", action, fields)
 end
 
@@ -83,7 +84,9 @@ local function password_grant(req, body)
   local hash = user and type(user.encrypted_password) == "string" and user.encrypted_password or DUMMY_HASH
   local ok = #password <= 72 and crypto.bcrypt_verify(password, hash)
   if not user or ok ~= true then
-    note("signin_failed", "login", user and user.id, { success = false, error_message = "invalid_credentials" })
+    -- The address tried is kept (privacy_settings.hash_email: as its keyed hash).
+    note("signin_failed", "login", user and user.id, { success = false, error_message = "invalid_credentials",
+      metadata = { email = email } })
     return reply.error(400, "invalid_credentials", "Invalid login credentials")
   end
   if user.banned then return reply.error(400, "user_banned", "User is banned") end

@@ -22,20 +22,23 @@
 -- being served fills user_id, correlation_id, request_path and _method,
 -- ip_address and user_agent.  Reasons for nil: "off" (its switch or toggle),
 -- "sampled_out", "excluded_path", "no_user", "unknown activity type ...",
--- "dropped" (queue full), "unavailable" (outside a server).
+-- "dropped" (queue full), "unavailable" (outside a server).  A failed
+-- sign-in (auth_login with success = false) needs no user: the address
+-- may be unknown.
 --
--- Privacy, whatever the caller passes: keys that hold secrets (password,
--- token, secret, api key, authorization, cookie, body) are removed from
--- metadata; with hash_email an e-mail address becomes "hmac-sha256:<hex>"
--- (strata.log.hash, keyed); anonymize_ip and log_user_agent apply.
+-- This module decides what a rule decides (switches, toggles, sampling);
+-- the row itself is built, kept private and queued in C (strata.log.row:
+-- the request's columns, anonymize_ip, log_user_agent, hash_email, keys
+-- holding secrets dropped, exclude_sensitive_paths), once per call.
 
 local cjson = require("cjson")
 local log = require("strata.log")
 local request = require("strata.request")
 local logrules = require("strata.logrules")
 
-local type, pairs, pcall, tostring, random = type, pairs, pcall, tostring, math.random
-local find, sub, lower, format = string.find, string.sub, string.lower, string.format
+local type, pcall, tostring, random, tonumber = type, pcall, tostring, math.random, tonumber
+local sub = string.sub
+local row = log.row
 
 local M = {}
 
@@ -80,54 +83,11 @@ local function toggle_on(s, toggle)
   return section(s, "category_toggles")[toggle] ~= false
 end
 
-local function excluded(s, path)
-  if type(path) ~= "string" then return false end
-  local list = section(section(s, "privacy_settings"), "exclude_sensitive_paths")
-  for _, prefix in ipairs(list) do
-    if type(prefix) == "string" and #prefix > 0 and sub(path, 1, #prefix) == prefix then return true end
-  end
-  return false
-end
-
 local function sampled_out(s)
   local perf = section(s, "performance_settings")
   if perf.sampling_enabled ~= true then return false end
   local rate = tonumber(perf.sampling_rate) or 1
   return random() >= rate
-end
-
--- ---- privacy ----
-
-local SECRET_KEYS = { "password", "passwd", "secret", "token", "api[_-]?key", "apikey", "authorization", "cookie",
-  "^body$", "_body$", "private[_-]?key" }
-local EMAIL = "^[^@%s]+@[^@%s]+%.[^@%s]+$"
-
-local function secret_key(k)
-  k = lower(k)
-  for _, p in ipairs(SECRET_KEYS) do
-    if find(k, p) then return true end
-  end
-  return false
-end
-
--- A copy of v without secrets, e-mails hashed when asked.
-local function scrub(v, hash_email, depth)
-  if type(v) == "string" then
-    if hash_email and find(v, EMAIL) then return "hmac-sha256:" .. log.hash(lower(v)) end
-    return v
-  end
-  if type(v) ~= "table" or depth > 8 then return v end
-  local out = {}
-  for k, x in pairs(v) do
-    if not (type(k) == "string" and secret_key(k)) then out[k] = scrub(x, hash_email, depth + 1) end
-  end
-  return setmetatable(out, getmetatable(v))
-end
-
--- ---- the request ----
-
-local function uuid_of_hex(h)
-  return format("%s-%s-%s-%s-%s", sub(h, 1, 8), sub(h, 9, 12), sub(h, 13, 16), sub(h, 17, 20), sub(h, 21, 32))
 end
 
 --- The correlation id of req (default: the request being served): its
@@ -137,48 +97,24 @@ function M.correlation_id(req)
   req = req or request.current()
   local id = req and req.id
   if type(id) ~= "string" then return nil end
-  local l = lower(id)
-  if find(l, "^%x+$") and #l == 32 then return uuid_of_hex(l) end
-  if find(l, "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$") then return l end
-  local h = log.hash("correlation:" .. id)
-  return uuid_of_hex(sub(h, 1, 12) .. "4" .. sub(h, 14, 16) .. "8" .. sub(h, 18, 32))
+  return log.correlation_id(id)
 end
 
--- Fills the request's columns (those fields does not give) under privacy.
-local function from_request(row, s, with_client)
-  local req = request.current()
-  if not req then return row end
-  local flags = log.flags()
-  if row.user_id == nil and req.auth and req.auth.uid then row.user_id = req.auth.uid end
-  if row.request_path == nil and with_client then row.request_path = sub(req.path or "", 1, 500) end
-  if row.request_method == nil and with_client then row.request_method = req.method end
-  if with_client then
-    if row.ip_address == nil then row.ip_address = req.remote_addr end
-    if row.user_agent == nil and flags.log_user_agent then row.user_agent = req.headers["user-agent"] end
+-- activity_type of (category, action), made once per known pair.
+local TYPES = {}
+local function activity_type_of(category, action)
+  local by = TYPES[category]
+  local t = by and by[action]
+  if t then return t end
+  t = sub(action, 1, #category + 1) == category .. "_" and action or category .. "_" .. action
+  if rules().user_types[t] then
+    TYPES[category] = by or {}
+    TYPES[category][action] = t
   end
-  if with_client and row.ip_address and flags.anonymize_ip then row.ip_address = log.anonymize_ip(row.ip_address) end
-  if not flags.log_user_agent then row.user_agent = nil end
-  return row
+  return t
 end
 
--- A row from fields: known keys as they are, the metadata key renamed.
-local function row_of(fields, meta_key)
-  local row = {}
-  for k, v in pairs(fields or {}) do
-    if k == "metadata" or k == "details" then row[meta_key] = v
-    elseif k ~= "id" then row[k] = v end
-  end
-  return row
-end
-
-local function enqueue(tbl, row, s, meta_key)
-  local hash_email = section(s, "privacy_settings").hash_email == true
-  if row[meta_key] ~= nil then row[meta_key] = scrub(row[meta_key], hash_email, 0) end
-  if hash_email and type(row.error_message) == "string" and find(row.error_message, EMAIL) then
-    row.error_message = scrub(row.error_message, true, 0)
-  end
-  return log.enqueue(tbl, row)
-end
+local EMPTY = {}
 
 -- ---- the API ----
 
@@ -188,18 +124,15 @@ function M.activity(category, action, fields)
   end
   local s = current()
   if s.user_activity_logging_enabled ~= true then return nil, "off" end
-  local activity_type = sub(action, 1, #category + 1) == category .. "_" and action or category .. "_" .. action
+  local activity_type = activity_type_of(category, action)
   local rule = rules().user_types[activity_type]
   if not rule then return nil, "unknown activity type " .. activity_type end
   if not toggle_on(s, rule.toggle) then return nil, "off" end
-  local row = from_request(row_of(fields, "activity_metadata"), s, true)
-  if excluded(s, row.request_path) then return nil, "excluded_path" end
   if sampled_out(s) then return nil, "sampled_out" end
-  if not row.user_id then return nil, "no_user" end
-  row.activity_type, row.activity_category = activity_type, rule.category
-  row.correlation_id = row.correlation_id or M.correlation_id()
-  if not row.correlation_id then return nil, "no_correlation_id" end
-  return enqueue("user_activity_logs", row, s, "activity_metadata")
+  fields = fields or EMPTY
+  local need_user = not (activity_type == "auth_login" and fields.success == false)
+  return row("user_activity_logs", fields, need_user, "activity_type", activity_type,
+    "activity_category", rule.category)
 end
 
 function M.agent_activity(fields)
@@ -212,39 +145,24 @@ function M.agent_activity(fields)
   if not rule then return nil, "unknown operation type " .. fields.operation_type end
   if not toggle_on(s, rule.toggle) then return nil, "off" end
   if sampled_out(s) then return nil, "sampled_out" end
-  local row = from_request(row_of(fields, "operation_metadata"), s, false)
-  row.operation_category = row.operation_category or fields.operation_type
-  row.correlation_id = row.correlation_id or M.correlation_id()
-  if not row.correlation_id then return nil, "no_correlation_id" end
-  return enqueue("agent_activity_logs", row, s, "operation_metadata")
+  return row("agent_activity_logs", fields, false, "operation_category",
+    fields.operation_category or fields.operation_type)
 end
 
 function M.error_row(fields)
   if type(fields) ~= "table" or type(fields.error_message) ~= "string" then
     error("strata.activity.error_row(fields): fields.error_message is required", 2)
   end
-  local s = current()
-  if s.error_logging_enabled == false then return nil, "off" end
-  local row = from_request(row_of(fields, "error_details"), s, true)
-  if excluded(s, row.request_path) then return nil, "excluded_path" end
-  row.error_type = row.error_type or "app"
-  row.error_category = row.error_category or "lua_error"
-  local req = request.current()
-  if req and req.id then
-    row.error_details = type(row.error_details) == "table" and row.error_details or {}
-    row.error_details.request_id = row.error_details.request_id or req.id
-  end
-  return enqueue("error_logs", row, s, "error_details")
+  if current().error_logging_enabled == false then return nil, "off" end
+  return row("error_logs", fields, false, "error_type", fields.error_type or "app",
+    "error_category", fields.error_category or "lua_error")
 end
 
 function M.usage(fields)
   if type(fields) ~= "table" or type(fields.agent_type) ~= "string" then
     error("strata.activity.usage(fields): fields.agent_type is required", 2)
   end
-  local s = current()
-  local row = from_request(row_of(fields, "metadata"), s, false)
-  if not row.user_id then return nil, "no_user" end
-  return enqueue("usage_logs", row, s, "metadata")
+  return row("usage_logs", fields, true)
 end
 
 --- The /rest/v1 hook: a successful write that lua/logging.lua names as an

@@ -359,5 +359,32 @@ describe("/auth/v1 #server", function()
       table.sort(kinds)
       assert.same({ "auth_login", "auth_login (failed)", "auth_logout", "auth_register" }, kinds)
     end)
+
+    it("writes a failed sign-in of an unknown address, without a user, its e-mail hashed under hash_email", function()
+      h.accepts([[update public.admin_config set config_data = jsonb_set(config_data,
+        '{privacy_settings,hash_email}', 'true') where config_key = 'logging_settings']])
+      local email = A.email("Nobody")
+      local where = "from public.user_activity_logs where correlation_id = '%s'"
+      -- The settings reach the log writer by NOTIFY: try until a hashed one is logged.
+      local rid, hashed
+      for _ = 1, 50 do
+        rid = h.uuid()
+        local code = call("POST", "/token?grant_type=password", { email = email, password = "wrong-pw" }, nil,
+          { ["X-Request-Id"] = rid })
+        assert.equal(400, code)
+        for _ = 1, 40 do
+          hashed = h.scalar(("select activity_metadata->>'email' " .. where):format(rid))
+          if hashed then break end
+          srv.sleep(0.05)
+        end
+        if hashed and hashed:find("^hmac%-sha256:") then break end
+      end
+      assert.matches("^hmac%-sha256:%x+$", hashed)
+      assert.equal(64, #hashed - #"hmac-sha256:")
+      assert.equal("t", h.scalar(("select user_id is null and success is false and activity_type = 'auth_login' "
+        .. "and error_message = 'invalid_credentials' " .. where):format(rid)))
+      assert.equal("0", h.scalar(("select count(*) " .. where .. " and row_to_json(user_activity_logs)::text ilike %s")
+        :format(rid, h.lit("%" .. email .. "%"))))
+    end)
   end)
 end)

@@ -28,6 +28,10 @@ return {
   { method = "POST", path = "/v1/spec/usage", handler = function(req) return out(log.usage(req.json)) end },
   { method = "GET", path = "/v1/spec/settings", handler = function() return 200, (log.settings()) or "{}" end },
   { method = "GET", path = "/v1/spec/boom", handler = function() error("spec boom") end },
+  { method = "GET", path = "/v1/spec/stream-boom", handler = function(_, res)
+      res.write("part one\n")
+      error("spec stream boom")
+    end },
   { method = "GET", path = "/v1/spec/anon", handler = function(req) return 200, log.anonymize_ip(req.query.ip) end },
 }]]
 
@@ -154,6 +158,22 @@ describe("logging #server", function()
     assert.equal("spec-agent/1.0", row.user_agent)
     assert.equal("127.0.0.1", row.ip_address)
     assert.equal("0", h.scalar("select count(*) " .. where .. h.lit(rid404)))
+  end)
+
+  it("writes an error_logs row for a Lua error after a streamed answer's head (the stream is cut)", function()
+    settings(s)
+    local rid = h.uuid()
+    assert.equal(200, (srv.http(s.port, "GET", "/v1/spec/stream-boom", nil, as(h.uuid(), rid))))
+    local where = "from public.error_logs where error_details->>'request_id' = " .. h.lit(rid)
+    assert.equal(1, await_count("select count(*) " .. where, 1))
+    local row = h.query("select error_category, severity, error_message, error_details->>'status' as status, "
+      .. "error_details->>'stream_cut' as cut, error_details->>'lua_error' as lua_error " .. where)[1]
+    assert.equal("lua_error", row.error_category)
+    assert.equal("critical", row.severity)
+    assert.matches("spec stream boom", row.error_message)
+    assert.matches("stack traceback", row.lua_error)
+    assert.equal("200", row.status)
+    assert.equal("true", row.cut)
   end)
 
   it("writes no error row when error_logging_enabled is off", function()
@@ -393,6 +413,26 @@ describe("logging's access log #server", function()
     assert.is_string(line, text)
     assert.matches('"remote":"127.0.0.0"', line)
   end)
+
+  it("leaves out the requests to exclude_sensitive_paths (prefixes)", function()
+    SEED_SETTINGS = SEED_SETTINGS or
+      h.scalar("select config_data::text from public.admin_config where config_key = 'logging_settings'")
+    local file = os.tmpname()
+    local s = start({ STRATA_ACCESS_LOG = file })
+    settings(s, { privacy_settings = { exclude_sensitive_paths = { "/v1/spec/an" } } })
+    local hidden, shown = h.uuid(), h.uuid()
+    assert.equal(200, (srv.http(s.port, "GET", "/v1/spec/anon?ip=10.1.2.3", nil, { ["X-Request-Id"] = hidden })))
+    assert.equal(200, (srv.http(s.port, "GET", "/health", nil, { ["X-Request-Id"] = shown })))
+    stop(s)
+    restore_settings()
+    local f = assert(io.open(file))
+    local text = f:read("a")
+    f:close()
+    os.remove(file)
+    assert.matches('"id":"' .. shown:gsub("%-", "%%-") .. '"', text)
+    assert.is_nil(text:find(hidden, 1, true), text)
+    assert.is_nil(text:find("/v1/spec/anon", 1, true), text)
+  end)
 end)
 
 describe("logging's writer #server", function()
@@ -439,6 +479,40 @@ describe("logging's writer #server", function()
     assert.is_true(most_waiting >= 25, "most rows seen waiting: " .. most_waiting)
     assert.is_true(metric(metrics, "strata_log_settings_loads_total") >= 3)
     assert.equal(0, metric(metrics, 'strata_log_rows_dropped_total{table="user_activity_logs"}'))
+  end)
+
+  it("stores each row exactly once when the answers to committed INSERTs are lost", function()
+    -- conf log_test_lose_answers: the writer drops its connection right
+    -- after the next two INSERTs commit, as if their answers were lost.
+    local s = start({ STRATA_LOG_TEST_LOSE_ANSWERS = "2" })
+    settings(s, { performance_settings = { batch_size = 10 } })
+    local uid, tag, ids = h.uuid(), h.uuid(), {}
+    for _ = 1, 5 do
+      local code, got = post(s, "/v1/spec/many/10?tag=" .. tag, {}, as(uid, h.uuid()))
+      assert.equal(200, code, got)
+      for _, id in ipairs(got) do ids[#ids + 1] = id end
+    end
+    assert.equal(50, #ids)
+    local where = "from public.user_activity_logs where activity_metadata->>'tag' = " .. h.lit(tag)
+    assert.equal(50, await_count("select count(*) " .. where, 50, 30))
+    -- The lost batches were retried (each retry skipped the stored ids):
+    -- wait until nothing is left to retry.
+    local m
+    for _ = 1, 200 do
+      _, m = srv.http(s.port, "GET", "/metrics")
+      if metric(m, "strata_log_flush_failures_total") >= 2 and metric(m, "strata_log_queue_rows") == 0 then break end
+      srv.sleep(0.05)
+    end
+    stop(s)
+    assert.is_true(metric(m, "strata_log_flush_failures_total") >= 2, m)
+    assert.equal(0, metric(m, "strata_log_queue_rows"))
+    -- Rows of the lost batches were stored without the writer hearing it.
+    assert.is_true(metric(m, 'strata_log_rows_written_total{table="user_activity_logs"}') < 50, m)
+    assert.equal("50", h.scalar("select count(*) " .. where))
+    assert.equal("50", h.scalar("select count(distinct id) " .. where))
+    local list = {}
+    for i, id in ipairs(ids) do list[i] = h.lit(id) end
+    assert.equal("50", h.scalar("select count(*) " .. where .. " and id in (" .. table.concat(list, ",") .. ")"))
   end)
 
   it("writes what is queued at shutdown", function()

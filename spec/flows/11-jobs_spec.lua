@@ -13,6 +13,7 @@ local lit = h.lit
 local RUN = tostring(os.time()) .. tostring(math.random(1000, 9999))
 local COUNT, RAISE, EXPIRE, ADDED = "spec.count." .. RUN, "spec.raise." .. RUN, "spec.expire." .. RUN,
   "spec.added." .. RUN
+local BLOCKED = "spec.blocked." .. RUN
 
 local function jobs_file(list)
   local out = { "return {" }
@@ -28,6 +29,7 @@ local FIRST = jobs_file({
   { COUNT, 1000, COUNTING:format(COUNT) },
   { RAISE, 200, ("function() error(%q) end"):format("boom " .. RAISE) },
   { EXPIRE, 200, [[function(tx) return tx.query("select orchestrator.expire_timed_out_tasks() as n") end]] },
+  { BLOCKED, 200, [[require("strata.agentflow").blocked_too_long]] },
 })
 
 -- Waits (at most `seconds`) until sql's scalar is "t".
@@ -74,6 +76,18 @@ describe("scheduled jobs #server", function()
     ]]):format(lit(uid), lit(uid .. "@example.test"), lit(task), lit(uid), lit(task)))
     assert.is_true(eventually("select status = 'timeout' from orchestrator.tasks where id = " .. lit(task), 20))
     assert.equal("timeout", h.scalar("select error_code from orchestrator.tasks where id = " .. lit(task)))
+  end)
+
+  it("recalculates the assignee of a task blocked too long (the KPI event)", function()
+    local c = F.company()
+    local b = F.agent(c)
+    local t = F.task(c, { status = "blocked", agent = b })
+    h.accepts(("alter table agentflow.tasks disable trigger update_tasks_updated_at; "
+      .. "update agentflow.tasks set updated_at = now() - interval '2 days' where id = %s; "
+      .. "alter table agentflow.tasks enable trigger update_tasks_updated_at"):format(lit(t)))
+    assert.is_true(eventually(("select count(*) = 1 from agentflow.events where type = 'kpi_updated' and "
+      .. "content->>'changeReason' = 'task blocked too long' and %s = any(mentions)"):format(lit(b)), 20))
+    assert.equal("48.00", h.scalar("select trust_score from agentflow.agents where id = " .. lit(b)))
   end)
 
   it("runs a job once per period across two instances", function()

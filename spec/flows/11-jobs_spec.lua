@@ -22,8 +22,9 @@ local function jobs_file(list)
   return table.concat(out, "\n")
 end
 
-local COUNTING = [[function(tx) return tx.query("insert into spec_job_runs(job, instance) values ($1, $2) returning 1",
-  %q, os.getenv("STRATA_LISTEN")) end]]
+-- A run records the start its claim gave it (strata_jobs.jobs.last_started_at).
+local COUNTING = [[function(tx) return tx.query("insert into spec_job_runs(job, instance, started) select $1, $2, "
+  .. "last_started_at from strata_jobs.jobs where name = $1 returning 1", %q, os.getenv("STRATA_LISTEN")) end]]
 
 local FIRST = jobs_file({
   { COUNT, 1000, COUNTING:format(COUNT) },
@@ -49,8 +50,8 @@ describe("scheduled jobs #server", function()
   local dir, one, two
 
   setup(function()
-    h.accepts([[create table if not exists spec_job_runs (id bigint generated always as identity primary key,
-      job text not null, instance text, at timestamptz not null default clock_timestamp());
+    h.accepts([[drop table if exists spec_job_runs; create table spec_job_runs (id bigint generated always as identity primary key,
+      job text not null, instance text, started timestamptz not null);
       grant all on spec_job_runs to service_role]])
     dir = srv.lua_dir({ ["jobs.lua"] = FIRST })
     local env = { STRATA_JWT_SECRET = F.SECRET, STRATA_LUA_DIR = dir, STRATA_RELOAD_WATCH = "false",
@@ -66,6 +67,7 @@ describe("scheduled jobs #server", function()
       s.cleanup()
     end
     os.execute("rm -rf " .. srv.quote(dir))
+    h.accepts("drop table spec_job_runs")
   end)
 
   it("ends an orchestrator task past its timeout within the job's period", function()
@@ -92,8 +94,11 @@ describe("scheduled jobs #server", function()
 
   it("runs a job once per period across two instances", function()
     assert.is_true(eventually(("select count(*) >= 4 from spec_job_runs where job = %s"):format(lit(COUNT)), 30))
-    -- every run its own period: no two starts closer than the period (less the claim's 5%)
-    assert.equal("0", h.scalar(([[select count(*) from (select at - lag(at) over (order by at) as gap
+    -- one run per claimed period, whichever instance ran it, and no two
+    -- periods closer than every_ms (less the claim's 5%)
+    assert.equal("t", h.scalar(("select count(*) = count(distinct started) from spec_job_runs where job = %s")
+      :format(lit(COUNT))))
+    assert.equal("0", h.scalar(([[select count(*) from (select started - lag(started) over (order by started) as gap
       from spec_job_runs where job = %s) g where gap < interval '950 milliseconds']]):format(lit(COUNT))))
     -- the job's row counts each run once
     local row = job_row(COUNT)

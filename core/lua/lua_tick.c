@@ -40,11 +40,12 @@ static void free_tick(lua_tick *t)
 static void tick_done(void *arg, request *r, int rc, const lua_response *rs)
 {
     lua_tick *t = arg;
-    if (rc != LUA_RUN_OK)
+    if (rc != LUA_RUN_OK) {
         log_eventf("error", "jobs tick %s failed: %s", r->id, rs->error ? rs->error : "Lua error");
-    else if (rs->status >= 400)
-        log_eventf("error", "jobs tick %s answered %d: %.*s", r->id, rs->status, (int)(rs->body_len > 300 ? 300 : rs->body_len),
-                   rs->body ? rs->body : "");
+    } else if (rs->status >= 400) { /* 503: the database is away; the next tick tries again */
+        int n = rs->body && rs->body_len < 300 ? (int)rs->body_len : rs->body ? 300 : 0;
+        log_eventf("warn", "jobs tick %s answered %d: %.*s", r->id, rs->status, n, rs->body ? rs->body : "");
+    }
     t->running = 0;
     if (t->orphaned)
         free_tick(t);

@@ -52,9 +52,9 @@ function M.query(tx, sql, ...)
 end
 
 -- The rule file's machine as sql/156's sync_task_transitions takes it
--- ([[from, to], ...]),
--- and the last one this Lua state wrote (a reload builds a new state, so
--- the first step after it writes the reloaded file's machine).
+-- ([[from, to], ...]), and the last one this Lua state wrote (a reload
+-- builds a new state, so the first step after it writes the reloaded
+-- file's machine).
 local synced
 
 local function machine()
@@ -212,7 +212,8 @@ function M.set_status(tx, handle, task, patch)
   local co = running()
   moving[co] = true
   local ok
-  ok, rows, err = pcall(handle.update, "agentflow.tasks", { id = "eq." .. task.id, status = "eq." .. task.status }, patch)
+  ok, rows, err = pcall(handle.update, "agentflow.tasks", { id = "eq." .. task.id, status = "eq." .. task.status },
+    patch)
   moving[co] = nil
   if not ok then error(rows, 0) end
   return rows, err

@@ -137,8 +137,8 @@ function M.boot(files, loadscript)
   r:add({ method = "POST", path = "/admin/policy/explain",
     handler = function(req) return require("strata.rest.explain").handle(req) end }, "strata/rest/explain (built in)")
   -- The scheduler (lua/jobs.lua): the C host's tick, and the jobs' counts.
-  r:add({ method = "POST", path = "/_strata/jobs/tick", handler = function(req) return require("strata.jobs").tick(req) end },
-    "strata/jobs (built in)")
+  r:add({ method = "POST", path = "/_strata/jobs/tick",
+    handler = function(req) return require("strata.jobs").tick(req) end }, "strata/jobs (built in)")
   r:add({ method = "GET", path = "/_strata/jobs", handler = function(req) return require("strata.jobs").list(req) end },
     "strata/jobs (built in)")
   for _, path in ipairs(files) do

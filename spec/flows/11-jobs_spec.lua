@@ -50,8 +50,9 @@ describe("scheduled jobs #server", function()
   local dir, one, two
 
   setup(function()
-    h.accepts([[drop table if exists spec_job_runs; create table spec_job_runs (id bigint generated always as identity primary key,
-      job text not null, instance text, started timestamptz not null);
+    h.accepts([[drop table if exists spec_job_runs;
+      create table spec_job_runs (id bigint generated always as identity primary key,
+        job text not null, instance text, started timestamptz not null);
       grant all on spec_job_runs to service_role]])
     dir = srv.lua_dir({ ["jobs.lua"] = FIRST })
     local env = { STRATA_JWT_SECRET = F.SECRET, STRATA_LUA_DIR = dir, STRATA_RELOAD_WATCH = "false",
@@ -73,7 +74,8 @@ describe("scheduled jobs #server", function()
   it("ends an orchestrator task past its timeout within the job's period", function()
     local uid, task = h.uuid(), h.uuid()
     h.accepts(([[insert into orchestrator.users(id, email) values (%s, %s);
-      insert into orchestrator.tasks(id, user_id, method, prompt, status, timeout_seconds) values (%s, %s, 'm', 'p', 'running', 1);
+      insert into orchestrator.tasks(id, user_id, method, prompt, status, timeout_seconds)
+        values (%s, %s, 'm', 'p', 'running', 1);
       update orchestrator.tasks set started_at = now() - interval '1 minute' where id = %s;
     ]]):format(lit(uid), lit(uid .. "@example.test"), lit(task), lit(uid), lit(task)))
     assert.is_true(eventually("select status = 'timeout' from orchestrator.tasks where id = " .. lit(task), 20))

@@ -93,3 +93,30 @@ describe("agentflow task status outside the workflow #server", function()
     assert.same({ "task_assigned" }, (F.task_events(id)))
   end)
 end)
+
+describe("agentflow task moves with rest_rls on #server", function()
+  local server
+
+  setup(function()
+    server = srv.start({ STRATA_JWT_SECRET = F.SECRET, STRATA_REST_RLS = "true" })
+    assert.equal(200, (srv.await(server.port, "/ready", 200, 10)), server.log())
+  end)
+
+  teardown(function()
+    server.stop()
+    server.cleanup()
+  end)
+
+  it("moves a task as the authenticated role through the workflow, whose transaction the trigger lets through", function()
+    local c = F.company()
+    local a = F.agent(c)
+    local id = F.task(c, { status = "assigned", agent = a })
+    local code, task = F.post(server.port, F.agent_token(a), "/v1/agentflow/tasks/" .. id .. "/transition",
+      { to = "in_progress" })
+    assert.equal(200, code, cjson.encode(task))
+    assert.equal("in_progress", h.scalar("select status from agentflow.tasks where id = " .. lit(id)))
+    code, task = F.post(server.port, F.agent_token(a), "/v1/agentflow/tasks/" .. id .. "/transition",
+      { to = "assigned" })
+    assert.equal(409, code, cjson.encode(task))
+  end)
+end)

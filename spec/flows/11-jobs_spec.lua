@@ -138,5 +138,10 @@ describe("scheduled jobs #server", function()
     local failures = job_row(RAISE).failures
     assert.is_true(eventually(added:format(6), 20))
     assert.equal(failures, job_row(RAISE).failures)
+    -- a jobs file that is not a list of jobs is not swapped in
+    srv.write(dir .. "/jobs.lua", 'return { { name = "x", every_ms = "soon", run = function() end } }')
+    local code, body = srv.http(one.port, "POST", "/admin/reload")
+    assert.equal(422, code)
+    assert.matches("jobs.lua: job x needs every_ms", cjson.decode(body).error, 1, true)
   end)
 end)

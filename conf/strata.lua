@@ -60,6 +60,7 @@ return {
   log_queue_max = 100000,         -- log rows kept while the database is away; past it dropped (counted)
   log_purge_interval_ms = 3600000, -- the log retention purge runs this often
   log_purge_batch = 5000,         -- rows per table per purge statement
+  jobs_tick_ms = 1000,            -- lua/jobs.lua's jobs are looked at this often (0: no jobs run)
 
   lua_memory_limit_mb = 256,      -- a handler that grows its Lua state past this is stopped (500); 0: none
   lua_time_limit_ms = 1000,       -- a handler running this long without waiting is stopped (500)

@@ -71,6 +71,7 @@ static const field FIELDS[] = {
     F(log_queue_max, CONF_INT, 1, 100000000, "100000"),
     F(log_purge_interval_ms, CONF_INT, 100, 604800000, "3600000"),
     F(log_purge_batch, CONF_INT, 1, 1000000, "5000"),
+    F(jobs_tick_ms, CONF_INT, 0, 3600000, "1000"),
     F(log_hash_key, CONF_STRING, 0, 0, NULL),
     F(log_test_lose_answers, CONF_INT, 0, 1000000, "0"),
     F(lua_time_limit_ms, CONF_INT, 10, 3600000, "1000"),

@@ -71,6 +71,7 @@ typedef struct strata_conf {
     int log_queue_max;          /* log rows kept in memory (database away); past it dropped, counted */
     int log_purge_interval_ms;  /* period of the log retention purge */
     int log_purge_batch;        /* rows per table per purge statement */
+    int jobs_tick_ms;           /* period of the jobs tick (lua/jobs.lua); 0: no jobs run */
     char *log_hash_key;         /* owned; key of hash_email's HMAC; NULL: the JWT secret */
     int log_test_lose_answers;  /* tests only: the log writer loses this many commit answers (log_db.h) */
     int lua_time_limit_ms;      /* per slice of a handler between two waits; past it: 500 */

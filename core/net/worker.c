@@ -200,6 +200,8 @@ static void begin_shutdown(worker *w)
         return;
     if (w->accept_ev)
         event_del(w->accept_ev);
+    if (w->jobs_ev)
+        event_del(w->jobs_ev);
     if (w->listen_fd >= 0) {
         close(w->listen_fd);
         w->listen_fd = -1;
@@ -243,6 +245,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     conn_env_clock(&w->env);
     conn_sweep(&w->env);
     accesslog_flush(w->sh->log, &w->env.logbuf);
+}
+
+/* Worker 0 runs the scripts' jobs (lua/jobs.lua): one tick at a time. */
+static void on_jobs(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker *w = arg;
+    if (w->gen && !w->env.draining)
+        lua_tick_start(w->jobs, w->gen);
 }
 
 static void on_stop_deadline(evutil_socket_t fd, short what, void *arg)
@@ -312,6 +324,14 @@ worker *worker_new(int id, const worker_shared *sh, char *err, size_t errlen)
         !(w->stop_ev = evtimer_new(w->base, on_stop_deadline, w)) || event_add(w->accept_ev, NULL) < 0 ||
         event_add(w->wake_ev, NULL) < 0 || event_add(w->tick_ev, &tick) < 0) {
         snprintf(err, errlen, "worker %d: cannot set up its events", id);
+        goto err;
+    }
+    int jobs_ms = sh->conf->jobs_tick_ms;
+    struct timeval jobs_tv = {jobs_ms / 1000, (jobs_ms % 1000) * 1000};
+    if (id == 0 && jobs_ms > 0 &&
+        (!(w->jobs = lua_tick_new()) || !(w->jobs_ev = event_new(w->base, -1, EV_PERSIST, on_jobs, w)) ||
+         event_add(w->jobs_ev, &jobs_tv) < 0)) {
+        snprintf(err, errlen, "worker %d: cannot set up the jobs tick", id);
         goto err;
     }
     w->env.base = w->base;
@@ -407,6 +427,9 @@ void worker_free(worker *w)
         event_free(w->tick_ev);
     if (w->stop_ev)
         event_free(w->stop_ev);
+    if (w->jobs_ev)
+        event_free(w->jobs_ev);
+    lua_tick_free(w->jobs); /* a tick still running frees it as it ends */
     if (w->gen)
         lua_gen_retire(w->gen);
     pool_free(w->pool); /* after the Lua states: nothing refers to it any more */

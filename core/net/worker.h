@@ -23,6 +23,7 @@
 #include "engine/resolve.h"
 #include "http/client.h"
 #include "lua/lua_host.h"
+#include "lua/lua_tick.h"
 #include "lua/reload.h"
 #include "obs/accesslog.h"
 #include "obs/metrics.h"
@@ -62,6 +63,8 @@ typedef struct worker {
     struct event *wake_ev;         /* owned */
     struct event *tick_ev;         /* owned; timeouts, log flush, date */
     struct event *stop_ev;         /* owned; the shutdown deadline */
+    struct event *jobs_ev;         /* owned; worker 0's jobs tick (conf jobs_tick_ms), else NULL */
+    lua_tick *jobs;                /* owned; what that tick runs (lua/jobs.lua) */
 
     pthread_mutex_t lock;          /* guards pending, tasks and stopping */
     lua_gen *pending;              /* owned; a generation to adopt, built by the publisher */

@@ -61,8 +61,7 @@ local function move(tx, svc, task, to, reason, via)
     path = { "in_progress", to }
   end
   for _, status in ipairs(path) do
-    local rows, err = svc.update("agentflow.tasks", { id = "eq." .. task.id, status = "eq." .. task.status },
-      { status = status })
+    local rows, err = af.set_status(tx, svc, task, { status = status })
     if not rows then return nil, err end
     if not rows[1] then return af.fail(409, "PGRST409", "task " .. task.id .. " changed meanwhile") end
     task = rows[1]

@@ -6,7 +6,7 @@
 --
 --   POST /v1/agentflow/tasks/claim           an agent's token: 200 + the task, or 204
 --   POST /v1/agentflow/tasks/:id/transition  { "to": status, "agent_id"?: (to assigned), "reason"? }
---   POST /v1/agentflow/jobs/blocked-tasks     service_role: recalculates after "task blocked too long"
+--   POST /v1/agentflow/jobs/blocked-tasks     service_role: the blocked-tasks job of lua/jobs.lua, now
 --
 -- Who may move which task is the row policy of agentflow.tasks (a CEO the
 -- tasks of their workspaces; an agent the tasks assigned to it).
@@ -16,7 +16,7 @@ local data = require("strata.data")
 local af = require("strata.agentflow")
 
 local NULL = cjson.null
-local type, ipairs = type, ipairs
+local type = type
 
 local STATUSES = { backlog = true, assigned = true, in_progress = true, blocked = true, completed = true,
   cancelled = true }
@@ -84,7 +84,7 @@ local function transition(req)
     end
     -- Only from the status just read: a concurrent move makes this match nothing.
     local rows
-    rows, err = data.update("agentflow.tasks", { id = "eq." .. id, status = "eq." .. task.status }, patch)
+    rows, err = af.set_status(tx, data, task, patch)
     if not rows then return nil, err end
     if not rows[1] then
       local now = one_task(id)
@@ -101,31 +101,12 @@ local function transition(req)
   end)
 end
 
--- The scheduled job (service_role): each task blocked, unchanged, for
--- longer than the rules say and not counted yet recalculates its
--- assignee once; the task's metadata records it (blocked_too_long_at).
+-- The blocked-tasks job on demand (lua/jobs.lua runs it on a schedule).
 local function blocked_job(req)
   if not (req.auth and req.auth.role == "service_role") then
     return af.problem(403, "42501", "the blocked-tasks job is service_role's")
   end
-  local limit = require("rules.transitions").blocked_too_long_seconds
-  return af.step(function(tx)
-    local rows, e = af.query(tx, [[select id, assigned_agent_id, project_id from agentflow.tasks
-      where status = 'blocked' and deleted_at is null and assigned_agent_id is not null
-        and updated_at < localtimestamp - make_interval(secs => $1) and not metadata ? 'blocked_too_long_at'
-      for update skip locked]], limit)
-    if not rows then return nil, e end
-    for _, t in ipairs(rows) do
-      local ok
-      ok, e = af.recalculate(tx, t.assigned_agent_id, { kind = "task_blocked_too_long" }, "task blocked too long",
-        t.project_id)
-      if not ok then return nil, e end
-      ok, e = af.query(tx, [[update agentflow.tasks set metadata = metadata
-        || jsonb_build_object('blocked_too_long_at', localtimestamp) where id = $1]], t.id)
-      if not ok then return nil, e end
-    end
-    return { recalculated = #rows }
-  end, 200, data.as_service())
+  return af.step(af.blocked_too_long, 200, data.as_service())
 end
 
 return {

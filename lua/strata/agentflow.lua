@@ -13,16 +13,21 @@
 --   af.emit(tx, type, fields)   -> event row | nil, err
 --   af.recalculate(tx, agent_id, action, reason, project_id) -> true | nil, err
 --   af.after_move(tx, task[, reason])  -> true | nil, err: the events and recalculation of a task's new status
+--   af.set_status(tx, handle, task, patch) -> rows | nil, err: the one write of a task's status (see below)
+--   af.moving()                 -> true inside af.set_status's write (lua/validators/agentflow/tasks.lua)
+--   af.blocked_too_long(tx)     -> { recalculated = n } | nil, err: the blocked-tasks job's work
 --   af.fail(status, code, message[, details]) -> nil, err (for fn to return)
 --   af.problem(status, code, message) -> status, body (for a route to answer)
 
 local cjson = require("cjson")
 local data = require("strata.data")
+local db = require("strata.db")
 local errors = require("strata.rest.errors")
 local schema = require("strata.schema")
 
 local NULL = cjson.null
-local type, tostring, concat, pcall, pairs = type, tostring, table.concat, pcall, pairs
+local type, tostring, concat, pcall, pairs, ipairs = type, tostring, table.concat, pcall, pairs, ipairs
+local running = coroutine.running
 
 local M = {}
 
@@ -46,11 +51,42 @@ function M.query(tx, sql, ...)
   return nil, body
 end
 
+-- The rule file's machine as sql/156's sync_task_transitions takes it
+-- ([[from, to], ...]), and the last one this Lua state wrote (a reload
+-- builds a new state, so the first step after it writes the reloaded
+-- file's machine).
+local synced
+
+local function machine()
+  local rules = require("rules.transitions")
+  local out = {}
+  for _, from in ipairs({ "backlog", "assigned", "in_progress", "blocked", "completed", "cancelled" }) do
+    for _, to in ipairs(rules.next(from)) do out[#out + 1] = { from, to } end
+  end
+  return cjson.encode(out)
+end
+
+--- Makes agentflow_system.task_transitions (the trigger of sql/156 reads
+-- it) hold lua/rules/transitions.lua's machine, once per Lua state.
+function M.sync_transitions()
+  local want = machine()
+  if synced == want then return true end
+  local rows, err = db.query_as_service("select agentflow_system.sync_task_transitions($1::jsonb) as changed", want)
+  if not rows then return nil, err end
+  synced = want
+  return true
+end
+
 --- Runs fn(tx) in one transaction and answers the route's status and
 -- body: fn's value with status `ok` (default 200; cjson.null: 204), or its
 -- error.  As the caller, or as `handle` (data.as_service()) for trusted
 -- server work.
 function M.step(fn, ok, handle)
+  local done, serr = M.sync_transitions()
+  if not done then
+    local status, body = errors.from_db(serr)
+    return status, body
+  end
   local res, err = (handle or data).transaction(fn)
   if res == nil then
     err = err or {}
@@ -155,6 +191,56 @@ function M.after_move(tx, task, reason)
       reason or why, task.project_id)
   end
   return true
+end
+
+-- The coroutines inside set_status's write: the tasks validator lets
+-- their status through (any other /rest/v1 or strata.data write of it is
+-- refused with the route to use).
+local moving = setmetatable({}, { __mode = "k" })
+
+function M.moving() return moving[running()] == true end
+
+--- The one way the workflows change a task's status: patch (with status)
+-- written through `handle` (strata.data or data.as_service()) only if the
+-- task still has the status read (task.status), in tx, with
+-- strata.task_move on (sql/156's trigger refuses API roles a status change
+-- without it).  rows (empty when the task changed meanwhile or the policy
+-- hides it) | nil, err.  The caller then runs after_move.
+function M.set_status(tx, handle, task, patch)
+  local rows, err = M.query(tx, "select set_config('strata.task_move', 'on', true)")
+  if not rows then return nil, err end
+  local co = running()
+  moving[co] = true
+  local ok
+  ok, rows, err = pcall(handle.update, "agentflow.tasks", { id = "eq." .. task.id, status = "eq." .. task.status },
+    patch)
+  moving[co] = nil
+  if not ok then error(rows, 0) end
+  return rows, err
+end
+
+--- The blocked-tasks job (lua/jobs.lua; tx as the service): each task
+-- blocked, unchanged, for longer than lua/rules/transitions.lua's
+-- blocked_too_long_seconds and not counted yet recalculates its assignee
+-- once, reason "task blocked too long"; the task's metadata records it
+-- (blocked_too_long_at).
+function M.blocked_too_long(tx)
+  local limit = require("rules.transitions").blocked_too_long_seconds
+  local rows, e = M.query(tx, [[select id, assigned_agent_id, project_id from agentflow.tasks
+    where status = 'blocked' and deleted_at is null and assigned_agent_id is not null
+      and updated_at < localtimestamp - make_interval(secs => $1) and not metadata ? 'blocked_too_long_at'
+    for update skip locked]], limit)
+  if not rows then return nil, e end
+  for _, t in ipairs(rows) do
+    local ok
+    ok, e = M.recalculate(tx, t.assigned_agent_id, { kind = "task_blocked_too_long" }, "task blocked too long",
+      t.project_id)
+    if not ok then return nil, e end
+    ok, e = M.query(tx, [[update agentflow.tasks set metadata = metadata
+      || jsonb_build_object('blocked_too_long_at', localtimestamp) where id = $1]], t.id)
+    if not ok then return nil, e end
+  end
+  return { recalculated = #rows }
 end
 
 --- The calling agent's id (the token's agent_id claim), or nil.

@@ -136,6 +136,11 @@ function M.boot(files, loadscript)
   r:add(auth, "auth (built in)")
   r:add({ method = "POST", path = "/admin/policy/explain",
     handler = function(req) return require("strata.rest.explain").handle(req) end }, "strata/rest/explain (built in)")
+  -- The scheduler (lua/jobs.lua): the C host's tick, and the jobs' counts.
+  r:add({ method = "POST", path = "/_strata/jobs/tick",
+    handler = function(req) return require("strata.jobs").tick(req) end }, "strata/jobs (built in)")
+  r:add({ method = "GET", path = "/_strata/jobs", handler = function(req) return require("strata.jobs").list(req) end },
+    "strata/jobs (built in)")
   for _, path in ipairs(files) do
     -- Every file must compile, even those nothing requires yet.
     local ok, err = loadscript(path)
@@ -145,6 +150,10 @@ function M.boot(files, loadscript)
     elseif find(path, "^policies/.+%.lua$") or find(path, "^validators/.+%.lua$") or find(path, "^rules/.+%.lua$")
       or path == "auth/hooks.lua" then
       ok, err = check_file(loadscript, path)
+    elseif path == "jobs.lua" then
+      local value
+      value, err = run_file(loadscript, path)
+      if not err then ok, err = require("strata.jobs").check(path, value) else ok = nil end
     elseif path == "logging.lua" then
       local value
       value, err = run_file(loadscript, path)

@@ -203,7 +203,7 @@ describe("agentflow tasks #server", function()
       local service = F.token("--role service_role")
       local code, res = F.post(port, service, "/v1/agentflow/jobs/blocked-tasks")
       assert.equal(200, code, require("cjson").encode(res))
-      assert.is_true(res.recalculated >= 1)
+      assert.is_number(res.recalculated) -- the scheduled job (lua/jobs.lua) may have taken it first
       assert.equal("48.00", scalar("select trust_score from agentflow.agents where id = " .. lit(b))) -- 50 - 2
       assert.equal("task blocked too long", scalar("select content->>'reason' from agentflow.events where "
         .. "type = 'trust_score_changed' and " .. lit(b) .. " = any(mentions)"))

@@ -178,7 +178,7 @@ describe("orchestrator workflows #server", function()
       local n
       code, n = service.rpc("expire_timed_out_tasks")
       assert.equal(200, code, cjson.encode(n))
-      assert.is_true(n >= 1)
+      assert.equal("number", type(n)) -- the scheduled job (lua/jobs.lua) may have ended it first
       local rows = h.query(("select id, status, error_code, completed_at is not null as done from orchestrator.tasks "
         .. "where id in (%s, %s) order by status"):format(lit(late), lit(fresh)))
       assert.same({ id = fresh, status = "running", done = "f" }, rows[1])

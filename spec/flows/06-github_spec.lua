@@ -83,16 +83,30 @@ describe("GitHub webhook #server", function()
     assert.equal("Login fails", task_by_number(2).title)
   end)
 
-  it("uses the project's own secret when it has one", function()
-    h.accepts(("update agentflow.projects set github_webhook_secret = 'project secret' where id = %s"):format(lit(c.project)))
-    assert.equal(401, (send("issues", issue(9003, 3, "opened"))))
+  it("uses the project's own secret, set and read by its CEO only, before the server's", function()
+    local ceo = srv.rest_client(server.port, F.token("--sub " .. c.ceo), { ["Accept-Profile"] = "agentflow",
+      ["Content-Profile"] = "agentflow" })
+    assert.equal(204, (ceo.patch("projects?id=eq." .. c.project, { github_webhook_secret = "project secret" },
+      { Prefer = "return=minimal" })))
+    assert.equal(401, (send("issues", issue(9003, 3, "opened")))) -- the server's secret no longer applies
+    assert.equal(401, (send("issues", issue(9003, 3, "opened"), { secret = "another secret" })))
+    assert.equal(401, (send("issues", issue(9003, 3, "opened"), { signature = false })))
     assert.equal(200, (send("issues", issue(9003, 3, "opened"), { secret = "project secret" })))
-    h.accepts(("update agentflow.projects set github_webhook_secret = null where id = %s"):format(lit(c.project)))
-    -- and no client reads it
-    local api = srv.rest_client(server.port, F.token("--sub " .. c.ceo), { ["Accept-Profile"] = "agentflow" })
-    local code, rows = api.get("projects?id=eq." .. c.project)
-    assert.equal(200, code)
+    -- the CEO reads it back; an agent of the project and another CEO do not
+    local code, rows = ceo.get("projects?select=id,github_webhook_secret&id=eq." .. c.project)
+    assert.same({ 200, { { id = c.project, github_webhook_secret = "project secret" } } }, { code, rows })
+    local agent = srv.rest_client(server.port, F.agent_token(F.agent(c)), { ["Accept-Profile"] = "agentflow" })
+    code, rows = agent.get("projects?id=eq." .. c.project)
+    assert.equal(200, code, cjson.encode(rows))
+    assert.equal(c.project, rows[1].id)
     assert.is_nil(rows[1].github_webhook_secret)
+    assert.equal(403, (agent.get("projects?select=github_webhook_secret&id=eq." .. c.project)))
+    local other = srv.rest_client(server.port, F.token("--sub " .. F.company().ceo), { ["Accept-Profile"] = "agentflow" })
+    assert.same({ 200, {} }, { other.get("projects?select=id,github_webhook_secret&id=eq." .. c.project) })
+    -- without it, the server's secret again
+    assert.equal(204, (ceo.patch("projects?id=eq." .. c.project, { github_webhook_secret = cjson.null },
+      { Prefer = "return=minimal" })))
+    assert.equal(200, (send("issues", issue(9003, 3, "edited"))))
   end)
 
   it("writes github_issue_assigned and github_pr_opened events", function()

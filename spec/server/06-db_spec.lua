@@ -370,7 +370,9 @@ describe("strata.db #server", function()
   end)
 
   it("answers 503 with Retry-After when no connection frees up within the wait timeout", function()
-    local s = start({ STRATA_WORKERS = "1", STRATA_DB_POOL_MAX = "1", STRATA_DB_WAIT_TIMEOUT_MS = "200" })
+    -- (no scheduled jobs: their tick would wait for the one connection too)
+    local s = start({ STRATA_WORKERS = "1", STRATA_DB_POOL_MAX = "1", STRATA_DB_WAIT_TIMEOUT_MS = "200",
+      STRATA_JOBS_TICK_MS = "0" })
     local slow = io.popen(("curl -s -m 10 -o /dev/null -w '%%{http_code}' 'http://127.0.0.1:%d/v1/db/sleep?s=1.5'"):format(s.port))
     srv.sleep(0.3)
     local code, body, headers = srv.http(s.port, "GET", "/v1/db/sleep?s=0")

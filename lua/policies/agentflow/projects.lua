@@ -1,4 +1,4 @@
--- A CEO reads (all but the GitHub webhook secret), creates, changes and deletes the projects of workspaces they own; an organization-level agent reads the live projects of its workspace and a project-level agent only its own project.
+-- A CEO reads (the GitHub webhook secret included), creates, changes and deletes the projects of workspaces they own; an organization-level agent reads the live projects of its workspace (never the webhook secret) and a project-level agent only its own project.
 -- Callers (CEOs and agents): see the agentflow section of strata.policy_kit.
 local NULL = require("cjson").null
 local af = require("strata.policy_kit").agentflow
@@ -19,9 +19,13 @@ local G = "99999999-0000-4000-8000-000000000001"
 return {
   -- seed 004 soft-deletes this table: DELETE stamps deleted_at (cascades: sql/155).
   soft_delete = "deleted_at",
-  -- The GitHub webhook secret (sql/153) is the server's to check; the CEO
-  -- may set it but no client reads it back.
-  hidden = { "github_webhook_secret" },
+  -- The GitHub webhook secret (sql/153) is the server's to check and the
+  -- CEO's to set and read (their projects only, by select below); no
+  -- agent or anonymous caller reads it.
+  hidden = function(ctx)
+    if agent_id(ctx) or not (ctx.role == "authenticated" and ctx.uid) then return { "github_webhook_secret" } end
+    return {}
+  end,
   select = function(ctx)
     local aid = agent_id(ctx)
     if aid then return visible_to_agent(aid) end

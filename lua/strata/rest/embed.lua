@@ -189,12 +189,26 @@ local function join_conditions(pl, node, b, eb, parent)
   return conds
 end
 
+-- The soft-delete column of t's policy when the embed's own parameters
+-- do not filter on it: its rows stamped deleted are hidden, as at the
+-- top level (`children.deleted_at=not.is.null` asks for them).
+local function soft_hidden(node)
+  local col = policy.soft_delete(node.t.schema, node.t.name)
+  if not col or not node.t.columns[col] then return nil end
+  for _, p in ipairs(node.params) do
+    if p.key == col then return nil end
+  end
+  return col
+end
+
 -- The embedded rows' conditions: the join to the parent (b), the table's
--- select policy and the client's filters on it.
+-- select policy, its soft deletes and the client's filters on it.
 local function conditions(pl, node, b, eb, parent)
   local a = node.alias .. "."
   local conds = join_conditions(pl, node, b, eb, parent)
   conds[#conds + 1] = read_policy(pl, eb, node.t, a)
+  local soft = soft_hidden(node)
+  if soft then conds[#conds + 1] = a .. qi(soft) .. " IS NULL" end
   for _, p in ipairs(node.params) do conds[#conds + 1] = filter_sql(eb, p, a) end
   return conds
 end

@@ -22,6 +22,8 @@
 #define RECONNECT_MS 500
 /* pg_try_advisory_lock key of the purge: "strata_logs_purge" folded. */
 #define PURGE_LOCK_KEY "7305826157261902451"
+/* Its name among the scheduled jobs (strata_jobs.jobs, sql/157_jobs.sql). */
+#define PURGE_JOB "strata.log_purge"
 
 typedef struct entry {
     struct entry *next;
@@ -624,17 +626,18 @@ static void unlock_purge(log_db *d)
     }
 }
 
-/* Claims this period's purge for this instance (sql/165_job_runs.sql):
- * instances whose timers are not in step would otherwise each purge once
- * per period.  0 when another instance ran it this period (counted as
- * "skipped") or the claim failed (counted as "error"). */
+/* Claims this period's purge for this instance (strata_jobs.claim,
+ * sql/157_jobs.sql, as the scheduler's jobs): instances whose timers are
+ * not in step would otherwise each purge once per period.  0 when another
+ * instance ran it this period (counted as "skipped") or the claim failed
+ * (counted as "error"). */
 static int claim_period(log_db *d)
 {
     char ms[24];
     snprintf(ms, sizeof ms, "%d", d->purge_interval_ms);
     const char *params[1] = {ms};
-    PGresult *r = PQexecParams(d->conn, "select public.strata_claim_job_run('strata_log_purge', $1::bigint)", 1, NULL,
-                               params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(d->conn, "select strata_jobs.claim('" PURGE_JOB "', $1::int)", 1, NULL, params, NULL,
+                               NULL, 0);
     int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
     int claimed = ok && PQgetvalue(r, 0, 0)[0] == 't';
     if (!ok) {
@@ -647,6 +650,20 @@ static int claim_period(log_db *d)
     if (!claimed)
         atomic_fetch_add(ok ? &d->purges_skipped : &d->purges_failed, 1);
     return claimed;
+}
+
+/* Records the claimed run's outcome with the scheduler's jobs (GET
+ * /_strata/jobs lists it); a failure to record is only logged. */
+static void finish_run(log_db *d, int failed, const char *why)
+{
+    if (!d->conn || PQstatus(d->conn) != CONNECTION_OK)
+        return;
+    const char *params[2] = {failed ? "false" : "true", failed ? why : NULL};
+    PGresult *r = PQexecParams(d->conn, "select strata_jobs.finish('" PURGE_JOB "', $1::boolean, $2)", 2, NULL, params,
+                               NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        log_eventf("warn", "log purge: could not record the run: %s", PQresultErrorMessage(r));
+    PQclear(r);
 }
 
 /* Deletes rows past retention, purge_batch per statement per table, while
@@ -700,6 +717,7 @@ static void purge(log_db *d)
             break;
         }
     }
+    finish_run(d, failed, why);
     unlock_purge(d);
     atomic_fetch_add(failed ? &d->purges_failed : &d->purges_ok, 1);
 }

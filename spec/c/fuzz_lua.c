@@ -15,7 +15,7 @@
  * previous line, line) into libFuzzer's extra counters instead.
  *
  * The preloaded module "fuzz.c" gives the drivers what strata's C modules
- * would (HMAC-SHA256 for the stub strata.crypto). */
+ * would (SHA-256 and HMAC-SHA256 for the stub strata.crypto). */
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -62,6 +62,19 @@ static int l_hmac_sha256(lua_State *S)
     return 1;
 }
 
+/* fuzz.c.sha256(s) -> 32 raw bytes.  [-1, +1, e] */
+static int l_sha256(lua_State *S)
+{
+    size_t n;
+    const char *s = luaL_checklstring(S, 1, &n);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!EVP_Digest(s, n, md, &len, EVP_sha256(), NULL))
+        return luaL_error(S, "sha256 failed");
+    lua_pushlstring(S, (const char *)md, len);
+    return 1;
+}
+
 /* fuzz.c.equal(a, b) -> constant-time equality of two strings.  [-2, +1, e] */
 static int l_equal(lua_State *S)
 {
@@ -75,6 +88,7 @@ static int l_equal(lua_State *S)
 static const luaL_Reg fuzz_c[] = {
     {"equal", l_equal},
     {"hmac_sha256", l_hmac_sha256},
+    {"sha256", l_sha256},
     {NULL, NULL},
 };
 

@@ -43,15 +43,42 @@ local config = {
 local HEX = {}
 for i = 0, 255 do HEX[string.char(i)] = ("%02x"):format(i) end
 
-local crypto = loose({
-  hmac_sha256 = fuzzc.hmac_sha256,
-  equal = fuzzc.equal,
-  hex = function(s) return (s:gsub(".", HEX)) end,
-  random = function(n) return ("\0"):rep(n or 16) end,
-  bcrypt_verify = function() return false end,
-  bcrypt_hash = function() return "$2b$04$" .. ("x"):rep(53) end,
+-- As strict as lmod_crypto.c: a wrong argument raises there too.
+local function str(s, fn)
+  if type(s) ~= "string" and type(s) ~= "number" then error(("bad argument #1 to '%s'"):format(fn), 3) end
+  return tostring(s)
+end
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+local function base64url(s)
+  s = str(s, "base64url")
+  local out = {}
+  for i = 1, #s, 3 do
+    local a, b, c = s:byte(i, i + 2)
+    local v = (a << 16) | ((b or 0) << 8) | (c or 0)
+    for j = 0, (b == nil and 1 or c == nil and 2 or 3) do
+      local k = (v >> (18 - 6 * j)) & 63
+      out[#out + 1] = B64:sub(k + 1, k + 1)
+    end
+  end
+  return table.concat(out)
+end
+
+local crypto = {
+  sha256 = function(s) return fuzzc.sha256(str(s, "sha256")) end,
+  hmac_sha256 = function(k, m) return fuzzc.hmac_sha256(str(k, "hmac_sha256"), str(m, "hmac_sha256")) end,
+  equal = function(a, b) return fuzzc.equal(str(a, "equal"), str(b, "equal")) end,
+  hex = function(s) return (str(s, "hex"):gsub(".", HEX)) end,
+  base64url = base64url,
+  random_bytes = function(n) return ("\1"):rep(n) end,
+  random_token = function(n) return base64url(("\1"):rep(n or 32)) end,
+  bcrypt_hash = function(p) str(p, "bcrypt_hash"); return "$2b$04$" .. ("x"):rep(53) end,
+  bcrypt_verify = function(p, h) str(p, "bcrypt_verify"); str(h, "bcrypt_verify"); return false end,
+  jwt_sign = function(payload)
+    if type(payload) ~= "table" and type(payload) ~= "string" then error("bad argument #1 to 'jwt_sign'", 2) end
+    return "eyJhbGciOiJIUzI1NiJ9.e30.sig"
+  end,
   jwks = function() return '{"keys":[]}' end,
-})
+}
 
 local log = loose({ activity = noop, error = noop, info = noop, warn = noop, debug = noop,
   hash = function(s) return crypto.hex(fuzzc.hmac_sha256("fuzz", s)) end })

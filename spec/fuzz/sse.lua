@@ -20,11 +20,12 @@ local function same(a, b)
 end
 
 -- Whole; in small pieces (bytes for a short input, else pieces of 1 to
--- 32 bytes as its second byte says: feeding is quadratic in pieces); in
--- two pieces.
+-- 32 bytes as its second byte says, and at most about 64 of them: the
+-- reader copies and rescans its unfinished line on every feed); in two
+-- pieces.
 local function chunkings(data)
   local cut = #data > 0 and data:byte(1) % (#data + 1) or 0
-  local step = #data <= 256 and 1 or data:byte(2) % 32 + 1
+  local step = #data <= 256 and 1 or math.max(data:byte(2) % 32 + 1, #data // 64)
   local small = {}
   for i = 1, #data, step do small[#small + 1] = data:sub(i, i + step - 1) end
   return { { data }, small, { data:sub(1, cut), data:sub(cut + 1) } }

@@ -1,12 +1,17 @@
 -- spec/fuzz/stub.lua: the `strata` C modules as the fuzz drivers need them,
--- without a server: the configuration of conf/strata.lua, a crypto with a
--- real HMAC (fuzz.c), logging and metrics that do nothing, and a database
--- that is down (every statement answers nil, err), so that a handler runs
--- its input parsing and stops at its first statement with a 5xx.
+-- without a server: the configuration of conf/strata.lua, a crypto with
+-- real SHA-256 and HMAC (fuzz.c), logging and metrics that do nothing, and
+-- a database that is down (every statement answers nil, err) unless the
+-- driver sets stub.answer, so that a handler reads its input and stops at
+-- its first statement with a 5xx.  Any other strata.* C module is a stub
+-- whose functions answer nil, err.
 --
 --   local stub = require("stub")
---   stub.expect(ok, why, ...)   raises (a finding) when ok is false
---   stub.check_answer(status, body)   the shape of a handler's answer
+--   stub.answer = function(sql, ...) -> rows | nil    what the database answers
+--   stub.expect(ok, why, ...)       raises (a finding) when ok is false
+--   stub.check_answer(status, body) the shape of a handler's answer
+--   stub.check_rest(status, body)   and no 5xx but the stub database's
+--   stub.query_of(query_string)     req.query as the server builds it
 
 local fuzzc = require("fuzz.c")
 
@@ -122,7 +127,7 @@ function M.expect(ok, why, ...)
 end
 
 --- A handler's (status, body[, headers]): an HTTP status and a string or
--- table body.  5xx only when the stub database answered (DB_DOWN).
+-- table body.
 function M.check_answer(status, body)
   M.expect(math.type(status) == "integer" and status >= 200 and status <= 599, "bad status %s", tostring(status))
   M.expect(body == nil or type(body) == "string" or type(body) == "table", "bad body type %s", type(body))

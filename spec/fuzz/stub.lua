@@ -77,7 +77,8 @@ local crypto = {
   random_bytes = function(n) return ("\1"):rep(n) end,
   random_token = function(n) return base64url(("\1"):rep(n or 32)) end,
   bcrypt_hash = function(p) str(p, "bcrypt_hash"); return "$2b$04$" .. ("x"):rep(53) end,
-  bcrypt_verify = function(p, h) str(p, "bcrypt_verify"); str(h, "bcrypt_verify"); return false end,
+  -- The one password the stub's hashes take.
+  bcrypt_verify = function(p, h) str(p, "bcrypt_verify"); str(h, "bcrypt_verify"); return p == "fuzz-password" end,
   jwt_sign = function(payload)
     if type(payload) ~= "table" and type(payload) ~= "string" then error("bad argument #1 to 'jwt_sign'", 2) end
     return "eyJhbGciOiJIUzI1NiJ9.e30.sig"
@@ -104,7 +105,10 @@ local PRELOAD = {
   ["strata.crypto"] = crypto,
   ["strata.log"] = log,
   ["strata.auth"] = loose({ count = noop }),
-  ["strata.pg"] = loose({ query = query, bypass_query = query, in_transaction = function() return false end }),
+  ["strata.pg"] = loose({ query = query, bypass_query = query, in_transaction = function() return false end,
+    begin = function() if M.answer then return true end return down() end,
+    commit = function() if M.answer then return true end return down() end,
+    rollback = function() return true end }),
   ["strata.db"] = db,
   ["strata.broker"] = loose({ sync = noop, ready = function() return false end, catalog_version = function() return 1 end }),
   ["strata.health"] = loose({ keys = function() return {} end, warn = function() return false end, clear = noop }),

@@ -44,10 +44,37 @@ local function copy(v)
   return out
 end
 
+-- Client text reaches SQL only as a parameter or a quoted identifier
+-- (strata.rest.sql's qi: "a""b").  So, read with PostgreSQL's quoting
+-- rules, every statement ends outside any quote, and outside quotes it
+-- has no statement separator or comment that client text could have
+-- brought.  A statement that breaks this is a finding.
+local function check_sql(sql)
+  local i, n = 1, #sql
+  while i <= n do
+    local c = sql:sub(i, i)
+    if c == '"' or c == "'" then
+      local close = i
+      repeat
+        close = sql:find(c, close + 1, true)
+        stub.expect(close, "unterminated %s in SQL: %s", c, sql)
+        local doubled = sql:sub(close + 1, close + 1) == c
+        if doubled then close = close + 1 end
+      until not doubled
+      i = close + 1
+    else
+      stub.expect(c ~= ";" and sql:sub(i, i + 1) ~= "--" and sql:sub(i, i + 1) ~= "/*", "%s outside quotes in SQL: %s",
+        c == ";" and ";" or sql:sub(i, i + 1), sql)
+      i = i + 1
+    end
+  end
+end
+
 stub.answer = function(sql)
   if sql:find("from pg_class c join pg_namespace", 1, true) then return copy(TABLES) end
   if sql:find("from pg_proc p", 1, true) then return copy(FUNCTIONS) end
   if sql:find("with recursive", 1, true) then return copy(FKS) end
+  check_sql(sql)
 end
 
 return { TABLES = TABLES, FUNCTIONS = FUNCTIONS }

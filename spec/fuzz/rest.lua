@@ -7,7 +7,9 @@
 -- query goes through strata.rest.run as a GET of a table of the fixture
 -- schema (spec/fuzz/catalog.lua), by an owner and by the service: the
 -- SQL builder and embedding must answer a 4xx or reach the (stub)
--- database, never raise or answer another 5xx.
+-- database, never raise or answer another 5xx; every statement they make
+-- must keep client text inside parameters and quoted identifiers
+-- (spec/fuzz/catalog.lua).
 local stub = require("stub")
 local fixture = require("catalog")
 local rest = require("strata.rest")

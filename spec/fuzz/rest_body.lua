@@ -7,7 +7,9 @@
 --   CONTENT-TYPE           application/json or text/csv
 --   BODY                   the rest
 -- Each call runs as an owner and as the service.  The answer must be a
--- 2xx-4xx or the stub database's 503; a raise or another 5xx is a finding.
+-- 2xx-4xx or the stub database's 503; a raise or another 5xx is a finding,
+-- and so is a statement with client text outside parameters and quoted
+-- identifiers (spec/fuzz/catalog.lua).
 local stub = require("stub")
 require("catalog")
 local cjson = require("cjson")

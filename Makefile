@@ -45,7 +45,7 @@ build/asan/%.o: core/%.c
 include scripts/bench/Makefile.inc
 
 # C unit tests (each spec/c/*.mk adds its programs to C_TESTS) and the
-# fuzz target of the HTTP parser (make fuzz).
+# libFuzzer targets (make fuzz: spec/c/fuzz.mk).
 include $(sort $(wildcard spec/c/*.mk))
 
 # Foreground server on the embedded database (or DATABASE_URL when set).

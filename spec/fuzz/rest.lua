@@ -37,12 +37,12 @@ local function check_field(f)
   end
 end
 
-local function check_select(items, depth)
+local function check_select(items)
   expect(type(items) == "table", "select is a %s", type(items))
   for _, it in ipairs(items) do
     if it.embed then
       expect(type(it.name) == "string" and it.name ~= "", "embed without name")
-      check_select(it.select, depth + 1)
+      check_select(it.select)
     elseif not it.star then
       check_field(it)
     end
@@ -67,7 +67,7 @@ local function param(k, v)
   end
   if k == "select" then
     local items, err = grammar.select(v)
-    if items then check_select(items, 0) else expect(refused(err), "select: no message") end
+    if items then check_select(items) else expect(refused(err), "select: no message") end
   elseif k == "order" then
     local list, err = grammar.order(v)
     if list then

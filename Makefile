@@ -46,7 +46,7 @@ include scripts/bench/Makefile.inc
 include scripts/reliability/Makefile.inc
 
 # C unit tests (each spec/c/*.mk adds its programs to C_TESTS) and the
-# fuzz target of the HTTP parser (make fuzz).
+# libFuzzer targets (make fuzz: spec/c/fuzz.mk).
 include $(sort $(wildcard spec/c/*.mk))
 
 # Foreground server on the embedded database (or DATABASE_URL when set).

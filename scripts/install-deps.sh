@@ -9,6 +9,8 @@ PACKAGES=(
   libevent-dev libpq-dev libssl-dev libcurl4-openssl-dev libcrypt-dev
   postgresql-15 postgresql-client-15
   curl openssl python3
+  # clang and its runtime (libFuzzer, sanitizers): the fuzz targets, spec/c/fuzz.mk
+  clang libclang-rt-dev
 )
 
 missing=()

@@ -58,7 +58,9 @@ function M.stream()
     local j = kit.decode(ev.data)
     if not j then return end
     if j.error then
-      out[#out + 1] = { type = "error", code = "upstream_error", message = tostring(j.error.message) }
+      -- "error" may be any JSON value: only an object has a message.
+      local e = type(j.error) == "table" and j.error or { message = j.error }
+      out[#out + 1] = { type = "error", code = "upstream_error", message = tostring(e.message or "error event") }
       return
     end
     local choice = type(j.choices) == "table" and j.choices[1]

@@ -126,6 +126,16 @@ describe("provider stream parsers", function()
     local s = summary(run("google", wire, 9))
     assert.same({ { name = "create", arguments = { title = "Plan" } } }, s.tools)
   end)
+
+  -- Found by the sse fuzz target (spec/fuzz/sse.lua): "error": 5 raised.
+  it("openai: an error that is not an object is an error event", function()
+    for _, e in ipairs({ "5", '"quota"', "true", "[1]", "{}" }) do
+      local events = run("openai", 'data: {"error":' .. e .. "}\n\n", 64)
+      assert.equal("error", events[1].type)
+      assert.equal("upstream_error", events[1].code)
+      assert.is_string(events[1].message)
+    end
+  end)
 end)
 
 describe("provider requests", function()

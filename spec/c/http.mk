@@ -2,7 +2,7 @@
 # Included by the top-level Makefile (as every spec/c/*.mk, after its `all:`
 # rule), or used alone from the repository root:
 #   make -f spec/c/http.mk bin/test_http && bin/test_http
-#   make -f spec/c/http.mk fuzz FUZZ_SECONDS=300
+#   make -f spec/c/http.mk fuzz-http FUZZ_SECONDS=300  (make fuzz runs every target: spec/c/fuzz.mk)
 # Every variable is HTTP_-prefixed (or FUZZ_SECONDS) and nothing here reads
 # the top-level Makefile's variables.
 
@@ -20,7 +20,7 @@ FUZZ_SECONDS   ?= 60
 # written to HTTP_FUZZ_WORK too.
 HTTP_FUZZ_WORK ?= build/fuzz_http
 
-.PHONY: c-test fuzz
+.PHONY: c-test fuzz-http
 
 # Every unit test program; `make test` builds and scripts/test runs them.
 C_TESTS += bin/test_http
@@ -36,7 +36,7 @@ bin/fuzz_http: $(HTTP_SRCS) spec/c/fuzz_http.c spec/c/http.mk
 c-test: bin/test_http
 	bin/test_http
 
-fuzz: bin/fuzz_http
+fuzz-http: bin/fuzz_http
 	@mkdir -p $(HTTP_FUZZ_WORK)/corpus
 	bin/fuzz_http -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 		-artifact_prefix=$(HTTP_FUZZ_WORK)/ $(HTTP_FUZZ_WORK)/corpus spec/c/fuzz_corpus/

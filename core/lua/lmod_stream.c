@@ -186,7 +186,12 @@ static int l_write(lua_State *L)
     luaL_setmetatable(L, WAIT_META);
     w->run = run;
     struct timeval tv = {conf->stream_timeout_ms / 1000, (conf->stream_timeout_ms % 1000) * 1000};
-    if (!(w->ev = event_new(base, -1, 0, on_wake, w)) || event_add(w->ev, &tv) < 0)
+    /* At the loop's lowest priority, as the transfers that feed streams:
+     * a continuation of a stream waits behind the server's clients
+     * (net/worker.c says why). */
+    int lowest = event_base_get_npriorities(base) - 1;
+    if (!(w->ev = event_new(base, -1, 0, on_wake, w)) || event_priority_set(w->ev, lowest > 0 ? lowest : 0) < 0 ||
+        event_add(w->ev, &tv) < 0)
         return luaL_error(L, "res.write: cannot arm the write timeout");
     request_stream_on_drain(r, (size_t)conf->stream_buffer_max, on_drained, w);
     request_wait(r, on_gone, w);

@@ -4,6 +4,8 @@
  *   stream.start(status, headers, default_content_type) -> true | nil, "closed"
  *   stream.write(bytes) -> true | nil, "closed" | nil, "slow client"
  *   stream.started() -> boolean
+ *   stream.gone() -> boolean     the client went away (a handler that is
+ *                                not streaming is stopped at its next step)
  * Back-pressure: when the connection's unsent bytes pass the conf's
  * stream_buffer_max, write suspends the handler until they fall below it;
  * if that takes longer than stream_timeout_ms the stream is cut (the
@@ -94,6 +96,14 @@ static int l_started(lua_State *L)
 {
     lua_run *run = lua_run_current(L);
     lua_pushboolean(L, run && lua_run_request(run)->streaming);
+    return 1;
+}
+
+/* stream.gone() -> boolean.  [-0, +1, -] */
+static int l_gone(lua_State *L)
+{
+    lua_run *run = lua_run_current(L);
+    lua_pushboolean(L, run && lua_run_request(run)->client_gone);
     return 1;
 }
 
@@ -199,6 +209,7 @@ static int l_write(lua_State *L)
 }
 
 static const luaL_Reg FUNCS[] = {
+    {"gone", l_gone},
     {"start", l_start},
     {"started", l_started},
     {"write", l_write},

@@ -440,6 +440,72 @@ describe("AI execution #server", function()
     assert.equal(404, code)
   end)
 
+  -- Sends an execution on a connection of its own and answers it.
+  local function send_message(tok, run, body, sse)
+    local c = srv.connect(s.port)
+    local raw = cjson.encode(body)
+    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+      :format(run.id, tok, sse and "Accept: text/event-stream\r\n" or "", #raw, raw)))
+    return c
+  end
+
+  it("cancels a JSON execution's upstream call when its client leaves, and records the task cancelled", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local before = fake.stats()
+    local c = send_message(tok, run, { content = "x #mode=hold", stream = false }, false)
+    -- The upstream has sent its deltas and holds: strata waits for the rest.
+    assert.truthy(fake.await(function(x) return x.held_open > before.held_open end).held_open > before.held_open)
+    c:close()
+    local st = fake.await(function(x) return x.held_closed > before.held_closed end)
+    assert.equal(before.held_closed + 1, st.held_closed, s.log())
+    local task_id = h.scalar("select task_id from ai_tasks where run_id = " .. L(run.id))
+    local t = await_status(task_id, "cancelled")
+    assert.equal("cancelled", t.status, s.log())
+    -- What had arrived when the client left: a start of what the fake sent.
+    assert.truthy(("Hello from google"):sub(1, #t.response_text) == t.response_text, t.response_text)
+    assert.equal("0", h.scalar("select message_count from ai_runs where id = " .. L(run.id)))
+  end)
+
+  it("stops a silent upstream as soon as the task is cancelled through the route", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local before = fake.stats()
+    local c = send_message(tok, run, { content = "x #mode=hold" }, true)
+    local task_id
+    while true do
+      local line = assert(c:receive("*l"))
+      task_id = task_id or line:match('"task_id":"([%x%-]+)"')
+      if line == 'data: {"text":" google"}' then break end -- the last delta before the fake holds
+    end
+    assert.truthy(fake.await(function(x) return x.held_open > before.held_open end).held_open > before.held_open)
+    -- The upstream sends nothing more: only the cancel can end the call
+    -- (before the agent's 120 s timeout).
+    local code, ans = call(tok, "POST", "/v1/ai/tasks/" .. task_id .. "/cancel", {})
+    assert.equal(202, code, cjson.encode(ans))
+    local rest = {}
+    while true do
+      local line = c:receive("*l")
+      if not line then break end
+      rest[#rest + 1] = line
+      if line:find('"code":"cancelled"', 1, true) then break end
+    end
+    c:close()
+    -- The events after the last delta (read as lines, the chunked coding's lines among them).
+    local evs, name = {}, nil
+    for _, line in ipairs(rest) do
+      name = line:match("^event: (.+)") or name
+      local d = line:match("^data: (.+)")
+      if d then evs[#evs + 1] = { event = name, data = cjson.decode(d) } end
+    end
+    assert.same({ "usage", "error" }, names(evs), cjson.encode(rest))
+    assert.equal("cancelled", evs[2].data.code)
+    local st = fake.await(function(x) return x.held_closed > before.held_closed end)
+    assert.equal(before.held_closed + 1, st.held_closed, s.log())
+    local t = await_status(task_id, "cancelled")
+    assert.equal("Hello from google", t.response_text)
+  end)
+
   it("answers 401 to anon, 404 for another user's run, 400 for a bad body", function()
     local _, tok = user()
     local run = new_run(tok)

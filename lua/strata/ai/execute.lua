@@ -35,12 +35,13 @@ local select_provider = require("strata.ai.select")
 local render = require("strata.ai.render")
 
 local type, ipairs, pairs, pcall, tostring, error = type, ipairs, pairs, pcall, tostring, error
-local floor, concat, time = math.floor, table.concat, os.time
+local floor, concat = math.floor, table.concat
 local encode = cjson.encode
 
 local M = {}
 
 local TIMEOUT_MS, CONNECT_TIMEOUT_MS = 120000, 10000
+local CANCEL_POLL_MS = 1000 -- how often a stream asks the database whether another process cancelled it
 local MAX_ROUNDS = 4 -- provider calls of one task when the model calls tools
 local ROLES = { system = true, user = true, assistant = true }
 -- Transport failures that let the next provider answer (before the first token).
@@ -81,8 +82,10 @@ local CANCEL_SQL = "select coalesce((response_metadata ->> 'cancel_requested')::
 -- (this process's cancel route stops the call itself: M.cancel); one
 -- query a second at most.
 local function cancel_asked(task_id, st)
-  local t = time()
-  if st.checked == t then return false end
+  -- Each stream on its own clock: a thousand streams started together do
+  -- not all ask at the same second's turn.
+  local t = now()
+  if t - (st.checked or 0) < CANCEL_POLL_MS then return false end
   st.checked = t
   local rows = pg.query(CANCEL_SQL, task_id)
   return rows and rows[1] and rows[1].c == true
@@ -343,7 +346,8 @@ function M.run(o)
   -- Only a label until the completion: a task that stays "pending" is still completed.
   if not db.query_as_service(STREAMING_SQL, task_id) then log.warn("ai task not marked streaming", { task_id = task_id }) end
 
-  local st, start, attempts = {}, now(), {}
+  local start, attempts = now(), {}
+  local st = { checked = start }
   send(o.emit, st, "task", { task_id = task_id })
   local ctx = { uid = o.uid, run_id = o.run.id, task_id = task_id, agent_type = o.agent_type, updates = {},
     chat_id = o.run.source_type == "chat" and o.run.source_id ~= cjson.null and o.run.source_id or nil }

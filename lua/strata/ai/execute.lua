@@ -30,6 +30,7 @@ local db = require("strata.db")
 local pg = require("strata.pg")
 local request = require("strata.request")
 local stream = require("strata.stream")
+local aimetrics = require("strata.aimetrics")
 local log = require("strata.log")
 local select_provider = require("strata.ai.select")
 local render = require("strata.ai.render")
@@ -148,7 +149,10 @@ local function attempt(cand, msgs, st, emit, task_id, tools)
   local function handle(events)
     for _, ev in ipairs(events) do
       if ev.type == "delta" then
-        a.first = a.first or now()
+        if not a.first then
+          a.first = now()
+          if not st.first then st.first = true; aimetrics.first_token(floor(a.first)) end
+        end
         a.text[#a.text + 1] = ev.text
         -- The event's JSON built here: one delta per upstream chunk, for every open stream.
         if emit then send(emit, st, "delta", '{"text":' .. encode(ev.text) .. "}") end
@@ -329,6 +333,14 @@ local function call_providers(cands, o, content, st, task_id, ctx, attempts)
   return a, rounds or {}
 end
 
+-- /metrics' open streams: one more until the value returned is closed
+-- (however M.run is left).
+local STREAM_GUARD = setmetatable({}, { __close = function() aimetrics.stream(-1) end })
+local function open_stream()
+  aimetrics.stream(1)
+  return STREAM_GUARD
+end
+
 --- o: uid, run (its row), agent_type, content, variables, context,
 -- model_id, idempotency_key, allow_missing, emit (nil: no stream).
 function M.run(o)
@@ -343,6 +355,7 @@ function M.run(o)
   local task = cjson.decode(task_json)
   if rows[1].replayed then return { task = task, json = task_json, replayed = true } end
   local task_id = task.task_id
+  local streaming <close> = o.emit and open_stream() or nil
   -- Only a label until the completion: a task that stays "pending" is still completed.
   if not db.query_as_service(STREAMING_SQL, task_id) then log.warn("ai task not marked streaming", { task_id = task_id }) end
 
@@ -363,6 +376,8 @@ function M.run(o)
     a, rounds = st.current, {}
   end
   local result = outcome(o, st, a, rounds, attempts, start, ctx, content)
+  -- Counted before the statement: a JSON handler whose client left is stopped right after it.
+  aimetrics.execution(result.provider or lead.provider, result.status, result.tokens_input, result.tokens_output)
   rows, err = db.query_as_service(COMPLETE_SQL, task_id, result)
   if not rows then
     -- The answer was sent but could not be recorded: say so, the task stays unfinished.

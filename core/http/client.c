@@ -60,9 +60,6 @@ struct hc_transfer {
     char errbuf[CURL_ERROR_SIZE];
     uint64_t started_us;
     int dirty;
-    int (*stop)(void *);        /* hc_request's stop check, and its argument */
-    void *stop_arg;
-    int stopped;                /* the check said stop */
     hc_transfer *prev, *next;   /* c->all */
     hc_transfer *dprev, *dnext; /* c->dirty */
 };
@@ -209,8 +206,6 @@ static int map_code(hc_transfer *t, CURLcode rc)
         return HC_URL;
     case CURLE_OUT_OF_MEMORY:
         return HC_INTERNAL;
-    case CURLE_ABORTED_BY_CALLBACK:
-        return t->stopped ? HC_CANCELLED : HC_INTERNAL;
     default:
         return HC_HTTP; /* the upstream broke the exchange: truncated, reset, garbage */
     }
@@ -233,8 +228,6 @@ static void read_done(hc_client *c)
         char text[sizeof t->message];
         if (code == HC_TOO_LARGE)
             snprintf(text, sizeof text, "the response is larger than max_bytes (%zu)", t->max_bytes);
-        else if (code == HC_CANCELLED)
-            snprintf(text, sizeof text, "stopped by its owner");
         else
             snprintf(text, sizeof text, "%s", t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
         end(t, t->oom ? HC_INTERNAL : code, t->oom ? "out of memory" : text);
@@ -369,19 +362,6 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
-/* CURLOPT_XFERINFOFUNCTION: the owner's stop check. */
-static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-    (void)dltotal;
-    (void)dlnow;
-    (void)ultotal;
-    (void)ulnow;
-    hc_transfer *t = arg;
-    if (t->stop(t->stop_arg))
-        t->stopped = 1;
-    return t->stopped;
-}
-
 /* ---- the API ---- */
 
 hc_client *hc_client_new(struct event_base *base, const char *ca_file, http_client_stats *stats)
@@ -479,17 +459,6 @@ static int setup(hc_transfer *t, const hc_request *rq, const char *ca_file)
         OPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
         OPT(CURLOPT_COPYPOSTFIELDS, rq->body);
     }
-    if (rq->stop) {
-        OPT(CURLOPT_XFERINFOFUNCTION, on_progress);
-        OPT(CURLOPT_XFERINFODATA, (void *)t);
-        OPT(CURLOPT_NOPROGRESS, 0L);
-        /* libcurl calls the progress function as data comes, but an
-         * upstream that sends nothing gets no call at all; a low-speed
-         * check (1 byte/s over longer than the whole timeout, so it never
-         * fires itself) makes libcurl look at the transfer every second. */
-        OPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
-        OPT(CURLOPT_LOW_SPEED_TIME, rq->timeout_ms / 1000 + 2);
-    }
     if (strcmp(rq->method, "HEAD") == 0)
         OPT(CURLOPT_NOBODY, 1L);
     else if (strcmp(rq->method, "GET") != 0 || rq->body)
@@ -522,8 +491,6 @@ hc_transfer *hc_start(hc_client *c, const hc_request *rq, hc_notify_fn notify, v
     t->arg = arg;
     t->tag = rq->tag;
     t->stream = rq->stream;
-    t->stop = rq->stop;
-    t->stop_arg = rq->stop_arg;
     t->max_bytes = rq->max_bytes;
     t->started_us = mono_us();
     if (setup(t, rq, c->ca_file) < 0 || curl_multi_add_handle(c->multi, t->easy) != CURLM_OK) {

@@ -50,12 +50,6 @@ typedef struct hc_request {
     size_t max_bytes;            /* body bytes at most (HC_TOO_LARGE past it) */
     int stream;                  /* hand a 2xx body over as it arrives (hc_take) */
     const void *tag;             /* for hc_client_cancel_tag */
-    /* Asked about once a second while the transfer runs, from inside
-     * libcurl (so it must only look, never call back into the owner);
-     * nonzero ends the transfer as HC_CANCELLED.  NULL: never asked.  For
-     * a stop asked from another thread, which cannot touch the transfer. */
-    int (*stop)(void *arg);
-    void *stop_arg;
 } hc_request;
 
 typedef void (*hc_notify_fn)(void *arg);

@@ -9,7 +9,8 @@
  *   cancel(key) -> boolean      stops the transfers started with
  *                   opts.cancel_key = key, on every worker of the process:
  *                   this worker's at once (true when there was one), the
- *                   others' within about a second (their libcurl asks);
+ *                   others' within about a second (each such transfer
+ *                   looks at the cancelled keys once a second);
  *                   a transfer started later with that key is refused
  *   cancelled(key) -> boolean   cancel(key) was called (lately: the last
  *                   CANCEL_RING keys are remembered)
@@ -24,12 +25,14 @@
 #include "http/client.h"
 #include "http/http.h"
 
+#include <event2/event.h>
 #include <lauxlib.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #define CLIENT_KEY "strata.http_client"
+#define BASE_KEY "strata.event_base"
 #define TRANSFER_META "strata.http.transfer"
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
@@ -41,9 +44,9 @@
 
 /* The cancelled keys, shared by the workers: a cancel asked on one worker
  * (POST /v1/ai/tasks/{id}/cancel) reaches a transfer running on another,
- * whose Lua state it cannot touch.  The transfer's libcurl asks about once
- * a second (http/client.h's stop check); cancel_gen lets it skip the ring
- * when nothing was cancelled since it last looked. */
+ * whose Lua state it cannot touch.  Each transfer with a key looks once a
+ * second, from a timer of its own on its worker; cancel_gen lets it skip
+ * the ring when nothing was cancelled since it last looked. */
 static pthread_mutex_t cancel_lock = PTHREAD_MUTEX_INITIALIZER;
 static char cancel_ring[CANCEL_RING][CANCEL_KEY_MAX];
 static unsigned cancel_next;
@@ -127,17 +130,36 @@ typedef struct lua_transfer {
     int waiting;     /* the run is suspended in wait() */
     char key[CANCEL_KEY_MAX]; /* opts.cancel_key; "" for none */
     unsigned seen;   /* cancel_gen when key was last looked up */
+    struct event *check; /* owned; with a key: looks at the cancelled keys */
 } lua_transfer;
 
-/* hc_request's stop check, on the transfer's worker inside libcurl. */
-static int stop_asked(void *arg)
+/* The check timer: a cancel asked on another worker stops the transfer
+ * (its run is notified from the client's event). */
+static void on_check(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
+    (void)what;
     lua_transfer *lt = arg;
     unsigned gen = atomic_load(&cancel_gen);
-    if (gen == lt->seen)
-        return 0;
+    if (gen == lt->seen || !lt->t)
+        return;
     lt->seen = gen;
-    return key_cancelled(lt->key);
+    if (key_cancelled(lt->key))
+        hc_cancel(lt->t, "cancelled", 1);
+}
+
+/* Arms lt's check timer, at the loop's lowest priority.  0, or -1. */
+static int arm_check(lua_State *L, lua_transfer *lt)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, BASE_KEY);
+    struct event_base *base = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    struct timeval second = {1, 0};
+    int lowest = base ? event_base_get_npriorities(base) - 1 : 0;
+    return base && (lt->check = event_new(base, -1, EV_PERSIST, on_check, lt)) &&
+                   event_priority_set(lt->check, lowest > 0 ? lowest : 0) == 0 && event_add(lt->check, &second) == 0
+               ? 0
+               : -1;
 }
 
 /* hc_notify_fn: something happened; resume the run if it waits for it. */
@@ -169,6 +191,9 @@ static int l_transfer_close(lua_State *L)
     }
     hc_free(lt->t);
     lt->t = NULL;
+    if (lt->check)
+        event_free(lt->check);
+    lt->check = NULL;
     return 0;
 }
 
@@ -280,8 +305,8 @@ static int l_start(lua_State *L)
     if (key) {
         memcpy(lt->key, key, keylen + 1);
         lt->seen = atomic_load(&cancel_gen);
-        rq.stop = stop_asked;
-        rq.stop_arg = lt;
+        if (arm_check(L, lt) < 0)
+            return push_error(L, hc_code_names[HC_INTERNAL], "cannot arm the transfer's cancel check");
     }
     char err[128];
     if (!(lt->t = hc_start(client, &rq, on_notify, lt, err, sizeof err)))

@@ -170,6 +170,28 @@ describe("strata.http.request #server", function()
       assert.is_string(doc.message)
     end)
 
+    it("timeout: no connection within connect_timeout_ms (a listener whose backlog is full)", function()
+      local socket = require("socket")
+      local l = assert(socket.tcp())
+      assert(l:bind("127.0.0.1", 0))
+      assert(l:listen(0)) -- never accepts: one connection fills the queue, later SYNs are dropped
+      local _, port = l:getsockname()
+      local fillers = {}
+      for i = 1, 3 do
+        fillers[i] = assert(socket.tcp())
+        fillers[i]:settimeout(0.2)
+        fillers[i]:connect("127.0.0.1", port) -- the first is queued, the others wait for their SYN's answer
+      end
+      local code, doc = fetch(server.port, "connect_timeout_ms=300&timeout_ms=20000&url=" .. enc("http://127.0.0.1:" .. port .. "/"))
+      for _, c in ipairs(fillers) do c:close() end
+      l:close()
+      assert.equal(502, code)
+      assert.equal("timeout", doc.code)
+      -- libcurl's words for the connect phase, not for the whole transfer's timeout_ms
+      assert.matches("[Cc]onnect", doc.message)
+      assert.not_matches("Operation timed out", doc.message)
+    end)
+
     it("connect: nothing listens on the port", function()
       local _, doc = fetch(server.port, "url=" .. enc("http://127.0.0.1:" .. srv.free_port() .. "/"))
       assert.equal("connect", doc.code)

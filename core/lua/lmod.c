@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 
 static const luaL_Reg MODULES[] = {
+    {"strata.aimetrics", luaopen_strata_aimetrics},
     {"strata.auth", luaopen_strata_auth},
     {"strata.broker", luaopen_strata_broker},
     {"strata.config", luaopen_strata_config},

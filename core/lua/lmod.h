@@ -16,6 +16,7 @@ int luaopen_strata_stream(lua_State *L);
 int luaopen_strata_limit(lua_State *L);
 int luaopen_strata_request(lua_State *L);
 int luaopen_strata_health(lua_State *L);
+int luaopen_strata_aimetrics(lua_State *L);
 
 /* Puts every strata.* module into package.preload.  [-0, +0, m] */
 void lmod_preload(lua_State *L);

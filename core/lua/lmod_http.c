@@ -6,6 +6,14 @@
  *   start(opts) -> transfer | nil, err     starts an outbound transfer
  *   wait(transfer) -> "chunk", bytes | "done", status, headers, body
  *                   | "error", {code, message}   suspends the handler until one
+ *   cancel(key) -> boolean      stops the transfers started with
+ *                   opts.cancel_key = key, on every worker of the process:
+ *                   this worker's at once (true when there was one), the
+ *                   others' within about a second (each such transfer
+ *                   looks at the cancelled keys once a second);
+ *                   a transfer started later with that key is refused
+ *   cancelled(key) -> boolean   cancel(key) was called (lately: the last
+ *                   CANCEL_RING keys are remembered)
  * A transfer is closed (and stopped if running) by its __close/__gc.
  * request() loops on wait() in Lua, so that on_chunk runs in the handler's
  * coroutine and may itself wait (res.sse, db queries).  Adapts http.h and
@@ -17,15 +25,51 @@
 #include "http/client.h"
 #include "http/http.h"
 
+#include <event2/event.h>
 #include <lauxlib.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define CLIENT_KEY "strata.http_client"
+#define BASE_KEY "strata.event_base"
 #define TRANSFER_META "strata.http.transfer"
 #define DEFAULT_TIMEOUT_MS 30000
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_BYTES (16 * 1024 * 1024)
 #define MAX_REQUEST_HEADERS 100
+#define KEYS_KEY "strata.http.keys" /* registry: cancel key -> transfer (weak values) */
+#define CANCEL_RING 256             /* cancelled keys remembered, process-wide */
+#define CANCEL_KEY_MAX 96
+
+/* The cancelled keys, shared by the workers: a cancel asked on one worker
+ * (POST /v1/ai/tasks/{id}/cancel) reaches a transfer running on another,
+ * whose Lua state it cannot touch.  Each transfer with a key looks once a
+ * second, from a timer of its own on its worker; cancel_gen lets it skip
+ * the ring when nothing was cancelled since it last looked. */
+static pthread_mutex_t cancel_lock = PTHREAD_MUTEX_INITIALIZER;
+static char cancel_ring[CANCEL_RING][CANCEL_KEY_MAX];
+static unsigned cancel_next;
+static atomic_uint cancel_gen;
+
+static int key_cancelled(const char *key)
+{
+    int hit = 0;
+    pthread_mutex_lock(&cancel_lock);
+    for (int i = 0; i < CANCEL_RING && !hit; i++)
+        hit = strcmp(cancel_ring[i], key) == 0;
+    pthread_mutex_unlock(&cancel_lock);
+    return hit;
+}
+
+static void add_cancelled(const char *key)
+{
+    pthread_mutex_lock(&cancel_lock);
+    snprintf(cancel_ring[cancel_next], CANCEL_KEY_MAX, "%s", key);
+    cancel_next = (cancel_next + 1) % CANCEL_RING;
+    pthread_mutex_unlock(&cancel_lock);
+    atomic_fetch_add(&cancel_gen, 1);
+}
 
 /* [-1|2, +1|2, m] */
 static int l_url_decode(lua_State *L)
@@ -84,7 +128,39 @@ typedef struct lua_transfer {
     hc_transfer *t;  /* owned; NULL once closed */
     lua_run *run;    /* the run that started it; it outlives the transfer (request() closes it) */
     int waiting;     /* the run is suspended in wait() */
+    char key[CANCEL_KEY_MAX]; /* opts.cancel_key; "" for none */
+    unsigned seen;   /* cancel_gen when key was last looked up */
+    struct event *check; /* owned; with a key: looks at the cancelled keys */
 } lua_transfer;
+
+/* The check timer: a cancel asked on another worker stops the transfer
+ * (its run is notified from the client's event). */
+static void on_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    lua_transfer *lt = arg;
+    unsigned gen = atomic_load(&cancel_gen);
+    if (gen == lt->seen || !lt->t)
+        return;
+    lt->seen = gen;
+    if (key_cancelled(lt->key))
+        hc_cancel(lt->t, "cancelled", 1);
+}
+
+/* Arms lt's check timer, at the loop's lowest priority.  0, or -1. */
+static int arm_check(lua_State *L, lua_transfer *lt)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, BASE_KEY);
+    struct event_base *base = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    struct timeval second = {1, 0};
+    int lowest = base ? event_base_get_npriorities(base) - 1 : 0;
+    return base && (lt->check = event_new(base, -1, EV_PERSIST, on_check, lt)) &&
+                   event_priority_set(lt->check, lowest > 0 ? lowest : 0) == 0 && event_add(lt->check, &second) == 0
+               ? 0
+               : -1;
+}
 
 /* hc_notify_fn: something happened; resume the run if it waits for it. */
 static void on_notify(void *arg)
@@ -115,6 +191,9 @@ static int l_transfer_close(lua_State *L)
     }
     hc_free(lt->t);
     lt->t = NULL;
+    if (lt->check)
+        event_free(lt->check);
+    lt->check = NULL;
     return 0;
 }
 
@@ -205,20 +284,39 @@ static int l_start(lua_State *L)
     rq.max_bytes = (size_t)opt_int(L, "max_bytes", DEFAULT_MAX_BYTES);
     rq.stream = lua_getfield(L, 1, "on_chunk") != LUA_TNIL;
     lua_pop(L, 1);
+    size_t keylen = 0;
+    const char *key = NULL;
+    if (lua_getfield(L, 1, "cancel_key") != LUA_TNIL &&
+        (!(key = lua_tolstring(L, -1, &keylen)) || keylen == 0 || keylen >= CANCEL_KEY_MAX))
+        return luaL_error(L, "http.request: cancel_key must be a string of 1 to %d bytes", CANCEL_KEY_MAX - 1);
+    lua_pop(L, 1); /* the key stays alive in opts */
     const char *lines[MAX_REQUEST_HEADERS];
     rq.nheaders = header_lines(L, lines); /* stack: opts, url, body, method, keep */
     rq.headers = lines;
     rq.tag = lua_run_tag(run);
     if (lua_run_request(run)->client_gone)
         return push_error(L, hc_code_names[HC_CANCELLED], "the client went away");
+    if (key && key_cancelled(key))
+        return push_error(L, hc_code_names[HC_CANCELLED], "cancelled before it started");
     lua_transfer *lt = lua_newuserdatauv(L, sizeof *lt, 0);
-    lt->t = NULL;
+    memset(lt, 0, sizeof *lt);
     lt->run = run;
-    lt->waiting = 0;
     luaL_setmetatable(L, TRANSFER_META);
+    if (key) {
+        memcpy(lt->key, key, keylen + 1);
+        lt->seen = atomic_load(&cancel_gen);
+        if (arm_check(L, lt) < 0)
+            return push_error(L, hc_code_names[HC_INTERNAL], "cannot arm the transfer's cancel check");
+    }
     char err[128];
     if (!(lt->t = hc_start(client, &rq, on_notify, lt, err, sizeof err)))
         return push_error(L, hc_code_names[HC_INTERNAL], err);
+    if (key) {
+        lua_getfield(L, LUA_REGISTRYINDEX, KEYS_KEY); /* stack: ..., lt, keys */
+        lua_pushvalue(L, -2);
+        lua_setfield(L, -2, lt->key);
+        lua_pop(L, 1);
+    }
     return 1;
 }
 
@@ -308,6 +406,30 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx)
     return lua_run_yield(L, lt->run, wait_k, 0);
 }
 
+/* cancel(key) -> boolean.  [-1, +1, m] */
+static int l_cancel(lua_State *L)
+{
+    size_t n;
+    const char *key = luaL_checklstring(L, 1, &n);
+    luaL_argcheck(L, n > 0 && n < CANCEL_KEY_MAX, 1, "a key of 1 to 95 bytes");
+    add_cancelled(key);
+    lua_getfield(L, LUA_REGISTRYINDEX, KEYS_KEY); /* stack: key, keys */
+    lua_getfield(L, -1, key);                     /* stack: key, keys, transfer? */
+    lua_transfer *lt = luaL_testudata(L, -1, TRANSFER_META);
+    int here = lt && lt->t && !hc_done(lt->t) && strcmp(lt->key, key) == 0;
+    if (here)
+        hc_cancel(lt->t, "cancelled", 1); /* its run resumes from the client's event */
+    lua_pushboolean(L, here);
+    return 1;
+}
+
+/* cancelled(key) -> boolean.  [-1, +1, m] */
+static int l_cancelled(lua_State *L)
+{
+    lua_pushboolean(L, key_cancelled(luaL_checkstring(L, 1)));
+    return 1;
+}
+
 /* wait(transfer).  [-1, +2|4, m] */
 static int l_wait(lua_State *L)
 {
@@ -315,6 +437,8 @@ static int l_wait(lua_State *L)
 }
 
 static const luaL_Reg FUNCS[] = {
+    {"cancel", l_cancel},
+    {"cancelled", l_cancelled},
     {"reason", l_reason},
     {"start", l_start},
     {"url_decode", l_url_decode},
@@ -331,6 +455,13 @@ int luaopen_strata_httpc(lua_State *L)
         lua_setfield(L, -2, "__close");
         lua_pushcfunction(L, l_transfer_close);
         lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    if (luaL_getsubtable(L, LUA_REGISTRYINDEX, KEYS_KEY) == 0) { /* stack: keys */
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "v");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
     }
     lua_pop(L, 1);
     luaL_newlib(L, FUNCS);

@@ -4,6 +4,8 @@
  *   stream.start(status, headers, default_content_type) -> true | nil, "closed"
  *   stream.write(bytes) -> true | nil, "closed" | nil, "slow client"
  *   stream.started() -> boolean
+ *   stream.gone() -> boolean     the client went away (a handler that is
+ *                                not streaming is stopped at its next step)
  * Back-pressure: when the connection's unsent bytes pass the conf's
  * stream_buffer_max, write suspends the handler until they fall below it;
  * if that takes longer than stream_timeout_ms the stream is cut (the
@@ -97,6 +99,14 @@ static int l_started(lua_State *L)
     return 1;
 }
 
+/* stream.gone() -> boolean.  [-0, +1, -] */
+static int l_gone(lua_State *L)
+{
+    lua_run *run = lua_run_current(L);
+    lua_pushboolean(L, run && lua_run_request(run)->client_gone);
+    return 1;
+}
+
 /* request's drained callback, inside the connection's write event: the
  * run resumes from the wait's own event, once that one has returned. */
 static void on_drained(void *arg)
@@ -186,7 +196,12 @@ static int l_write(lua_State *L)
     luaL_setmetatable(L, WAIT_META);
     w->run = run;
     struct timeval tv = {conf->stream_timeout_ms / 1000, (conf->stream_timeout_ms % 1000) * 1000};
-    if (!(w->ev = event_new(base, -1, 0, on_wake, w)) || event_add(w->ev, &tv) < 0)
+    /* At the loop's lowest priority, as the transfers that feed streams:
+     * a continuation of a stream waits behind the server's clients
+     * (net/worker.c says why). */
+    int lowest = event_base_get_npriorities(base) - 1;
+    if (!(w->ev = event_new(base, -1, 0, on_wake, w)) || event_priority_set(w->ev, lowest > 0 ? lowest : 0) < 0 ||
+        event_add(w->ev, &tv) < 0)
         return luaL_error(L, "res.write: cannot arm the write timeout");
     request_stream_on_drain(r, (size_t)conf->stream_buffer_max, on_drained, w);
     request_wait(r, on_gone, w);
@@ -194,6 +209,7 @@ static int l_write(lua_State *L)
 }
 
 static const luaL_Reg FUNCS[] = {
+    {"gone", l_gone},
     {"start", l_start},
     {"started", l_started},
     {"write", l_write},

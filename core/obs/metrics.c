@@ -2,6 +2,8 @@
  * metrics.h).  Uses buf. */
 #include "metrics.h"
 
+#include "ai_stats.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +300,7 @@ int metrics_render(buf *out, metrics_worker *const *w, int n)
     rc |= render_histogram(out, w, n);
     rc |= render_pool(out, w, n);
     rc |= render_http_client(out, w, n);
+    rc |= ai_stats_render(out);
     rc |= render_auth(out);
     char text[1536];
     snprintf(text, sizeof text,

@@ -238,6 +238,7 @@ local function post_cancel(req)
     return json.answer(409, { code = "task_finished", message = "the task is " .. task.status, details = NULL,
       hint = NULL, task_id = id, status = task.status })
   end
+  execute.cancel(id) -- the provider call stops now if it runs in this process (else the flag is read)
   return json.answer(202, { task_id = id, status = "cancelling" })
 end
 

@@ -8,6 +8,11 @@
 --                 max_bytes, on_chunk } -> status, headers, body | nil, err
 -- err = { code = "timeout"|"connect"|"dns"|"tls"|"too_large"|"cancelled"|
 --         "http"|"url"|"internal", message = "..." }.
+--   opts.cancel_key = key: http.cancel(key) stops that request from any
+--   handler of the process (this worker's at once, another worker's within
+--   about a second, even when the upstream sends nothing), and a request
+--   started later with that key is refused ("cancelled");
+--   http.cancelled(key) says whether cancel(key) was called.
 
 local core = require("strata.httpc")
 
@@ -17,6 +22,8 @@ local M = {
   url_decode = core.url_decode,
   url_encode = core.url_encode,
   reason = core.reason,
+  cancel = core.cancel,
+  cancelled = core.cancelled,
 }
 
 --- One outbound HTTP request; the handler waits for it (the worker serves

@@ -7,7 +7,9 @@
   ai_bench.py load HOST PORT TOKEN RUNS_FILE PROBE_SECONDS
       starts one streamed execution per run id of RUNS_FILE at once
       (POST /v1/ai/runs/<id>/messages, Accept: text/event-stream), and while
-      they start and stream probes GET /v1/hello/x one request at a time;
+      they start and stream probes GET /v1/hello/x one request at a time
+      from a process of its own (in this one, the probe's answers would
+      wait behind the thousand streams' reads in the loop);
       prints one JSON line: {"streams", "ok", "deltas", "errors", "started_s"
       (when every stream had its first delta), "probe": [ms...] (all),
       "probe_streaming": [ms...] (those begun after started_s)}.
@@ -110,8 +112,11 @@ async def load(host, port, token, runs_file, seconds):
     runs = [l.strip() for l in open(runs_file) if l.strip()]
     res = {"streams": len(runs), "ok": 0, "deltas": 0, "errors": 0, "_first": {}}
     t0 = time.monotonic()
+    prober = await asyncio.create_subprocess_exec(sys.executable, __file__, "probe", host, str(port), str(seconds),
+                                                  stdout=asyncio.subprocess.PIPE)
     tasks = [asyncio.create_task(stream(host, port, token, r, res)) for r in runs]
-    lat = await probe(host, port, seconds)
+    out, _ = await prober.communicate()
+    lat = json.loads(out)["timed"]  # CLOCK_MONOTONIC: one clock for both processes
     await asyncio.gather(*tasks)
     # Every stream has its first delta: past the start burst.
     started = max((v["first"] for v in res.pop("_first").values()), default=t0)
@@ -128,7 +133,8 @@ def main():
     elif mode == "load":
         asyncio.run(load(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], float(sys.argv[6])))
     else:
-        print(json.dumps({"probe": [ms for _, ms in asyncio.run(probe(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))]}))
+        lat = asyncio.run(probe(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+        print(json.dumps({"probe": [ms for _, ms in lat], "timed": lat}))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ local t = os.clock()
 for _ = 1, n do
   for _, ev in ipairs(parser:feed(chunk)) do
     if ev.type == "delta" then
-      local data = cjson.encode({ text = ev.text }):gsub("\r?\n", "\ndata: ")
+      local data = ('{"text":' .. cjson.encode(ev.text) .. "}"):gsub("\r?\n", "\ndata: ")
       local _ = "event: delta\ndata: " .. data .. "\n\n"
     end
   end

@@ -391,7 +391,10 @@ describe("AI execution #server", function()
     local run = new_run(tok)
     local before = fake.stats().held_closed
     local c = srv.connect(s.port)
-    local body = cjson.encode({ content = "x #mode=hold" })
+    -- Deltas keep coming after the client leaves: strata learns it is gone
+    -- when a write fails (a client that closes with unread bytes resets the
+    -- connection, which an idle stream does not notice).
+    local body = cjson.encode({ content = "x #mode=slow #chunks=40" })
     assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
       :format(run.id, tok, #body, body)))
     local seen, task_id = "", nil
@@ -405,9 +408,9 @@ describe("AI execution #server", function()
     assert.equal(before + 1, st.held_closed, s.log())
     local t = await_status(task_id, "cancelled")
     assert.equal("cancelled", t.status)
-    -- What was relayed before strata saw the client leave: a start of what
-    -- the fake sent before holding ("Hello from google"; it holds the end).
-    assert.truthy(#t.response_text > 0 and ("Hello from google"):sub(1, #t.response_text) == t.response_text, t.response_text)
+    -- What was relayed before strata saw the client leave: some of the 40 deltas.
+    assert.matches("^x+$", t.response_text)
+    assert.truthy(#t.response_text < 40, t.response_text)
   end)
 
   it("cancels a running task through POST /v1/ai/tasks/{id}/cancel", function()
@@ -438,6 +441,112 @@ describe("AI execution #server", function()
     local _, other = user()
     code = call(other, "POST", "/v1/ai/tasks/" .. task_id .. "/cancel", {})
     assert.equal(404, code)
+  end)
+
+  -- Sends an execution on a connection of its own and answers it.
+  local function send_message(tok, run, body, sse)
+    local c = srv.connect(s.port)
+    local raw = cjson.encode(body)
+    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+      :format(run.id, tok, sse and "Accept: text/event-stream\r\n" or "", #raw, raw)))
+    return c
+  end
+
+  it("cancels a JSON execution's upstream call when its client leaves, and records the task cancelled", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local before = fake.stats()
+    local c = send_message(tok, run, { content = "x #mode=hold", stream = false }, false)
+    -- The upstream has sent its deltas and holds: strata waits for the rest.
+    assert.truthy(fake.await(function(x) return x.held_open > before.held_open end).held_open > before.held_open)
+    c:close()
+    local st = fake.await(function(x) return x.held_closed > before.held_closed end)
+    assert.equal(before.held_closed + 1, st.held_closed, s.log())
+    local task_id = h.scalar("select task_id from ai_tasks where run_id = " .. L(run.id))
+    local t = await_status(task_id, "cancelled")
+    assert.equal("cancelled", t.status, s.log())
+    -- What had arrived when the client left: a start of what the fake sent.
+    assert.truthy(("Hello from google"):sub(1, #t.response_text) == t.response_text, t.response_text)
+    assert.equal("0", h.scalar("select message_count from ai_runs where id = " .. L(run.id)))
+  end)
+
+  it("stops a silent upstream as soon as the task is cancelled through the route", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local before = fake.stats()
+    local c = send_message(tok, run, { content = "x #mode=hold" }, true)
+    local task_id
+    while true do
+      local line = assert(c:receive("*l"))
+      task_id = task_id or line:match('"task_id":"([%x%-]+)"')
+      if line == 'data: {"text":" google"}' then break end -- the last delta before the fake holds
+    end
+    assert.truthy(fake.await(function(x) return x.held_open > before.held_open end).held_open > before.held_open)
+    -- The upstream sends nothing more: only the cancel can end the call
+    -- (before the agent's 120 s timeout).
+    local code, ans = call(tok, "POST", "/v1/ai/tasks/" .. task_id .. "/cancel", {})
+    assert.equal(202, code, cjson.encode(ans))
+    local rest = {}
+    while true do
+      local line = c:receive("*l")
+      if not line then break end
+      rest[#rest + 1] = line
+      if line:find('"code":"cancelled"', 1, true) then break end
+    end
+    c:close()
+    -- The events after the last delta (read as lines, the chunked coding's lines among them).
+    local evs, name = {}, nil
+    for _, line in ipairs(rest) do
+      name = line:match("^event: (.+)") or name
+      local d = line:match("^data: (.+)")
+      if d then evs[#evs + 1] = { event = name, data = cjson.decode(d) } end
+    end
+    assert.same({ "usage", "error" }, names(evs), cjson.encode(rest))
+    assert.equal("cancelled", evs[2].data.code)
+    local st = fake.await(function(x) return x.held_closed > before.held_closed end)
+    assert.equal(before.held_closed + 1, st.held_closed, s.log())
+    local t = await_status(task_id, "cancelled")
+    assert.equal("Hello from google", t.response_text)
+  end)
+
+  it("counts executions, tokens, first tokens and open streams in /metrics", function()
+    local function metric(series)
+      local code, body = srv.http(s.port, "GET", "/metrics")
+      assert.equal(200, code)
+      return tonumber(body:match("\n" .. series:gsub("%p", "%%%0") .. " (%d+)\n"))
+    end
+    local OK = 'strata_ai_executions_total{provider="google",outcome="completed"}'
+    local CANCELLED = 'strata_ai_executions_total{provider="google",outcome="cancelled"}'
+    local TIN = 'strata_ai_tokens_total{provider="google",direction="input"}'
+    local TOUT = 'strata_ai_tokens_total{provider="google",direction="output"}'
+    local TTFT = "strata_ai_time_to_first_token_seconds_count"
+    local OPEN = "strata_ai_open_streams"
+    local before = { ok = metric(OK), cancelled = metric(CANCELLED), tin = metric(TIN), tout = metric(TOUT),
+      ttft = metric(TTFT) }
+    assert.equal(0, metric(OPEN))
+    local _, tok = user()
+    local run = new_run(tok)
+    local _, evs = stream(tok, run, { content = "hi" })
+    assert.equal("done", evs[#evs].event)
+    assert.equal(before.ok + 1, metric(OK))
+    assert.equal(before.tin + 1200, metric(TIN)) -- the fake's google usage
+    assert.equal(before.tout + 345, metric(TOUT))
+    assert.equal(before.ttft + 1, metric(TTFT))
+    -- A stream counts as open until its execution ends.
+    local held = fake.stats().held_open
+    local c = send_message(tok, run, { content = "x #mode=hold" }, true)
+    fake.await(function(x) return x.held_open > held end)
+    assert.equal(1, metric(OPEN))
+    local task_id
+    while not task_id do task_id = assert(c:receive("*l")):match('"task_id":"([%x%-]+)"') end
+    assert.equal(202, (call(tok, "POST", "/v1/ai/tasks/" .. task_id .. "/cancel", {})))
+    c:close()
+    for _ = 1, 100 do
+      if metric(OPEN) == 0 then break end
+      srv.sleep(0.05)
+    end
+    assert.equal(0, metric(OPEN))
+    assert.equal(before.cancelled + 1, metric(CANCELLED))
   end)
 
   it("answers 401 to anon, 404 for another user's run, 400 for a bad body", function()

@@ -22,7 +22,8 @@ A directive in the request body changes it:
                           (the next request, carrying the tool's result, gets text)
 POST /_fail {"google": 500}   every call to that provider fails so ({} resets)
 GET  /_requests               every request: provider, path, headers, body
-GET  /_stats                  {"requests", "held_open", "held_closed"}
+GET  /_stats                  {"requests", "held_open", "held_closed"}: held_closed counts
+                              the connections strata closed before the answer's end
 """
 import json
 import os
@@ -220,9 +221,8 @@ class Handler(BaseHTTPRequestHandler):
                     return
         except OSError:
             # The client (strata) closed while the deltas were being sent:
-            # for "hold", that is the close the specs wait for.
-            if mode == "hold":
-                bump("held_closed")
+            # the close the specs wait for.
+            bump("held_closed")
             self.close_connection = True
             return
         if mode == "hold":

@@ -170,6 +170,28 @@ describe("strata.http.request #server", function()
       assert.is_string(doc.message)
     end)
 
+    it("timeout: no connection within connect_timeout_ms (a listener whose backlog is full)", function()
+      local socket = require("socket")
+      local l = assert(socket.tcp())
+      assert(l:bind("127.0.0.1", 0))
+      assert(l:listen(0)) -- never accepts: one connection fills the queue, later SYNs are dropped
+      local _, port = l:getsockname()
+      local fillers = {}
+      for i = 1, 3 do
+        fillers[i] = assert(socket.tcp())
+        fillers[i]:settimeout(0.2)
+        fillers[i]:connect("127.0.0.1", port) -- the first is queued, the others wait for their SYN's answer
+      end
+      local code, doc = fetch(server.port, "connect_timeout_ms=300&timeout_ms=20000&url=" .. enc("http://127.0.0.1:" .. port .. "/"))
+      for _, c in ipairs(fillers) do c:close() end
+      l:close()
+      assert.equal(502, code)
+      assert.equal("timeout", doc.code)
+      -- libcurl's words for the connect phase, not for the whole transfer's timeout_ms
+      assert.matches("[Cc]onnect", doc.message)
+      assert.not_matches("Operation timed out", doc.message)
+    end)
+
     it("connect: nothing listens on the port", function()
       local _, doc = fetch(server.port, "url=" .. enc("http://127.0.0.1:" .. srv.free_port() .. "/"))
       assert.equal("connect", doc.code)
@@ -339,5 +361,65 @@ describe("strata.http.request over TLS #server", function()
     stop_server(server, dir)
     assert.equal(200, code)
     assert.equal('{"ok":true}', doc.body)
+  end)
+end)
+
+-- HTTP/2 where the server offers it (ALPN over TLS): a local nginx (Debian's,
+-- with its http_v2 module) answers each request with the protocol it spoke.
+describe("strata.http.request over HTTP/2 #server", function()
+  local has_nginx = os.execute("command -v nginx >/dev/null 2>&1")
+  local dir, port, cert
+
+  setup(function()
+    if not has_nginx then return end
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. srv.quote(dir .. "/tmp")))
+    local key
+    cert, key = upstream.self_signed(dir)
+    port = srv.free_port()
+    srv.write(dir .. "/nginx.conf", ([[
+daemon off;
+worker_processes 1;
+pid %s/nginx.pid;
+error_log %s/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %s/tmp; proxy_temp_path %s/tmp; fastcgi_temp_path %s/tmp;
+  uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp;
+  server {
+    listen 127.0.0.1:%d ssl http2;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    location / { default_type text/plain; return 200 "$server_protocol"; }
+  }
+}
+]]):format(dir, dir, dir, dir, dir, dir, dir, port, cert, key))
+    assert(os.execute(("nginx -p %s -c %s/nginx.conf >%s/out.log 2>&1 &"):format(srv.quote(dir), srv.quote(dir), srv.quote(dir))))
+    for _ = 1, 100 do
+      local c = require("socket").connect("127.0.0.1", port)
+      if c then c:close(); break end
+      srv.sleep(0.05)
+    end
+  end)
+
+  teardown(function()
+    if not dir then return end
+    local f = io.open(dir .. "/nginx.pid")
+    local pid = f and f:read("*n")
+    if f then f:close() end
+    if pid then os.execute("kill " .. math.tointeger(pid)) end
+    os.execute("rm -rf " .. srv.quote(dir))
+  end)
+
+  it("speaks HTTP/2 to a TLS server that offers it", function()
+    if not has_nginx then return pending("nginx is not installed") end
+    local server, sdir = start_server({ url = "" }, { STRATA_HTTP_CA_FILE = cert })
+    local code, doc = fetch(server.port, "url=" .. enc(("https://127.0.0.1:%d/"):format(port)))
+    stop_server(server, sdir)
+    assert.equal(200, code, cjson.encode(doc))
+    assert.equal(200, doc.status)
+    assert.equal("HTTP/2.0", doc.body)
   end)
 end)

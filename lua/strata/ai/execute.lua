@@ -14,9 +14,11 @@
 -- "done" {task}, "error" {code, message}.  Without emit (a JSON answer) the text
 -- is collected.  A client gone (emit fails, or the core cancels the
 -- transfer because the connection closed) stops the upstream call and
--- the task ends "cancelled" with what was received; so does a cancel asked
--- through POST /v1/ai/tasks/{task_id}/cancel (checked as chunks arrive, at
--- most once a second).
+-- the task ends "cancelled" with what was received, streamed or not; so
+-- does a cancel asked through POST /v1/ai/tasks/{task_id}/cancel (M.cancel:
+-- the upstream call is stopped at once on this worker, within about a
+-- second on the process's other workers, and a strata process elsewhere
+-- finds the flag the route set as chunks arrive, at most once a second).
 --
 --   execute.run(o) -> { task, json (the task row's JSON text), replayed, error, status }
 --                     | nil, err (refused before any task: 4xx)
@@ -27,22 +29,36 @@ local config = require("strata.config")
 local db = require("strata.db")
 local pg = require("strata.pg")
 local request = require("strata.request")
+local stream = require("strata.stream")
+local aimetrics = require("strata.aimetrics")
 local log = require("strata.log")
 local select_provider = require("strata.ai.select")
 local render = require("strata.ai.render")
 
-local type, ipairs, pairs, pcall, tostring = type, ipairs, pairs, pcall, tostring
-local floor, concat, time = math.floor, table.concat, os.time
+local type, ipairs, pairs, pcall, tostring, error = type, ipairs, pairs, pcall, tostring, error
+local floor, concat = math.floor, table.concat
+local encode = cjson.encode
 
 local M = {}
 
 local TIMEOUT_MS, CONNECT_TIMEOUT_MS = 120000, 10000
+local CANCEL_POLL_MS = 1000 -- how often a stream asks the database whether another process cancelled it
 local MAX_ROUNDS = 4 -- provider calls of one task when the model calls tools
 local ROLES = { system = true, user = true, assistant = true }
 -- Transport failures that let the next provider answer (before the first token).
 local RETRYABLE = { connect = true, dns = true, timeout = true, tls = true, http = true }
 
 local function now() return request.elapsed_ms() or 0 end
+
+-- The cancel key of a task's provider calls (strata.http's cancel_key).
+local function cancel_key(task_id) return "ai_task:" .. task_id end
+
+--- Stops the provider call of a running task wherever it runs in this
+-- process (its caller has checked the task is theirs and set the flag that
+-- other processes read).
+function M.cancel(task_id)
+  http.cancel(cancel_key(task_id))
+end
 
 local function ms(x) return x and floor(x + 0.5) or nil end
 
@@ -63,10 +79,14 @@ end
 
 local CANCEL_SQL = "select coalesce((response_metadata ->> 'cancel_requested')::boolean, false) as c from public.ai_tasks where task_id = $1"
 
--- Whether a cancel was asked for the task; one query a second at most.
+-- Whether a cancel was asked for the task through another strata process
+-- (this process's cancel route stops the call itself: M.cancel); one
+-- query a second at most.
 local function cancel_asked(task_id, st)
-  local t = time()
-  if st.checked == t then return false end
+  -- Each stream on its own clock: a thousand streams started together do
+  -- not all ask at the same second's turn.
+  local t = now()
+  if t - (st.checked or 0) < CANCEL_POLL_MS then return false end
   st.checked = t
   local rows = pg.query(CANCEL_SQL, task_id)
   return rows and rows[1] and rows[1].c == true
@@ -124,13 +144,18 @@ local function attempt(cand, msgs, st, emit, task_id, tools)
     model = cand.model.model_id, messages = msgs, max_tokens = math.tointeger(cfg.maxOutputTokens), tools = tools })
   local parser, t0 = adapter.stream(), now()
   local a = { provider = name, model = cand.model.model_id, model_id = cand.model.id, text = {}, calls = {} }
+  st.current = a -- what arrived, should the handler be stopped in the call
 
   local function handle(events)
     for _, ev in ipairs(events) do
       if ev.type == "delta" then
-        a.first = a.first or now()
+        if not a.first then
+          a.first = now()
+          if not st.first then st.first = true; aimetrics.first_token(floor(a.first)) end
+        end
         a.text[#a.text + 1] = ev.text
-        send(emit, st, "delta", { text = ev.text })
+        -- The event's JSON built here: one delta per upstream chunk, for every open stream.
+        if emit then send(emit, st, "delta", '{"text":' .. encode(ev.text) .. "}") end
       elseif ev.type == "usage" then
         a.tin, a.tout = ev.input or a.tin, ev.output or a.tout
       elseif ev.type == "tool_call" then
@@ -141,8 +166,9 @@ local function attempt(cand, msgs, st, emit, task_id, tools)
     end
   end
 
+  local key = cancel_key(task_id)
   local status, headers, body = http.request({ method = call.method, url = call.url, headers = call.headers,
-    body = call.body, timeout_ms = math.tointeger(cfg.timeoutMs) or TIMEOUT_MS, connect_timeout_ms = CONNECT_TIMEOUT_MS,
+    body = call.body, cancel_key = key, timeout_ms = math.tointeger(cfg.timeoutMs) or TIMEOUT_MS, connect_timeout_ms = CONNECT_TIMEOUT_MS,
     on_chunk = function(chunk)
       handle(parser:feed(chunk))
       if st.gone or a.error then return false end
@@ -152,7 +178,9 @@ local function attempt(cand, msgs, st, emit, task_id, tools)
   if status == nil then
     local err = headers
     if not a.error and not st.gone and not st.cancelled then
-      if err.code == "cancelled" then
+      if err.code == "cancelled" and http.cancelled(key) then
+        st.cancelled = true -- M.cancel
+      elseif err.code == "cancelled" then
         st.gone = true -- the core stopped the transfer: the client left, or a reload
       else
         a.error = { code = "upstream_" .. err.code, message = ("%s: %s"):format(name, err.message),
@@ -216,7 +244,8 @@ end
 -- it and the failed attempts (each a usage_logs row); tokens and text are
 -- the totals of all calls.
 local function outcome(o, st, a, rounds, attempts, start, ctx, content)
-  local status = (st.gone or st.cancelled) and "cancelled" or (a and not a.error) and "completed" or "failed"
+  local status = (st.gone or st.cancelled) and "cancelled" or (a and not a.error and not st.failed) and "completed"
+    or "failed"
   local result = { status = status, agent_type = o.agent_type, user_message = { role = "user", content = content },
     total_time = ms(now() - start), tool_updates = #ctx.updates > 0 and ctx.updates or nil }
   local texts, tin, tout, first = {}, nil, nil, nil
@@ -240,7 +269,10 @@ local function outcome(o, st, a, rounds, attempts, start, ctx, content)
     result.time_to_first_token = first and ms(first - start)
     result.duration_ms = ms(a.duration)
     if a.error then result.response_errors = { code = a.error.code, message = a.error.message } end
-  elseif st.gone then
+  end
+  if st.failed then
+    result.response_errors = { code = "internal", message = st.failed }
+  elseif st.gone and not a then
     result.response_errors = { code = "client_gone", message = "the client went away" }
   end
   return result
@@ -286,6 +318,29 @@ local function log_activity(o, task, result, ctx)
   end
 end
 
+-- The providers in turn until one answers (or fails after its first
+-- token, or the client or a cancel stops it): the last call and its tool
+-- rounds; each failed attempt is added to `attempts`.
+local function call_providers(cands, o, content, st, task_id, ctx, attempts)
+  local a, rounds
+  for i, cand in ipairs(cands) do
+    if st.gone then break end
+    a, rounds = converse(cand, o, content, st, task_id, ctx)
+    if not (a.error and a.error.retryable and #rounds == 0 and i < #cands) or st.gone or st.cancelled then break end
+    attempts[#attempts + 1] = { provider = a.provider, model = a.model, status = "failed", duration_ms = ms(a.duration),
+      error = { code = a.error.code, message = a.error.message } }
+  end
+  return a, rounds or {}
+end
+
+-- /metrics' open streams: one more until the value returned is closed
+-- (however M.run is left).
+local STREAM_GUARD = setmetatable({}, { __close = function() aimetrics.stream(-1) end })
+local function open_stream()
+  aimetrics.stream(1)
+  return STREAM_GUARD
+end
+
 --- o: uid, run (its row), agent_type, content, variables, context,
 -- model_id, idempotency_key, allow_missing, emit (nil: no stream).
 function M.run(o)
@@ -300,21 +355,29 @@ function M.run(o)
   local task = cjson.decode(task_json)
   if rows[1].replayed then return { task = task, json = task_json, replayed = true } end
   local task_id = task.task_id
+  local streaming <close> = o.emit and open_stream() or nil
   -- Only a label until the completion: a task that stays "pending" is still completed.
   if not db.query_as_service(STREAMING_SQL, task_id) then log.warn("ai task not marked streaming", { task_id = task_id }) end
 
-  local st, start, attempts, a, rounds = {}, now(), {}, nil, {}
+  local start, attempts = now(), {}
+  local st = { checked = start }
   send(o.emit, st, "task", { task_id = task_id })
   local ctx = { uid = o.uid, run_id = o.run.id, task_id = task_id, agent_type = o.agent_type, updates = {},
     chat_id = o.run.source_type == "chat" and o.run.source_id ~= cjson.null and o.run.source_id or nil }
-  for i, cand in ipairs(cands) do
-    if st.gone then break end
-    a, rounds = converse(cand, o, content, st, task_id, ctx)
-    if not (a.error and a.error.retryable and #rounds == 0 and i < #cands) or st.gone or st.cancelled then break end
-    attempts[#attempts + 1] = { provider = a.provider, model = a.model, status = "failed", duration_ms = ms(a.duration),
-      error = { code = a.error.code, message = a.error.message } }
+  -- Protected: a handler answering in JSON is stopped at its next step
+  -- when its client leaves (lua_host.c), by an error raised in here.  The
+  -- task is then recorded as cancelled all the same: the statement below
+  -- runs in PostgreSQL before the handler is stopped again on its way back.
+  local ok, a, rounds = pcall(call_providers, cands, o, content, st, task_id, ctx, attempts)
+  local raised
+  if not ok then
+    raised = a
+    if stream.gone() then st.gone = true else st.failed = tostring(raised) end
+    a, rounds = st.current, {}
   end
   local result = outcome(o, st, a, rounds, attempts, start, ctx, content)
+  -- Counted before the statement: a JSON handler whose client left is stopped right after it.
+  aimetrics.execution(result.provider or lead.provider, result.status, result.tokens_input, result.tokens_output)
   rows, err = db.query_as_service(COMPLETE_SQL, task_id, result)
   if not rows then
     -- The answer was sent but could not be recorded: say so, the task stays unfinished.
@@ -323,6 +386,7 @@ function M.run(o)
     if o.emit then return { task = task, json = task_json, status = "failed", error = { code = "not_recorded" } } end
     return nil, { status = err.status or 500, code = err.code, message = err.message }
   end
+  if raised and not st.gone then error(raised, 0) end -- recorded as failed; the error is the handler's
   task_json = rows[1].json
   task = cjson.decode(task_json)
   log_activity(o, task, result, ctx)

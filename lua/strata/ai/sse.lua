@@ -7,8 +7,13 @@
 --
 --   local r = sse.reader()
 --   for _, ev in ipairs(r:feed(chunk)) do ... ev.event, ev.data ... end
+--
+-- It runs once per streamed chunk of every open AI stream, so it copies
+-- as little as it can: a line is read in place in the chunk (only its
+-- value is copied out), a chunk is joined to the held bytes only when some
+-- are held, and the data of a one-line event stays a string.
 
-local find, sub = string.find, string.sub
+local find, sub, byte = string.find, string.sub, string.byte
 local concat = table.concat
 
 local M = {}
@@ -16,49 +21,61 @@ local M = {}
 local Reader = {}
 Reader.__index = Reader
 
+local COLON, SPACE, CR, LF = 58, 32, 13, 10
+
 function M.reader()
   return setmetatable({ buf = "", event = nil, data = nil, skip_lf = false }, Reader)
 end
 
-function Reader:line(line, out)
-  if line == "" then
-    if self.data then out[#out + 1] = { event = self.event or "message", data = concat(self.data, "\n") } end
+-- The line buf[i..j] (j < i: a blank line).
+local function line(self, buf, i, j, out)
+  if j < i then
+    local d = self.data
+    if d then out[#out + 1] = { event = self.event or "message", data = type(d) == "table" and concat(d, "\n") or d } end
     self.event, self.data = nil, nil
     return
   end
-  if sub(line, 1, 1) == ":" then return end
-  local colon = find(line, ":", 1, true)
-  local field, value = line, ""
-  if colon then
-    field, value = sub(line, 1, colon - 1), sub(line, colon + 1)
-    if sub(value, 1, 1) == " " then value = sub(value, 2) end
+  if byte(buf, i) == COLON then return end
+  local colon = find(buf, ":", i, true)
+  local field, value
+  if colon and colon <= j then
+    field = sub(buf, i, colon - 1)
+    local v = colon + 1
+    if v <= j and byte(buf, v) == SPACE then v = v + 1 end
+    value = sub(buf, v, j)
+  else
+    field, value = sub(buf, i, j), ""
   end
   if field == "event" then
     self.event = value
   elseif field == "data" then
-    self.data = self.data or {}
-    self.data[#self.data + 1] = value
+    local d = self.data
+    if d == nil then self.data = value
+    elseif type(d) == "table" then d[#d + 1] = value
+    else self.data = { d, value } end
   end
 end
 
 --- The events completed by `chunk`.
 function Reader:feed(chunk)
   local out = {}
-  local buf = self.buf .. chunk
-  local i = 1
-  if self.skip_lf and sub(buf, 1, 1) == "\n" then i = 2 end
+  local buf = self.buf
+  if buf == "" then buf = chunk else buf = buf .. chunk end
+  local i, n = 1, #buf
+  if self.skip_lf and byte(buf, 1) == LF then i = 2 end
   self.skip_lf = false
   while true do
-    local s, e = find(buf, "[\r\n]", i)
+    local s = find(buf, "[\r\n]", i)
     if not s then break end
-    if sub(buf, s, s) == "\r" then
-      if s == #buf then self.skip_lf = true        -- maybe CR LF split across chunks
-      elseif sub(buf, s + 1, s + 1) == "\n" then e = s + 1 end
+    local e = s
+    if byte(buf, s) == CR then
+      if s == n then self.skip_lf = true            -- maybe CR LF split across chunks
+      elseif byte(buf, s + 1) == LF then e = s + 1 end
     end
-    self:line(sub(buf, i, s - 1), out)
+    line(self, buf, i, s - 1, out)
     i = e + 1
   end
-  self.buf = sub(buf, i)
+  self.buf = i > n and "" or sub(buf, i)
   return out
 end
 

@@ -413,6 +413,29 @@ describe("AI execution #server", function()
     assert.truthy(#t.response_text < 40, t.response_text)
   end)
 
+  it("cancels the upstream call when the client resets the connection of a silent stream", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local before = fake.stats().held_closed
+    local c = srv.connect(s.port)
+    -- One delta, then the upstream says nothing: only the reset itself can
+    -- tell strata the client left (epoll reports it as HUP/ERR, not RDHUP).
+    local body = cjson.encode({ content = "x #mode=hold" })
+    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+      :format(run.id, tok, #body, body)))
+    local seen, task_id = "", nil
+    while not seen:find("event: delta", 1, true) do
+      local line = assert(c:receive("*l"))
+      seen = seen .. line .. "\n"
+      task_id = task_id or line:match('"task_id":"([%x%-]+)"')
+    end
+    assert(c:setoption("linger", { on = true, timeout = 0 }))
+    c:close() -- RST
+    local st = fake.await(function(x) return x.held_closed > before end)
+    assert.equal(before + 1, st.held_closed, s.log())
+    assert.equal("cancelled", await_status(task_id, "cancelled").status)
+  end)
+
   it("cancels a running task through POST /v1/ai/tasks/{id}/cancel", function()
     local _, tok = user()
     local run = new_run(tok)

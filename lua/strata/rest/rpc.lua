@@ -370,9 +370,6 @@ function M.call(call, cat, schema, name)
   local args, filter_keys, q, nested, whole = arguments(call, overloads, get)
   local f
   if whole then f = body_taker(overloads) else f, whole = pick(overloads, schema, name, args, not get) end
-  if get and f.volatility == "v" then
-    raise(405, "PGRST101", "Cannot use the GET method on a volatile function; use POST")
-  end
   if whole then args = {} end -- the policy sees no named arguments: the body is one value
   if not policy.rpc_allowed(ctx, schema, name, args) then
     return errors.new(ctx.role == "anon" and 401 or 403, "42501", format("permission denied for function %s", name))

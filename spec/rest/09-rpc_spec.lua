@@ -83,7 +83,7 @@ describe("REST API #server", function()
       assert.matches("limit must be a non%-negative integer", doc.message)
       code, doc = call("POST", "rpc/get_broker_values_for_context", { body = context(), query = { { "scope_level", "xx.1" } } })
       assert.equal(400, code)
-      assert.matches("scope_level=xx.1", doc.message, 1, true)
+      assert.equal('"failed to parse filter (xx.1)" (line 1, column 1)', doc.message) -- PostgREST's words
       -- A function returning rows of a table: its columns, filtered and ordered.
       code, doc = call("POST", "rpc/rest_spec_items_over", { body = { min_qty = 3 },
         query = { { "select", "name,qty" }, { "order", "qty.desc" }, { "name", "neq.date" } } })

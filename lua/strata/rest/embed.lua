@@ -20,10 +20,9 @@
 -- visible, matching embedded row.  A to-many embed's rows are capped by
 -- max_rows when the caller says so (reads and RPC: PostgREST caps every
 -- level there, not in writes).
--- Uses strata.rest.grammar, strata.rest.query, strata.rest.sql,
+-- Uses strata.rest.query, strata.rest.sql,
 -- strata.rest.policy and strata.rest.relations.
 
-local grammar = require("strata.rest.grammar")
 local query = require("strata.rest.query")
 local sqlmod = require("strata.rest.sql")
 local policy = require("strata.rest.policy")
@@ -131,8 +130,10 @@ local function attach(nodes, nested)
   for _, p in ipairs(nested) do
     local node = find_node(nodes, p.path)
     for _, v in ipairs(p.values) do
-      if WINDOW[p.key] then
-        node[p.key] = { raw = p.raw, value = v } -- the last one wins, as at the top level
+      if p.key == "order" and node.order then
+        query.order(v, p.raw) -- PostgREST parses every order= and applies the first
+      elseif WINDOW[p.key] then
+        node[p.key] = { raw = p.raw, value = v } -- limit, offset: the last one wins, as at the top level
       else
         node.params[#node.params + 1] = { key = p.key, raw = p.raw, value = v }
       end
@@ -242,11 +243,7 @@ end
 local function window(pl, node, eb)
   local a, out = node.alias .. ".", ""
   if node.order and node.order.value ~= "" then
-    local list, err = grammar.order(node.order.value)
-    if not list then
-      raise(400, "PGRST100", format("failed to parse order (%s=%s)", node.order.raw, node.order.value), err)
-    end
-    out = " ORDER BY " .. M.order_by(eb, list, a, node.children)
+    out = " ORDER BY " .. M.order_by(eb, query.order(node.order.value, node.order.raw), a, node.children)
   end
   local limit = node.limit and query.count(node.limit.value, node.limit.raw)
   if pl.max_rows then limit = math.min(limit or pl.max_rows, pl.max_rows) end

@@ -269,8 +269,8 @@ function M.filter(field_text, expr)
     node.values = list
   elseif op == "is" then
     local v = lower(value)
-    if v ~= "null" and v ~= "true" and v ~= "false" and v ~= "unknown" then
-      return nil, ("is. accepts null, true, false or unknown, not '%s'"):format(value)
+    if v ~= "null" and v ~= "not_null" and v ~= "true" and v ~= "false" and v ~= "unknown" then
+      return nil, ("is. accepts null, not_null, true, false or unknown, not '%s'"):format(value)
     end
     node.value = v
   elseif RAW[op] then

@@ -173,8 +173,7 @@ local function read(call, ctx, cat, t, q)
   local b = builder(ctx, t)
   local nested
   q, nested = embed.split(q) -- "other.col=..." parameters belong to embedded resources
-  local items, err = grammar.select(q.select)
-  if not items then raise(400, "PGRST100", "failed to parse select parameter (" .. tostring(q.select) .. ")", err) end
+  local items = query.select(q.select)
   local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { max_rows = config.max_rows })
   local group = ""
   if sqlmod.aggregating(items) then
@@ -193,9 +192,7 @@ local function read(call, ctx, cat, t, q)
   local where = sqlmod.where(conds)
   local order = ""
   if q.order and q.order ~= "" then
-    local list, e = grammar.order(q.order)
-    if not list then raise(400, "PGRST100", "failed to parse order (" .. q.order .. ")", e) end
-    order = " ORDER BY " .. embed.order_by(b, list) -- rel(col) orders by a to-one embed
+    order = " ORDER BY " .. embed.order_by(b, query.order(q.order)) -- rel(col) orders by a to-one embed
   end
   local limit, offset = window(call, q)
   local p = call.prefer
@@ -254,8 +251,7 @@ local function payload_columns(t, q, payload)
     if type(obj) ~= "table" or (obj[1] ~= nil) then raise(400, "PGRST102", "All object keys must match") end
   end
   if q.columns then
-    local names, err = grammar.columns(q.columns)
-    if not names then raise(400, "PGRST100", "failed to parse columns parameter (" .. q.columns .. ")", err) end
+    local names = query.columns("columns", q.columns)
     for _, name in ipairs(names) do add(name) end
     return cols
   end
@@ -343,8 +339,7 @@ end
 -- CTE, PostgREST's too), under their select policies; nested holds the
 -- embedded resources' parameters (embed.split).
 local function returning(call, ctx, cat, t, b, q, nested)
-  local items, err = grammar.select(q.select)
-  if not items then raise(400, "PGRST100", "failed to parse select parameter", err) end
+  local items = query.select(q.select)
   local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { parent = "pgrst_rows." })
   return "SELECT count(*) AS page, " .. media.body_aggregate(call, b, items, "x")
     .. " AS body, (json_agg(" .. media.row(call, "x") .. ") -> 0)::text AS single FROM (SELECT " .. b:select_list(items) .. " FROM pgrst_rows"
@@ -404,8 +399,7 @@ local function conflict_clause(b, t, q, p, cols, put)
   local target = t.pk
   if q.on_conflict and not put then
     target = {}
-    local names, err = grammar.columns(q.on_conflict)
-    if not names then raise(400, "PGRST100", "failed to parse on_conflict parameter (" .. q.on_conflict .. ")", err) end
+    local names = query.columns("on_conflict", q.on_conflict)
     for _, name in ipairs(names) do
       if not t.columns[name] then raise(400, "42703", format("column %s.%s does not exist", t.name, name)) end
       if b.hidden[name] then
@@ -645,12 +639,17 @@ end
 local HANDLERS = { GET = read, HEAD = read, POST = insert, PATCH = update, DELETE = delete, PUT = put }
 
 local function dispatch(call)
-  -- A parameter such as select or order given twice: the last one wins
-  -- (or= and and= may repeat; each is a filter).  The query is walked, not
-  -- RESERVED: it is usually the shorter, and most values are strings.
+  -- A parameter given twice: as PostgREST, the first select, order,
+  -- columns and on_conflict apply (every order= is parsed all the same),
+  -- the last limit and offset (or= and and= may repeat; each is a filter).
+  -- The query is walked, not RESERVED: it is usually the shorter, and most
+  -- values are strings.
   local q = call.query
   for k, v in pairs(q) do
-    if RESERVED[k] and type(v) == "table" then q[k] = v[#v] end
+    if RESERVED[k] and type(v) == "table" then
+      if k == "order" then for i = 2, #v do query.order(v[i]) end end
+      q[k] = (k == "limit" or k == "offset") and v[#v] or v[1]
+    end
   end
   prefer.check(call.prefer)
   local cat, err = catalog.get()

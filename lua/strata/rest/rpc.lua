@@ -297,8 +297,7 @@ end
 -- and order may name (PostgREST's pgrst_scalar); its page is an array of
 -- the values.  One composite ("row") answers its first row as an object.
 local function table_sql(call, kind, cat_schema, rt, b, invocation, q, nested, filter_keys)
-  local items, err = grammar.select(q.select)
-  if not items then raise(400, "PGRST100", "failed to parse select parameter (" .. tostring(q.select) .. ")", err) end
+  local items = query.select(q.select)
   local max_rows = require("strata.config").max_rows
   local conds, sel, body_agg, single_agg, source
   if kind == "scalars" then
@@ -319,9 +318,7 @@ local function table_sql(call, kind, cat_schema, rt, b, invocation, q, nested, f
   end
   local order = ""
   if q.order and q.order ~= "" then
-    local list, e = grammar.order(q.order)
-    if not list then raise(400, "PGRST100", "failed to parse order (" .. q.order .. ")", e) end
-    order = " ORDER BY " .. embed.order_by(b, list, "pgrst_call.")
+    order = " ORDER BY " .. embed.order_by(b, query.order(q.order), "pgrst_call.")
   end
   local limit, offset = query.window(call, q, max_rows)
   local counting = call.prefer.count ~= nil or prefer.max_affected(call.prefer) ~= nil

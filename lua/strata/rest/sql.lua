@@ -141,7 +141,8 @@ function Builder:condition(node, alias)
     elseif op == "in" then
       sql = f .. " = ANY(" .. self:param(array_literal(node.values)) .. (texty and "::text[])" or ")")
     elseif op == "is" then
-      sql = f .. " IS " .. ({ null = "NULL", ["true"] = "TRUE", ["false"] = "FALSE", unknown = "UNKNOWN" })[node.value]
+      sql = f .. " IS " .. ({ null = "NULL", not_null = "NOT NULL", ["true"] = "TRUE", ["false"] = "FALSE",
+        unknown = "UNKNOWN" })[node.value]
     elseif FTS[op] then
       local q = node.field.lang and (self:param(node.field.lang) .. "::regconfig, ") or ""
       sql = f .. " @@ " .. FTS[op] .. "(" .. q .. self:param(node.value) .. ")"

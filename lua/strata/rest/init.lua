@@ -145,28 +145,13 @@ local function planned_total(call, ctx, cat, t, q)
   return math.tointeger(plan[1].Plan["Plan Rows"]) or 0
 end
 
--- A read answered with its plan (Accept: application/vnd.pgrst.plan,
--- conf rest_plans): EXPLAIN of the statement itself, in a transaction taken
--- back (ANALYZE runs it).
-local function plan(call, ctx, sql, params)
-  local out
-  local _, err = exec.atomic(call, function(tx)
-    local rows, e = tx.query(media.explain(call, sql), table.unpack(params, 1, #params))
-    if not rows then return nil, e end
-    out = rows
-    return nil, prefer.ROLLBACK
-  end)
-  if not out then return errors.from_db(err, anon(ctx)) end
-  local body
-  if call.plan.format == "json" then
-    local v = out[1]["QUERY PLAN"]
-    body = type(v) == "string" and v or cjson.encode(v)
-  else
-    local lines = {}
-    for i, r in ipairs(out) do lines[i] = r["QUERY PLAN"] end
-    body = concat(lines, "\n")
-  end
-  return 200, body, { ["Content-Type"] = media.content_type(call) }
+-- A read or write answered with its plan (Accept:
+-- application/vnd.pgrst.plan, conf rest_plans): EXPLAIN of the statement
+-- itself, in a transaction taken back (ANALYZE runs it), 200 as PostgREST.
+local function plan(call, ctx, sql, params, is_validated)
+  local rows, err = exec.plan(call, media.explain(call, sql), params, is_validated)
+  if not rows then return errors.from_db(err, anon(ctx)) end
+  return 200, media.plan_body(call, rows), { ["Content-Type"] = media.content_type(call) }
 end
 
 local function read(call, ctx, cat, t, q)
@@ -289,6 +274,7 @@ local function write(call, ctx, t, action, sql, params, put)
   local outcome, kept
   local validated = action ~= "delete" and t.schema == "public" and validation.has_validator(t.name)
   call.rls_bypass = params.rls_bypass
+  if media.of(call) == "plan" then return plan(call, ctx, sql, params, validated) end
   local res, err = exec.atomic(call, function(tx)
     local rows, e = tx.query(sql, table.unpack(params, 1, params.n or #params))
     if not rows then return nil, e end
@@ -612,6 +598,11 @@ end
 local function put(call, ctx, cat, t, q)
   local payload = call.json
   put_conditions(nil, t, (embed.split(q))) -- the URL's error before the payload's, as PostgREST
+  if type(payload) == "table" and type(payload[1]) == "table" and payload[1][1] == nil then
+    -- An array: PostgREST puts its first object (UpsertSpec.hs).
+    payload = payload[1]
+    call.json, call.body = payload, cjson.encode(payload)
+  end
   if type(payload) ~= "table" or payload[1] ~= nil then
     raise(400, "PGRST102", "Empty or invalid json", "PUT expects one JSON object")
   end
@@ -656,10 +647,6 @@ local function dispatch(call)
   if not cat then return errors.from_db(err, false) end
   policy.review_rls(cat)
   local schema = schema_for(call, cat)
-  if (call.fn or (call.method ~= "GET" and call.method ~= "HEAD")) and media.of(call) == "plan" then
-    -- Plans of writes and calls are not built yet: refused, not answered as data.
-    return errors.new(406, "PGRST107", "None of these media types are available: " .. tostring(call.accept))
-  end
   if call.fn then return rpc.call(call, cat, schema, call.fn) end
   if call.table == "" and (call.method == "GET" or call.method == "HEAD") then return openapi_document(call, cat, schema) end
   local t = cat.schemas[schema].tables[call.table]

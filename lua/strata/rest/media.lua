@@ -125,6 +125,17 @@ function M.explain(call, sql)
   return "EXPLAIN (" .. concat(opts, ", ") .. ") " .. sql
 end
 
+--- The body of a plan answer from EXPLAIN's rows (M.explain).
+function M.plan_body(call, rows)
+  if call.plan.format == "json" then
+    local v = rows[1]["QUERY PLAN"]
+    return type(v) == "string" and v or require("cjson").encode(v)
+  end
+  local lines = {}
+  for i, r in ipairs(rows) do lines[i] = r["QUERY PLAN"] end
+  return concat(lines, "\n")
+end
+
 --- A row `alias` as the JSON value the answer holds: without its null
 -- members under nulls=stripped (json_strip_nulls, as PostgREST).
 function M.row(call, alias)

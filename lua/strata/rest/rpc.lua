@@ -391,6 +391,11 @@ function M.call(call, cat, schema, name)
     sql = kind == "void" and ("SELECT 1 AS page, " .. total .. " AS total, NULL::text AS body FROM (SELECT " .. invocation
       .. ") AS pgrst_void") or ("SELECT 1 AS page, " .. total .. " AS total, to_json(" .. invocation .. ")::text AS body")
   end
+  if media.of(call) == "plan" then
+    local rows, perr = exec.plan(call, media.explain(call, sql), b.params, false, get)
+    if not rows then return errors.from_db(perr, ctx.role == "anon") end
+    return 200, media.plan_body(call, rows), { ["Content-Type"] = media.content_type(call) }
+  end
   local res, err, rolled_back = run(call, get, sql, b.params)
   if not res and err.over then return prefer.over_limit(err.over) end
   if not res then return errors.from_db(err, ctx.role == "anon") end

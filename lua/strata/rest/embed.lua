@@ -89,10 +89,6 @@ end
 
 local function node_of(it, t, tables)
   local rel = relations.find(t, tables, it)
-  if it.spread and not rel.to_one then
-    raise(400, "PGRST119", format("A spread operation on '%s' is not possible", it.name),
-      format("'%s' and '%s' do not form a many-to-one or one-to-one relationship", t.name, it.name))
-  end
   return { item = it, rel = rel, t = rel.foreign, params = {}, count = not it.spread and count_key(it, rel.foreign) }
 end
 
@@ -190,14 +186,21 @@ local function join_conditions(pl, node, b, eb, parent)
   return conds
 end
 
--- The embedded rows' conditions: the join to the parent (b), the table's
--- select policy and the client's filters on it.
-local function conditions(pl, node, b, eb, parent)
-  local a = node.alias .. "."
-  local conds = join_conditions(pl, node, b, eb, parent)
-  conds[#conds + 1] = read_policy(pl, eb, node.t, a)
-  for _, p in ipairs(node.params) do conds[#conds + 1] = filter_sql(eb, p, a) end
-  return conds
+-- The test that an embed of `nodes` named `name` (its alias, else its
+-- name) has a row, or nil: what PostgREST's `name=is.null` and
+-- `name=not.is.null` filter on ("null filtering on embedded resources"),
+-- also inside or=/and=.  Other operators keep naming a column.
+local function exists_of(nodes, name)
+  for _, n in ipairs(nodes) do
+    if (n.item.alias or n.item.name) == name and n.from then
+      return "EXISTS (SELECT 1 FROM " .. n.from .. n.where .. ")"
+    end
+  end
+  return nil
+end
+
+local function embeds_testable(builder, nodes)
+  builder.embed_exists = function(name) return exists_of(nodes, name) end
 end
 
 local function from_sql(node)
@@ -268,8 +271,11 @@ local function json_sql(pl, node, eb)
     .. ") AS pgrst_x)"
 end
 
--- A spread's columns as { sql, name }: each a scalar subquery on the one
--- embedded row, so the parent's answer (JSON or CSV) holds them as its own.
+-- A spread's columns as { sql, name }, so the parent's answer (JSON or
+-- CSV) holds them as its own: of a to-one embed, each a scalar subquery on
+-- the one embedded row; of a to-many one (PostgREST 13), each the JSON
+-- array of the column's values over the embedded rows, in their order
+-- (`[]` for none).
 local function spread_columns(pl, node, eb)
   local a, cols = node.alias .. ".", {}
   for _, it in ipairs(node.item.select) do
@@ -285,7 +291,14 @@ local function spread_columns(pl, node, eb)
         it.alias or (#it.path > 0 and it.path[#it.path].key) or it.name }
     end
   end
-  for _, c in ipairs(cols) do c[1] = "(SELECT " .. c[1] .. " FROM " .. node.from .. node.where .. " LIMIT 1)" end
+  if node.rel.to_one then
+    for _, c in ipairs(cols) do c[1] = "(SELECT " .. c[1] .. " FROM " .. node.from .. node.where .. " LIMIT 1)" end
+    return cols
+  end
+  local rows = " FROM " .. node.from .. node.where .. window(pl, node, eb)
+  for _, c in ipairs(cols) do
+    c[1] = "(SELECT coalesce(json_agg(pgrst_s.v), '[]') FROM (SELECT " .. c[1] .. " AS v" .. rows .. ") AS pgrst_s)"
+  end
   return cols
 end
 
@@ -303,8 +316,14 @@ local function render(pl, b, node, parent)
   node.alias = "pgrst_e" .. pl.n
   local eb = child_builder(pl, b, node.t)
   node.eb = eb
-  local conds = conditions(pl, node, b, eb, parent)
-  for _, child in ipairs(node.children) do conds[#conds + 1] = render(pl, eb, child, node.alias .. ".") end
+  -- The join to the parent (b), the table's select policy, the children's
+  -- !inner tests, then the client's filters (which may test a child).
+  local a = node.alias .. "."
+  local conds = join_conditions(pl, node, b, eb, parent)
+  conds[#conds + 1] = read_policy(pl, eb, node.t, a)
+  for _, child in ipairs(node.children) do conds[#conds + 1] = render(pl, eb, child, a) end
+  embeds_testable(eb, node.children)
+  for _, p in ipairs(node.params) do conds[#conds + 1] = filter_sql(eb, p, a) end
   node.from, node.where = from_sql(node), sqlmod.where(conds)
   local cols, out = columns_of(pl, node, eb), {}
   for i, c in ipairs(cols) do out[i] = c[1] .. " AS " .. qi(c[2]) end
@@ -342,6 +361,7 @@ function M.plan(b, ctx, cat_schema, t, items, nested, opts)
   for _, node in ipairs(nodes) do
     conds[#conds + 1] = render(pl, b, node, opts.parent or (sqlmod.qualified(t) .. "."))
   end
+  embeds_testable(b, nodes)
   return conds
 end
 

@@ -116,6 +116,10 @@ function Builder:condition(node, alias)
     local parts = {}
     for i, child in ipairs(node.children) do parts[i] = self:condition(child, alias) end
     sql = "(" .. concat(parts, node.logic == "or" and " OR " or " AND ") .. ")"
+  elseif node.op == "is" and node.value == "null" and #node.field.path == 0 and self.embed_exists
+      and self.embed_exists(node.field.name) then
+    -- `embed=is.null`: the embed has no row (strata.rest.embed).
+    return (node.negate and "" or "NOT ") .. self.embed_exists(node.field.name)
   else
     local f = self:field(node.field, alias)
     local op = node.op

@@ -6,12 +6,16 @@
 --   `embed=not.is.null`, by name or alias, nested, inside or=;
 -- * !inner and !left on every embed shape (EmbedInnerJoinSpec.hs);
 -- * to-many spreads (SpreadQueriesSpec.hs, PostgREST 13): each column an
---   array of the embedded rows' values, [] for none.
+--   array of the embedded rows' values, [] for none;
+-- * computed relationships (ComputedRelsSpec.hs): functions taking a
+--   table's row and returning rows of another, embedded by their name.
 local cjson = require("cjson")
 local h = require("helpers")
 local R = require("fixtures.rest")
 
 local DROP = [[
+drop function if exists public.em_computed_clients(public.em_projects), public.em_client_projects(public.em_clients),
+  public.em_first_project(public.em_clients);
 drop table if exists public.em_users_tasks, public.em_users, public.em_tasks, public.em_grandchild_entities,
   public.em_child_entities, public.em_entities, public.em_projects, public.em_clients cascade;
 ]]
@@ -36,6 +40,12 @@ create table public.em_users_tasks (user_id int references public.em_users(id), 
 insert into public.em_users values (1, 'Angela Martin'), (2, 'Michael Scott'), (3, 'Dwight Schrute');
 insert into public.em_tasks values (1, 'Design'), (2, 'Code');
 insert into public.em_users_tasks values (1, 1), (3, 1), (2, 2);
+create function public.em_computed_clients(public.em_projects) returns setof public.em_clients rows 1
+  language sql stable as $$ select * from public.em_clients where id = $1.client_id $$;
+create function public.em_client_projects(public.em_clients) returns setof public.em_projects
+  language sql stable as $$ select * from public.em_projects where client_id = $1.id $$;
+create function public.em_first_project(public.em_clients) returns public.em_projects
+  language sql stable as $$ select * from public.em_projects where client_id = $1.id order by id limit 1 $$;
 ]]
 
 local null = cjson.null
@@ -173,6 +183,25 @@ describe("REST embedding as PostgREST 12/13 #server", function()
       assert.same({ { name = "Microsoft", project = { "Windows 7", "Windows 10" }, owner = { "Microsoft", "Microsoft" } } },
         get("em_clients", { { "select", "name,...em_projects(project:name,...em_clients(owner:name))" }, { "id", "eq.1" },
           { "em_projects.order", "id" } }))
+    end)
+  end)
+
+  describe("computed relationships", function()
+    it("embed a function's rows by its name: to-one (ROWS 1 or one row) as an object, SETOF as an array", function()
+      assert.same({ { name = "Windows 7", em_computed_clients = { name = "Microsoft" } },
+        { name = "Orphan", em_computed_clients = null } }, get("em_projects", {
+        { "select", "name,em_computed_clients(name)" }, { "id", "in.(1,5)" }, { "order", "id" } }))
+      assert.same({ { name = "Apple", em_client_projects = { { name = "IOS" }, { name = "OSX" } },
+        em_first_project = { id = 3 } } }, get("em_clients", {
+        { "select", "name,em_client_projects(name),em_first_project(id)" }, { "id", "eq.2" },
+        { "em_client_projects.order", "id" } }))
+    end)
+
+    it("take filters, !inner and null filtering like any embed", function()
+      assert.same({ { name = "Orphan" } }, get("em_projects", { { "select", "name,em_computed_clients()" },
+        { "em_computed_clients", "is.null" } }))
+      assert.same({ { name = "Microsoft", em_client_projects = { { id = 2 } } } }, get("em_clients", {
+        { "select", "name,em_client_projects!inner(id)" }, { "em_client_projects.name", "eq.Windows 10" } }))
     end)
   end)
 end)

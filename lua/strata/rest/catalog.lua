@@ -33,7 +33,7 @@ select n.nspname as schema, p.proname as name, p.provolatile as volatility, p.pr
   t.typtype as return_kind, format_type(p.prorettype, null) as return_type, p.pronargdefaults as ndefaults,
   coalesce(p.proargnames, '{}') as arg_names, coalesce(p.proargmodes::text[], '{}') as arg_modes,
   coalesce(array(select format_type(x, null) from unnest(p.proargtypes) as x), '{}') as in_types,
-  p.pronargs as nargs, obj_description(p.oid, 'pg_proc') as description
+  p.pronargs as nargs, obj_description(p.oid, 'pg_proc') as description, p.prorows as rows
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
 where n.nspname = any($1::text[]) and p.prokind = 'f']]
 
@@ -162,13 +162,26 @@ end
 -- A computed column, as PostgREST has them: a function of one argument of
 -- a table's row type (same schema), returning one value; selected,
 -- filtered and ordered by its name like a column the table lacks.
+local function unqualified(type_name) return (type_name:match('([^%.]+)$'):gsub('"', "")) end
+
 local function add_computed(tables, f)
   if #f.args ~= 1 or f.returns_set or f.return_type == "void" then return end
-  local tname = f.args[1].type:match('([^%.]+)$'):gsub('"', "")
-  local t = tables[tname]
+  local t = tables[unqualified(f.args[1].type)]
   if not t or t.columns[f.name] then return end
   t.computed = t.computed or {}
   t.computed[f.name] = f
+end
+
+-- A computed relationship, as PostgREST's allComputedRels: a function of
+-- one argument of a table's row type returning a table's row type (both
+-- tables in the function's schema), embedded by the function's name;
+-- to-one unless it returns a SETOF of more than one row (ROWS 1 is one).
+local function add_computed_rel(tables, f)
+  if #f.args ~= 1 or f.return_kind ~= "c" then return end
+  local from, to = tables[unqualified(f.args[1].type)], tables[unqualified(f.return_type)]
+  if not from or not to then return end
+  from.computed_rels = from.computed_rels or {}
+  from.computed_rels[#from.computed_rels + 1] = { fn = f, foreign = to, to_one = not f.returns_set or f.rows == 1 }
 end
 
 local function load()
@@ -209,6 +222,7 @@ local function load()
     list[#list + 1] = f
     cat.schemas[f.schema].functions[f.name] = list
     add_computed(cat.schemas[f.schema].tables, f)
+    add_computed_rel(cat.schemas[f.schema].tables, f)
   end
   return cat
 end

@@ -174,6 +174,7 @@ end
 -- the junction (alias <node>_j) whose own select policy then applies.
 local function join_conditions(pl, node, b, eb, parent)
   local a, rel, conds = node.alias .. ".", node.rel, {}
+  if rel.dir == "computed" then return conds end -- the function joins (from_sql)
   if rel.dir ~= "m2m" then
     for _, c in ipairs(rel.cols) do conds[#conds + 1] = a .. join_column(eb, c[2]) .. " = " .. parent .. join_column(b, c[1]) end
     return conds
@@ -203,7 +204,13 @@ local function embeds_testable(builder, nodes)
   builder.embed_exists = function(name) return exists_of(nodes, name) end
 end
 
-local function from_sql(node)
+-- The embedded rows: the table (and a many-to-many's junction), or a
+-- computed relationship's function called with the parent's row.
+local function from_sql(node, parent)
+  if node.rel.dir == "computed" then
+    local f = node.rel.fn
+    return qi(f.schema) .. "." .. qi(f.name) .. "(" .. parent .. "*) AS " .. node.alias
+  end
   local from = sqlmod.qualified(node.t) .. " AS " .. node.alias
   if node.rel.dir == "m2m" then from = from .. ", " .. sqlmod.qualified(node.rel.junction) .. " AS " .. node.alias .. "_j" end
   return from
@@ -324,7 +331,7 @@ local function render(pl, b, node, parent)
   for _, child in ipairs(node.children) do conds[#conds + 1] = render(pl, eb, child, a) end
   embeds_testable(eb, node.children)
   for _, p in ipairs(node.params) do conds[#conds + 1] = filter_sql(eb, p, a) end
-  node.from, node.where = from_sql(node), sqlmod.where(conds)
+  node.from, node.where = from_sql(node, parent), sqlmod.where(conds)
   local cols, out = columns_of(pl, node, eb), {}
   for i, c in ipairs(cols) do out[i] = c[1] .. " AS " .. qi(c[2]) end
   pl.columns[node.item], pl.embeds[node.item] = cols, concat(out, ", ")

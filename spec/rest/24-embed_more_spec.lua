@@ -14,10 +14,12 @@ local h = require("helpers")
 local R = require("fixtures.rest")
 
 local DROP = [[
+drop view if exists public.em_user_tags;
+drop schema if exists em_private cascade;
 drop function if exists public.em_computed_clients(public.em_projects), public.em_client_projects(public.em_clients),
   public.em_first_project(public.em_clients);
 drop table if exists public.em_users_tasks, public.em_users, public.em_tasks, public.em_grandchild_entities,
-  public.em_child_entities, public.em_entities, public.em_projects, public.em_clients cascade;
+  public.em_child_entities, public.em_entities, public.em_projects, public.em_clients, public.em_tags cascade;
 ]]
 
 local FIXTURES = DROP .. [[
@@ -40,6 +42,14 @@ create table public.em_users_tasks (user_id int references public.em_users(id), 
 insert into public.em_users values (1, 'Angela Martin'), (2, 'Michael Scott'), (3, 'Dwight Schrute');
 insert into public.em_tasks values (1, 'Design'), (2, 'Code');
 insert into public.em_users_tasks values (1, 1), (3, 1), (2, 2);
+-- A view as the junction: its table sits in a schema the API does not expose.
+create schema em_private;
+create table public.em_tags (id int primary key, name text not null);
+create table em_private.user_tags (user_id int references public.em_users(id), tag_id int references public.em_tags(id),
+  primary key (user_id, tag_id));
+create view public.em_user_tags as select user_id, tag_id from em_private.user_tags;
+insert into public.em_tags values (1, 'red'), (2, 'blue');
+insert into em_private.user_tags values (1, 1), (1, 2), (3, 2);
 create function public.em_computed_clients(public.em_projects) returns setof public.em_clients rows 1
   language sql stable as $$ select * from public.em_clients where id = $1.client_id $$;
 create function public.em_client_projects(public.em_clients) returns setof public.em_projects
@@ -202,6 +212,16 @@ describe("REST embedding as PostgREST 12/13 #server", function()
         { "em_computed_clients", "is.null" } }))
       assert.same({ { name = "Microsoft", em_client_projects = { { id = 2 } } } }, get("em_clients", {
         { "select", "name,em_client_projects!inner(id)" }, { "em_client_projects.name", "eq.Windows 10" } }))
+    end)
+  end)
+
+  describe("a view as a many-to-many junction", function()
+    it("embeds through a view showing its table's primary and foreign keys (PostgREST's view key dependencies)", function()
+      assert.same({ { name = "Angela Martin", em_tags = { { name = "red" }, { name = "blue" } } },
+        { name = "Michael Scott", em_tags = {} }, { name = "Dwight Schrute", em_tags = { { name = "blue" } } } },
+        get("em_users", { { "select", "name,em_tags(name)" }, { "order", "id" }, { "em_tags.order", "id" } }))
+      assert.same({ { name = "blue", em_users = { { name = "Angela Martin" }, { name = "Dwight Schrute" } } } },
+        get("em_tags", { { "select", "name,em_users!em_user_tags(name)" }, { "id", "eq.2" }, { "em_users.order", "id" } }))
     end)
   end)
 end)

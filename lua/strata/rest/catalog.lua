@@ -46,7 +46,7 @@ where n.nspname = any($1::text[]) and p.prokind = 'f']]
 -- once per catalog load.  is_unique: the referencing columns are exactly a
 -- unique key of the table, so the relationship is one-to-one; is_view /
 -- ref_is_view: that side is a view (PostgREST then matches it by name only).
-local FKS_SQL = [[
+local VIEW_COLUMNS_CTE = [[
 with recursive
 -- The stored rule of every view, split at each '{' (escaped braces in names
 -- dropped first): depth is how many nodes enclose a chunk's node, so the
@@ -82,7 +82,9 @@ view_cols as (
   select o.view_id, o.rel, o.col, (array_agg(a.attname order by a.attnum))[1] as name
   from origins o join pg_attribute a on a.attrelid = o.view_id and a.attnum = o.view_col
   group by o.view_id, o.rel, o.col
-),
+)]]
+
+local FKS_SQL = VIEW_COLUMNS_CTE .. [[,
 fks as (
   select c.oid, c.conname, c.conrelid, c.confrelid, c.conkey, c.confkey,
     exists (select 1 from pg_index i where i.indrelid = c.conrelid and i.indisunique and i.indpred is null
@@ -119,6 +121,18 @@ join pg_namespace n2 on n2.oid = t2.relnamespace
 where n1.nspname = any($1::text[]) and n2.nspname = any($1::text[])
 order by f.conname, s1.is_view, s2.is_view, t1.relname, t2.relname]]
 
+-- The primary key of a view that shows every column of its table's primary
+-- key as plain references (PostgREST's view key dependencies): so a view
+-- over a junction table is a junction too, and PUT works on it.
+local VIEW_PKS_SQL = VIEW_COLUMNS_CTE .. [[
+select n.nspname as schema, v.relname as name, json_agg(vc.name order by u.ord) as pk
+from pg_constraint c cross join lateral unnest(c.conkey) with ordinality as u(attnum, ord)
+join view_cols vc on vc.rel = c.conrelid and vc.col = u.attnum
+join pg_class v on v.oid = vc.view_id join pg_namespace n on n.oid = v.relnamespace
+where c.contype = 'p' and n.nspname = any($1::text[])
+group by n.nspname, v.relname, c.oid, c.conkey
+having count(*) = cardinality(c.conkey)]]
+
 local cache, cache_version
 
 local function pg_array(list)
@@ -140,6 +154,16 @@ local function add_foreign_keys(cat, schemas)
       from.fks[#from.fks + 1] = fk
       to.referenced_by[#to.referenced_by + 1] = fk
     end
+  end
+  return true
+end
+
+local function add_view_keys(cat, schemas)
+  local rows, err = db.query(VIEW_PKS_SQL, pg_array(schemas))
+  if not rows then return nil, err end
+  for _, r in ipairs(rows) do
+    local v = cat.schemas[r.schema].tables[r.name]
+    if v and (v.pk == nil or #v.pk == 0) then v.pk = r.pk end
   end
   return true
 end
@@ -202,6 +226,8 @@ local function load()
   end
   local ok
   ok, err = add_foreign_keys(cat, schemas)
+  if not ok then return nil, err end
+  ok, err = add_view_keys(cat, schemas)
   if not ok then return nil, err end
   for _, f in ipairs(funcs) do
     -- Only the input arguments (modes i, b, v; none listed = all in).

@@ -306,6 +306,9 @@ describe("REST PostgREST 12 #server", function()
       assert.equal(400, code)
       assert.same({ code = "PGRST123", message = "Use of aggregate functions is not allowed", details = cjson.null,
         hint = cjson.null }, cjson.decode(raw))
+      code, _, _, raw = R.get("rest_spec_items", { { "select", "id,rest_spec_children(id.sum())" } })
+      assert.equal(400, code)
+      assert.equal("PGRST123", cjson.decode(raw).code)
     end)
 
     it("explain plans are off by default (conf rest_plans): 406 PGRST107 for reads, writes and calls", function()

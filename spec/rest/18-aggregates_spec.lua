@@ -14,6 +14,7 @@ local ROWS = ([[
 truncate public.rest_spec_owned restart identity;
 insert into public.rest_spec_owned(owner, title, status) values
   (%s, 'a1', 'draft'), (%s, 'a2', 'draft'), (%s, 'a3', 'done'), (%s, 'b1', 'draft');
+insert into public.rest_spec_children(item_id, label) values (1, 'a'), (1, 'a'), (1, 'b'), (4, 'c');
 ]]):format(h.lit(A), h.lit(A), h.lit(A), h.lit(B))
 
 describe("REST aggregates #server", function()
@@ -56,6 +57,15 @@ describe("REST aggregates #server", function()
     assert.same({ { count = 3 } }, get("rest_spec_owned", { { "select", "count()" } }, alice))
     assert.same({ { count = 0 } }, get("rest_spec_owned", { { "select", "count()" } }, R.mint("--role authenticated --sub "
       .. h.uuid())))
+  end)
+
+  it("aggregates inside an embed, grouped by the embed's other columns", function()
+    assert.same({ { name = "apple", rest_spec_children = { { label = "a", count = 2 }, { label = "b", count = 1 } } },
+      { name = "banana", rest_spec_children = {} } }, get("rest_spec_items", {
+      { "select", "name,rest_spec_children(label,count())" }, { "id", "in.(1,2)" }, { "order", "id" },
+      { "rest_spec_children.order", "label" } }))
+    assert.same({ { name = "apple", rest_spec_children = { { first = "a", last = "b" } } } }, get("rest_spec_items", {
+      { "select", "name,rest_spec_children(first:label.min(),last:label.max())" }, { "id", "eq.1" } }))
   end)
 
   it("refuses an unknown column inside an aggregate as a read does", function()

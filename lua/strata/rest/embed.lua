@@ -23,6 +23,7 @@
 -- Uses strata.rest.query, strata.rest.sql,
 -- strata.rest.policy and strata.rest.relations.
 
+local config = require("strata.config")
 local query = require("strata.rest.query")
 local sqlmod = require("strata.rest.sql")
 local policy = require("strata.rest.policy")
@@ -269,6 +270,12 @@ local function json_sql(pl, node, eb)
   if node.count then
     local obj = "json_build_object(" .. eb:param(node.count) .. "::text, count(*))"
     return "(SELECT " .. (node.rel.to_one and obj or ("json_build_array(" .. obj .. ")")) .. rows .. ")"
+  end
+  if sqlmod.aggregating(node.item.select) then
+    -- Aggregates in an embed (PostgREST 12): grouped by its other columns.
+    if not config.rest_aggregates then raise(400, "PGRST123", "Use of aggregate functions is not allowed") end
+    eb.aggregates = true
+    rows = rows .. eb:group_by(node.item.select, node.alias .. ".")
   end
   local sel = eb:select_list(node.item.select, node.alias .. ".")
   if node.rel.to_one then

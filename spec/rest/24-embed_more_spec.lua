@@ -213,6 +213,14 @@ describe("REST embedding as PostgREST 12/13 #server", function()
       assert.same({ { name = "Microsoft", em_client_projects = { { id = 2 } } } }, get("em_clients", {
         { "select", "name,em_client_projects!inner(id)" }, { "em_client_projects.name", "eq.Windows 10" } }))
     end)
+
+    it("embed in a write's representation too", function()
+      local code, doc = R.call("PATCH", "em_projects", { query = { { "id", "eq.3" },
+        { "select", "name,em_computed_clients(name)" } }, body = { name = "iOS" },
+        headers = { Prefer = "return=representation, tx=rollback" } })
+      assert.equal(200, code)
+      assert.same({ { name = "iOS", em_computed_clients = { name = "Apple" } } }, doc)
+    end)
   end)
 
   describe("a view as a many-to-many junction", function()

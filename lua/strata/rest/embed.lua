@@ -206,11 +206,13 @@ local function embeds_testable(builder, nodes)
 end
 
 -- The embedded rows: the table (and a many-to-many's junction), or a
--- computed relationship's function called with the parent's row.
-local function from_sql(node, parent)
+-- computed relationship's function called with the parent's row, typed as
+-- the parent table's (a write's or a function's rows are of no table type).
+local function from_sql(node, parent, parent_t)
   if node.rel.dir == "computed" then
     local f = node.rel.fn
-    return qi(f.schema) .. "." .. qi(f.name) .. "(" .. parent .. "*) AS " .. node.alias
+    return qi(f.schema) .. "." .. qi(f.name) .. "(ROW(" .. parent .. "*)::" .. sqlmod.qualified(parent_t) .. ") AS "
+      .. node.alias
   end
   local from = sqlmod.qualified(node.t) .. " AS " .. node.alias
   if node.rel.dir == "m2m" then from = from .. ", " .. sqlmod.qualified(node.rel.junction) .. " AS " .. node.alias .. "_j" end
@@ -338,7 +340,7 @@ local function render(pl, b, node, parent)
   for _, child in ipairs(node.children) do conds[#conds + 1] = render(pl, eb, child, a) end
   embeds_testable(eb, node.children)
   for _, p in ipairs(node.params) do conds[#conds + 1] = filter_sql(eb, p, a) end
-  node.from, node.where = from_sql(node, parent), sqlmod.where(conds)
+  node.from, node.where = from_sql(node, parent, b.t), sqlmod.where(conds)
   local cols, out = columns_of(pl, node, eb), {}
   for i, c in ipairs(cols) do out[i] = c[1] .. " AS " .. qi(c[2]) end
   pl.columns[node.item], pl.embeds[node.item] = cols, concat(out, ", ")

@@ -151,7 +151,7 @@ end
 local function plan(call, ctx, sql, params, is_validated)
   local rows, err = exec.plan(call, media.explain(call, sql), params, is_validated)
   if not rows then return errors.from_db(err, anon(ctx)) end
-  return 200, media.plan_body(call, rows), { ["Content-Type"] = media.content_type(call) }
+  return media.plan_answer(call, rows)
 end
 
 local function read(call, ctx, cat, t, q)

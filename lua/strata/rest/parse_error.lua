@@ -332,18 +332,6 @@ end
 
 local DIRS, NULLS = { "asc", "desc" }, { "nullsfirst", "nullslast" }
 
--- A word at i (after a delimiter) starting with one of `lits`: the index
--- after it; else the error of the `string`s tried at i.
-local function modifier(c, i, lits)
-  local e
-  for _, text in ipairs(lits) do
-    local j, e2 = lit(c, i, text)
-    if j then return j end
-    e = merge(e, e2)
-  end
-  return nil, e
-end
-
 -- Past a term's end at i: a comma or the end, or the error (Parsec's
 -- lookAhead "," or eof, with what else could have come).
 local function term_end(c, i, also)
@@ -357,14 +345,14 @@ end
 -- The modifiers of the order term whose field ends at i.
 local function order_term_error(c, i)
   if c[i] ~= "." then return false end
-  local j, e = modifier(c, i + 1, DIRS)
+  local j, e = one_of(c, i + 1, DIRS)
   if not j then
-    local j2, e2 = modifier(c, i + 1, NULLS)
+    local j2, e2 = one_of(c, i + 1, NULLS)
     if not j2 then return merge(e, e2) end
     return term_end(c, j2)
   end
   if c[j] ~= "." then return term_end(c, j, "delimiter (.)") end
-  local k, e3 = modifier(c, j + 1, NULLS)
+  local k, e3 = one_of(c, j + 1, NULLS)
   if not k then return e3 end
   return term_end(c, k)
 end

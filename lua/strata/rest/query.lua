@@ -73,7 +73,9 @@ function M.filter_node(key, value, raw)
   if node then return node end
   -- PostgREST's words when its parser fails there too; else strata's.
   local message, details
-  if LOGIC[key] then message, details = parse_error.logic(key, value) else message, details = parse_error.filter(value) end
+  if type(value) ~= "string" then -- nothing PostgREST would word
+  elseif LOGIC[key] then message, details = parse_error.logic(key, value)
+  else message, details = parse_error.filter(value) end
   if message then raise(400, "PGRST100", message, details) end
   if raw then raise(400, "PGRST100", format("failed to parse filter (%s=%s)", raw, value), err) end
   if LOGIC[key] then raise(400, "PGRST100", "failed to parse logic tree (" .. value .. ")", err) end

@@ -394,7 +394,7 @@ function M.call(call, cat, schema, name)
   if media.of(call) == "plan" then
     local rows, perr = exec.plan(call, media.explain(call, sql), b.params, false, get)
     if not rows then return errors.from_db(perr, ctx.role == "anon") end
-    return 200, media.plan_body(call, rows), { ["Content-Type"] = media.content_type(call) }
+    return media.plan_answer(call, rows)
   end
   local res, err, rolled_back = run(call, get, sql, b.params)
   if not res and err.over then return prefer.over_limit(err.over) end

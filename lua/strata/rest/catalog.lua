@@ -123,7 +123,7 @@ order by f.conname, s1.is_view, s2.is_view, t1.relname, t2.relname]]
 
 -- The primary key of a view that shows every column of its table's primary
 -- key as plain references (PostgREST's view key dependencies): so a view
--- over a junction table is a junction too, and PUT works on it.
+-- over a junction table is a junction too.
 local VIEW_PKS_SQL = VIEW_COLUMNS_CTE .. [[
 select n.nspname as schema, v.relname as name, json_agg(vc.name order by u.ord) as pk
 from pg_constraint c cross join lateral unnest(c.conkey) with ordinality as u(attnum, ord)

@@ -93,6 +93,19 @@ describe("REST API #server", function()
       code, doc = get("rest_spec_items", { { "select", "id,rest_spec_children(id" } })
       pgrst100(code, doc, '"failed to parse select parameter (id,rest_spec_children(id)" (line 1, column 25)',
         'unexpected end of input expecting letter, digit, "-", "->>", "->", "::", ".", ")", "," or end of input')
+      for _, c in ipairs({
+        { "meta->>--34", 9, 'unexpected "-" expecting digit' }, -- JsonOperatorSpec.hs
+        { "meta->(!@#$%^&*_d->>!@#$%^&*_e::integer", 7,
+          'unexpected "(" expecting "-", digit or any non reserved character different from: .,>()' },
+        { "id,rest_spec_children(name[])", 27,
+          [[unexpected '[' expecting letter, digit, "-", "->>", "->", "::", ".", ")", "," or end of input]] },
+        { "name!hint", 5, [[unexpected '!' expecting letter, digit, "-", "->>", "->", "::", ".", ")", "," or end of input]] },
+        { "*!hint", 2, [[unexpected '!' expecting ")", "," or end of input]] },
+        { "name::", 7, "unexpected end of input expecting letter or digit" },
+      }) do
+        code, doc = get("rest_spec_items", { { "select", c[1] } })
+        pgrst100(code, doc, ('"failed to parse select parameter (%s)" (line 1, column %d)'):format(c[1], c[2]), c[3])
+      end
       code, doc = call("POST", "rest_spec_items", { query = { { "columns", "" } }, body = { { name = "x" } } })
       pgrst100(code, doc, '"failed to parse columns parameter ()" (line 1, column 1)',
         "unexpected end of input expecting field name (* or [a..z0..9_$])")

@@ -378,10 +378,75 @@ function M.order(v)
   return nil
 end
 
---- The message and details of a select= value v whose parentheses are
--- not closed where it ends after a field or `*`, or nil.
+local AFTER_NAME = { "letter", "digit", '"-"', '"->>"', '"->"', '"::"', '"."', '")"', '","', "end of input" }
+local AFTER_STAR = { '")"', '","', "end of input" }
+
+local function identifier(ch) return ch ~= nil and (ch:match("^[%w_ $]$") ~= nil or #ch > 1) end
+
+-- Whether the "!" at k starts an embed's hint or join (a "(" follows in
+-- the same item), not garbage after a column name.
+local function embed_bang(c, k)
+  for m = k + 1, #c do
+    if c[m] == "(" then return true end
+    if c[m] == "," or c[m] == ")" then return false end
+  end
+  return false
+end
+
+local JSON_RESERVED = "(-:.,>)"
+
+-- The first place in select= text c where PostgREST's pFieldSelect fails,
+-- for the common mistakes: a character no column name holds after a name
+-- or `*`, a reserved character or nothing as a JSON key, a JSON index that
+-- is no number ("->>-x"), nothing after "::"; or nil.
+local function select_token_error(c)
+  local quoted, json = false, false
+  local k = 1
+  while c[k] do
+    local ch = c[k]
+    if quoted then quoted = ch ~= '"'
+    elseif json and not JSON_RESERVED:find(ch, 1, true) then -- inside a JSON key: anything goes
+    elseif ch == '"' then quoted = true
+    elseif ch == "-" and c[k + 1] == ">" then
+      k = k + (c[k + 2] == ">" and 3 or 2) -- at the key or index
+      json = true
+      if c[k] == "-" then
+        if not (c[k + 1] or ""):match("^%d$") then return err(k + 1, shown(c, k + 1), "digit") end
+      elseif not c[k] or JSON_RESERVED:find(c[k], 1, true) then
+        local e = err(k, shown(c, k), '"-"')
+        e.exp[2], e.exp[3] = "digit", "any non reserved character different from: .,>()"
+        return e
+      end
+      k = k - 1
+    elseif ch == ":" and c[k + 1] == ":" then
+      json = false
+      if not identifier(c[k + 2]) then
+        local e = err(k + 2, shown(c, k + 2), "letter")
+        e.exp[2] = "digit"
+        return e
+      end
+      k = k + 1
+    else
+      json = false
+      local odd = not (identifier(ch) or (",()*:.-"):find(ch, 1, true)) and not (ch == "!" and embed_bang(c, k))
+      if odd and (identifier(c[k - 1]) or c[k - 1] == "*") then
+        local e = err(k, shown(c, k), nil, hs_show(ch, "'"))
+        e.exp = c[k - 1] == "*" and AFTER_STAR or AFTER_NAME
+        return e
+      end
+    end
+    k = k + 1
+  end
+  return nil
+end
+
+--- The message and details of a select= value v PostgREST does not parse:
+-- a character after a column name or `*` no name holds, a JSON index that
+-- is no number, parentheses not closed where it ends; or nil.
 function M.select(v)
   local c = chars_of(v)
+  local te = select_token_error(c)
+  if te then return answer("failed to parse select parameter (" .. v .. ")", c, te) end
   local depth, quoted = 0, false
   for _, ch in ipairs(c) do
     if quoted then quoted = ch ~= '"'

@@ -49,6 +49,15 @@ const steps = [
   ['embed_inner', () => items().select('name, rest_js_notes!inner(body)').eq('rest_js_notes.body', 'sweet')],
   ['embed_limit', () => items().select('name, rest_js_notes(body)').eq('name', 'apple')
     .order('body', { referencedTable: 'rest_js_notes' }).limit(1, { referencedTable: 'rest_js_notes' })],
+  // Null filtering on an embed, a to-many spread, ordering by a to-one
+  // embed's column, a filter PostgREST's parser refuses.
+  ['embed_not_null', () => items().select('name, rest_js_notes()').not('rest_js_notes', 'is', null).order('id')],
+  ['embed_is_null', () => items().select('name, rest_js_notes()').is('rest_js_notes', null).order('id')],
+  ['spread_many', () => items().select('name, ...rest_js_notes(body)').in('name', ['apple', 'banana']).order('id')
+    .order('body', { referencedTable: 'rest_js_notes' })],
+  ['order_embedded', () => client.from('rest_js_notes').select('body, item:rest_js_items(name)')
+    .order('item(name)', { ascending: false }).order('id')],
+  ['bad_filter', () => items().select('name').filter('qty', 'xx', '1')],
   ['order_limit', () => items().select('name, qty').order('qty', { ascending: false, nullsFirst: false }).limit(2)],
   ['order_two', () => items().select('name').order('qty', { ascending: true, nullsFirst: true }).order('name')],
   ['range', () => items().select('id').order('id').range(1, 2)],
@@ -89,6 +98,9 @@ const steps = [
   // The server runs with rest_aggregates and rest_plans on.
   ['aggregate', () => items().select('total:qty.sum(), n:count()').lt('qty', 5)],
   ['explain', () => items().select('name').eq('name', 'apple').explain({ format: 'json' })],
+  // Plans of a write (taken back: nothing is inserted) and of a call.
+  ['explain_insert', () => items().insert({ name: 'planned only' }).explain({ format: 'json', analyze: true })],
+  ['explain_rpc', () => client.rpc('rest_js_items_over', { min_qty: 3 }).explain({ format: 'json' })],
   ['schema', () => client.schema('agentflow').from('rest_js_things').select('label')],
   ...(anon ? [
     ['anon_select', () => anon.from('rest_js_items').select('name').eq('name', 'banana')],

@@ -25,6 +25,20 @@ describe("REST API #server", function()
       assert.same({ 5, 4, 1, 2, 3 }, ids({ { "order", "meta->>color.asc,id.desc" } }))
     end)
 
+    it("applies the first of repeated order= and select= and the last limit=, as PostgREST; parses every order=", function()
+      -- PostgREST folds its order parameters from the right (the first one
+      -- set last), looks select= up as the first, keeps limits in a map.
+      assert.same({ 2, 4, 3, 1, 5 }, ids({ { "order", "qty.desc" }, { "order", "id" } }))
+      assert.same({ 2, 4 }, ids({ { "order", "qty.desc" }, { "limit", "1" }, { "limit", "2" } }))
+      local code, doc = get("rest_spec_items", { { "select", "id" }, { "select", "name" }, { "id", "eq.1" } })
+      assert.equal(200, code)
+      assert.same({ { id = 1 } }, doc)
+      code, doc = get("rest_spec_items", { { "order", "id" }, { "order", "id.sideways" } })
+      assert.equal(400, code)
+      assert.same({ code = "PGRST100", message = '"failed to parse order (id.sideways)" (line 1, column 4)',
+        details = 'unexpected "s" expecting "asc", "desc", "nullsfirst" or "nullslast"', hint = require("cjson").null }, doc)
+    end)
+
     it("pages with limit and offset", function()
       assert.same({ 2, 3 }, ids({ { "limit", "2" }, { "offset", "1" } }))
       assert.same({ 5 }, ids({ { "offset", "4" } }))

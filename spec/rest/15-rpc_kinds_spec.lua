@@ -126,6 +126,12 @@ describe("REST RPC kinds #server", function()
       assert.equal("0-1/3", hdrs["content-range"])
     end)
 
+    it("a volatile function that writes nothing answers a GET (run read-only, as PostgREST)", function()
+      local code, doc = get("rk_setof_vol", { { "n", "2" } })
+      assert.equal(200, code)
+      assert.same({ 1, 2 }, doc)
+    end)
+
     it("TABLE functions answer rows; count=exact on POST, GET and HEAD", function()
       local code, doc, hdrs = post("rk_table", { n = 3 }, { Prefer = "count=exact" }, { { "sq", "gt.1" }, { "select", "sq" } })
       assert.equal(200, code)

@@ -306,13 +306,24 @@ describe("REST PostgREST 12 #server", function()
       assert.equal(400, code)
       assert.same({ code = "PGRST123", message = "Use of aggregate functions is not allowed", details = cjson.null,
         hint = cjson.null }, cjson.decode(raw))
+      code, _, _, raw = R.get("rest_spec_items", { { "select", "id,rest_spec_children(id.sum())" } })
+      assert.equal(400, code)
+      assert.equal("PGRST123", cjson.decode(raw).code)
     end)
 
-    it("explain plans are off by default (conf rest_plans): 406 PGRST107", function()
+    it("explain plans are off by default (conf rest_plans): 406 PGRST107 for reads, writes and calls", function()
       local code, _, _, raw = R.get("rest_more", nil, { Accept = "application/vnd.pgrst.plan+json" })
       assert.equal(406, code)
       assert.same({ code = "PGRST107", message = "None of these media types are available: application/vnd.pgrst.plan+json",
         details = cjson.null, hint = cjson.null }, cjson.decode(raw))
+      local plan = { Accept = "application/vnd.pgrst.plan" }
+      for _, c in ipairs({ { "DELETE", "rest_more", { query = { { "id", "in.(1,2,3)" } }, headers = plan } },
+          { "POST", "rest_more", { body = { id = 100 }, headers = plan } },
+          { "GET", "rpc/rest_spec_items_over", { query = { { "min_qty", "1" } }, headers = plan } } }) do
+        code, _, _, raw = call(c[1], c[2], c[3])
+        assert.equal(406, code, raw)
+        assert.equal("PGRST107", cjson.decode(raw).code)
+      end
     end)
 
     it("writes '/' unescaped, as PostgREST's JSON does", function()

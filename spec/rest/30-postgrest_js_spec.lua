@@ -158,6 +158,17 @@ describe("@supabase/postgrest-js against strata #server", function()
     assert.same({ { name = "apple", rest_js_notes = { { body = "crisp" } } } }, ok_step("embed_limit").data)
   end)
 
+  it("filters on an embed's presence, spreads a to-many embed, orders by a to-one embed's column", function()
+    assert.same({ { name = "apple" }, { name = "date" } }, ok_step("embed_not_null").data)
+    assert.same({ { name = "banana" }, { name = "fig, dried (x)" }, { name = "carrot" } }, ok_step("embed_is_null").data)
+    assert.same({ { name = "apple", body = { "crisp", "red" } }, { name = "banana", body = {} } }, ok_step("spread_many").data)
+    assert.same({ { body = "sweet", item = { name = "date" } }, { body = "crisp", item = { name = "apple" } },
+      { body = "red", item = { name = "apple" } } }, ok_step("order_embedded").data)
+    local e = err_step("bad_filter", 400, "PGRST100")
+    assert.equal('"failed to parse filter (xx.1)" (line 1, column 1)', e.message)
+    assert.equal('unexpected "x" expecting "not" or operator (eq, gt, ...)', e.details)
+  end)
+
   it("orders (directions, nulls, several columns), limits and ranges", function()
     assert.same({ { name = "date", qty = 10 }, { name = "fig, dried (x)", qty = 7 } }, ok_step("order_limit").data)
     assert.same({ "banana", "carrot", "apple", "fig, dried (x)", "date" }, names(ok_step("order_two").data))
@@ -245,6 +256,8 @@ describe("@supabase/postgrest-js against strata #server", function()
     assert.same({ { total = 4, n = 2 } }, ok_step("aggregate").data)
     local plan = ok_step("explain").data
     assert.is_table(plan[1].Plan, cjson.encode(plan))
+    assert.is_number(ok_step("explain_insert").data[1]["Execution Time"])
+    assert.is_table(ok_step("explain_rpc").data[1].Plan)
   end)
 
   it("switches schema with .schema() (Accept-Profile)", function()

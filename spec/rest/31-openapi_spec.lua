@@ -94,6 +94,16 @@ describe("REST OpenAPI #server", function()
     assert.is_nil(doc.paths["/rpc/rest_spec_bump"].get) -- volatile: POST only
   end)
 
+  it("shows one overload per function name, the one PostgREST's ordering puts last", function()
+    -- PostgREST sorts overloads by their number of parameters, then by
+    -- description and parameters, and keeps the last path of a name:
+    -- rest_spec_pick(x text) after rest_spec_pick(x int).
+    local pick = fetch_doc(R.SERVICE).doc.paths["/rpc/rest_spec_pick"]
+    assert.same({ name = "x", required = true, ["in"] = "query", type = "string", format = "text" },
+      pick.get.parameters[1])
+    assert.same({ type = "string", format = "text" }, pick.post.parameters[1].schema.properties.x)
+  end)
+
   it("lists only what the caller may use, and honours Accept-Profile", function()
     local anon = fetch_doc(R.mint("--role anon"))
     assert.is_true(anon.valid, tostring(anon.error))

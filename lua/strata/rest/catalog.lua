@@ -33,7 +33,7 @@ select n.nspname as schema, p.proname as name, p.provolatile as volatility, p.pr
   t.typtype as return_kind, format_type(p.prorettype, null) as return_type, p.pronargdefaults as ndefaults,
   coalesce(p.proargnames, '{}') as arg_names, coalesce(p.proargmodes::text[], '{}') as arg_modes,
   coalesce(array(select format_type(x, null) from unnest(p.proargtypes) as x), '{}') as in_types,
-  p.pronargs as nargs, obj_description(p.oid, 'pg_proc') as description
+  p.pronargs as nargs, obj_description(p.oid, 'pg_proc') as description, p.prorows as rows
 from pg_proc p join pg_namespace n on n.oid = p.pronamespace join pg_type t on t.oid = p.prorettype
 where n.nspname = any($1::text[]) and p.prokind = 'f']]
 
@@ -46,7 +46,7 @@ where n.nspname = any($1::text[]) and p.prokind = 'f']]
 -- once per catalog load.  is_unique: the referencing columns are exactly a
 -- unique key of the table, so the relationship is one-to-one; is_view /
 -- ref_is_view: that side is a view (PostgREST then matches it by name only).
-local FKS_SQL = [[
+local VIEW_COLUMNS_CTE = [[
 with recursive
 -- The stored rule of every view, split at each '{' (escaped braces in names
 -- dropped first): depth is how many nodes enclose a chunk's node, so the
@@ -82,7 +82,9 @@ view_cols as (
   select o.view_id, o.rel, o.col, (array_agg(a.attname order by a.attnum))[1] as name
   from origins o join pg_attribute a on a.attrelid = o.view_id and a.attnum = o.view_col
   group by o.view_id, o.rel, o.col
-),
+)]]
+
+local FKS_SQL = VIEW_COLUMNS_CTE .. [[,
 fks as (
   select c.oid, c.conname, c.conrelid, c.confrelid, c.conkey, c.confkey,
     exists (select 1 from pg_index i where i.indrelid = c.conrelid and i.indisunique and i.indpred is null
@@ -119,6 +121,18 @@ join pg_namespace n2 on n2.oid = t2.relnamespace
 where n1.nspname = any($1::text[]) and n2.nspname = any($1::text[])
 order by f.conname, s1.is_view, s2.is_view, t1.relname, t2.relname]]
 
+-- The primary key of a view that shows every column of its table's primary
+-- key as plain references (PostgREST's view key dependencies): so a view
+-- over a junction table is a junction too.
+local VIEW_PKS_SQL = VIEW_COLUMNS_CTE .. [[
+select n.nspname as schema, v.relname as name, json_agg(vc.name order by u.ord) as pk
+from pg_constraint c cross join lateral unnest(c.conkey) with ordinality as u(attnum, ord)
+join view_cols vc on vc.rel = c.conrelid and vc.col = u.attnum
+join pg_class v on v.oid = vc.view_id join pg_namespace n on n.oid = v.relnamespace
+where c.contype = 'p' and n.nspname = any($1::text[])
+group by n.nspname, v.relname, c.oid, c.conkey
+having count(*) = cardinality(c.conkey)]]
+
 local cache, cache_version
 
 local function pg_array(list)
@@ -144,6 +158,16 @@ local function add_foreign_keys(cat, schemas)
   return true
 end
 
+local function add_view_keys(cat, schemas)
+  local rows, err = db.query(VIEW_PKS_SQL, pg_array(schemas))
+  if not rows then return nil, err end
+  for _, r in ipairs(rows) do
+    local v = cat.schemas[r.schema].tables[r.name]
+    if v and (v.pk == nil or #v.pk == 0) then v.pk = r.pk end
+  end
+  return true
+end
+
 -- The actions the API roles have a generated row level security policy
 -- for (strata.rls, `scripts/db rls`), as a set: { select = true, ... }.
 local CMDS = { r = "select", a = "insert", w = "update", d = "delete" }
@@ -162,13 +186,26 @@ end
 -- A computed column, as PostgREST has them: a function of one argument of
 -- a table's row type (same schema), returning one value; selected,
 -- filtered and ordered by its name like a column the table lacks.
+local function unqualified(type_name) return (type_name:match('([^%.]+)$'):gsub('"', "")) end
+
 local function add_computed(tables, f)
   if #f.args ~= 1 or f.returns_set or f.return_type == "void" then return end
-  local tname = f.args[1].type:match('([^%.]+)$'):gsub('"', "")
-  local t = tables[tname]
+  local t = tables[unqualified(f.args[1].type)]
   if not t or t.columns[f.name] then return end
   t.computed = t.computed or {}
   t.computed[f.name] = f
+end
+
+-- A computed relationship, as PostgREST's allComputedRels: a function of
+-- one argument of a table's row type returning a table's row type (both
+-- tables in the function's schema), embedded by the function's name;
+-- to-one unless it returns a SETOF of more than one row (ROWS 1 is one).
+local function add_computed_rel(tables, f)
+  if #f.args ~= 1 or f.return_kind ~= "c" then return end
+  local from, to = tables[unqualified(f.args[1].type)], tables[unqualified(f.return_type)]
+  if not from or not to then return end
+  from.computed_rels = from.computed_rels or {}
+  from.computed_rels[#from.computed_rels + 1] = { fn = f, foreign = to, to_one = not f.returns_set or f.rows == 1 }
 end
 
 local function load()
@@ -190,6 +227,8 @@ local function load()
   local ok
   ok, err = add_foreign_keys(cat, schemas)
   if not ok then return nil, err end
+  ok, err = add_view_keys(cat, schemas)
+  if not ok then return nil, err end
   for _, f in ipairs(funcs) do
     -- Only the input arguments (modes i, b, v; none listed = all in).
     local args, idx = {}, 0
@@ -209,6 +248,7 @@ local function load()
     list[#list + 1] = f
     cat.schemas[f.schema].functions[f.name] = list
     add_computed(cat.schemas[f.schema].tables, f)
+    add_computed_rel(cat.schemas[f.schema].tables, f)
   end
   return cat
 end

@@ -20,10 +20,9 @@
 -- visible, matching embedded row.  A to-many embed's rows are capped by
 -- max_rows when the caller says so (reads and RPC: PostgREST caps every
 -- level there, not in writes).
--- Uses strata.rest.grammar, strata.rest.query, strata.rest.sql,
+-- Uses strata.rest.query, strata.rest.sql,
 -- strata.rest.policy and strata.rest.relations.
 
-local grammar = require("strata.rest.grammar")
 local query = require("strata.rest.query")
 local sqlmod = require("strata.rest.sql")
 local policy = require("strata.rest.policy")
@@ -90,10 +89,6 @@ end
 
 local function node_of(it, t, tables)
   local rel = relations.find(t, tables, it)
-  if it.spread and not rel.to_one then
-    raise(400, "PGRST119", format("A spread operation on '%s' is not possible", it.name),
-      format("'%s' and '%s' do not form a many-to-one or one-to-one relationship", t.name, it.name))
-  end
   return { item = it, rel = rel, t = rel.foreign, params = {}, count = not it.spread and count_key(it, rel.foreign) }
 end
 
@@ -131,8 +126,10 @@ local function attach(nodes, nested)
   for _, p in ipairs(nested) do
     local node = find_node(nodes, p.path)
     for _, v in ipairs(p.values) do
-      if WINDOW[p.key] then
-        node[p.key] = { raw = p.raw, value = v } -- the last one wins, as at the top level
+      if p.key == "order" and node.order then
+        query.order(v, p.raw) -- PostgREST parses every order= and applies the first
+      elseif WINDOW[p.key] then
+        node[p.key] = { raw = p.raw, value = v } -- limit, offset: the last one wins, as at the top level
       else
         node.params[#node.params + 1] = { key = p.key, raw = p.raw, value = v }
       end
@@ -177,6 +174,7 @@ end
 -- the junction (alias <node>_j) whose own select policy then applies.
 local function join_conditions(pl, node, b, eb, parent)
   local a, rel, conds = node.alias .. ".", node.rel, {}
+  if rel.dir == "computed" then return conds end -- the function joins (from_sql)
   if rel.dir ~= "m2m" then
     for _, c in ipairs(rel.cols) do conds[#conds + 1] = a .. join_column(eb, c[2]) .. " = " .. parent .. join_column(b, c[1]) end
     return conds
@@ -201,19 +199,32 @@ local function soft_hidden(node)
   return col
 end
 
--- The embedded rows' conditions: the join to the parent (b), the table's
--- select policy, its soft deletes and the client's filters on it.
-local function conditions(pl, node, b, eb, parent)
-  local a = node.alias .. "."
-  local conds = join_conditions(pl, node, b, eb, parent)
-  conds[#conds + 1] = read_policy(pl, eb, node.t, a)
-  local soft = soft_hidden(node)
-  if soft then conds[#conds + 1] = a .. qi(soft) .. " IS NULL" end
-  for _, p in ipairs(node.params) do conds[#conds + 1] = filter_sql(eb, p, a) end
-  return conds
+-- The test that an embed of `nodes` named `name` (its alias, else its
+-- name) has a row, or nil: what PostgREST's `name=is.null` and
+-- `name=not.is.null` filter on ("null filtering on embedded resources"),
+-- also inside or=/and=.  Other operators keep naming a column.
+local function exists_of(nodes, name)
+  for _, n in ipairs(nodes) do
+    if (n.item.alias or n.item.name) == name and n.from then
+      return "EXISTS (SELECT 1 FROM " .. n.from .. n.where .. ")"
+    end
+  end
+  return nil
 end
 
-local function from_sql(node)
+local function embeds_testable(builder, nodes)
+  builder.embed_exists = function(name) return exists_of(nodes, name) end
+end
+
+-- The embedded rows: the table (and a many-to-many's junction), or a
+-- computed relationship's function called with the parent's row, typed as
+-- the parent table's (a write's or a function's rows are of no table type).
+local function from_sql(node, parent, parent_t)
+  if node.rel.dir == "computed" then
+    local f = node.rel.fn
+    return qi(f.schema) .. "." .. qi(f.name) .. "(ROW(" .. parent .. "*)::" .. sqlmod.qualified(parent_t) .. ") AS "
+      .. node.alias
+  end
   local from = sqlmod.qualified(node.t) .. " AS " .. node.alias
   if node.rel.dir == "m2m" then from = from .. ", " .. sqlmod.qualified(node.rel.junction) .. " AS " .. node.alias .. "_j" end
   return from
@@ -256,11 +267,7 @@ end
 local function window(pl, node, eb)
   local a, out = node.alias .. ".", ""
   if node.order and node.order.value ~= "" then
-    local list, err = grammar.order(node.order.value)
-    if not list then
-      raise(400, "PGRST100", format("failed to parse order (%s=%s)", node.order.raw, node.order.value), err)
-    end
-    out = " ORDER BY " .. M.order_by(eb, list, a, node.children)
+    out = " ORDER BY " .. M.order_by(eb, query.order(node.order.value, node.order.raw), a, node.children)
   end
   local limit = node.limit and query.count(node.limit.value, node.limit.raw)
   if pl.max_rows then limit = math.min(limit or pl.max_rows, pl.max_rows) end
@@ -277,6 +284,15 @@ local function json_sql(pl, node, eb)
     local obj = "json_build_object(" .. eb:param(node.count) .. "::text, count(*))"
     return "(SELECT " .. (node.rel.to_one and obj or ("json_build_array(" .. obj .. ")")) .. rows .. ")"
   end
+  if sqlmod.aggregating(node.item.select) then
+    -- Aggregates in an embed (PostgREST 12): grouped by its other columns.
+    -- strata.config is required on use: the unit specs run without a server.
+    if not require("strata.config").rest_aggregates then
+      raise(400, "PGRST123", "Use of aggregate functions is not allowed")
+    end
+    eb.aggregates = true
+    rows = rows .. eb:group_by(node.item.select, node.alias .. ".")
+  end
   local sel = eb:select_list(node.item.select, node.alias .. ".")
   if node.rel.to_one then
     return "(SELECT row_to_json(pgrst_x) FROM (SELECT " .. sel .. rows .. " LIMIT 1) AS pgrst_x)"
@@ -285,8 +301,11 @@ local function json_sql(pl, node, eb)
     .. ") AS pgrst_x)"
 end
 
--- A spread's columns as { sql, name }: each a scalar subquery on the one
--- embedded row, so the parent's answer (JSON or CSV) holds them as its own.
+-- A spread's columns as { sql, name }, so the parent's answer (JSON or
+-- CSV) holds them as its own: of a to-one embed, each a scalar subquery on
+-- the one embedded row; of a to-many one (PostgREST 13), each the JSON
+-- array of the column's values over the embedded rows, in their order
+-- (`[]` for none).
 local function spread_columns(pl, node, eb)
   local a, cols = node.alias .. ".", {}
   for _, it in ipairs(node.item.select) do
@@ -302,7 +321,14 @@ local function spread_columns(pl, node, eb)
         it.alias or (#it.path > 0 and it.path[#it.path].key) or it.name }
     end
   end
-  for _, c in ipairs(cols) do c[1] = "(SELECT " .. c[1] .. " FROM " .. node.from .. node.where .. " LIMIT 1)" end
+  if node.rel.to_one then
+    for _, c in ipairs(cols) do c[1] = "(SELECT " .. c[1] .. " FROM " .. node.from .. node.where .. " LIMIT 1)" end
+    return cols
+  end
+  local rows = " FROM " .. node.from .. node.where .. window(pl, node, eb)
+  for _, c in ipairs(cols) do
+    c[1] = "(SELECT coalesce(json_agg(pgrst_s.v), '[]') FROM (SELECT " .. c[1] .. " AS v" .. rows .. ") AS pgrst_s)"
+  end
   return cols
 end
 
@@ -320,9 +346,18 @@ local function render(pl, b, node, parent)
   node.alias = "pgrst_e" .. pl.n
   local eb = child_builder(pl, b, node.t)
   node.eb = eb
-  local conds = conditions(pl, node, b, eb, parent)
-  for _, child in ipairs(node.children) do conds[#conds + 1] = render(pl, eb, child, node.alias .. ".") end
-  node.from, node.where = from_sql(node), sqlmod.where(conds)
+  -- The join to the parent (b), the table's select policy and soft
+  -- deletes, the children's !inner tests, then the client's filters (which
+  -- may test a child).
+  local a = node.alias .. "."
+  local conds = join_conditions(pl, node, b, eb, parent)
+  conds[#conds + 1] = read_policy(pl, eb, node.t, a)
+  local soft = soft_hidden(node)
+  if soft then conds[#conds + 1] = a .. qi(soft) .. " IS NULL" end
+  for _, child in ipairs(node.children) do conds[#conds + 1] = render(pl, eb, child, a) end
+  embeds_testable(eb, node.children)
+  for _, p in ipairs(node.params) do conds[#conds + 1] = filter_sql(eb, p, a) end
+  node.from, node.where = from_sql(node, parent, b.t), sqlmod.where(conds)
   local cols, out = columns_of(pl, node, eb), {}
   for i, c in ipairs(cols) do out[i] = c[1] .. " AS " .. qi(c[2]) end
   pl.columns[node.item], pl.embeds[node.item] = cols, concat(out, ", ")
@@ -359,6 +394,7 @@ function M.plan(b, ctx, cat_schema, t, items, nested, opts)
   for _, node in ipairs(nodes) do
     conds[#conds + 1] = render(pl, b, node, opts.parent or (sqlmod.qualified(t) .. "."))
   end
+  embeds_testable(b, nodes)
   return conds
 end
 

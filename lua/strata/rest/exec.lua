@@ -132,4 +132,27 @@ function M.atomic(call, fn, is_validated)
   return db.transaction(fn, call.service and SERVICE or bypass(call) and BYPASS or nil)
 end
 
+-- A sentinel answer that takes a transaction back.
+local TAKE_BACK = { code = "take back" }
+
+--- The rows of EXPLAIN statement `sql` (PostgREST's plan media type), run
+-- as M.atomic runs a write, and always taken back: EXPLAIN ANALYZE of a
+-- write or of a volatile function runs it.  read_only: a GET of a
+-- function, run read-only as for its answer.
+function M.plan(call, sql, params, is_validated, read_only)
+  local out
+  local _, err = M.atomic(call, function(tx)
+    if read_only then
+      local _, e = tx.query("SET TRANSACTION READ ONLY")
+      if e then return nil, e end
+    end
+    local rows, e = tx.query(sql, unpack(params, 1, params.n or #params))
+    if not rows then return nil, e end
+    out = rows
+    return nil, TAKE_BACK
+  end, is_validated)
+  if out then return out end
+  return nil, err
+end
+
 return M

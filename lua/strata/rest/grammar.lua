@@ -92,6 +92,10 @@ function M.columns(s)
   return out
 end
 
+-- A character an unquoted column name may not hold: PostgREST's names are
+-- letters, digits, "_", " " and "$" (and non-ASCII letters; quote others).
+local NOT_IN_NAME = "[^%w_ $\128-\255]"
+
 -- "col->a->>b" into name and json path steps.
 local function parse_field(s)
   local name, rest
@@ -101,9 +105,12 @@ local function parse_field(s)
     if rest == "" then return { name = name, path = {} } end
   else
     -- A plain column name (no "-", so no arrow) is the common case: no pattern.
-    if s ~= "" and not find(s, "-", 1, true) then return { name = s, path = {} } end
+    if s ~= "" and not find(s, "-", 1, true) then
+      if find(s, NOT_IN_NAME) then return nil end
+      return { name = s, path = {} }
+    end
     name, rest = s:match("^([^%-]+)(.*)$")
-    if not name or name == "" then return nil end
+    if not name or name == "" or find(name, NOT_IN_NAME) then return nil end
   end
   local path = {}
   while rest ~= "" do
@@ -269,8 +276,8 @@ function M.filter(field_text, expr)
     node.values = list
   elseif op == "is" then
     local v = lower(value)
-    if v ~= "null" and v ~= "true" and v ~= "false" and v ~= "unknown" then
-      return nil, ("is. accepts null, true, false or unknown, not '%s'"):format(value)
+    if v ~= "null" and v ~= "not_null" and v ~= "true" and v ~= "false" and v ~= "unknown" then
+      return nil, ("is. accepts null, not_null, true, false or unknown, not '%s'"):format(value)
     end
     node.value = v
   elseif RAW[op] then

@@ -145,36 +145,20 @@ local function planned_total(call, ctx, cat, t, q)
   return math.tointeger(plan[1].Plan["Plan Rows"]) or 0
 end
 
--- A read answered with its plan (Accept: application/vnd.pgrst.plan,
--- conf rest_plans): EXPLAIN of the statement itself, in a transaction taken
--- back (ANALYZE runs it).
-local function plan(call, ctx, sql, params)
-  local out
-  local _, err = exec.atomic(call, function(tx)
-    local rows, e = tx.query(media.explain(call, sql), table.unpack(params, 1, #params))
-    if not rows then return nil, e end
-    out = rows
-    return nil, prefer.ROLLBACK
-  end)
-  if not out then return errors.from_db(err, anon(ctx)) end
-  local body
-  if call.plan.format == "json" then
-    local v = out[1]["QUERY PLAN"]
-    body = type(v) == "string" and v or cjson.encode(v)
-  else
-    local lines = {}
-    for i, r in ipairs(out) do lines[i] = r["QUERY PLAN"] end
-    body = concat(lines, "\n")
-  end
-  return 200, body, { ["Content-Type"] = media.content_type(call) }
+-- A read or write answered with its plan (Accept:
+-- application/vnd.pgrst.plan, conf rest_plans): EXPLAIN of the statement
+-- itself, in a transaction taken back (ANALYZE runs it), 200 as PostgREST.
+local function plan(call, ctx, sql, params, is_validated)
+  local rows, err = exec.plan(call, media.explain(call, sql), params, is_validated)
+  if not rows then return errors.from_db(err, anon(ctx)) end
+  return media.plan_answer(call, rows)
 end
 
 local function read(call, ctx, cat, t, q)
   local b = builder(ctx, t)
   local nested
   q, nested = embed.split(q) -- "other.col=..." parameters belong to embedded resources
-  local items, err = grammar.select(q.select)
-  if not items then raise(400, "PGRST100", "failed to parse select parameter (" .. tostring(q.select) .. ")", err) end
+  local items = query.select(q.select)
   local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { max_rows = config.max_rows })
   local group = ""
   if sqlmod.aggregating(items) then
@@ -193,9 +177,7 @@ local function read(call, ctx, cat, t, q)
   local where = sqlmod.where(conds)
   local order = ""
   if q.order and q.order ~= "" then
-    local list, e = grammar.order(q.order)
-    if not list then raise(400, "PGRST100", "failed to parse order (" .. q.order .. ")", e) end
-    order = " ORDER BY " .. embed.order_by(b, list) -- rel(col) orders by a to-one embed
+    order = " ORDER BY " .. embed.order_by(b, query.order(q.order)) -- rel(col) orders by a to-one embed
   end
   local limit, offset = window(call, q)
   local p = call.prefer
@@ -254,8 +236,7 @@ local function payload_columns(t, q, payload)
     if type(obj) ~= "table" or (obj[1] ~= nil) then raise(400, "PGRST102", "All object keys must match") end
   end
   if q.columns then
-    local names, err = grammar.columns(q.columns)
-    if not names then raise(400, "PGRST100", "failed to parse columns parameter (" .. q.columns .. ")", err) end
+    local names = query.columns("columns", q.columns)
     for _, name in ipairs(names) do add(name) end
     return cols
   end
@@ -293,6 +274,7 @@ local function write(call, ctx, t, action, sql, params, put)
   local outcome, kept
   local validated = action ~= "delete" and t.schema == "public" and validation.has_validator(t.name)
   call.rls_bypass = params.rls_bypass
+  if media.of(call) == "plan" then return plan(call, ctx, sql, params, validated) end
   local res, err = exec.atomic(call, function(tx)
     local rows, e = tx.query(sql, table.unpack(params, 1, params.n or #params))
     if not rows then return nil, e end
@@ -343,8 +325,7 @@ end
 -- CTE, PostgREST's too), under their select policies; nested holds the
 -- embedded resources' parameters (embed.split).
 local function returning(call, ctx, cat, t, b, q, nested)
-  local items, err = grammar.select(q.select)
-  if not items then raise(400, "PGRST100", "failed to parse select parameter", err) end
+  local items = query.select(q.select)
   local inner = embed.plan(b, ctx, cat.schemas[t.schema], t, items, nested, { parent = "pgrst_rows." })
   return "SELECT count(*) AS page, " .. media.body_aggregate(call, b, items, "x")
     .. " AS body, (json_agg(" .. media.row(call, "x") .. ") -> 0)::text AS single FROM (SELECT " .. b:select_list(items) .. " FROM pgrst_rows"
@@ -404,8 +385,7 @@ local function conflict_clause(b, t, q, p, cols, put)
   local target = t.pk
   if q.on_conflict and not put then
     target = {}
-    local names, err = grammar.columns(q.on_conflict)
-    if not names then raise(400, "PGRST100", "failed to parse on_conflict parameter (" .. q.on_conflict .. ")", err) end
+    local names = query.columns("on_conflict", q.on_conflict)
     for _, name in ipairs(names) do
       if not t.columns[name] then raise(400, "42703", format("column %s.%s does not exist", t.name, name)) end
       if b.hidden[name] then
@@ -618,6 +598,11 @@ end
 local function put(call, ctx, cat, t, q)
   local payload = call.json
   put_conditions(nil, t, (embed.split(q))) -- the URL's error before the payload's, as PostgREST
+  if type(payload) == "table" and type(payload[1]) == "table" and payload[1][1] == nil then
+    -- An array: PostgREST puts its first object (UpsertSpec.hs).
+    payload = payload[1]
+    call.json, call.body = payload, cjson.encode(payload)
+  end
   if type(payload) ~= "table" or payload[1] ~= nil then
     raise(400, "PGRST102", "Empty or invalid json", "PUT expects one JSON object")
   end
@@ -645,22 +630,23 @@ end
 local HANDLERS = { GET = read, HEAD = read, POST = insert, PATCH = update, DELETE = delete, PUT = put }
 
 local function dispatch(call)
-  -- A parameter such as select or order given twice: the last one wins
-  -- (or= and and= may repeat; each is a filter).  The query is walked, not
-  -- RESERVED: it is usually the shorter, and most values are strings.
+  -- A parameter given twice: as PostgREST, the first select, order,
+  -- columns and on_conflict apply (every order= is parsed all the same),
+  -- the last limit and offset (or= and and= may repeat; each is a filter).
+  -- The query is walked, not RESERVED: it is usually the shorter, and most
+  -- values are strings.
   local q = call.query
   for k, v in pairs(q) do
-    if RESERVED[k] and type(v) == "table" then q[k] = v[#v] end
+    if RESERVED[k] and type(v) == "table" then
+      if k == "order" then for i = 2, #v do query.order(v[i]) end end
+      q[k] = (k == "limit" or k == "offset") and v[#v] or v[1]
+    end
   end
   prefer.check(call.prefer)
   local cat, err = catalog.get()
   if not cat then return errors.from_db(err, false) end
   policy.review_rls(cat)
   local schema = schema_for(call, cat)
-  if (call.fn or (call.method ~= "GET" and call.method ~= "HEAD")) and media.of(call) == "plan" then
-    -- Plans of writes and calls are not built yet: refused, not answered as data.
-    return errors.new(406, "PGRST107", "None of these media types are available: " .. tostring(call.accept))
-  end
   if call.fn then return rpc.call(call, cat, schema, call.fn) end
   if call.table == "" and (call.method == "GET" or call.method == "HEAD") then return openapi_document(call, cat, schema) end
   local t = cat.schemas[schema].tables[call.table]

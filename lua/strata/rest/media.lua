@@ -125,6 +125,20 @@ function M.explain(call, sql)
   return "EXPLAIN (" .. concat(opts, ", ") .. ") " .. sql
 end
 
+--- The answer (200, as PostgREST) from EXPLAIN's rows (M.explain).
+function M.plan_answer(call, rows)
+  local body
+  if call.plan.format == "json" then
+    local v = rows[1]["QUERY PLAN"]
+    body = type(v) == "string" and v or require("cjson").encode(v)
+  else
+    local lines = {}
+    for i, r in ipairs(rows) do lines[i] = r["QUERY PLAN"] end
+    body = concat(lines, "\n")
+  end
+  return 200, body, { ["Content-Type"] = M.content_type(call) }
+end
+
 --- A row `alias` as the JSON value the answer holds: without its null
 -- members under nulls=stripped (json_strip_nulls, as PostgREST).
 function M.row(call, alias)

@@ -194,6 +194,23 @@ local function drop_empty_parameters(doc)
   end
 end
 
+-- The overload PostgREST's document shows: it builds one path per
+-- function, in its order (by the number of parameters, then description,
+-- then parameters by name and type), so the last one stays.
+local function shown_overload(list)
+  local function key(f)
+    local parts = { ("%05d"):format(#f.args), type(f.description) == "string" and ("1" .. f.description) or "0" }
+    for _, a in ipairs(f.args) do parts[#parts + 1] = a.name .. "\0" .. a.type end
+    return concat(parts, "\1")
+  end
+  local best, best_key = nil, nil
+  for _, f in ipairs(list) do
+    local k = key(f)
+    if not best or k > best_key then best, best_key = f, k end
+  end
+  return best
+end
+
 --- The document for ctx over schema s of catalog cat (strata.rest.catalog),
 -- host the request's Host header; its JSON text.
 function M.document(ctx, cat, s, host)
@@ -214,7 +231,7 @@ function M.document(ctx, cat, s, host)
   for name, list in pairs(cat.schemas[s].functions) do
     local _, entry = policy.rpc_entry(s, name)
     if ctx.role == "service_role" or type(entry) == "function" then
-      paths["/rpc/" .. name] = function_path(list[1])
+      paths["/rpc/" .. name] = function_path(shown_overload(list))
     end
   end
   local doc = {

@@ -4,6 +4,7 @@
 -- strata.rest.grammar) or refused with PostgREST's 400 PGRST100.
 
 local grammar = require("strata.rest.grammar")
+local parse_error = require("strata.rest.parse_error")
 local raise = require("strata.rest.errors").raise
 
 local format, tostring, tonumber, type = string.format, tostring, tonumber, type
@@ -70,9 +71,41 @@ function M.filter_node(key, value, raw)
     node, err = grammar.filter(key, value)
   end
   if node then return node end
+  -- PostgREST's words when its parser fails there too; else strata's.
+  local message, details
+  if type(value) ~= "string" then -- nothing PostgREST would word
+  elseif LOGIC[key] then message, details = parse_error.logic(key, value)
+  else message, details = parse_error.filter(value) end
+  if message then raise(400, "PGRST100", message, details) end
   if raw then raise(400, "PGRST100", format("failed to parse filter (%s=%s)", raw, value), err) end
   if LOGIC[key] then raise(400, "PGRST100", "failed to parse logic tree (" .. value .. ")", err) end
   raise(400, "PGRST100", "failed to parse filter (" .. key .. "=" .. tostring(value) .. ")", err)
+end
+
+--- The parsed select= text, or 400 PGRST100 (PostgREST's words where known).
+function M.select(text)
+  local items, err = grammar.select(text)
+  if items then return items end
+  local message, details = parse_error.select(text or "")
+  raise(400, "PGRST100", message or ("failed to parse select parameter (" .. tostring(text) .. ")"), details or err)
+end
+
+--- The parsed order= text (raw: the embedded resource's parameter name,
+-- "Message_v2.order"), or 400 PGRST100 as M.select.
+function M.order(text, raw)
+  local list, err = grammar.order(text)
+  if list then return list end
+  local message, details = parse_error.order(text)
+  raise(400, "PGRST100", message or format("failed to parse order (%s)", raw and (raw .. "=" .. text) or text),
+    details or err)
+end
+
+--- The column names of columns= or on_conflict= (param), or 400 PGRST100.
+function M.columns(param, text)
+  local names, err = grammar.columns(text)
+  if names then return names end
+  local message, details = parse_error.columns(param, text)
+  raise(400, "PGRST100", message or format("failed to parse %s parameter (%s)", param, text), details or err)
 end
 
 return M

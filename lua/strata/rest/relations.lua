@@ -128,6 +128,13 @@ end
 --- The one relationship of t (in tables, its schema's) that embed item
 -- { name, hint } names; raises PGRST200 / PGRST201 otherwise.
 function M.find(t, tables, item)
+  -- A computed relationship named so prevails, as in PostgREST.
+  for _, cr in ipairs(t.computed_rels or {}) do
+    if cr.fn.name == item.name and item.hint == nil then
+      return { dir = "computed", fn = cr.fn, foreign = cr.foreign, to_one = cr.to_one,
+        card = cr.to_one and "many-to-one" or "one-to-many" }
+    end
+  end
   local found = {}
   for _, rel in ipairs(relationships(t, tables)) do
     if rel.foreign and matches(rel, item.name, item.hint) then found[#found + 1] = rel end

@@ -297,8 +297,7 @@ end
 -- and order may name (PostgREST's pgrst_scalar); its page is an array of
 -- the values.  One composite ("row") answers its first row as an object.
 local function table_sql(call, kind, cat_schema, rt, b, invocation, q, nested, filter_keys)
-  local items, err = grammar.select(q.select)
-  if not items then raise(400, "PGRST100", "failed to parse select parameter (" .. tostring(q.select) .. ")", err) end
+  local items = query.select(q.select)
   local max_rows = require("strata.config").max_rows
   local conds, sel, body_agg, single_agg, source
   if kind == "scalars" then
@@ -319,9 +318,7 @@ local function table_sql(call, kind, cat_schema, rt, b, invocation, q, nested, f
   end
   local order = ""
   if q.order and q.order ~= "" then
-    local list, e = grammar.order(q.order)
-    if not list then raise(400, "PGRST100", "failed to parse order (" .. q.order .. ")", e) end
-    order = " ORDER BY " .. embed.order_by(b, list, "pgrst_call.")
+    order = " ORDER BY " .. embed.order_by(b, query.order(q.order), "pgrst_call.")
   end
   local limit, offset = query.window(call, q, max_rows)
   local counting = call.prefer.count ~= nil or prefer.max_affected(call.prefer) ~= nil
@@ -370,9 +367,6 @@ function M.call(call, cat, schema, name)
   local args, filter_keys, q, nested, whole = arguments(call, overloads, get)
   local f
   if whole then f = body_taker(overloads) else f, whole = pick(overloads, schema, name, args, not get) end
-  if get and f.volatility == "v" then
-    raise(405, "PGRST101", "Cannot use the GET method on a volatile function; use POST")
-  end
   if whole then args = {} end -- the policy sees no named arguments: the body is one value
   if not policy.rpc_allowed(ctx, schema, name, args) then
     return errors.new(ctx.role == "anon" and 401 or 403, "42501", format("permission denied for function %s", name))
@@ -396,6 +390,11 @@ function M.call(call, cat, schema, name)
     local total = call.prefer.count and "1::bigint" or "NULL::bigint"
     sql = kind == "void" and ("SELECT 1 AS page, " .. total .. " AS total, NULL::text AS body FROM (SELECT " .. invocation
       .. ") AS pgrst_void") or ("SELECT 1 AS page, " .. total .. " AS total, to_json(" .. invocation .. ")::text AS body")
+  end
+  if media.of(call) == "plan" then
+    local rows, perr = exec.plan(call, media.explain(call, sql), b.params, false, get)
+    if not rows then return errors.from_db(perr, ctx.role == "anon") end
+    return media.plan_answer(call, rows)
   end
   local res, err, rolled_back = run(call, get, sql, b.params)
   if not res and err.over then return prefer.over_limit(err.over) end

@@ -116,6 +116,10 @@ function Builder:condition(node, alias)
     local parts = {}
     for i, child in ipairs(node.children) do parts[i] = self:condition(child, alias) end
     sql = "(" .. concat(parts, node.logic == "or" and " OR " or " AND ") .. ")"
+  elseif node.op == "is" and node.value == "null" and #node.field.path == 0 and self.embed_exists
+      and self.embed_exists(node.field.name) then
+    -- `embed=is.null`: the embed has no row (strata.rest.embed).
+    return (node.negate and "" or "NOT ") .. self.embed_exists(node.field.name)
   else
     local f = self:field(node.field, alias)
     local op = node.op
@@ -141,7 +145,8 @@ function Builder:condition(node, alias)
     elseif op == "in" then
       sql = f .. " = ANY(" .. self:param(array_literal(node.values)) .. (texty and "::text[])" or ")")
     elseif op == "is" then
-      sql = f .. " IS " .. ({ null = "NULL", ["true"] = "TRUE", ["false"] = "FALSE", unknown = "UNKNOWN" })[node.value]
+      sql = f .. " IS " .. ({ null = "NULL", not_null = "NOT NULL", ["true"] = "TRUE", ["false"] = "FALSE",
+        unknown = "UNKNOWN" })[node.value]
     elseif FTS[op] then
       local q = node.field.lang and (self:param(node.field.lang) .. "::regconfig, ") or ""
       sql = f .. " @@ " .. FTS[op] .. "(" .. q .. self:param(node.value) .. ")"

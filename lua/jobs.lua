@@ -6,6 +6,7 @@
 -- jobs_tick_ms is how often the list is looked at.
 
 local af = require("strata.agentflow")
+local config = require("strata.config")
 
 return {
   -- orchestrator tasks running past timeout_seconds become `timeout` (seed 002)
@@ -15,4 +16,11 @@ return {
   -- agentflow tasks blocked longer than lua/rules/transitions.lua's
   -- blocked_too_long_seconds recalculate their assignee's KPIs and trust once
   { name = "agentflow.blocked_tasks", every_ms = 60000, run = af.blocked_too_long },
+
+  -- AI tasks an earlier start of this instance left unfinished (a crash, a
+  -- kill -9) are failed: at the first tick after a start, then every minute.
+  { name = "ai.orphaned_tasks", every_ms = 60000, each_instance = true,
+    run = function(tx)
+      return tx.query("select public.ai_fail_orphaned_tasks($1, $2) as failed", config.instance, config.boot_id)
+    end },
 }

@@ -6,6 +6,9 @@
  *   config.rest_aggregates -> boolean     REST select= may aggregate
  *   config.rest_plans -> boolean          REST answers EXPLAIN plans
  *   config.workers, config.listen
+ *   config.instance -> "host:listen"      this instance among those sharing
+ *                                         the database (stable across restarts)
+ *   config.boot_id -> 32 hex digits       this process (new at each start)
  *   config.rate_limit_user_per_minute, config.rate_limit_anon_per_minute
  *   config.auth = { bcrypt_cost, jwt_exp, autoconfirm, disable_signup, site_url,
  *                   rate_limit_address, rate_limit_email }
@@ -21,7 +24,39 @@
 #include "base/conf.h"
 
 #include <lauxlib.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* One per process, shared by the workers' states: what tells this start of
+ * the instance from the previous one (AI tasks a crash left unfinished). */
+static char boot_id[33];
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void make_boot_id(void)
+{
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1) { /* no entropy: still unique enough per start */
+        unsigned long long t = (unsigned long long)getpid() << 32 ^ (unsigned long long)time(NULL);
+        memcpy(b, &t, sizeof t);
+        memcpy(b + 8, &t, sizeof t);
+    }
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(boot_id + 2 * i, 3, "%02x", b[i]);
+}
+
+/* "host:listen".  [-0, +1, m] */
+static void push_instance(lua_State *L, const strata_conf *c)
+{
+    char host[256] = "localhost";
+    if (gethostname(host, sizeof host - 1) < 0)
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = 0;
+    lua_pushfstring(L, "%s:%s", host, c && c->listen ? c->listen : "");
+}
 
 /* Splits "a,b , c" into a list of trimmed names.  [-0, +1, m] */
 static void push_list(lua_State *L, const char *csv)
@@ -107,6 +142,11 @@ int luaopen_strata_config(lua_State *L)
     lua_setfield(L, -2, "workers");
     lua_pushstring(L, c && c->listen ? c->listen : "");
     lua_setfield(L, -2, "listen");
+    push_instance(L, c);
+    lua_setfield(L, -2, "instance");
+    pthread_once(&boot_once, make_boot_id);
+    lua_pushstring(L, boot_id);
+    lua_setfield(L, -2, "boot_id");
     lua_pushinteger(L, c ? c->rate_limit_user_per_minute : 1200);
     lua_setfield(L, -2, "rate_limit_user_per_minute");
     lua_pushinteger(L, c ? c->rate_limit_anon_per_minute : 600);

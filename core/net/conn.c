@@ -403,24 +403,42 @@ static void maybe_continue(conn *c, const request *r)
 }
 
 /* While a request waits: the peer's close (not its data) wakes us, where
- * the event loop can tell (epoll); elsewhere it is seen at the answer. */
+ * the event loop can tell (epoll); elsewhere it is seen at the answer.
+ * epoll reports a reset (RST) as HUP/ERR, which libevent hands on as
+ * EV_READ, not EV_CLOSED: hence EV_READ too, until the peer's pipelined
+ * data shows it is alive (then EV_CLOSED alone, or the loop would spin). */
+static int arm_watch(conn *c, short what)
+{
+    if (event_assign(c->cev, c->env->base, c->fd, what, on_peer_closed, c) < 0 || event_add(c->cev, NULL) < 0) {
+        log_eventf("warn", "cannot watch a waiting connection for its close");
+        return -1;
+    }
+    return 0;
+}
+
 static void watch_peer(conn *c)
 {
     if (!(event_base_get_features(c->env->base) & EV_FEATURE_EARLY_CLOSE))
         return;
     if (!c->cev && !(c->cev = event_new(c->env->base, c->fd, EV_CLOSED, on_peer_closed, c)))
         return;
-    if (event_add(c->cev, NULL) < 0)
-        log_eventf("warn", "cannot watch a waiting connection for its close");
+    arm_watch(c, EV_CLOSED | EV_READ);
 }
 
 static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
 {
-    (void)fd;
-    (void)what;
     conn *c = arg;
-    if (c->waiting)
-        conn_close(c); /* cancels what the request waits on */
+    if (!c->waiting)
+        return;
+    if (!(what & EV_CLOSED)) {
+        char b;
+        ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
+            arm_watch(c, n > 0 ? EV_CLOSED : EV_CLOSED | EV_READ); /* pipelined data: alive */
+            return;
+        }
+    }
+    conn_close(c); /* cancels what the request waits on */
 }
 
 /* The request at `start` is whole: `total` bytes with its body.  Hands it

@@ -6,6 +6,10 @@
 --       run = function(tx) return tx.query("select orchestrator.expire_timed_out_tasks()") end },
 --   }
 --
+-- A job with each_instance = true runs once per period on every instance
+-- instead (its period claimed as "name@host:listen": config.instance), and
+-- at the first tick after a start or reload.
+--
 -- The C host ticks worker 0 of each instance every conf jobs_tick_ms
 -- (core/lua/lua_tick.c) as a service_role request to POST /_strata/jobs/tick,
 -- which runs M.tick.  Per job and tick: strata_jobs.claim (sql/157) gives
@@ -24,6 +28,7 @@
 --   jobs.list(req)         -> status, body (GET /_strata/jobs: the declared jobs and their counts)
 
 local cjson = require("cjson")
+local config = require("strata.config")
 local data = require("strata.data")
 local db = require("strata.db")
 local log = require("strata.log")
@@ -54,6 +59,9 @@ function M.check(file, list)
       return nil, format("%s: job %s needs every_ms, a positive integer", file, job.name)
     end
     if type(job.run) ~= "function" then return nil, format("%s: job %s needs a run function", file, job.name) end
+    if job.each_instance ~= nil and type(job.each_instance) ~= "boolean" then
+      return nil, format("%s: job %s: each_instance is true or false", file, job.name)
+    end
   end
   return true
 end
@@ -65,12 +73,20 @@ local function jobs_file()
   error(list, 0)
 end
 
+-- The name a job claims its periods under: an each_instance job runs once
+-- per period on every instance ("name@host:listen"), others once across them.
+local ran_here = {} -- job name -> true once run by this Lua state
+
+local function claim_name(job)
+  return job.each_instance and job.name .. "@" .. config.instance or job.name
+end
+
 -- One run of job in its service transaction: true, false (its lock is
 -- held by a run elsewhere) or nil, err.
 local function run_locked(job)
   return data.as_service().transaction(function(tx)
     local rows, err = tx.query("select pg_try_advisory_xact_lock(hashtextextended('strata.job:' || $1, 0)) as mine",
-      job.name)
+      claim_name(job))
     if not rows then return nil, err end
     if not rows[1].mine then return false end
     local res, rerr = job.run(tx)
@@ -87,9 +103,14 @@ end
 -- Runs job if its turn came; "ran", "failed", "skipped" or "not_due";
 -- nil, err when the database does not answer (the tick stops there).
 local function one(job)
-  local rows, err = db.query_as_service("select strata_jobs.claim($1, $2) as due", job.name, job.every_ms)
+  local name = claim_name(job)
+  local rows, err = db.query_as_service("select strata_jobs.claim($1, $2) as due", name, job.every_ms)
   if not rows then return nil, err end
-  if rows[1].due ~= true then return "not_due" end
+  -- An each_instance job also runs at its process's first tick, whatever
+  -- the period the instance's previous process claimed.
+  local first = job.each_instance and not ran_here[job.name]
+  if rows[1].due ~= true and not first then return "not_due" end
+  ran_here[job.name] = true
   local called, res, rerr = pcall(run_locked, job)
   local ok, message = true, nil
   if not called then ok, message = false, describe(res)
@@ -99,7 +120,7 @@ local function one(job)
     log.error_row({ error_message = format("job %s failed: %s", job.name, message), error_type = "system",
       error_category = "job", details = { job = job.name } })
   end
-  rows, err = db.query_as_service("select strata_jobs.finish($1, $2, $3)", job.name,
+  rows, err = db.query_as_service("select strata_jobs.finish($1, $2, $3)", name,
     ok == nil and NULL or ok, message or NULL)
   if not rows then log.error("jobs: cannot record a run", { job = job.name, error = describe(err) }) end
   return ok and "ran" or ok == false and "failed" or "skipped"
@@ -125,7 +146,8 @@ function M.tick(req)
 end
 
 --- The jobs lua/jobs.lua declares, each with its row of strata_jobs.jobs
--- (runs, failures, skipped, last_error, ...) when it has run.
+-- (runs, failures, skipped, last_error, ...) when it has run (this
+-- instance's row for an each_instance job).
 function M.list(req)
   if not (req.auth and req.auth.role == "service_role") then return refused() end
   local rows, err = db.query_as_service("select * from strata_jobs.jobs")
@@ -134,7 +156,7 @@ function M.list(req)
   for _, row in ipairs(rows) do by[row.name] = row end
   local out = {}
   for i, job in ipairs(jobs_file()) do
-    local row = by[job.name] or {}
+    local row = by[claim_name(job)] or {}
     out[i] = { name = job.name, every_ms = job.every_ms, runs = row.runs or 0, failures = row.failures or 0,
       skipped = row.skipped or 0, last_started_at = row.last_started_at or NULL, last_duration_ms =
       row.last_duration_ms or NULL, last_error = row.last_error or NULL, last_error_at = row.last_error_at or NULL }

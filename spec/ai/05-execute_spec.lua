@@ -436,6 +436,38 @@ describe("AI execution #server", function()
     assert.equal("cancelled", await_status(task_id, "cancelled").status)
   end)
 
+  it("fails at the next start the task a killed process left streaming", function()
+    local _, tok = user()
+    local run = new_run(tok)
+    local env = { STRATA_JWT_SECRET = SECRET, STRATA_GOOGLE_BASE_URL = fake.url, STRATA_JOBS_TICK_MS = "100" }
+    local a = srv.start(env)
+    assert.equal(200, (srv.await(a.port, "/ready", 200, 20)), a.log())
+    local c = srv.connect(a.port)
+    local body = cjson.encode({ content = "x #mode=hold" })
+    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+      :format(run.id, tok, #body, body)))
+    local seen, task_id = "", nil
+    while not seen:find("event: delta", 1, true) do
+      local line = assert(c:receive("*l"))
+      seen = seen .. line .. "\n"
+      task_id = task_id or line:match('"task_id":"([%x%-]+)"')
+    end
+    assert.equal(137, a.stop("KILL"))
+    c:close()
+    assert.equal("streaming", task(task_id).status)
+    -- The same instance (host and listen address) starts again.
+    env.port = a.port
+    local b = srv.start(env)
+    assert.equal(200, (srv.await(b.port, "/ready", 200, 20)), b.log())
+    local t = await_status(task_id, "failed")
+    assert.equal(0, b.stop(), b.log())
+    a.cleanup()
+    b.cleanup()
+    assert.equal("failed", t.status)
+    assert.equal("interrupted", cjson.decode(t.errors).code)
+    assert.equal("0", h.scalar("select count(*) from strata_ai_task_runs where task_id = " .. L(task_id)))
+  end)
+
   it("cancels a running task through POST /v1/ai/tasks/{id}/cancel", function()
     local _, tok = user()
     local run = new_run(tok)

@@ -222,8 +222,12 @@ end
 -- The task row as PostgreSQL writes it (json: the text, exact numerics and
 -- empty lists kept) and decoded (task: for Lua).
 local BEGIN_SQL = "select task::text as json, replayed from public.ai_task_begin($1, $2, $3, $4::jsonb)"
-local STREAMING_SQL = "update public.ai_tasks set status = 'streaming' where task_id = $1 and status = 'pending'"
-local COMPLETE_SQL = "select public.ai_task_complete($1, $2::jsonb)::text as json"
+-- Streaming also records which process runs the task (sql/141), so that
+-- the next start of this instance fails it if this process dies first.
+local STREAMING_SQL = "with s as (update public.ai_tasks set status = 'streaming' where task_id = $1 and status = 'pending') "
+  .. "insert into public.strata_ai_task_runs (task_id, instance, boot_id) values ($1, $2, $3)"
+local COMPLETE_SQL = "with r as (delete from public.strata_ai_task_runs where task_id = $1) "
+  .. "select public.ai_task_complete($1, $2::jsonb)::text as json"
 
 -- The message to send (rendered) and the providers to try, or nil, err.
 local function prepare(o)
@@ -357,7 +361,9 @@ function M.run(o)
   local task_id = task.task_id
   local streaming <close> = o.emit and open_stream() or nil
   -- Only a label until the completion: a task that stays "pending" is still completed.
-  if not db.query_as_service(STREAMING_SQL, task_id) then log.warn("ai task not marked streaming", { task_id = task_id }) end
+  if not db.query_as_service(STREAMING_SQL, task_id, config.instance, config.boot_id) then
+    log.warn("ai task not marked streaming", { task_id = task_id })
+  end
 
   local start, attempts = now(), {}
   local st = { checked = start }

@@ -48,6 +48,7 @@
 
 #include <lauxlib.h>
 #include <math.h>
+#include <stdint.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -213,15 +214,16 @@ static int l_hash(lua_State *L)
  * hash, so the rows of one request share one id.  -1 when hashing failed. */
 static int correlation_id(lua_State *L, const char *id, char out[37])
 {
-    size_t n = strlen(id);
+    size_t n = strnlen(id, 37);
     char hex[33];
     int ok = n == 32 || (n == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-');
     for (size_t i = 0, k = 0; ok && i < n; i++) {
-        char c = (char)(id[i] >= 'A' && id[i] <= 'F' ? id[i] + 32 : id[i]);
+        unsigned char c = (unsigned char)id[i], low = (unsigned char)(c | 0x20);
         if (n == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
             continue;
-        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-        hex[k++] = c;
+        /* c | 0x20 folds A-F to a-f; digits are unchanged by it */
+        ok = (unsigned)(c - '0') < 10 || (unsigned)(low - 'a') < 6;
+        hex[k++] = (char)((unsigned)(c - '0') < 10 ? c : low);
     }
     if (!ok) {
         char salted[96], mac[65];
@@ -232,11 +234,15 @@ static int correlation_id(lua_State *L, const char *id, char out[37])
         hex[12] = '4';
         hex[16] = '8';
     }
-    for (int i = 0, o = 0; i < 32; i++) {
-        if (i == 8 || i == 12 || i == 16 || i == 20)
-            out[o++] = '-';
-        out[o++] = hex[i];
-    }
+    memcpy(out, hex, 8);
+    out[8] = '-';
+    memcpy(out + 9, hex + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, hex + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, hex + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, hex + 20, 12);
     out[36] = '\0';
     return 0;
 }
@@ -320,11 +326,32 @@ static int is_email(const char *s, size_t n)
 
 /* Appends s (n bytes) then tail (m bytes), escaped as inside a JSON
  * string only when s needs it: most values are copied at once. */
-static int add_raw(buf *b, const char *s, size_t n, const char *tail, size_t m)
+/* The length of s's prefix that needs no escaping in a JSON string (no
+ * control character, '"' or '\\'), eight bytes at a time: a byte-wise
+ * loop cost ~11 instructions a byte, the most of a row's encoding. */
+static size_t plain_prefix(const char *s, size_t n)
 {
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
     size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v, q, bs;
+        memcpy(&v, s + i, 8);
+        q = v ^ (ones * '"');
+        bs = v ^ (ones * '\\');
+        /* (x - ones * k) & ~x & high is not 0 iff a byte of x is below k
+         * (k <= 0x80): a control character, or a '"' or '\\' (a zero
+         * byte of q or bs).  The loop below finds which. */
+        if ((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high)
+            break;
+    }
     while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
         i++;
+    return i;
+}
+
+static int add_raw(buf *b, const char *s, size_t n, const char *tail, size_t m)
+{
+    size_t i = plain_prefix(s, n);
     if (i < n)
         return buf_add_json_escaped(b, s, n) | buf_add(b, tail, m);
     if (buf_reserve(b, n + m) < 0)
@@ -616,7 +643,7 @@ static int l_row(lua_State *L)
         if (excluded)
             return fail(L, "excluded_path");
     }
-    if (need_user && !given_field(L, "user_id") && !(r && r->claims.uid[0]))
+    if (need_user && !(r && r->claims.uid[0]) && !given_field(L, "user_id"))
         return fail(L, "no_user");
     if (FROM[table] & FROM_CORRELATION && !r && !given_field(L, "correlation_id"))
         return fail(L, "no_correlation_id");
@@ -645,7 +672,7 @@ static int l_row(lua_State *L)
         return luaL_error(L, "strata.log.row: cannot log a %s", e.bad);
     if (!pushed)
         return fail(L, "dropped");
-    lua_pushstring(L, id);
+    lua_pushlstring(L, id, 36);
     return 1;
 }
 

@@ -192,14 +192,14 @@ static void make_uuid(char out[37])
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     static const char hex[] = "0123456789abcdef";
-    int k = 0;
+    /* where byte i's two digits go: no branch per byte */
+    static const unsigned char AT[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
     for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[k++] = '-';
-        out[k++] = hex[b[i] >> 4];
-        out[k++] = hex[b[i] & 15];
+        out[AT[i]] = hex[b[i] >> 4];
+        out[AT[i] + 1] = hex[b[i] & 15];
     }
-    out[k] = '\0';
+    out[8] = out[13] = out[18] = out[23] = '-';
+    out[36] = '\0';
 }
 
 /* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" now; the seconds' text is made once per

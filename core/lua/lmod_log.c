@@ -212,18 +212,29 @@ static int l_hash(lua_State *L)
 /* The correlation id of request id `id`: itself when it is a uuid (lower
  * case) or 32 hex digits (strata's own ids), else a uuid made of its keyed
  * hash, so the rows of one request share one id.  -1 when hashing failed. */
+/* Hex digits in lower case by byte; 0 for the others. */
+static const char HEX_LOW[256] = {
+    ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6', ['7'] = '7',
+    ['8'] = '8', ['9'] = '9', ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f',
+    ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
+};
+
 static int correlation_id(lua_State *L, const char *id, char out[37])
 {
     size_t n = strnlen(id, 37);
     char hex[33];
     int ok = n == 32 || (n == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-');
-    for (size_t i = 0, k = 0; ok && i < n; i++) {
-        unsigned char c = (unsigned char)id[i], low = (unsigned char)(c | 0x20);
-        if (n == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
-            continue;
-        /* c | 0x20 folds A-F to a-f; digits are unchanged by it */
-        ok = (unsigned)(c - '0') < 10 || (unsigned)(low - 'a') < 6;
-        hex[k++] = (char)((unsigned)(c - '0') < 10 ? c : low);
+    if (ok) {
+        /* the four groups of a uuid's text, or 32 digits as they are */
+        static const unsigned char FROM36[32] = {0,  1,  2,  3,  4,  5,  6,  7,  9,  10, 11, 12, 14, 15, 16, 17,
+                                                 19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+        unsigned char bad = 0;
+        for (int i = 0; i < 32; i++) {
+            char c = HEX_LOW[(unsigned char)id[n == 36 ? FROM36[i] : i]];
+            bad |= c == 0;
+            hex[i] = c;
+        }
+        ok = !bad;
     }
     if (!ok) {
         char salted[96], mac[65];
@@ -354,7 +365,7 @@ static int add_raw(buf *b, const char *s, size_t n, const char *tail, size_t m)
     size_t i = plain_prefix(s, n);
     if (i < n)
         return buf_add_json_escaped(b, s, n) | buf_add(b, tail, m);
-    if (buf_reserve(b, n + m) < 0)
+    if (b->cap - b->len < n + m && buf_reserve(b, n + m) < 0)
         return -1;
     memcpy(b->p + b->len, s, n);
     memcpy(b->p + b->len + n, tail, m);

@@ -295,8 +295,9 @@ typedef struct row_enc {
 
 static int req_col(const char *k, size_t n)
 {
+    static const size_t LEN[] = {7, 12, 14, 10, 10, 14};
     for (int i = 0; i < 6; i++)
-        if (strlen(REQ_COLS[i]) == n && memcmp(REQ_COLS[i], k, n) == 0)
+        if (LEN[i] == n && memcmp(REQ_COLS[i], k, n) == 0)
             return 1 << i;
     return 0;
 }
@@ -335,41 +336,79 @@ static int is_email(const char *s, size_t n)
     return 0;
 }
 
-/* Appends s (n bytes) then tail (m bytes), escaped as inside a JSON
- * string only when s needs it: most values are copied at once. */
 /* The length of s's prefix that needs no escaping in a JSON string (no
  * control character, '"' or '\\'), eight bytes at a time: a byte-wise
  * loop cost ~11 instructions a byte, the most of a row's encoding. */
-static size_t plain_prefix(const char *s, size_t n)
+static int plain8(const char *s)
 {
     const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t v, q, bs;
+    memcpy(&v, s, 8);
+    q = v ^ (ones * '"');
+    bs = v ^ (ones * '\\');
+    /* (x - ones * k) & ~x & high is not 0 iff a byte of x is below k
+     * (k <= 0x80): a control character, or a '"' or '\\' (a zero byte of
+     * q or bs). */
+    return !((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high);
+}
+
+static size_t plain_prefix(const char *s, size_t n)
+{
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v, q, bs;
-        memcpy(&v, s + i, 8);
-        q = v ^ (ones * '"');
-        bs = v ^ (ones * '\\');
-        /* (x - ones * k) & ~x & high is not 0 iff a byte of x is below k
-         * (k <= 0x80): a control character, or a '"' or '\\' (a zero
-         * byte of q or bs).  The loop below finds which. */
-        if ((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high)
+    for (; i + 8 <= n; i += 8)
+        if (!plain8(s + i))
             break;
-    }
+    /* the last bytes as the last eight, again in part */
+    if (i < n && i + 8 > n && n >= 8 && plain8(s + n - 8))
+        return n;
+    /* which byte, or a string shorter than eight */
     while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
         i++;
     return i;
 }
 
-static int add_raw(buf *b, const char *s, size_t n, const char *tail, size_t m)
+/* Room for n more bytes: the common case is a comparison, not a call. */
+static inline int room(buf *b, size_t n)
 {
-    size_t i = plain_prefix(s, n);
-    if (i < n)
-        return buf_add_json_escaped(b, s, n) | buf_add(b, tail, m);
-    if (b->cap - b->len < n + m && buf_reserve(b, n + m) < 0)
+    return b->cap - b->len >= n ? 0 : buf_reserve(b, n);
+}
+
+/* Appends '"', s (n bytes, needing no escape) then tail (m bytes). */
+static int add_quoted_plain(buf *b, const char *s, size_t n, const char *tail, size_t m)
+{
+    if (room(b, n + 1 + m) < 0)
         return -1;
-    memcpy(b->p + b->len, s, n);
-    memcpy(b->p + b->len + n, tail, m);
-    b->len += n + m;
+    char *p = b->p + b->len;
+    *p = '"';
+    memcpy(p + 1, s, n);
+    for (size_t i = 0; i < m; i++)
+        p[1 + n + i] = tail[i];
+    b->len += 1 + n + m;
+    return 0;
+}
+
+/* Appends '"', s (n bytes) then tail (m bytes, at most a few), s escaped
+ * as inside a JSON string only when it needs it: most values are copied
+ * at once, and the quotes and tail without a call each. */
+static int add_quoted(buf *b, const char *s, size_t n, const char *tail, size_t m)
+{
+    if (room(b, n + 1 + m) < 0)
+        return -1;
+    if (plain_prefix(s, n) < n) {
+        b->p[b->len++] = '"';
+        return buf_add_json_escaped(b, s, n) || buf_add(b, tail, m) ? -1 : 0;
+    }
+    return add_quoted_plain(b, s, n, tail, m);
+}
+
+/* A ',' unless the row (or object) holds only its '{'. */
+static int add_comma(buf *b)
+{
+    if (b->len <= 1)
+        return 0;
+    if (room(b, 1) < 0)
+        return -1;
+    b->p[b->len++] = ',';
     return 0;
 }
 
@@ -385,7 +424,7 @@ static int add_string(row_enc *e, const char *s, size_t n, int scrub)
             return -1;
         return buf_add_str(e->b, "\"hmac-sha256:") | buf_add(e->b, mac, 64) | buf_add(e->b, "\"", 1);
     }
-    return buf_add(e->b, "\"", 1) | add_raw(e->b, s, n, "\"", 1);
+    return add_quoted(e->b, s, n, "\"", 1);
 }
 
 static int add_value(row_enc *e, int idx, int scrub, int depth);
@@ -482,24 +521,17 @@ static int add_value(row_enc *e, int idx, int scrub, int depth)
 /* "name": then the value at idx. */
 static int add_member(row_enc *e, const char *name, size_t n, int idx, int scrub)
 {
-    int rc = e->b->len > 1 ? buf_add(e->b, ",\"", 2) : buf_add(e->b, "\"", 1);
-    return rc | add_raw(e->b, name, n, "\":", 2) | add_value(e, idx, scrub, 0);
+    /* || and not |: the order matters */
+    return add_comma(e->b) || add_quoted(e->b, name, n, "\":", 2) || add_value(e, idx, scrub, 0) ? -1 : 0;
 }
 
 /* ,"name":"v" at the top level; name is one of strata's column names. */
 static int add_text(row_enc *e, const char *name, const char *v, size_t n)
 {
-    size_t k = strlen(name);
-    if (buf_reserve(e->b, k + 6) < 0)
-        return -1;
-    char *p = e->b->p + e->b->len;
-    if (e->b->len > 1)
-        *p++ = ',';
-    *p++ = '"';
-    memcpy(p, name, k);
-    memcpy(p + k, "\":\"", 3);
-    e->b->len = (size_t)(p + k + 3 - e->b->p);
-    return add_raw(e->b, v, n, "\"", 1);
+    return add_comma(e->b) || add_quoted_plain(e->b, name, strlen(name), "\":", 2) ||
+                   add_quoted(e->b, v, n, "\"", 1)
+               ? -1
+               : 0;
 }
 
 /* 1 when the string k is one of the pairs' keys (stack from..top). */

@@ -229,10 +229,12 @@ static int correlation_id(lua_State *L, const char *id, char out[37])
         static const unsigned char FROM36[32] = {0,  1,  2,  3,  4,  5,  6,  7,  9,  10, 11, 12, 14, 15, 16, 17,
                                                  19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
         unsigned char bad = 0;
-        for (int i = 0; i < 32; i++) {
-            char c = HEX_LOW[(unsigned char)id[n == 36 ? FROM36[i] : i]];
-            bad |= c == 0;
-            hex[i] = c;
+        if (n == 32) {
+            for (int i = 0; i < 32; i++)
+                bad |= (hex[i] = HEX_LOW[(unsigned char)id[i]]) == 0;
+        } else {
+            for (int i = 0; i < 32; i++)
+                bad |= (hex[i] = HEX_LOW[(unsigned char)id[FROM36[i]]]) == 0;
         }
         ok = !bad;
     }

@@ -130,11 +130,17 @@ function M.activity(category, action, fields)
     error("strata.activity.activity(category, action[, fields]): category and action must be strings", 2)
   end
   if current().user_activity_logging_enabled ~= true then return nil, "off" end
-  local t, unknown = type_of(category, action)
-  if not t then return nil, "unknown activity type " .. unknown end
+  -- type_of, toggle_on and sampled_out written out: this runs per request
+  local by = TYPES[category]
+  local t = by and by[action]
+  if not t then
+    local unknown
+    t, unknown = type_of(category, action)
+    if not t then return nil, "unknown activity type " .. unknown end
+  end
   local activity_type, rule = t[1], t[2]
-  if not toggle_on(rule.toggle) then return nil, "off" end
-  if sampled_out() then return nil, "sampled_out" end
+  if TOGGLES[rule.toggle] == false then return nil, "off" end
+  if SAMPLING_RATE ~= nil and random() >= SAMPLING_RATE then return nil, "sampled_out" end
   fields = fields or EMPTY
   local need_user = not (activity_type == "auth_login" and fields.success == false)
   return row("user_activity_logs", fields, need_user, "activity_type", activity_type,

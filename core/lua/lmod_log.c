@@ -550,6 +550,16 @@ static int add_text(row_enc *e, const char *name, const char *v, size_t n)
                : 0;
 }
 
+/* add_text for a value strata made that needs no escaping (hex digits,
+ * an address from inet_ntop): not scanned. */
+static int add_text_plain(row_enc *e, const char *name, const char *v, size_t n)
+{
+    return add_comma(e->b) || add_quoted_plain(e->b, name, strlen(name), "\":", 2) ||
+                   add_quoted_plain(e->b, v, n, "\"", 1)
+               ? -1
+               : 0;
+}
+
 /* 1 when the string k is one of the pairs' keys (stack from..top). */
 static int in_pairs(lua_State *L, int from, int top, const char *k, size_t n)
 {
@@ -635,7 +645,7 @@ static int add_request(row_enc *e, lua_State *L, int table, const request *r, co
         char cid[37];
         if (correlation_id(L, r->id, cid) < 0)
             return -1;
-        rc |= add_text(e, "correlation_id", cid, 36);
+        rc |= add_text_plain(e, "correlation_id", cid, 36);
     }
     if (!(FROM[table] & FROM_CLIENT))
         return rc;
@@ -650,7 +660,7 @@ static int add_request(row_enc *e, lua_State *L, int table, const request *r, co
             accesslog_anonymize_ip(r->remote, anon, sizeof anon);
             ip = anon;
         }
-        rc |= add_text(e, "ip_address", ip, strlen(ip));
+        rc |= add_text_plain(e, "ip_address", ip, strlen(ip)); /* inet_ntop's text */
     }
     const http_header *ua = !(given & C_UA) && f->log_user_agent ? http_find_header(&r->http, "user-agent") : NULL;
     if (ua)

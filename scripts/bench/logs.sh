@@ -152,10 +152,10 @@ st_start() { # name
   ST_PID=$!
   sleep 1 # attached to every thread
 }
-st_calls() { # -> the number of system calls counted
+st_stop() { # sets ST_CALLS, the number of system calls counted
   kill -INT "$ST_PID"
-  wait "$ST_PID" || true
-  awk '$NF == "total" {print $4}' "$ST_OUT"
+  wait "$ST_PID" || true # here, not in a $(...): the subshell has no such child
+  ST_CALLS=$(awk '$NF == "total" {print $4}' "$ST_OUT")
 }
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | sed -n "s/^$1 \([0-9]*\)$/\1/p"; }
 
@@ -175,9 +175,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
     say "round $round: logging $mode $rps req/s, $((r1 - r0)) rows in $((i1 - i0)) INSERTs;" \
       "CPU us/request: worker $w, writer $lw, pg $pg (pg per row written: $rows_us)"
     if [ -n "$STRACE" ]; then
-      calls=$(st_calls)
-      fig[$mode,sys]+="$(awk -v c="$calls" -v n="$n" 'BEGIN { printf "%.3f", c / n }') "
-      say "round $round: logging $mode: $calls system calls for $n requests under strace ($ST_OUT)"
+      st_stop
+      fig[$mode,sys]+="$(awk -v c="$ST_CALLS" -v n="$n" 'BEGIN { printf "%.3f", c / n }') "
+      say "round $round: logging $mode: $ST_CALLS system calls for $n requests under strace ($ST_OUT)"
     fi
     if [ -n "$CALLGRIND" ]; then
       cg -d

@@ -20,6 +20,7 @@
 
 #define MAX_EXCLUDED 32
 #define RECONNECT_MS 500
+#define BATCH_KEEP (1 << 20) /* the INSERT buffer keeps this much between INSERTs */
 /* pg_try_advisory_lock key of the purge: "strata_logs_purge" folded. */
 #define PURGE_LOCK_KEY "7305826157261902451"
 
@@ -52,6 +53,7 @@ struct log_db {
     _Atomic int lose_answers;  /* test fault: answers of committed INSERTs still to lose */
 
     PGconn *conn;              /* the thread's; NULL while disconnected */
+    buf batch;                 /* the thread's: an INSERT's JSON array, kept between them */
     int failing;               /* last write failed: log changes only */
     /* Metrics. */
     _Atomic uint64_t queued[LOG_NTABLES], written[LOG_NTABLES], dropped[LOG_NTABLES], rejected[LOG_NTABLES];
@@ -424,21 +426,24 @@ static int lose_answer(log_db *d)
  * 0, 1 (the rows are refused as data), or -1 with why (retry later). */
 static int insert(log_db *d, int table, entry *first, size_t n, char *why, size_t len)
 {
-    buf b = {0};
-    int rc = buf_add(&b, "[", 1);
+    /* The buffer is kept: one made and freed per INSERT grew and shrank
+     * the thread's heap, an mprotect or two each time. */
+    buf *b = &d->batch;
+    b->len = 0;
+    int rc = buf_add(b, "[", 1);
     size_t i = 0;
     for (entry *e = first; e && i < n; e = e->next, i++) {
         if (i)
-            rc |= buf_add(&b, ",", 1);
-        rc |= buf_add(&b, e->json, e->len);
+            rc |= buf_add(b, ",", 1);
+        rc |= buf_add(b, e->json, e->len);
     }
-    rc |= buf_add(&b, "]", 2);
+    rc |= buf_add(b, "]", 2);
     if (rc) {
-        buf_free(&b);
+        buf_shrink(b, BATCH_KEEP);
         snprintf(why, len, "out of memory");
         return -1;
     }
-    const char *params[1] = {b.p};
+    const char *params[1] = {b->p};
     PGresult *r = PQexecPrepared(d->conn, STMT[table], 1, params, NULL, NULL, 0);
     atomic_fetch_add(&d->inserts, 1);
     int out = 0;
@@ -457,7 +462,7 @@ static int insert(log_db *d, int table, entry *first, size_t n, char *why, size_
         out = retryable(r, d->conn) ? -1 : 1;
     }
     PQclear(r);
-    buf_free(&b);
+    buf_shrink(b, BATCH_KEEP);
     return out;
 }
 
@@ -833,6 +838,7 @@ void log_db_stop(log_db *d)
     for (int i = 0; i < d->nexcluded; i++)
         free(d->excluded[i]);
     buf_free(&d->settings_json);
+    buf_free(&d->batch);
     pthread_mutex_destroy(&d->lock);
     close(d->wake[0]);
     close(d->wake[1]);

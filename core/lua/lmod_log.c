@@ -48,9 +48,9 @@
 
 #include <lauxlib.h>
 #include <math.h>
-#include <stdint.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -223,9 +223,6 @@ static int l_hash(lua_State *L)
     return 1;
 }
 
-/* The correlation id of request id `id`: itself when it is a uuid (lower
- * case) or 32 hex digits (strata's own ids), else a uuid made of its keyed
- * hash, so the rows of one request share one id.  -1 when hashing failed. */
 /* Hex digits in lower case by byte; 0 for the others. */
 static const char HEX_LOW[256] = {
     ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6', ['7'] = '7',
@@ -233,6 +230,9 @@ static const char HEX_LOW[256] = {
     ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
 };
 
+/* The correlation id of request id `id`: itself when it is a uuid (lower
+ * case) or 32 hex digits (strata's own ids), else a uuid made of its keyed
+ * hash, so the rows of one request share one id.  -1 when hashing failed. */
 static int correlation_id(lua_State *L, const char *id, char out[37])
 {
     size_t n = strnlen(id, 37);
@@ -299,8 +299,13 @@ static const int FROM[LOG_NTABLES] = {FROM_CLIENT | FROM_REQUEST_ID, FROM_CLIENT
 
 /* The request columns, as bits of what fields or the pairs gave. */
 enum { C_USER = 1, C_PATH = 2, C_METHOD = 4, C_IP = 8, C_UA = 16, C_CORRELATION = 32 };
-static const char *const REQ_COLS[] = {"user_id", "request_path", "request_method", "ip_address", "user_agent",
-                                       "correlation_id"};
+#define COL(name) {name, sizeof name - 1}
+static const struct {
+    const char *name;
+    size_t len;
+} REQ_COLS[] = {COL("user_id"), COL("request_path"), COL("request_method"), COL("ip_address"), COL("user_agent"),
+                COL("correlation_id")};
+#undef COL
 
 typedef struct row_enc {
     lua_State *L;
@@ -311,9 +316,8 @@ typedef struct row_enc {
 
 static int req_col(const char *k, size_t n)
 {
-    static const size_t LEN[] = {7, 12, 14, 10, 10, 14};
     for (int i = 0; i < 6; i++)
-        if (LEN[i] == n && memcmp(REQ_COLS[i], k, n) == 0)
+        if (REQ_COLS[i].len == n && memcmp(REQ_COLS[i].name, k, n) == 0)
             return 1 << i;
     return 0;
 }
@@ -352,9 +356,8 @@ static int is_email(const char *s, size_t n)
     return 0;
 }
 
-/* The length of s's prefix that needs no escaping in a JSON string (no
- * control character, '"' or '\\'), eight bytes at a time: a byte-wise
- * loop cost ~11 instructions a byte, the most of a row's encoding. */
+/* 1 when none of the 8 bytes at s needs escaping in a JSON string (a
+ * control character, '"' or '\\'). */
 static int plain8(const char *s)
 {
     const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
@@ -368,6 +371,9 @@ static int plain8(const char *s)
     return !((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high);
 }
 
+/* The length of s's prefix that needs no escaping, eight bytes at a time:
+ * a byte-wise loop cost ~11 instructions a byte, the most of a row's
+ * encoding. */
 static size_t plain_prefix(const char *s, size_t n)
 {
     size_t i = 0;

@@ -50,6 +50,7 @@
 #include <math.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +83,20 @@ static log_db *writer(lua_State *L)
     lua_getfield(L, LUA_REGISTRYINDEX, "strata.log_db");
     log_db *d = lua_touserdata(L, -1);
     lua_pop(L, 1);
+    return d;
+}
+
+/* The writer kept in upvalue `up` once found, for the functions called
+ * per request (log.row, log.settings_version): the worker sets it once per
+ * state (after the boot) and never changes it, and a registry lookup by
+ * name costs ~170 instructions.  [-0, +0, -] */
+static log_db *cached_writer(lua_State *L, int up)
+{
+    log_db *d = lua_touserdata(L, lua_upvalueindex(up));
+    if (!d && (d = writer(L))) {
+        lua_pushlightuserdata(L, d);
+        lua_replace(L, lua_upvalueindex(up));
+    }
     return d;
 }
 
@@ -140,10 +155,10 @@ static int l_settings(lua_State *L)
     return 2;
 }
 
-/* log.settings_version() -> integer.  [-0, +1, -] */
+/* log.settings_version() -> integer; upvalue 1: the writer.  [-0, +1, -] */
 static int l_settings_version(lua_State *L)
 {
-    log_db *d = writer(L);
+    log_db *d = cached_writer(L, 1);
     lua_pushinteger(L, d ? (lua_Integer)log_db_settings_version(d) : 0);
     return 1;
 }
@@ -208,20 +223,34 @@ static int l_hash(lua_State *L)
     return 1;
 }
 
+/* Hex digits in lower case by byte; 0 for the others. */
+static const char HEX_LOW[256] = {
+    ['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4', ['5'] = '5', ['6'] = '6', ['7'] = '7',
+    ['8'] = '8', ['9'] = '9', ['a'] = 'a', ['b'] = 'b', ['c'] = 'c', ['d'] = 'd', ['e'] = 'e', ['f'] = 'f',
+    ['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
+};
+
 /* The correlation id of request id `id`: itself when it is a uuid (lower
  * case) or 32 hex digits (strata's own ids), else a uuid made of its keyed
  * hash, so the rows of one request share one id.  -1 when hashing failed. */
 static int correlation_id(lua_State *L, const char *id, char out[37])
 {
-    size_t n = strlen(id);
+    size_t n = strnlen(id, 37);
     char hex[33];
     int ok = n == 32 || (n == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-');
-    for (size_t i = 0, k = 0; ok && i < n; i++) {
-        char c = (char)(id[i] >= 'A' && id[i] <= 'F' ? id[i] + 32 : id[i]);
-        if (n == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
-            continue;
-        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-        hex[k++] = c;
+    if (ok) {
+        /* the four groups of a uuid's text, or 32 digits as they are */
+        static const unsigned char FROM36[32] = {0,  1,  2,  3,  4,  5,  6,  7,  9,  10, 11, 12, 14, 15, 16, 17,
+                                                 19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+        unsigned char bad = 0;
+        if (n == 32) {
+            for (int i = 0; i < 32; i++)
+                bad |= (hex[i] = HEX_LOW[(unsigned char)id[i]]) == 0;
+        } else {
+            for (int i = 0; i < 32; i++)
+                bad |= (hex[i] = HEX_LOW[(unsigned char)id[FROM36[i]]]) == 0;
+        }
+        ok = !bad;
     }
     if (!ok) {
         char salted[96], mac[65];
@@ -232,11 +261,15 @@ static int correlation_id(lua_State *L, const char *id, char out[37])
         hex[12] = '4';
         hex[16] = '8';
     }
-    for (int i = 0, o = 0; i < 32; i++) {
-        if (i == 8 || i == 12 || i == 16 || i == 20)
-            out[o++] = '-';
-        out[o++] = hex[i];
-    }
+    memcpy(out, hex, 8);
+    out[8] = '-';
+    memcpy(out + 9, hex + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, hex + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, hex + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, hex + 20, 12);
     out[36] = '\0';
     return 0;
 }
@@ -266,8 +299,13 @@ static const int FROM[LOG_NTABLES] = {FROM_CLIENT | FROM_REQUEST_ID, FROM_CLIENT
 
 /* The request columns, as bits of what fields or the pairs gave. */
 enum { C_USER = 1, C_PATH = 2, C_METHOD = 4, C_IP = 8, C_UA = 16, C_CORRELATION = 32 };
-static const char *const REQ_COLS[] = {"user_id", "request_path", "request_method", "ip_address", "user_agent",
-                                       "correlation_id"};
+#define COL(name) {name, sizeof name - 1}
+static const struct {
+    const char *name;
+    size_t len;
+} REQ_COLS[] = {COL("user_id"), COL("request_path"), COL("request_method"), COL("ip_address"), COL("user_agent"),
+                COL("correlation_id")};
+#undef COL
 
 typedef struct row_enc {
     lua_State *L;
@@ -279,7 +317,7 @@ typedef struct row_enc {
 static int req_col(const char *k, size_t n)
 {
     for (int i = 0; i < 6; i++)
-        if (strlen(REQ_COLS[i]) == n && memcmp(REQ_COLS[i], k, n) == 0)
+        if (REQ_COLS[i].len == n && memcmp(REQ_COLS[i].name, k, n) == 0)
             return 1 << i;
     return 0;
 }
@@ -318,20 +356,81 @@ static int is_email(const char *s, size_t n)
     return 0;
 }
 
-/* Appends s (n bytes) then tail (m bytes), escaped as inside a JSON
- * string only when s needs it: most values are copied at once. */
-static int add_raw(buf *b, const char *s, size_t n, const char *tail, size_t m)
+/* 1 when none of the 8 bytes at s needs escaping in a JSON string (a
+ * control character, '"' or '\\'). */
+static int plain8(const char *s)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t v, q, bs;
+    memcpy(&v, s, 8);
+    q = v ^ (ones * '"');
+    bs = v ^ (ones * '\\');
+    /* (x - ones * k) & ~x & high is not 0 iff a byte of x is below k
+     * (k <= 0x80): a control character, or a '"' or '\\' (a zero byte of
+     * q or bs). */
+    return !((((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high);
+}
+
+/* The length of s's prefix that needs no escaping, eight bytes at a time:
+ * a byte-wise loop cost ~11 instructions a byte, the most of a row's
+ * encoding. */
+static size_t plain_prefix(const char *s, size_t n)
 {
     size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        if (!plain8(s + i))
+            break;
+    /* the last bytes as the last eight, again in part */
+    if (i < n && i + 8 > n && n >= 8 && plain8(s + n - 8))
+        return n;
+    /* which byte, or a string shorter than eight */
     while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
         i++;
-    if (i < n)
-        return buf_add_json_escaped(b, s, n) | buf_add(b, tail, m);
-    if (buf_reserve(b, n + m) < 0)
+    return i;
+}
+
+/* Room for n more bytes: the common case is a comparison, not a call. */
+static inline int room(buf *b, size_t n)
+{
+    return b->cap - b->len >= n ? 0 : buf_reserve(b, n);
+}
+
+/* Appends '"', s (n bytes, needing no escape) then tail (m bytes). */
+static int add_quoted_plain(buf *b, const char *s, size_t n, const char *tail, size_t m)
+{
+    if (room(b, n + 1 + m) < 0)
         return -1;
-    memcpy(b->p + b->len, s, n);
-    memcpy(b->p + b->len + n, tail, m);
-    b->len += n + m;
+    char *p = b->p + b->len;
+    *p = '"';
+    memcpy(p + 1, s, n);
+    for (size_t i = 0; i < m; i++)
+        p[1 + n + i] = tail[i];
+    b->len += 1 + n + m;
+    return 0;
+}
+
+/* Appends '"', s (n bytes) then tail (m bytes, at most a few), s escaped
+ * as inside a JSON string only when it needs it: most values are copied
+ * at once, and the quotes and tail without a call each. */
+static int add_quoted(buf *b, const char *s, size_t n, const char *tail, size_t m)
+{
+    if (room(b, n + 1 + m) < 0)
+        return -1;
+    if (plain_prefix(s, n) < n) {
+        b->p[b->len++] = '"';
+        return buf_add_json_escaped(b, s, n) || buf_add(b, tail, m) ? -1 : 0;
+    }
+    return add_quoted_plain(b, s, n, tail, m);
+}
+
+/* A ',' unless the row (or object) holds only its '{'. */
+static int add_comma(buf *b)
+{
+    if (b->len <= 1)
+        return 0;
+    if (room(b, 1) < 0)
+        return -1;
+    b->p[b->len++] = ',';
     return 0;
 }
 
@@ -347,7 +446,7 @@ static int add_string(row_enc *e, const char *s, size_t n, int scrub)
             return -1;
         return buf_add_str(e->b, "\"hmac-sha256:") | buf_add(e->b, mac, 64) | buf_add(e->b, "\"", 1);
     }
-    return buf_add(e->b, "\"", 1) | add_raw(e->b, s, n, "\"", 1);
+    return add_quoted(e->b, s, n, "\"", 1);
 }
 
 static int add_value(row_enc *e, int idx, int scrub, int depth);
@@ -444,24 +543,27 @@ static int add_value(row_enc *e, int idx, int scrub, int depth)
 /* "name": then the value at idx. */
 static int add_member(row_enc *e, const char *name, size_t n, int idx, int scrub)
 {
-    int rc = e->b->len > 1 ? buf_add(e->b, ",\"", 2) : buf_add(e->b, "\"", 1);
-    return rc | add_raw(e->b, name, n, "\":", 2) | add_value(e, idx, scrub, 0);
+    /* || and not |: the order matters */
+    return add_comma(e->b) || add_quoted(e->b, name, n, "\":", 2) || add_value(e, idx, scrub, 0) ? -1 : 0;
 }
 
 /* ,"name":"v" at the top level; name is one of strata's column names. */
 static int add_text(row_enc *e, const char *name, const char *v, size_t n)
 {
-    size_t k = strlen(name);
-    if (buf_reserve(e->b, k + 6) < 0)
-        return -1;
-    char *p = e->b->p + e->b->len;
-    if (e->b->len > 1)
-        *p++ = ',';
-    *p++ = '"';
-    memcpy(p, name, k);
-    memcpy(p + k, "\":\"", 3);
-    e->b->len = (size_t)(p + k + 3 - e->b->p);
-    return add_raw(e->b, v, n, "\"", 1);
+    return add_comma(e->b) || add_quoted_plain(e->b, name, strlen(name), "\":", 2) ||
+                   add_quoted(e->b, v, n, "\"", 1)
+               ? -1
+               : 0;
+}
+
+/* add_text for a value strata made that needs no escaping (hex digits,
+ * an address from inet_ntop): not scanned. */
+static int add_text_plain(row_enc *e, const char *name, const char *v, size_t n)
+{
+    return add_comma(e->b) || add_quoted_plain(e->b, name, strlen(name), "\":", 2) ||
+                   add_quoted_plain(e->b, v, n, "\"", 1)
+               ? -1
+               : 0;
 }
 
 /* 1 when the string k is one of the pairs' keys (stack from..top). */
@@ -549,7 +651,7 @@ static int add_request(row_enc *e, lua_State *L, int table, const request *r, co
         char cid[37];
         if (correlation_id(L, r->id, cid) < 0)
             return -1;
-        rc |= add_text(e, "correlation_id", cid, 36);
+        rc |= add_text_plain(e, "correlation_id", cid, 36);
     }
     if (!(FROM[table] & FROM_CLIENT))
         return rc;
@@ -564,7 +666,7 @@ static int add_request(row_enc *e, lua_State *L, int table, const request *r, co
             accesslog_anonymize_ip(r->remote, anon, sizeof anon);
             ip = anon;
         }
-        rc |= add_text(e, "ip_address", ip, strlen(ip));
+        rc |= add_text_plain(e, "ip_address", ip, strlen(ip)); /* inet_ntop's text */
     }
     const http_header *ua = !(given & C_UA) && f->log_user_agent ? http_find_header(&r->http, "user-agent") : NULL;
     if (ua)
@@ -596,7 +698,7 @@ static int l_row(lua_State *L)
         return luaL_error(L, "strata.log.row: the columns after need_user come in key, value pairs");
     for (int i = 4; i < top; i += 2)
         luaL_checktype(L, i, LUA_TSTRING);
-    log_db *d = writer(L);
+    log_db *d = cached_writer(L, 2);
     if (!d)
         return fail(L, "unavailable");
     lua_run *run = lua_run_current(L);
@@ -616,7 +718,7 @@ static int l_row(lua_State *L)
         if (excluded)
             return fail(L, "excluded_path");
     }
-    if (need_user && !given_field(L, "user_id") && !(r && r->claims.uid[0]))
+    if (need_user && !(r && r->claims.uid[0]) && !given_field(L, "user_id"))
         return fail(L, "no_user");
     if (FROM[table] & FROM_CORRELATION && !r && !given_field(L, "correlation_id"))
         return fail(L, "no_correlation_id");
@@ -645,7 +747,7 @@ static int l_row(lua_State *L)
         return luaL_error(L, "strata.log.row: cannot log a %s", e.bad);
     if (!pushed)
         return fail(L, "dropped");
-    lua_pushstring(L, id);
+    lua_pushlstring(L, id, 36);
     return 1;
 }
 
@@ -657,7 +759,7 @@ static int scratch_gc(lua_State *L)
 }
 
 /* Pushes log.row, a closure over its scratch buffer (a userdata freed
- * with the state).  [-0, +1, m] */
+ * with the state) and the writer (nil until found).  [-0, +1, m] */
 static void push_row_function(lua_State *L)
 {
     buf *b = lua_newuserdatauv(L, sizeof *b, 0);
@@ -666,7 +768,8 @@ static void push_row_function(lua_State *L)
     lua_pushcfunction(L, scratch_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);  /* stack: scratch */
-    lua_pushcclosure(L, l_row, 1);
+    lua_pushnil(L);
+    lua_pushcclosure(L, l_row, 2);
 }
 
 static int l_debug(lua_State *L) { return emit(L, "debug"); }
@@ -684,7 +787,6 @@ static const luaL_Reg FUNCS[] = {
     {"hash", l_hash},
     {"info", l_info},
     {"settings", l_settings},
-    {"settings_version", l_settings_version},
     {"warn", l_warn},
     {NULL, NULL},
 };
@@ -695,5 +797,8 @@ int luaopen_strata_log(lua_State *L)
     luaL_newlib(L, FUNCS);
     push_row_function(L);
     lua_setfield(L, -2, "row");
+    lua_pushnil(L);
+    lua_pushcclosure(L, l_settings_version, 1);
+    lua_setfield(L, -2, "settings_version");
     return 1;
 }

@@ -47,6 +47,15 @@ local DEFAULTS = { error_logging_enabled = true, user_activity_logging_enabled =
 
 local settings, seen_version = DEFAULTS, nil
 
+local function section(s, name)
+  local t = s[name]
+  return type(t) == "table" and t or {}
+end
+
+-- What the settings decide for every call, worked out once per version:
+-- log.activity runs per request, the settings move rarely.
+local TOGGLES, SAMPLING_RATE = {}, nil
+
 local function current()
   local v = log.settings_version()
   if v ~= seen_version then
@@ -56,6 +65,9 @@ local function current()
       if ok and type(t) == "table" then settings = t end
       seen_version = version
     end
+    TOGGLES = section(settings, "category_toggles")
+    local perf = section(settings, "performance_settings")
+    SAMPLING_RATE = perf.sampling_enabled == true and (tonumber(perf.sampling_rate) or 1) or nil
   end
   return settings
 end
@@ -74,20 +86,13 @@ local function rules()
   return RULES
 end
 
-local function section(s, name)
-  local t = s[name]
-  return type(t) == "table" and t or {}
+-- Both after current().
+local function toggle_on(toggle)
+  return TOGGLES[toggle] ~= false
 end
 
-local function toggle_on(s, toggle)
-  return section(s, "category_toggles")[toggle] ~= false
-end
-
-local function sampled_out(s)
-  local perf = section(s, "performance_settings")
-  if perf.sampling_enabled ~= true then return false end
-  local rate = tonumber(perf.sampling_rate) or 1
-  return random() >= rate
+local function sampled_out()
+  return SAMPLING_RATE ~= nil and random() >= SAMPLING_RATE
 end
 
 --- The correlation id of req (default: the request being served): its
@@ -100,17 +105,19 @@ function M.correlation_id(req)
   return log.correlation_id(id)
 end
 
--- activity_type of (category, action), made once per known pair.
+-- TYPES[category][action] = { activity_type, rule } for the known pairs,
+-- made at their first call (rules do not change within a state).
 local TYPES = {}
-local function activity_type_of(category, action)
+local function type_of(category, action)
   local by = TYPES[category]
   local t = by and by[action]
   if t then return t end
-  t = sub(action, 1, #category + 1) == category .. "_" and action or category .. "_" .. action
-  if rules().user_types[t] then
-    TYPES[category] = by or {}
-    TYPES[category][action] = t
-  end
+  local activity_type = sub(action, 1, #category + 1) == category .. "_" and action or category .. "_" .. action
+  local rule = rules().user_types[activity_type]
+  if not rule then return nil, activity_type end
+  t = { activity_type, rule }
+  TYPES[category] = by or {}
+  TYPES[category][action] = t
   return t
 end
 
@@ -122,13 +129,18 @@ function M.activity(category, action, fields)
   if type(category) ~= "string" or type(action) ~= "string" then
     error("strata.activity.activity(category, action[, fields]): category and action must be strings", 2)
   end
-  local s = current()
-  if s.user_activity_logging_enabled ~= true then return nil, "off" end
-  local activity_type = activity_type_of(category, action)
-  local rule = rules().user_types[activity_type]
-  if not rule then return nil, "unknown activity type " .. activity_type end
-  if not toggle_on(s, rule.toggle) then return nil, "off" end
-  if sampled_out(s) then return nil, "sampled_out" end
+  if current().user_activity_logging_enabled ~= true then return nil, "off" end
+  -- type_of, toggle_on and sampled_out written out: this runs per request
+  local by = TYPES[category]
+  local t = by and by[action]
+  if not t then
+    local unknown
+    t, unknown = type_of(category, action)
+    if not t then return nil, "unknown activity type " .. unknown end
+  end
+  local activity_type, rule = t[1], t[2]
+  if TOGGLES[rule.toggle] == false then return nil, "off" end
+  if SAMPLING_RATE ~= nil and random() >= SAMPLING_RATE then return nil, "sampled_out" end
   fields = fields or EMPTY
   local need_user = not (activity_type == "auth_login" and fields.success == false)
   return row("user_activity_logs", fields, need_user, "activity_type", activity_type,
@@ -139,12 +151,11 @@ function M.agent_activity(fields)
   if type(fields) ~= "table" or type(fields.operation_type) ~= "string" or type(fields.agent_type) ~= "string" then
     error("strata.activity.agent_activity(fields): fields.agent_type and fields.operation_type are required", 2)
   end
-  local s = current()
-  if s.agent_activity_logging_enabled ~= true then return nil, "off" end
+  if current().agent_activity_logging_enabled ~= true then return nil, "off" end
   local rule = rules().agent_types[fields.operation_type]
   if not rule then return nil, "unknown operation type " .. fields.operation_type end
-  if not toggle_on(s, rule.toggle) then return nil, "off" end
-  if sampled_out(s) then return nil, "sampled_out" end
+  if not toggle_on(rule.toggle) then return nil, "off" end
+  if sampled_out() then return nil, "sampled_out" end
   return row("agent_activity_logs", fields, false, "operation_category",
     fields.operation_category or fields.operation_type)
 end

@@ -28,11 +28,16 @@
 # whole process is counted (worker and log writer); PostgreSQL is not.
 # The profiles: build/callgrind/logs.{on,off}.out.
 #
+# BENCH_LOGS_STRACE=1: strace -c -f is attached to strata for each
+# measured run, and the figures are its system calls per request, on and
+# off (the whole process: workers and log writer); the tables are kept in
+# build/strace/logs.{on,off}.txt.
+#
 # The logging_settings row is changed for the run and put back at the end.
 # The rows written are deleted at the end (they belong to the bench user).
 #
 # Environment: BENCH_SECONDS (10), BENCH_WARMUP (2), BENCH_CONNECTIONS (64),
-# BENCH_ROUNDS (3), BENCH_LOGS_CALLGRIND (unset), DATABASE_URL (default:
+# BENCH_ROUNDS (3), BENCH_LOGS_CALLGRIND (unset), BENCH_LOGS_STRACE (unset), DATABASE_URL (default:
 # the embedded cluster).
 set -euo pipefail
 
@@ -45,6 +50,7 @@ WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNECTIONS:-64}
 ROUNDS=${BENCH_ROUNDS:-3}
 CALLGRIND=${BENCH_LOGS_CALLGRIND:-}
+STRACE=${BENCH_LOGS_STRACE:-}
 
 bench_init
 bench_ensure "command -v wrk:wrk" "command -v psql:postgresql-client-15" "command -v taskset:util-linux" \
@@ -79,6 +85,7 @@ if [ -n "$CALLGRIND" ]; then
   CG_FILE=$BENCH_TMP/callgrind.out
   BENCH_STRATA_WRAPPER=(valgrind --tool=callgrind --callgrind-out-file="$CG_FILE" --vgdb=yes --vgdb-prefix="$BENCH_TMP/vgdb")
 fi
+[ -z "$STRACE" ] || bench_ensure "command -v strace:strace"
 bench_start_strata "$PORT" "$LUA_DIR" "$SERVER_CPU" STRATA_RATE_LIMIT_USER_PER_MINUTE=0 \
   STRATA_JWT_SECRET="$STRATA_JWT_SECRET"
 URL=http://127.0.0.1:$PORT/bench/logged
@@ -136,6 +143,20 @@ run_wrk() { # seconds
     split(a, x, " "); split(b, y, " "); f = 1e6 / hz / (n ? n : 1)
     printf "%s %d %.2f %.2f %.2f\n", rps, n, (y[1] - x[1]) * f, (y[2] - x[2]) * f, (y[3] - x[3]) * f }'
 }
+# strace -c on the whole process while the run lasts; its table to
+# build/strace/logs.<name>.txt.
+st_start() { # name
+  ST_OUT=$BENCH_ROOT/build/strace/logs.$1.txt
+  mkdir -p "$(dirname "$ST_OUT")"
+  strace -c -f -p "$STRATA_PID" -o "$ST_OUT" 2>>"$BENCH_TMP/strace.log" &
+  ST_PID=$!
+  sleep 1 # attached to every thread
+}
+st_stop() { # sets ST_CALLS, the number of system calls counted
+  kill -INT "$ST_PID"
+  wait "$ST_PID" || true # here, not in a $(...): the subshell has no such child
+  ST_CALLS=$(awk '$NF == "total" {print $4}' "$ST_OUT")
+}
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | sed -n "s/^$1 \([0-9]*\)$/\1/p"; }
 
 declare -A fig # fig[mode,column] = one value per round
@@ -145,6 +166,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     [ "$WARMUP" -gt 0 ] && run_wrk "$WARMUP" >/dev/null
     r0=$(metric 'strata_log_rows_written_total{table="user_activity_logs"}'); i0=$(metric strata_log_inserts_total)
     [ -n "$CALLGRIND" ] && cg -z
+    [ -n "$STRACE" ] && st_start "$mode"
     read -r rps n w lw pg < <(run_wrk "$RUN_SECONDS")
     r1=$(metric 'strata_log_rows_written_total{table="user_activity_logs"}'); i1=$(metric strata_log_inserts_total)
     rows_us=$(awk -v p="$pg" -v n="$n" -v r="$((r1 - r0))" 'BEGIN { printf "%.2f", r ? p * n / r : 0 }')
@@ -152,6 +174,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     fig[$mode,pgrow]+="$rows_us "
     say "round $round: logging $mode $rps req/s, $((r1 - r0)) rows in $((i1 - i0)) INSERTs;" \
       "CPU us/request: worker $w, writer $lw, pg $pg (pg per row written: $rows_us)"
+    if [ -n "$STRACE" ]; then
+      st_stop
+      fig[$mode,sys]+="$(awk -v c="$ST_CALLS" -v n="$n" 'BEGIN { printf "%.3f", c / n }') "
+      say "round $round: logging $mode: $ST_CALLS system calls for $n requests under strace ($ST_OUT)"
+    fi
     if [ -n "$CALLGRIND" ]; then
       cg -d
       ir=$(cg_total "$mode")
@@ -171,6 +198,9 @@ for part in worker writer pg; do
 done
 printf '%-28s %12s\n' "CPU us/row written pg" "$(median "${fig[on,pgrow]}") on"
 [ -n "$PG_PID" ] || say "pg: not measured (DATABASE_URL)"
+if [ -n "$STRACE" ]; then
+  printf '%-28s %12s %12s\n' "system calls/request" "$(median "${fig[on,sys]}") on" "$(median "${fig[off,sys]}") off"
+fi
 if [ -n "$CALLGRIND" ]; then
   printf '%-28s %12s %12s\n' "instructions/request" "$(median "${fig[on,ir]}") on" "$(median "${fig[off,ir]}") off"
 fi

@@ -651,5 +651,5 @@ int broker_feed_metrics(const broker_feed *f, buf *out)
              (unsigned long long)st.version, (double)atomic_load(&m->load_ms) / 1000.0, atomic_load(&m->ready),
              (unsigned long long)atomic_load(&m->resyncs), (unsigned long long)atomic_load(&m->lost),
              (unsigned long long)atomic_load(&m->notifications), (unsigned long long)atomic_load(&m->stalls));
-    return buf_add_str(out, text) | lag_metrics(m, out);
+    return buf_add_str(out, text) || lag_metrics(m, out) ? -1 : 0;
 }

@@ -249,14 +249,14 @@ static int add_uuid_json(buf *b, const rs_uuid *u)
 {
     char text[37];
     rs_uuid_format(u, text);
-    return buf_add_str(b, "\"") | buf_add(b, text, 36) | buf_add_str(b, "\"");
+    return buf_add_str(b, "\"") || buf_add(b, text, 36) || buf_add_str(b, "\"") ? -1 : 0;
 }
 
 static int add_str_json(buf *b, const char *s)
 {
     if (!s)
         return buf_add_str(b, "null");
-    return buf_add_str(b, "\"") | buf_add_json_escaped(b, s, strlen(s)) | buf_add_str(b, "\"");
+    return buf_add_str(b, "\"") || buf_add_json_escaped(b, s, strlen(s)) || buf_add_str(b, "\"") ? -1 : 0;
 }
 
 /* The rows as the SQL function's JSON: json_agg of its result rows. */
@@ -268,19 +268,19 @@ static int rows_json(buf *b, const rs_row *rows, size_t n, int complete)
         rc |= buf_add_str(b, i ? ",{\"broker_id\":" : "{\"broker_id\":");
         rc |= add_uuid_json(b, &r->broker_id);
         if (complete) {
-            rc |= buf_add_str(b, ",\"broker_name\":") | add_str_json(b, r->broker->name);
-            rc |= buf_add_str(b, ",\"data_type\":") | add_str_json(b, r->broker->data_type);
+            rc |= buf_add_str(b, ",\"broker_name\":") || add_str_json(b, r->broker->name) ? -1 : 0;
+            rc |= buf_add_str(b, ",\"data_type\":") || add_str_json(b, r->broker->data_type) ? -1 : 0;
         }
         rc |= buf_add_str(b, ",\"value\":");
         rc |= r->value ? buf_add(b, r->value, r->value_len) : buf_add_str(b, "null");
         if (complete)
             rc |= buf_add_str(b, r->value ? ",\"has_value\":true" : ",\"has_value\":false");
-        rc |= buf_add_str(b, ",\"scope_level\":") | add_str_json(b, rs_level_name(r->level));
+        rc |= buf_add_str(b, ",\"scope_level\":") || add_str_json(b, rs_level_name(r->level)) ? -1 : 0;
         rc |= buf_add_str(b, ",\"scope_id\":");
         rc |= r->scope_id ? add_uuid_json(b, r->scope_id) : buf_add_str(b, "null");
         if (complete) {
-            rc |= buf_add_str(b, ",\"default_value\":") | add_str_json(b, r->broker->default_value);
-            rc |= buf_add_str(b, ",\"description\":") | add_str_json(b, r->broker->description);
+            rc |= buf_add_str(b, ",\"default_value\":") || add_str_json(b, r->broker->default_value) ? -1 : 0;
+            rc |= buf_add_str(b, ",\"description\":") || add_str_json(b, r->broker->description) ? -1 : 0;
         }
         rc |= buf_add_str(b, "}");
     }
@@ -313,7 +313,7 @@ static int l_rpc(lua_State *L)
         size_t n = rs_missing(s, &rq.ctx, &ids, rows, &has_null);
         rc = buf_add_str(&b, "[");
         for (size_t i = 0; i < n; i++)
-            rc |= buf_add_str(&b, i ? "," : "") | add_uuid_json(&b, &rows[i].broker_id);
+            rc |= buf_add_str(&b, i ? "," : "") || add_uuid_json(&b, &rows[i].broker_id) ? -1 : 0;
         rc |= buf_add_str(&b, has_null ? (n ? ",null]" : "null]") : "]");
     } else {
         size_t n = fn == 0 ? rs_resolve(s, &rq.ctx, &ids, rows) : rs_complete(s, &rq.ctx, &ids, rows);

@@ -444,7 +444,7 @@ static int add_string(row_enc *e, const char *s, size_t n, int scrub)
             low[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
         if (hmac_hex(e->L, low, n, mac) < 0)
             return -1;
-        return buf_add_str(e->b, "\"hmac-sha256:") | buf_add(e->b, mac, 64) | buf_add(e->b, "\"", 1);
+        return buf_add_str(e->b, "\"hmac-sha256:") || buf_add(e->b, mac, 64) || buf_add(e->b, "\"", 1) ? -1 : 0;
     }
     return add_quoted(e->b, s, n, "\"", 1);
 }
@@ -474,7 +474,7 @@ static int add_table(row_enc *e, int idx, int scrub, int depth, const char *extr
     if (array) {
         for (size_t i = 1; i <= n && rc == 0; i++) {
             lua_rawgeti(L, idx, (lua_Integer)i);
-            rc |= (i > 1 ? buf_add(e->b, ",", 1) : 0) | add_value(e, -1, scrub, depth + 1);
+            rc |= (i > 1 && buf_add(e->b, ",", 1)) || add_value(e, -1, scrub, depth + 1) ? -1 : 0;
             lua_settop(L, top);
         }
         return rc | buf_add(e->b, "]", 1);
@@ -491,15 +491,15 @@ static int add_table(row_enc *e, int idx, int scrub, int depth, const char *extr
             k = num;
         }
         if (k && !(scrub && secret_key(k, kn))) {
-            rc |= (first ? 0 : buf_add(e->b, ",", 1)) | add_string(e, k, kn, 0) | buf_add(e->b, ":", 1);
+            rc |= (!first && buf_add(e->b, ",", 1)) || add_string(e, k, kn, 0) || buf_add(e->b, ":", 1) ? -1 : 0;
             rc |= add_value(e, -1, scrub, depth + 1);
             first = 0;
         }
         lua_pop(L, 1);
     }
     if (rc == 0 && extra) {
-        rc |= (first ? 0 : buf_add(e->b, ",", 1)) | add_string(e, extra_key, strlen(extra_key), 0);
-        rc |= buf_add(e->b, ":", 1) | add_string(e, extra, strlen(extra), 0);
+        rc |= (!first && buf_add(e->b, ",", 1)) || add_string(e, extra_key, strlen(extra_key), 0) ? -1 : 0;
+        rc |= buf_add(e->b, ":", 1) || add_string(e, extra, strlen(extra), 0) ? -1 : 0;
     }
     lua_settop(L, top); /* a failure left the loop's key */
     return rc | buf_add(e->b, "}", 1);
@@ -584,7 +584,7 @@ static int add_meta(row_enc *e, int table, int idx, const char *request_id)
 {
     lua_State *L = e->L;
     const char *name = META[table];
-    int rc = buf_add(e->b, e->b->len > 1 ? "," : "", e->b->len > 1) | add_string(e, name, strlen(name), 0);
+    int rc = buf_add(e->b, e->b->len > 1 ? "," : "", e->b->len > 1) || add_string(e, name, strlen(name), 0) ? -1 : 0;
     rc |= buf_add(e->b, ":", 1);
     if (lua_type(L, idx) == LUA_TTABLE) {
         int has_id = 0;
@@ -596,8 +596,10 @@ static int add_meta(row_enc *e, int table, int idx, const char *request_id)
         return rc | add_table(e, idx, 1, 0, "request_id", has_id ? NULL : request_id);
     }
     if (request_id)
-        return rc | buf_add_str(e->b, "{\"request_id\":") | add_string(e, request_id, strlen(request_id), 0) |
-               buf_add(e->b, "}", 1);
+        return rc || buf_add_str(e->b, "{\"request_id\":") || add_string(e, request_id, strlen(request_id), 0) ||
+                       buf_add(e->b, "}", 1)
+                   ? -1
+                   : 0;
     return rc | add_value(e, idx, 1, 0);
 }
 

@@ -46,15 +46,10 @@ bench_ensure \
 bench_cpus
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  # lib.sh's cleanup stops this cluster (scripts/db stop reads STRATA_VAR_DIR)
-  # before it removes BENCH_TMP.
-  export STRATA_VAR_DIR=$BENCH_TMP/var
-  say "starting a throwaway database in $STRATA_VAR_DIR and migrating it"
-  BENCH_DB_STARTED=1
-  { "$BENCH_ROOT/scripts/db" start && "$BENCH_ROOT/scripts/db" migrate; } >"$BENCH_TMP/db.log" 2>&1 \
-    || { cat "$BENCH_TMP/db.log" >&2; die "the throwaway database could not start"; }
+  bench_throwaway_database
+else
+  bench_database_url
 fi
-bench_database_url
 
 STRATA_JWT_SECRET=$(openssl rand -hex 32)
 export STRATA_JWT_SECRET # for scripts/token only; strata gets it below

@@ -140,6 +140,18 @@ bench_database_url() {
 
 bench_psql() { psql -X -q -v ON_ERROR_STOP=1 -tA -d "$BENCH_DATABASE_URL" "$@"; }
 
+# A throwaway cluster under BENCH_TMP, started and migrated (stopped by
+# the cleanup, scripts/db stop reading STRATA_VAR_DIR, before BENCH_TMP
+# goes), then BENCH_DATABASE_URL set to it.
+bench_throwaway_database() {
+  export STRATA_VAR_DIR=$BENCH_TMP/var
+  say "starting a throwaway database in $STRATA_VAR_DIR and migrating it"
+  BENCH_DB_STARTED=1
+  { "$BENCH_ROOT/scripts/db" start && "$BENCH_ROOT/scripts/db" migrate; } >"$BENCH_TMP/db.log" 2>&1 \
+    || { cat "$BENCH_TMP/db.log" >&2; die "the throwaway database could not start"; }
+  bench_database_url
+}
+
 # --- the database fixture of scripts/bench/db.sh and callgrind.sh ------------
 # Schema strata_bench (not one the REST API exposes, not checked by
 # scripts/verify-schema.sh): table bench_items(id int primary key, payload

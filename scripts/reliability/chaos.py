@@ -44,31 +44,41 @@ class Client:
             return 0, None, b""
 
 
-def writes(port, token, seconds, out, threads=8):
-    """Posts two-row inserts from several threads for `seconds`; writes one
-    line per request to out: request id, status, Retry-After, time."""
+def for_seconds(port, seconds, threads, step):
+    """Runs step(client) in a loop on each of `threads` threads, each with
+    its own keep-alive client of port, for `seconds`."""
     stop = time.monotonic() + float(seconds)
-    lock = threading.Lock()
-    lines = []
-    headers = {"Authorization": "Bearer " + token, "apikey": token, "Content-Type": "application/json",
-               "Prefer": "return=minimal"}
 
     def run():
         c = Client(port)
         while time.monotonic() < stop:
-            rid = str(uuid.uuid4())
-            body = json.dumps([{"req": rid, "n": 1}, {"req": rid, "n": 2}])
-            status, retry, _ = c.call("POST", "/rest/v1/chaos_items", body, headers)
-            with lock:
-                lines.append(f"{rid} {status} {retry or '-'} {time.monotonic():.3f}")
-            if status != 201:
-                time.sleep(0.01)
+            step(c)
 
     ts = [threading.Thread(target=run) for _ in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
+
+
+def writes(port, token, seconds, out, threads=8):
+    """Posts two-row inserts from several threads for `seconds`; writes one
+    line per request to out: request id, status, Retry-After, time."""
+    lock = threading.Lock()
+    lines = []
+    headers = {"Authorization": "Bearer " + token, "apikey": token, "Content-Type": "application/json",
+               "Prefer": "return=minimal"}
+
+    def step(c):
+        rid = str(uuid.uuid4())
+        body = json.dumps([{"req": rid, "n": 1}, {"req": rid, "n": 2}])
+        status, retry, _ = c.call("POST", "/rest/v1/chaos_items", body, headers)
+        with lock:
+            lines.append(f"{rid} {status} {retry or '-'} {time.monotonic():.3f}")
+        if status != 201:
+            time.sleep(0.01)
+
+    for_seconds(port, seconds, threads, step)
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -106,21 +116,14 @@ def verify(db, out, name):
 
 
 def gets(port, seconds, out, threads=4):
-    stop = time.monotonic() + float(seconds)
     counts, lock = {}, threading.Lock()
 
-    def run():
-        c = Client(port)
-        while time.monotonic() < stop:
-            s, _, _ = c.call("GET", "/v1/hello/chaos")
-            with lock:
-                counts[s] = counts.get(s, 0) + 1
+    def step(c):
+        s, _, _ = c.call("GET", "/v1/hello/chaos")
+        with lock:
+            counts[s] = counts.get(s, 0) + 1
 
-    ts = [threading.Thread(target=run) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    for_seconds(port, seconds, threads, step)
     with open(out, "w") as f:
         json.dump(counts, f)
 

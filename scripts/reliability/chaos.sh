@@ -37,12 +37,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 bench_init
 bench_ensure "command -v psql:postgresql-client-15" "command -v python3:python3" "command -v wrk:wrk" "command -v bc:bc" \
   "command -v openssl:openssl"
-export STRATA_VAR_DIR=$BENCH_TMP/var
-say "starting a throwaway database in $STRATA_VAR_DIR and migrating it"
-BENCH_DB_STARTED=1
-{ "$BENCH_ROOT/scripts/db" start && "$BENCH_ROOT/scripts/db" migrate; } >"$BENCH_TMP/db.log" 2>&1 \
-  || { cat "$BENCH_TMP/db.log" >&2; die "the throwaway database could not start"; }
-bench_database_url
+bench_throwaway_database
 bench_psql -c "create table public.chaos_items (id bigserial primary key, req uuid not null, n int not null)" \
   -c "grant all on public.chaos_items to service_role" -c "grant all on sequence public.chaos_items_id_seq to service_role"
 STRATA_JWT_SECRET=$(openssl rand -hex 32)

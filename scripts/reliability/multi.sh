@@ -28,12 +28,7 @@ BIN=${STRATA_BIN:-$BENCH_ROOT/bin/strata}
 
 bench_init
 bench_ensure "command -v psql:postgresql-client-15" "command -v python3:python3" "command -v openssl:openssl"
-export STRATA_VAR_DIR=$BENCH_TMP/var
-say "starting a throwaway database in $STRATA_VAR_DIR and migrating it"
-BENCH_DB_STARTED=1
-{ "$BENCH_ROOT/scripts/db" start && "$BENCH_ROOT/scripts/db" migrate; } >"$BENCH_TMP/db.log" 2>&1 \
-  || { cat "$BENCH_TMP/db.log" >&2; die "the throwaway database could not start"; }
-bench_database_url
+bench_throwaway_database
 
 STRATA_JWT_SECRET=$(openssl rand -hex 32)
 export STRATA_JWT_SECRET

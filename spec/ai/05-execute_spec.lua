@@ -75,6 +75,22 @@ describe("AI execution #server", function()
     return h.query(("select status, provider, model, tokens_input, tokens_output, cost::text, response_text, response_errors::text as errors, response_metadata::text as meta, time_to_first_token, total_time from ai_tasks where task_id = %s"):format(L(task_id)))[1]
   end
 
+  -- A streamed execution on a connection of its own, read up to its first
+  -- delta: the connection and the task id.
+  local function open_until_delta(port, tok, run, content)
+    local c = srv.connect(port)
+    local body = cjson.encode({ content = content })
+    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
+      :format(run.id, tok, #body, body)))
+    local seen, task_id = "", nil
+    while not seen:find("event: delta", 1, true) do
+      local line = assert(c:receive("*l"))
+      seen = seen .. line .. "\n"
+      task_id = task_id or line:match('"task_id":"([%x%-]+)"')
+    end
+    return c, task_id
+  end
+
   local function await_status(task_id, want)
     local t
     for _ = 1, 100 do
@@ -390,19 +406,9 @@ describe("AI execution #server", function()
     local _, tok = user()
     local run = new_run(tok)
     local before = fake.stats().held_closed
-    local c = srv.connect(s.port)
-    -- Deltas keep coming after the client leaves: strata learns it is gone
-    -- when a write fails (a client that closes with unread bytes resets the
-    -- connection, which an idle stream does not notice).
-    local body = cjson.encode({ content = "x #mode=slow #chunks=40" })
-    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
-      :format(run.id, tok, #body, body)))
-    local seen, task_id = "", nil
-    while not seen:find("event: delta", 1, true) do
-      local line = assert(c:receive("*l"))
-      seen = seen .. line .. "\n"
-      task_id = task_id or line:match('"task_id":"([%x%-]+)"')
-    end
+    -- Deltas keep coming after the client leaves (the next write fails, or
+    -- the reset wakes the connection's close watch).
+    local c, task_id = open_until_delta(s.port, tok, run, "x #mode=slow #chunks=40")
     c:close()
     local st = fake.await(function(x) return x.held_closed > before end)
     assert.equal(before + 1, st.held_closed, s.log())
@@ -417,18 +423,9 @@ describe("AI execution #server", function()
     local _, tok = user()
     local run = new_run(tok)
     local before = fake.stats().held_closed
-    local c = srv.connect(s.port)
     -- One delta, then the upstream says nothing: only the reset itself can
     -- tell strata the client left (epoll reports it as HUP/ERR, not RDHUP).
-    local body = cjson.encode({ content = "x #mode=hold" })
-    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
-      :format(run.id, tok, #body, body)))
-    local seen, task_id = "", nil
-    while not seen:find("event: delta", 1, true) do
-      local line = assert(c:receive("*l"))
-      seen = seen .. line .. "\n"
-      task_id = task_id or line:match('"task_id":"([%x%-]+)"')
-    end
+    local c, task_id = open_until_delta(s.port, tok, run, "x #mode=hold")
     assert(c:setoption("linger", { on = true, timeout = 0 }))
     c:close() -- RST
     local st = fake.await(function(x) return x.held_closed > before end)
@@ -442,16 +439,7 @@ describe("AI execution #server", function()
     local env = { STRATA_JWT_SECRET = SECRET, STRATA_GOOGLE_BASE_URL = fake.url, STRATA_JOBS_TICK_MS = "100" }
     local a = srv.start(env)
     assert.equal(200, (srv.await(a.port, "/ready", 200, 20)), a.log())
-    local c = srv.connect(a.port)
-    local body = cjson.encode({ content = "x #mode=hold" })
-    assert(c:send(("POST /v1/ai/runs/%s/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s")
-      :format(run.id, tok, #body, body)))
-    local seen, task_id = "", nil
-    while not seen:find("event: delta", 1, true) do
-      local line = assert(c:receive("*l"))
-      seen = seen .. line .. "\n"
-      task_id = task_id or line:match('"task_id":"([%x%-]+)"')
-    end
+    local c, task_id = open_until_delta(a.port, tok, run, "x #mode=hold")
     assert.equal(137, a.stop("KILL"))
     c:close()
     assert.equal("streaming", task(task_id).status)

@@ -484,7 +484,6 @@ describe("logging's writer #server", function()
   it("stores each row exactly once when the answers to committed INSERTs are lost", function()
     -- conf log_test_lose_answers: the writer drops its connection right
     -- after the next two INSERTs commit, as if their answers were lost.
-    local t0 = h.scalar("select localtimestamp::text")
     local s = start({ STRATA_LOG_TEST_LOSE_ANSWERS = "2" })
     settings(s, { performance_settings = { batch_size = 10 } })
     local uid, tag, ids = h.uuid(), h.uuid(), {}
@@ -507,12 +506,6 @@ describe("logging's writer #server", function()
     stop(s)
     assert.is_true(metric(m, "strata_log_flush_failures_total") >= 2, m)
     assert.equal(0, metric(m, "strata_log_queue_rows"))
-    -- Rows of the lost batches were stored without the writer hearing it
-    -- (which batches lost their answers depends on timing: the settings
-    -- change logs rows too, so count every row this instance stored).
-    local stored = tonumber(h.scalar("select count(*) from public.user_activity_logs where created_at >= "
-      .. h.lit(t0) .. "::timestamp"))
-    assert.is_true(metric(m, 'strata_log_rows_written_total{table="user_activity_logs"}') < stored, m)
     assert.equal("50", h.scalar("select count(*) " .. where))
     assert.equal("50", h.scalar("select count(distinct id) " .. where))
     local list = {}

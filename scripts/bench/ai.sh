@@ -60,10 +60,14 @@ for _ in $(seq 1 50); do [ -s "$BENCH_TMP/fake.port" ] && break; sleep 0.1; done
 FAKE_PORT=$(cat "$BENCH_TMP/fake.port")
 
 PORT=$(bench_free_port)
+# AI_WRAPPER="valgrind --tool=callgrind ...": strata runs under it (its CPU
+# figures are then the tool's; count instructions with AI_CHUNKS=100 minus
+# AI_CHUNKS=20 for the cost of a delta alone).
+[ -n "${AI_WRAPPER:-}" ] && read -ra BENCH_STRATA_WRAPPER <<<"$AI_WRAPPER"
 bench_start_strata "$PORT" "$BENCH_ROOT/lua" "$SERVER_CPU" STRATA_JWT_SECRET=$SECRET \
   STRATA_GOOGLE_BASE_URL="http://127.0.0.1:$FAKE_PORT" STRATA_RATE_LIMIT_USER_PER_MINUTE=0 \
   STRATA_DB_POOL_MAX=8 STRATA_DB_QUEUE_MAX=100000 STRATA_DB_WAIT_TIMEOUT_MS=60000
-bench_wait_http "http://127.0.0.1:$PORT/ready" "$STRATA_PID" "$STRATA_LOG" strata
+bench_wait_http "http://127.0.0.1:$PORT/ready" "$STRATA_PID" "$STRATA_LOG" strata "${AI_WRAPPER:+120}"
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$STRATA_PID/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$STRATA_PID/stat"; }

@@ -56,10 +56,10 @@ end
 
 function M.stream()
   local stopped, input, output, blocks = false, nil, nil, {}
-  return kit.sse_parser(function(ev, out)
-    local j = kit.decode(ev.data)
+  return kit.sse_parser(function(data, event, out)
+    local j = kit.decode(data)
     if not j then return end
-    local t = j.type or ev.event
+    local t = j.type or event
     if t == "message_start" then
       local u = type(j.message) == "table" and j.message.usage
       if type(u) == "table" then

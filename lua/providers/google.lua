@@ -58,8 +58,8 @@ end
 
 function M.stream()
   local finished, n = false, 0
-  return kit.sse_parser(function(ev, out)
-    local j = kit.decode(ev.data)
+  return kit.sse_parser(function(data, event, out)
+    local j = kit.decode(data)
     if not j then return end
     if type(j.error) == "table" then
       out[#out + 1] = { type = "error", code = "upstream_error", message = tostring(j.error.message) }

@@ -53,9 +53,9 @@ function M.stream()
     end
     calls = {}
   end
-  return kit.sse_parser(function(ev, out)
-    if ev.data == "[DONE]" then done = true; flush_calls(out); return end
-    local j = kit.decode(ev.data)
+  return kit.sse_parser(function(data, event, out)
+    if data == "[DONE]" then done = true; flush_calls(out); return end
+    local j = kit.decode(data)
     if not j then return end
     if j.error then
       -- "error" may be any JSON value: only an object has a message.

@@ -8,6 +8,8 @@
 local cjson = require("cjson")
 local kit = require("strata.ai.provider_kit")
 
+local type, ipairs, tostring = type, ipairs, tostring -- the parser runs per streamed chunk
+
 local M = { name = "anthropic", VERSION = "2023-06-01" }
 
 -- strata's messages as Anthropic's: the system prompt apart, tool calls as

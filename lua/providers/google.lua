@@ -9,6 +9,8 @@
 local cjson = require("cjson")
 local kit = require("strata.ai.provider_kit")
 
+local type, ipairs, tostring = type, ipairs, tostring -- the parser runs per streamed chunk
+
 local M = { name = "google" }
 
 -- strata's messages as Gemini contents: the system prompt apart, tool calls

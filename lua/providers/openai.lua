@@ -7,6 +7,8 @@
 local cjson = require("cjson")
 local kit = require("strata.ai.provider_kit")
 
+local type, ipairs, tostring = type, ipairs, tostring -- the parser runs per streamed chunk
+
 local M = { name = "openai" }
 
 -- strata's messages ({role, content[, tool_calls]} and {role = "tool",

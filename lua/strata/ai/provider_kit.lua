@@ -17,18 +17,20 @@
 
 local cjson = require("cjson")
 
+local pcall, type, ipairs, json_decode, tointeger = pcall, type, ipairs, cjson.decode, math.tointeger
+
 local M = {}
 
 M.NULL = cjson.null
 
 function M.decode(text)
-  local ok, v = pcall(cjson.decode, text)
+  local ok, v = pcall(json_decode, text)
   if ok and type(v) == "table" then return v end
   return nil
 end
 
 function M.num(v)
-  return type(v) == "number" and math.tointeger(v) or nil
+  return type(v) == "number" and tointeger(v) or nil
 end
 
 --- strata's code for a provider's HTTP status; retryable errors let the

@@ -17,7 +17,7 @@
 
 local cjson = require("cjson")
 
-local pcall, type, ipairs, json_decode, tointeger = pcall, type, ipairs, cjson.decode, math.tointeger
+local pcall, type, json_decode, tointeger = pcall, type, cjson.decode, math.tointeger
 
 local M = {}
 

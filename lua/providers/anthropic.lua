@@ -8,6 +8,8 @@
 local cjson = require("cjson")
 local kit = require("strata.ai.provider_kit")
 
+local type, ipairs, tostring = type, ipairs, tostring -- the parser runs per streamed chunk
+
 local M = { name = "anthropic", VERSION = "2023-06-01" }
 
 -- strata's messages as Anthropic's: the system prompt apart, tool calls as
@@ -56,10 +58,10 @@ end
 
 function M.stream()
   local stopped, input, output, blocks = false, nil, nil, {}
-  return kit.sse_parser(function(ev, out)
-    local j = kit.decode(ev.data)
+  return kit.sse_parser(function(data, event, out)
+    local j = kit.decode(data)
     if not j then return end
-    local t = j.type or ev.event
+    local t = j.type or event
     if t == "message_start" then
       local u = type(j.message) == "table" and j.message.usage
       if type(u) == "table" then

@@ -9,6 +9,8 @@
 local cjson = require("cjson")
 local kit = require("strata.ai.provider_kit")
 
+local type, ipairs, tostring = type, ipairs, tostring -- the parser runs per streamed chunk
+
 local M = { name = "google" }
 
 -- strata's messages as Gemini contents: the system prompt apart, tool calls
@@ -58,8 +60,8 @@ end
 
 function M.stream()
   local finished, n = false, 0
-  return kit.sse_parser(function(ev, out)
-    local j = kit.decode(ev.data)
+  return kit.sse_parser(function(data, event, out)
+    local j = kit.decode(data)
     if not j then return end
     if type(j.error) == "table" then
       out[#out + 1] = { type = "error", code = "upstream_error", message = tostring(j.error.message) }

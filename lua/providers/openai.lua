@@ -7,6 +7,8 @@
 local cjson = require("cjson")
 local kit = require("strata.ai.provider_kit")
 
+local type, ipairs, tostring = type, ipairs, tostring -- the parser runs per streamed chunk
+
 local M = { name = "openai" }
 
 -- strata's messages ({role, content[, tool_calls]} and {role = "tool",
@@ -53,9 +55,9 @@ function M.stream()
     end
     calls = {}
   end
-  return kit.sse_parser(function(ev, out)
-    if ev.data == "[DONE]" then done = true; flush_calls(out); return end
-    local j = kit.decode(ev.data)
+  return kit.sse_parser(function(data, event, out)
+    if data == "[DONE]" then done = true; flush_calls(out); return end
+    local j = kit.decode(data)
     if not j then return end
     if j.error then
       -- "error" may be any JSON value: only an object has a message.

@@ -113,7 +113,9 @@ function res.sse(event, data)
     if not ok then return nil, err end
   end
   if type(data) == "table" then data = cjson.encode(data) end
-  data = tostring(data):gsub("\r?\n", "\ndata: ")
+  data = tostring(data)
+  -- The matcher only for data with a line break (never JSON's): it runs at every byte.
+  if find(data, "\n", 1, true) then data = data:gsub("\r?\n", "\ndata: ") end
   if event then
     return stream_write("event: " .. event .. "\ndata: " .. data .. "\n\n")
   end

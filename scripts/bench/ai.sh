@@ -60,13 +60,17 @@ for _ in $(seq 1 50); do [ -s "$BENCH_TMP/fake.port" ] && break; sleep 0.1; done
 FAKE_PORT=$(cat "$BENCH_TMP/fake.port")
 
 PORT=$(bench_free_port)
+# AI_WRAPPER="valgrind --tool=callgrind ...": strata runs under it (its CPU
+# figures are then the tool's; count instructions with AI_CHUNKS=100 minus
+# AI_CHUNKS=20 for the cost of a delta alone).
+[ -n "${AI_WRAPPER:-}" ] && read -ra BENCH_STRATA_WRAPPER <<<"$AI_WRAPPER"
 bench_start_strata "$PORT" "$BENCH_ROOT/lua" "$SERVER_CPU" STRATA_JWT_SECRET=$SECRET \
   STRATA_GOOGLE_BASE_URL="http://127.0.0.1:$FAKE_PORT" STRATA_RATE_LIMIT_USER_PER_MINUTE=0 \
   STRATA_DB_POOL_MAX=8 STRATA_DB_QUEUE_MAX=100000 STRATA_DB_WAIT_TIMEOUT_MS=60000
-bench_wait_http "http://127.0.0.1:$PORT/ready" "$STRATA_PID" "$STRATA_LOG" strata
+bench_wait_http "http://127.0.0.1:$PORT/ready" "$STRATA_PID" "$STRATA_LOG" strata "${AI_WRAPPER:+120}"
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$STRATA_PID/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$STRATA_PID/stat"; }
+cpu_ticks() { awk '{print $14, $15}' "/proc/$STRATA_PID/stat"; } # user, system
 p99() { python3 -c 'import json,sys; l=sorted(json.load(sys.stdin)[sys.argv[1]]); print("%.3f" % l[max(int(len(l)*0.99)-1, 0)] if l else "nan")' "${1:-probe}"; }
 
 say "warm-up: 20 streams"
@@ -77,13 +81,13 @@ N=$(wc -l <"$BENCH_TMP/load")
 
 say "baseline: GET /v1/hello/x for ${PROBE_S} s without the load"
 BASE_P99=$(taskset -c "$CLIENT_CPU" python3 "$BENCH_DIR/ai_bench.py" probe 127.0.0.1 "$PORT" "$PROBE_S" | p99)
-RSS0=$(rss_kb); CPU0=$(cpu_ticks)
+RSS0=$(rss_kb); read -r USR0 SYS0 < <(cpu_ticks)
 
 say "load: $N streamed executions at once, $CHUNKS deltas each, ${GAP_MS} ms apart"
 ( peak=0; while kill -0 "$STRATA_PID" 2>/dev/null; do r=$(rss_kb); [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$BENCH_TMP/peak"; sleep 0.2; done ) &
 SAMPLER=$!
 taskset -c "$CLIENT_CPU" python3 "$BENCH_DIR/ai_bench.py" load 127.0.0.1 "$PORT" "$TOKEN" "$BENCH_TMP/load" "$PROBE_S" >"$BENCH_TMP/load.json"
-CPU1=$(cpu_ticks)
+read -r USR1 SYS1 < <(cpu_ticks)
 kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
 PEAK=$(cat "$BENCH_TMP/peak" 2>/dev/null || echo "$RSS0")
 
@@ -93,7 +97,7 @@ STARTED=$(python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]
 read -r OK ERRS DELTAS < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["ok"], d["errors"], d["deltas"]); s=d.get("sample"); s and print("sample error:", s, file=sys.stderr)' "$BENCH_TMP/load.json")
 HZ=$(getconf CLK_TCK)
 completed=$(bench_psql -c "select count(*) from ai_tasks where status = 'completed'")
-python3 - "$BASE_P99" "$LOAD_P99" "$RSS0" "$PEAK" "$N" "$CPU0" "$CPU1" "$HZ" "$DELTAS" "$OK" "$ERRS" "$completed" "$STREAM_P99" "$STARTED" <<'PY'
+python3 - "$BASE_P99" "$LOAD_P99" "$RSS0" "$PEAK" "$N" "$USR0 $SYS0" "$USR1 $SYS1" "$HZ" "$DELTAS" "$OK" "$ERRS" "$completed" "$STREAM_P99" "$STARTED" <<'PY'
 import sys
 base, load, rss0, peak, n, c0, c1, hz, deltas, ok, errs, done, streaming, started = sys.argv[1:]
 base, load, streaming = float(base), float(load), float(streaming)
@@ -102,6 +106,8 @@ print("bench-ai: every stream had its first delta %s s after the start" % starte
 print("bench-ai: cheap route p99: %.3f ms alone, %.3f ms under the load (ratio %.2f, target <= 2)" % (base, load, load / base))
 print("bench-ai: cheap route p99 once every stream was open: %.3f ms (ratio %.2f)" % (streaming, streaming / base))
 print("bench-ai: strata RSS %d KB -> peak %d KB: %.1f KB per open stream (target <= 64)" % (int(rss0), int(peak), (int(peak) - int(rss0)) / int(n)))
-cpu_s = (int(c1) - int(c0)) / int(hz)
-print("bench-ai: strata CPU %.2f s for the load: %.1f us per delta streamed" % (cpu_s, cpu_s * 1e6 / max(int(deltas), 1)))
+(u0, s0), (u1, s1) = map(int, c0.split()), map(int, c1.split())
+usr_s, sys_s = (u1 - u0) / int(hz), (s1 - s0) / int(hz)
+cpu_s, per = usr_s + sys_s, 1e6 / max(int(deltas), 1)
+print("bench-ai: strata CPU %.2f s for the load: %.1f us per delta streamed (user %.1f, system %.1f)" % (cpu_s, cpu_s * per, usr_s * per, sys_s * per))
 PY

@@ -146,23 +146,21 @@ local function attempt(cand, msgs, st, emit, task_id, tools)
   local a = { provider = name, model = cand.model.model_id, model_id = cand.model.id, text = {}, calls = {} }
   st.current = a -- what arrived, should the handler be stopped in the call
 
-  local function handle(events)
-    for _, ev in ipairs(events) do
-      if ev.type == "delta" then
-        if not a.first then
-          a.first = now()
-          if not st.first then st.first = true; aimetrics.first_token(floor(a.first)) end
-        end
-        a.text[#a.text + 1] = ev.text
-        -- The event's JSON built here: one delta per upstream chunk, for every open stream.
-        if emit then send(emit, st, "delta", '{"text":' .. encode(ev.text) .. "}") end
-      elseif ev.type == "usage" then
-        a.tin, a.tout = ev.input or a.tin, ev.output or a.tout
-      elseif ev.type == "tool_call" then
-        a.calls[#a.calls + 1] = ev
-      elseif ev.type == "error" then
-        a.error = a.error or { code = ev.code, message = ev.message, retryable = ev.code == "upstream_unavailable" }
+  local function handle(ev)
+    if ev.type == "delta" then
+      if not a.first then
+        a.first = now()
+        if not st.first then st.first = true; aimetrics.first_token(floor(a.first)) end
       end
+      a.text[#a.text + 1] = ev.text
+      -- The event's JSON built here: one delta per upstream chunk, for every open stream.
+      if emit then send(emit, st, "delta", '{"text":' .. encode(ev.text) .. "}") end
+    elseif ev.type == "usage" then
+      a.tin, a.tout = ev.input or a.tin, ev.output or a.tout
+    elseif ev.type == "tool_call" then
+      a.calls[#a.calls + 1] = ev
+    elseif ev.type == "error" then
+      a.error = a.error or { code = ev.code, message = ev.message, retryable = ev.code == "upstream_unavailable" }
     end
   end
 
@@ -170,7 +168,7 @@ local function attempt(cand, msgs, st, emit, task_id, tools)
   local status, headers, body = http.request({ method = call.method, url = call.url, headers = call.headers,
     body = call.body, cancel_key = key, timeout_ms = math.tointeger(cfg.timeoutMs) or TIMEOUT_MS, connect_timeout_ms = CONNECT_TIMEOUT_MS,
     on_chunk = function(chunk)
-      handle(parser:feed(chunk))
+      parser:each(chunk, handle)
       if st.gone or a.error then return false end
       if cancel_asked(task_id, st) then st.cancelled = true; return false end
     end })
@@ -190,7 +188,7 @@ local function attempt(cand, msgs, st, emit, task_id, tools)
   elseif status < 200 or status > 299 then
     a.error = adapter.error(status, body)
   else
-    handle(parser:close())
+    for _, ev in ipairs(parser:close()) do handle(ev) end
   end
   if a.error and a.first then a.error.retryable = false end -- text was sent: no second answer
   return a

@@ -6,7 +6,8 @@
 --     request(call) -> { method, url, headers, body }      call: base_url, api_key, model,
 --                                                         messages ({role, content}; system first),
 --                                                         max_tokens, tools ({name, description, parameters})
---     stream() -> parser: parser:feed(chunk) -> events, parser:close() -> events
+--     stream() -> parser: parser:feed(chunk) -> events, parser:each(chunk, fn),
+--                         parser:close() -> events
 --     error(status, body) -> { code, message, retryable } }
 --
 -- Events: { type = "delta", text } | { type = "usage", input, output }
@@ -16,18 +17,20 @@
 
 local cjson = require("cjson")
 
+local pcall, type, json_decode, tointeger = pcall, type, cjson.decode, math.tointeger
+
 local M = {}
 
 M.NULL = cjson.null
 
 function M.decode(text)
-  local ok, v = pcall(cjson.decode, text)
+  local ok, v = pcall(json_decode, text)
   if ok and type(v) == "table" then return v end
   return nil
 end
 
 function M.num(v)
-  return type(v) == "number" and math.tointeger(v) or nil
+  return type(v) == "number" and tointeger(v) or nil
 end
 
 --- strata's code for a provider's HTTP status; retryable errors let the
@@ -42,23 +45,33 @@ function M.http_error(provider, status, message)
     message = ("%s answered %d%s"):format(provider, status, message and (": " .. message) or "") }
 end
 
---- A parser over SSE events: on_event(ev, out) appends events to out;
--- finished() says whether the stream ended properly.
+--- A parser over SSE events: on_event(data, event, out) appends events to
+-- out; finished() says whether the stream ended properly.
+-- parser:each(chunk, fn) calls fn(event) for each event of chunk, in order,
+-- with no list of its own (one list reused: the parser of one stream is fed
+-- one chunk at a time); feed and close answer lists.
 function M.sse_parser(on_event, finished)
   local reader = require("strata.ai.sse").reader()
-  local p, failed = {}, false
-  local function each(events, out)
-    for _, ev in ipairs(events) do on_event(ev, out) end
-    for _, e in ipairs(out) do if e.type == "error" then failed = true end end
-    return out
+  local p, failed, out = {}, false, {}
+  local function dispatch(data, event) on_event(data, event, out) end
+  function p:each(chunk, fn)
+    for i = #out, 1, -1 do out[i] = nil end -- left by an fn that raised
+    reader:feed(chunk, dispatch)
+    for i = 1, #out do
+      local e = out[i]
+      if e.type == "error" then failed = true end
+      fn(e)
+    end
   end
   function p:feed(chunk)
-    return each(reader:feed(chunk), {})
+    local list = {}
+    p:each(chunk, function(e) list[#list + 1] = e end)
+    return list
   end
   function p:close()
-    local out = each(reader:feed("\n\n"), {})
-    if not finished() and not failed then out[#out + 1] = { type = "error", code = "truncated", message = "the provider's stream ended early" } end
-    return out
+    local list = p:feed("\n\n")
+    if not finished() and not failed then list[#list + 1] = { type = "error", code = "truncated", message = "the provider's stream ended early" } end
+    return list
   end
   return p
 end

@@ -125,6 +125,10 @@ local function on_pull_request(tx, svc, project_id, p)
   local pr = p.pull_request
   local number = type(pr) == "table" and int(pr.number)
   if not number then return af.fail(400, "PGRST102", "a pull_request event needs pull_request.number") end
+  -- Its event names the PR (seed 004's github_pr_* shape): bad input, not a server error.
+  if type(pr.title) ~= "string" or pr.title == "" or (pr.html_url ~= nil and type(pr.html_url) ~= "string") then
+    return af.fail(400, "PGRST102", "a pull_request event needs pull_request.title (and html_url, when sent, a string)")
+  end
   local merged = p.action == "closed" and pr.merged == true
   if p.action ~= "opened" and not merged then return { ignored = p.action } end
   local tasks = {}

@@ -135,6 +135,16 @@ describe("GitHub webhook #server", function()
     assert.equal("55.00", h.scalar("select trust_score from agentflow.agents where id = " .. lit(a)))
   end)
 
+  it("answers 400 to a pull_request event without a title, and writes nothing", function()
+    local code, res = send("pull_request", { action = "opened", number = 42, pull_request = { id = 779, number = 42,
+      body = "Fixes #4", merged = false } })
+    assert.equal(400, code, cjson.encode(res))
+    assert.equal("PGRST102", res.code)
+    assert.truthy(res.message:find("pull_request.title", 1, true), res.message)
+    assert.equal("0", h.scalar(("select count(*) from agentflow.events where project_id = %s and content->>'number' = '42'")
+      :format(lit(c.project))))
+  end)
+
   it("cancels the task of an issue closed as not planned", function()
     send("issues", issue(9006, 6, "opened"))
     assert.equal(200, (send("issues", issue(9006, 6, "closed", { state = "closed", state_reason = "not_planned" }))))

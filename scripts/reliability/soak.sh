@@ -51,12 +51,14 @@ BENCH_PIDS+=($!)
 for _ in $(seq 1 50); do [ -s "$BENCH_TMP/fake.port" ] && break; sleep 0.1; done
 [ -s "$BENCH_TMP/fake.port" ] || die "the fake provider did not start"
 
+# The users' access tokens outlive the soak (they are signed in once).
+JWT_EXP=$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 600 }')
 LUA_DIR=$(bench_strata_lua_dir)
 PORT=$(bench_free_port)
 STRATA_LOG=$BENCH_TMP/strata.log
 env DATABASE_URL="$BENCH_DATABASE_URL" STRATA_LISTEN="127.0.0.1:$PORT" STRATA_LUA_DIR="$LUA_DIR" \
   STRATA_ACCESS_LOG="$BENCH_TMP/access.log" STRATA_RATE_LIMIT_ANON_PER_MINUTE=0 STRATA_RATE_LIMIT_USER_PER_MINUTE=0 \
-  STRATA_AUTH_RATE_LIMIT_ADDRESS=0 STRATA_AUTH_RATE_LIMIT_EMAIL=0 \
+  STRATA_AUTH_RATE_LIMIT_ADDRESS=0 STRATA_AUTH_RATE_LIMIT_EMAIL=0 STRATA_AUTH_JWT_EXP="$JWT_EXP" \
   STRATA_GOOGLE_BASE_URL="http://127.0.0.1:$(cat "$BENCH_TMP/fake.port")" "$BIN" >"$STRATA_LOG" 2>&1 &
 STRATA_PID=$!
 BENCH_PIDS+=("$STRATA_PID")
@@ -67,10 +69,14 @@ signup=$(curl -s -m 10 -X POST "http://127.0.0.1:$PORT/auth/v1/signup" -H 'Conte
   -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}")
 read -r USER_TOKEN USER_ID < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["access_token"], d["user"]["id"])' "$signup") \
   || die "sign-up failed: $signup"
+signup=$(curl -s -m 10 -X POST "http://127.0.0.1:$PORT/auth/v1/signup" -H 'Content-Type: application/json' \
+  -d "{\"email\":\"rpc-$EMAIL\",\"password\":\"$PASSWORD\"}")
+RPC_TOKEN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["access_token"])' "$signup") \
+  || die "sign-up failed: $signup"
 python3 - "$BENCH_TMP/soak.json" <<PY
 import json, sys
 json.dump({"port": $PORT, "pid": $STRATA_PID, "db": "$BENCH_DATABASE_URL", "lua_dir": "$LUA_DIR",
-           "minutes": float("$MINUTES"), "window_s": $WINDOW, "user_token": "$USER_TOKEN", "user_id": "$USER_ID",
+           "minutes": float("$MINUTES"), "window_s": $WINDOW, "user_token": "$USER_TOKEN", "user_id": "$USER_ID", "rpc_token": "$RPC_TOKEN",
            "service_token": "$("$BENCH_ROOT/scripts/token" --role service_role --exp-in 86400)",
            "agent_token": "$("$BENCH_ROOT/scripts/token" --sub "$AGENT" --claims "{\"agent_id\":\"$AGENT\"}" --exp-in 86400)",
            "email": "$EMAIL", "password": "$PASSWORD", "project": "$PROJECT", "org": "$ORG", "broker": "$BROKER"},
